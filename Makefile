@@ -1,0 +1,33 @@
+# keyward: `make test` is what CI runs (.ci/run); `make bench` prints benchmark numbers.
+GO          ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BENCHTIME   ?= 1s
+
+.PHONY: test check fmt-check vet staticcheck unit bench build run
+
+test: check unit
+
+check: fmt-check vet staticcheck
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+# Benchmarks never fail on timing; they print ns/op, allocs/op and custom metrics.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./token/ ./authority/ ./httpapi/
+
+build:
+	$(GO) build -o bin/keyward ./cmd/keyward
+
+run:
+	$(GO) run ./cmd/keyward serve

@@ -1,0 +1,192 @@
+package authority
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/token"
+)
+
+// errUnauthenticated is the single answer to every authentication failure, so that a caller
+// learns nothing about why a key was refused.
+var errUnauthenticated = keyward.Errorf(keyward.EUnauthenticated, "a valid API key is required")
+
+// Authenticate resolves a presented key into a Caller. Every failure (malformed, unknown,
+// expired, revoked, disabled, creator disabled) is the same EUnauthenticated; store failures are
+// returned as they are.
+func (a *Authority) Authenticate(ctx context.Context, key, remoteAddr string) (*keyward.Caller, error) {
+	if !token.Valid(key) {
+		return nil, errUnauthenticated
+	}
+	now := a.clock()
+	c, s, err := a.store.CredentialBySecret(ctx, token.Digest(key))
+	if isCode(err, keyward.ENotFound) {
+		return nil, errUnauthenticated
+	} else if err != nil {
+		return nil, err
+	}
+	if !secretLive(s, now) || c.StateAt(now) != keyward.StateActive {
+		return nil, errUnauthenticated
+	}
+	user, err := a.store.UserByID(ctx, c.CreatedBy)
+	if isCode(err, keyward.ENotFound) {
+		return nil, errUnauthenticated
+	} else if err != nil {
+		return nil, err
+	}
+	if user.Disabled {
+		return nil, errUnauthenticated
+	}
+	grants, err := a.grants(ctx, user, c)
+	if err != nil {
+		return nil, err
+	}
+	a.usage.record(c.ID, now)
+	c.State = keyward.StateActive
+	return &keyward.Caller{User: user, Credential: c, Grants: grants, RemoteAddr: remoteAddr}, nil
+}
+
+// secretLive reports whether a stored secret still opens its credential: the current secret
+// always does, a rolled one until its grace period ends.
+func secretLive(s *keyward.CredentialSecret, now time.Time) bool {
+	return s.ValidUntil == nil || now.Before(*s.ValidUntil)
+}
+
+// grants computes a credential's effective permissions: per project, the permissions its
+// creator currently holds there (or globally) that are also in the credential's own roles.
+func (a *Authority) grants(ctx context.Context, user *keyward.User, c *keyward.Credential) (map[int64]map[keyward.Permission]bool, error) {
+	roles, err := a.store.Roles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int64]*keyward.Role, len(roles))
+	for _, r := range roles {
+		byID[r.ID] = r
+	}
+	allowed := map[keyward.Permission]bool{}
+	for _, id := range c.RoleIDs {
+		if r := byID[id]; r != nil {
+			for _, p := range r.Permissions {
+				allowed[p] = true
+			}
+		}
+	}
+	bindings, err := a.store.RoleBindings(ctx, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	grants := map[int64]map[keyward.Permission]bool{}
+	for _, b := range bindings {
+		r := byID[b.RoleID]
+		if r == nil {
+			continue
+		}
+		for _, p := range r.Permissions {
+			if !allowed[p] {
+				continue
+			}
+			if grants[b.ProjectID] == nil {
+				grants[b.ProjectID] = map[keyward.Permission]bool{}
+			}
+			grants[b.ProjectID][p] = true
+		}
+	}
+	return grants, nil
+}
+
+// caller returns the authenticated caller of ctx or EUnauthenticated.
+func caller(ctx context.Context) (*keyward.Caller, error) {
+	c := keyward.CallerFrom(ctx)
+	if c == nil {
+		return nil, errUnauthenticated
+	}
+	return c, nil
+}
+
+// errProjectNotFound hides whether a project exists from callers who may not see it.
+func errProjectNotFound(ref string) error {
+	return keyward.Errorf(keyward.ENotFound, "project %q not found", ref)
+}
+
+// authorize is the one place a permission is checked. A caller with no access at all to the
+// project gets ENotFound, so tenants cannot discover each other; one that can see the project
+// but lacks p gets EForbidden, and the refusal is audited.
+func (a *Authority) authorize(ctx context.Context, p keyward.Permission, project *keyward.Project) error {
+	c, err := caller(ctx)
+	if err != nil {
+		return err
+	}
+	var projectID int64
+	if project != nil {
+		projectID = project.ID
+	}
+	if c.Can(p, projectID) {
+		return nil
+	}
+	if project != nil && len(c.Grants[0]) == 0 && len(c.Grants[projectID]) == 0 {
+		return errProjectNotFound(project.Slug)
+	}
+	ev := a.event(ctx, "authorize", projectID, 0, a.clock())
+	ev.Outcome = keyward.OutcomeDenied
+	ev.Detail = map[string]string{"permission": string(p)}
+	if err := a.store.AppendEvent(ctx, ev); err != nil {
+		a.logger.Warn("auditing a denied request failed", "err", err)
+	}
+	return keyward.Errorf(keyward.EForbidden, "permission %s is required", p)
+}
+
+// resolveProject finds a project by slug or numeric id and checks p on it.
+func (a *Authority) resolveProject(ctx context.Context, ref string, p keyward.Permission) (*keyward.Project, error) {
+	if _, err := caller(ctx); err != nil {
+		return nil, err
+	}
+	var (
+		project *keyward.Project
+		err     error
+	)
+	if id, convErr := strconv.ParseInt(ref, 10, 64); convErr == nil {
+		project, err = a.store.ProjectByID(ctx, id)
+	} else if keyward.ValidSlug(ref) {
+		project, err = a.store.ProjectBySlug(ctx, ref)
+	} else {
+		return nil, errProjectNotFound(ref)
+	}
+	if isCode(err, keyward.ENotFound) {
+		return nil, errProjectNotFound(ref)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := a.authorize(ctx, p, project); err != nil {
+		return nil, err
+	}
+	return project, nil
+}
+
+// Whoami describes the caller of ctx.
+func (a *Authority) Whoami(ctx context.Context) (*keyward.Whoami, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := &keyward.Whoami{User: c.User, Credential: c.Credential, Permissions: map[string][]keyward.Permission{}}
+	for projectID, perms := range c.Grants {
+		name := "*"
+		if projectID != 0 {
+			p, err := a.store.ProjectByID(ctx, projectID)
+			if isCode(err, keyward.ENotFound) {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			name = p.Slug
+		}
+		for _, p := range keyward.AllPermissions {
+			if perms[p] {
+				w.Permissions[name] = append(w.Permissions[name], p)
+			}
+		}
+	}
+	return w, nil
+}

@@ -1,0 +1,225 @@
+// Package authority is keyward's lifecycle: it creates, reads, renews, rolls, revokes and
+// verifies credentials and decides who may do so. It is the only package that holds business
+// rules; the HTTP API and the dialects parse, call one method here, and render.
+package authority
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/token"
+)
+
+// Authority implements the credential lifecycle over a Store.
+type Authority struct {
+	store  keyward.Store
+	now    func() time.Time
+	logger *slog.Logger
+	usage  *usageRecorder
+}
+
+// Options configure an Authority. Zero values pick the defaults.
+type Options struct {
+	// Now is the clock; tests inject one. Default time.Now.
+	Now func() time.Time
+	// Logger receives operational messages; never a secret. Default slog.Default().
+	Logger *slog.Logger
+	// UsageFlushInterval is how often last_used_at is written in one batch. Default 1s.
+	UsageFlushInterval time.Duration
+}
+
+// New returns an Authority over store and starts its background usage writer; Close stops it.
+func New(store keyward.Store, opts Options) *Authority {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.UsageFlushInterval <= 0 {
+		opts.UsageFlushInterval = time.Second
+	}
+	a := &Authority{store: store, now: opts.Now, logger: opts.Logger}
+	a.usage = newUsageRecorder(store, opts.Logger, opts.UsageFlushInterval)
+	return a
+}
+
+// Close writes the pending usage batch and stops the background writer. It does not close the
+// store, which the caller owns.
+func (a *Authority) Close() error { return a.usage.close() }
+
+// FlushUsage writes the pending last_used_at batch now.
+func (a *Authority) FlushUsage(ctx context.Context) error { return a.usage.flush(ctx) }
+
+// clock returns the current time at the store's precision, so that what is returned equals what
+// a later read returns.
+func (a *Authority) clock() time.Time { return a.now().UTC().Truncate(time.Microsecond) }
+
+func normTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Microsecond)
+	return &u
+}
+
+// Bootstrap performs the first start: the system project, the built-in roles, the admin user and
+// its never-expiring token, which it returns. On a store bootstrapped before it returns "" and
+// no error.
+func (a *Authority) Bootstrap(ctx context.Context) (string, error) {
+	now := a.clock()
+	tok, err := token.New(keyward.Live)
+	if err != nil {
+		return "", err
+	}
+	b := &keyward.Bootstrap{
+		Project: &keyward.Project{Slug: keyward.SystemProject, Name: "System", CreatedAt: now},
+		Roles:   BuiltinRoles(),
+		Admin:   &keyward.User{Name: keyward.AdminUser, CreatedAt: now},
+		Credential: &keyward.Credential{
+			Name: "bootstrap-admin", Description: "created on first start",
+			Type: keyward.APIToken, Environment: keyward.Live, KeyType: keyward.Secret,
+			Meta: map[string]string{}, Active: true, CreatedAt: now, UpdatedAt: now, Start: token.Start(tok),
+		},
+		Secret: &keyward.CredentialSecret{Digest: token.Digest(tok), CreatedAt: now},
+		Event:  &keyward.Event{Time: now, Actor: keyward.AdminUser, Action: "system.bootstrap", Outcome: keyward.OutcomeSuccess},
+	}
+	if err := a.store.Bootstrap(ctx, b); err != nil {
+		if keyward.ErrorCode(err) == keyward.EConflict {
+			return "", nil
+		}
+		return "", err
+	}
+	return tok, nil
+}
+
+// event returns an audit event for the caller in ctx.
+func (a *Authority) event(ctx context.Context, action string, projectID, credentialID int64, now time.Time) *keyward.Event {
+	ev := &keyward.Event{Time: now, Action: action, ProjectID: projectID, CredentialID: credentialID, Outcome: keyward.OutcomeSuccess}
+	if c := keyward.CallerFrom(ctx); c != nil {
+		ev.ActorUserID, ev.Actor, ev.RemoteAddr = c.User.ID, c.User.Name, c.RemoteAddr
+		if c.Credential != nil {
+			ev.ActorCredentialID = c.Credential.ID
+		}
+	}
+	return ev
+}
+
+// Cursors are opaque to callers: the last id of a page, base64-encoded.
+func encodeCursor(id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(id, 10)))
+}
+
+func decodeCursor(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		if id, err := strconv.ParseInt(string(b), 10, 64); err == nil && id > 0 {
+			return id, nil
+		}
+	}
+	return 0, keyward.Invalid("cursor", "is not a cursor this server issued")
+}
+
+// Page sizes: the default and the largest a caller may ask for.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+func pageSize(limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return DefaultPageSize, nil
+	case limit < 0 || limit > MaxPageSize:
+		return 0, keyward.Invalid("limit", "must be between 1 and "+strconv.Itoa(MaxPageSize))
+	}
+	return limit, nil
+}
+
+// usageRecorder batches last_used_at so that a verification never writes to the database.
+type usageRecorder struct {
+	store  keyward.Store
+	logger *slog.Logger
+	mu     sync.Mutex
+	used   map[int64]time.Time
+	stop   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+}
+
+func newUsageRecorder(store keyward.Store, logger *slog.Logger, every time.Duration) *usageRecorder {
+	u := &usageRecorder{store: store, logger: logger, used: map[int64]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go u.loop(every)
+	return u
+}
+
+func (u *usageRecorder) record(id int64, at time.Time) {
+	u.mu.Lock()
+	if at.After(u.used[id]) {
+		u.used[id] = at
+	}
+	u.mu.Unlock()
+}
+
+func (u *usageRecorder) loop(every time.Duration) {
+	defer close(u.done)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := u.flush(ctx); err != nil {
+				u.logger.Warn("writing last_used_at failed; will retry", "err", err)
+			}
+			cancel()
+		case <-u.stop:
+			return
+		}
+	}
+}
+
+func (u *usageRecorder) flush(ctx context.Context) error {
+	u.mu.Lock()
+	batch := u.used
+	u.used = map[int64]time.Time{}
+	u.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := u.store.TouchCredentials(ctx, batch); err != nil {
+		// Put the batch back so the next tick retries it; newer uses win.
+		for id, at := range batch {
+			u.record(id, at)
+		}
+		return err
+	}
+	return nil
+}
+
+func (u *usageRecorder) close() error {
+	var err error
+	u.once.Do(func() {
+		close(u.stop)
+		<-u.done
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = u.flush(ctx)
+	})
+	return err
+}
+
+// isCode reports whether err is a keyward error with code.
+func isCode(err error, code keyward.Code) bool {
+	var e *keyward.Error
+	return errors.As(err, &e) && e.Code == code
+}

@@ -1,0 +1,608 @@
+package authority
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/token"
+)
+
+// Limits on a credential's meta map, so one key cannot bloat every verification answer.
+const (
+	MaxMetaEntries  = 32
+	MaxMetaKeyLen   = 64
+	MaxMetaValueLen = 512
+)
+
+// fieldErrors collects every problem of a request into one EInvalid error.
+type fieldErrors map[string]string
+
+func (f fieldErrors) add(field, problem string) {
+	if _, ok := f[field]; !ok {
+		f[field] = problem
+	}
+}
+
+func (f fieldErrors) err() error {
+	if len(f) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	msg := "invalid request:"
+	for i, k := range keys {
+		if i > 0 {
+			msg += ";"
+		}
+		msg += " " + k + " " + f[k]
+	}
+	return &keyward.Error{Code: keyward.EInvalid, Message: msg, Fields: f}
+}
+
+// CreateProject creates a project. It needs projects:admin globally.
+func (a *Authority) CreateProject(ctx context.Context, in keyward.CreateProjectInput) (*keyward.Project, error) {
+	if err := a.authorize(ctx, keyward.PermProjectsAdmin, nil); err != nil {
+		return nil, err
+	}
+	fe := fieldErrors{}
+	if !keyward.ValidSlug(in.Slug) {
+		fe.add("slug", "must be 1-63 lower-case letters, digits or dashes, not starting with a dash")
+	}
+	if in.Name == "" {
+		in.Name = in.Slug
+	}
+	if utf8.RuneCountInString(in.Name) > 100 {
+		fe.add("name", "must be at most 100 characters")
+	}
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	now := a.clock()
+	p := &keyward.Project{Slug: in.Slug, Name: in.Name, CreatedAt: now}
+	ev := a.event(ctx, "project.create", 0, 0, now)
+	ev.Detail = map[string]string{"slug": in.Slug}
+	if err := a.store.CreateProject(ctx, p, ev); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Project returns the project named by ref (slug or id).
+func (a *Authority) Project(ctx context.Context, ref string) (*keyward.Project, error) {
+	return a.resolveProject(ctx, ref, keyward.PermProjectsRead)
+}
+
+// ListProjects returns the projects the caller may read, a page at a time.
+func (a *Authority) ListProjects(ctx context.Context, cursor string, limit int) (*keyward.Page[*keyward.Project], error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	after, err := decodeCursor(cursor)
+	if err != nil {
+		return nil, err
+	}
+	if limit, err = pageSize(limit); err != nil {
+		return nil, err
+	}
+	f := keyward.ProjectFilter{AfterID: after, Limit: limit + 1}
+	if !c.Can(keyward.PermProjectsRead, 0) {
+		f.IDs = []int64{}
+		for id := range c.Grants {
+			if id != 0 && c.Can(keyward.PermProjectsRead, id) {
+				f.IDs = append(f.IDs, id)
+			}
+		}
+	}
+	ps, err := a.store.ListProjects(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	page := &keyward.Page[*keyward.Project]{Items: ps}
+	if len(ps) > limit {
+		page.Items = ps[:limit]
+		page.NextCursor = encodeCursor(ps[limit-1].ID)
+	}
+	return page, nil
+}
+
+// validateExpiry checks the one-of expiry fields of a create or renew and returns the resulting
+// expiry (nil for never).
+func validateExpiry(fe fieldErrors, now time.Time, days *int64, at *time.Time, never bool, defaultDays int64) *time.Time {
+	given := 0
+	for _, b := range []bool{days != nil, at != nil, never} {
+		if b {
+			given++
+		}
+	}
+	if given > 1 {
+		fe.add("expiration_days", "give only one of expiration_days, expires_at and never_expires")
+		return nil
+	}
+	switch {
+	case never:
+		return nil
+	case at != nil:
+		t := normTime(at)
+		if !t.After(now) {
+			fe.add("expires_at", "must be in the future")
+		} else if t.After(now.AddDate(0, 0, keyward.MaxExpirationDays)) {
+			fe.add("expires_at", "must be at most "+strconv.Itoa(keyward.MaxExpirationDays)+" days ahead; use never_expires for longer")
+		}
+		return t
+	case days != nil:
+		if *days <= 0 || *days > keyward.MaxExpirationDays {
+			fe.add("expiration_days", "must be between 1 and "+strconv.Itoa(keyward.MaxExpirationDays))
+			return nil
+		}
+		t := now.AddDate(0, 0, int(*days))
+		return &t
+	case defaultDays > 0:
+		t := now.AddDate(0, 0, int(defaultDays))
+		return &t
+	}
+	fe.add("expiration_days", "give one of expiration_days and expires_at")
+	return nil
+}
+
+func validateMeta(fe fieldErrors, meta map[string]string) {
+	if len(meta) > MaxMetaEntries {
+		fe.add("meta", "must have at most "+strconv.Itoa(MaxMetaEntries)+" entries")
+		return
+	}
+	for k, v := range meta {
+		if k == "" || len(k) > MaxMetaKeyLen || !utf8.ValidString(k) {
+			fe.add("meta", "keys must be 1-"+strconv.Itoa(MaxMetaKeyLen)+" bytes of UTF-8")
+			return
+		}
+		if len(v) > MaxMetaValueLen || !utf8.ValidString(v) {
+			fe.add("meta", "values must be at most "+strconv.Itoa(MaxMetaValueLen)+" bytes of UTF-8")
+			return
+		}
+	}
+}
+
+func validateDescription(fe fieldErrors, d string) {
+	if utf8.RuneCountInString(d) > keyward.MaxDescription {
+		fe.add("description", "must be at most "+strconv.Itoa(keyward.MaxDescription)+" characters")
+	}
+}
+
+// CreateCredential issues a credential in the project and returns it with its key, which is
+// never shown again. The credential gets the roles of the credential that created it, so it can
+// never hold more than its creator (DESIGN rule 2).
+func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in keyward.CreateCredentialInput) (*keyward.IssuedCredential, error) {
+	project, err := a.resolveProject(ctx, projectRef, keyward.PermKeysCreate)
+	if err != nil {
+		return nil, err
+	}
+	c, _ := caller(ctx)
+	now := a.clock()
+	fe := fieldErrors{}
+	if in.Type == "" {
+		in.Type = keyward.APIToken
+	}
+	switch in.Type {
+	case keyward.APIToken:
+	case keyward.APICertificate, keyward.KubeConfig:
+		fe.add("type", "this server issues only API_TOKEN credentials so far")
+	default:
+		fe.add("type", "must be API_TOKEN, API_CERTIFICATE or KUBE_CONFIG")
+	}
+	if !keyward.ValidName(in.Name) {
+		fe.add("name", "must be 1-128 letters, digits, '.', '_' or '-', start with a letter or digit, and not be all digits")
+	}
+	validateDescription(fe, in.Description)
+	expires := validateExpiry(fe, now, in.ExpirationDays, in.ExpiresAt, in.NeverExpires, keyward.DefaultExpirationDays)
+	notBefore := normTime(in.NotBefore)
+	if notBefore != nil && expires != nil && !notBefore.Before(*expires) {
+		fe.add("not_before", "must be before the expiry")
+	}
+	if in.Environment == "" {
+		in.Environment = keyward.Live
+	}
+	if in.Environment != keyward.Live && in.Environment != keyward.Test {
+		fe.add("environment", "must be live or test")
+	}
+	if in.KeyType == "" {
+		in.KeyType = keyward.Secret
+	}
+	if in.KeyType != keyward.Secret && in.KeyType != keyward.Publishable {
+		fe.add("key_type", "must be secret or publishable")
+	}
+	validateMeta(fe, in.Meta)
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	tok, err := token.New(in.Environment)
+	if err != nil {
+		return nil, err
+	}
+	meta := in.Meta
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	cred := &keyward.Credential{
+		ProjectID: project.ID, Project: project.Slug, Name: in.Name, Description: in.Description,
+		Type: in.Type, Environment: in.Environment, KeyType: in.KeyType, CreatedBy: c.User.ID,
+		RoleIDs: append([]int64{}, c.Credential.RoleIDs...), Meta: meta, NotBefore: notBefore,
+		ExpiresAt: expires, Active: true, CreatedAt: now, UpdatedAt: now, Start: token.Start(tok),
+	}
+	ev := a.event(ctx, "credential.create", project.ID, 0, now)
+	ev.Detail = map[string]string{"name": in.Name, "type": string(in.Type)}
+	secret := &keyward.CredentialSecret{Digest: token.Digest(tok), CreatedAt: now}
+	if err := a.store.CreateCredential(ctx, cred, secret, ev); err != nil {
+		return nil, err
+	}
+	cred.State = cred.StateAt(now)
+	return &keyward.IssuedCredential{Credential: *cred, Key: tok}, nil
+}
+
+// credential resolves a project and a credential in it (by id or name) and checks p.
+func (a *Authority) credential(ctx context.Context, projectRef, ref string, p keyward.Permission) (*keyward.Credential, error) {
+	project, err := a.resolveProject(ctx, projectRef, p)
+	if err != nil {
+		return nil, err
+	}
+	var c *keyward.Credential
+	if id, convErr := strconv.ParseInt(ref, 10, 64); convErr == nil {
+		c, err = a.store.CredentialByID(ctx, project.ID, id)
+	} else {
+		c, err = a.store.CredentialByName(ctx, project.ID, ref)
+	}
+	if isCode(err, keyward.ENotFound) {
+		return nil, keyward.Errorf(keyward.ENotFound, "credential %q not found in project %q", ref, project.Slug)
+	} else if err != nil {
+		return nil, err
+	}
+	c.State = c.StateAt(a.clock())
+	return c, nil
+}
+
+// Credential returns one credential of a project by id or name.
+func (a *Authority) Credential(ctx context.Context, projectRef, ref string) (*keyward.Credential, error) {
+	return a.credential(ctx, projectRef, ref, keyward.PermKeysRead)
+}
+
+// ListCredentialsInput filters a credential listing.
+type ListCredentialsInput struct {
+	Type        keyward.CredentialType
+	Environment keyward.Environment
+	State       keyward.State
+	Cursor      string
+	Limit       int
+}
+
+// ListCredentials returns a project's credentials, a page at a time, oldest first.
+func (a *Authority) ListCredentials(ctx context.Context, projectRef string, in ListCredentialsInput) (*keyward.Page[*keyward.Credential], error) {
+	project, err := a.resolveProject(ctx, projectRef, keyward.PermKeysRead)
+	if err != nil {
+		return nil, err
+	}
+	fe := fieldErrors{}
+	switch in.Type {
+	case "", keyward.APIToken, keyward.APICertificate, keyward.KubeConfig:
+	default:
+		fe.add("type", "must be API_TOKEN, API_CERTIFICATE or KUBE_CONFIG")
+	}
+	switch in.Environment {
+	case "", keyward.Live, keyward.Test:
+	default:
+		fe.add("environment", "must be live or test")
+	}
+	switch in.State {
+	case "", keyward.StateActive, keyward.StateExpired, keyward.StateRevoked, keyward.StateDisabled, keyward.StatePending:
+	default:
+		fe.add("state", "must be active, expired, revoked, disabled or pending")
+	}
+	after, err := decodeCursor(in.Cursor)
+	if err != nil {
+		fe.add("cursor", "is not a cursor this server issued")
+	}
+	limit, err := pageSize(in.Limit)
+	if err != nil {
+		fe.add("limit", "must be between 1 and "+strconv.Itoa(MaxPageSize))
+	}
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	now := a.clock()
+	cs, err := a.store.ListCredentials(ctx, keyward.CredentialFilter{
+		ProjectID: project.ID, Type: in.Type, Environment: in.Environment, State: in.State,
+		Now: now, AfterID: after, Limit: limit + 1,
+	})
+	if err != nil {
+		return nil, err
+	}
+	page := &keyward.Page[*keyward.Credential]{Items: cs}
+	if len(cs) > limit {
+		page.Items = cs[:limit]
+		page.NextCursor = encodeCursor(cs[limit-1].ID)
+	}
+	for _, c := range page.Items {
+		c.State = c.StateAt(now)
+	}
+	return page, nil
+}
+
+// errRevoked refuses changes to a revoked credential: revocation is final.
+func errRevoked(c *keyward.Credential) error {
+	return keyward.Errorf(keyward.EConflict, "credential %q is revoked and cannot change", c.Name)
+}
+
+func errStale(c *keyward.Credential) error {
+	return keyward.Errorf(keyward.EConflict, "credential %q has changed since version you read; read it again", c.Name)
+}
+
+// UpdateCredential changes a credential's description, meta, expiry or active flag. A non-zero
+// in.Version must equal the stored version.
+func (a *Authority) UpdateCredential(ctx context.Context, projectRef, ref string, in keyward.UpdateCredentialInput) (*keyward.Credential, error) {
+	c, err := a.credential(ctx, projectRef, ref, keyward.PermKeysUpdate)
+	if err != nil {
+		return nil, err
+	}
+	if in.Version != 0 && in.Version != c.Version {
+		return nil, errStale(c)
+	}
+	if c.RevokedAt != nil {
+		return nil, errRevoked(c)
+	}
+	now := a.clock()
+	fe := fieldErrors{}
+	changed := []string{}
+	if in.Description != nil {
+		validateDescription(fe, *in.Description)
+		c.Description = *in.Description
+		changed = append(changed, "description")
+	}
+	if in.Meta != nil {
+		validateMeta(fe, *in.Meta)
+		c.Meta = *in.Meta
+		if c.Meta == nil {
+			c.Meta = map[string]string{}
+		}
+		changed = append(changed, "meta")
+	}
+	if in.ExpiresAt != nil || in.NeverExpires != nil {
+		never := in.NeverExpires != nil && *in.NeverExpires
+		if in.NeverExpires != nil && !*in.NeverExpires && in.ExpiresAt == nil {
+			fe.add("never_expires", "false needs expires_at")
+		}
+		c.ExpiresAt = validateExpiry(fe, now, nil, in.ExpiresAt, never, 0)
+		if c.NotBefore != nil && c.ExpiresAt != nil && !c.NotBefore.Before(*c.ExpiresAt) {
+			fe.add("expires_at", "must be after not_before")
+		}
+		changed = append(changed, "expires_at")
+	}
+	if in.Active != nil {
+		c.Active = *in.Active
+		changed = append(changed, "active")
+	}
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	if len(changed) == 0 {
+		return nil, keyward.Errorf(keyward.EInvalid, "nothing to change: give description, meta, expires_at, never_expires or active")
+	}
+	c.UpdatedAt = now
+	ev := a.event(ctx, "credential.update", c.ProjectID, c.ID, now)
+	ev.Detail = map[string]string{"fields": joinComma(changed)}
+	if err := a.store.UpdateCredential(ctx, c, ev); err != nil {
+		return nil, err
+	}
+	c.State = c.StateAt(now)
+	return c, nil
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += v
+	}
+	return out
+}
+
+// RenewCredential moves an API token's expiry to now + days or to the given instant. A renewed
+// expired token becomes valid again; a revoked one stays revoked.
+func (a *Authority) RenewCredential(ctx context.Context, projectRef, ref string, in keyward.RenewInput) (*keyward.Credential, error) {
+	c, err := a.credential(ctx, projectRef, ref, keyward.PermKeysRenew)
+	if err != nil {
+		return nil, err
+	}
+	if c.Type != keyward.APIToken {
+		return nil, keyward.Invalid("type", "only API_TOKEN credentials renew; a certificate's expiry is signed into it, so roll it to re-issue")
+	}
+	if c.RevokedAt != nil {
+		return nil, errRevoked(c)
+	}
+	now := a.clock()
+	fe := fieldErrors{}
+	if in.ExpirationDays == nil && in.ExpiresAt == nil {
+		fe.add("expiration_days", "give expiration_days or expires_at")
+	}
+	expires := validateExpiry(fe, now, in.ExpirationDays, in.ExpiresAt, false, 0)
+	if expires != nil && c.NotBefore != nil && !c.NotBefore.Before(*expires) {
+		fe.add("expires_at", "must be after not_before")
+	}
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	c.ExpiresAt, c.UpdatedAt = expires, now
+	ev := a.event(ctx, "credential.renew", c.ProjectID, c.ID, now)
+	ev.Detail = map[string]string{"expires_at": expires.Format(time.RFC3339)}
+	if err := a.store.UpdateCredential(ctx, c, ev); err != nil {
+		return nil, err
+	}
+	c.State = c.StateAt(now)
+	return c, nil
+}
+
+// RollCredential gives a credential a new secret and returns it once. The old secret keeps
+// verifying for in.GraceSeconds (0: it stops at once).
+func (a *Authority) RollCredential(ctx context.Context, projectRef, ref string, in keyward.RollInput) (*keyward.IssuedCredential, error) {
+	c, err := a.credential(ctx, projectRef, ref, keyward.PermKeysRoll)
+	if err != nil {
+		return nil, err
+	}
+	if c.RevokedAt != nil {
+		return nil, errRevoked(c)
+	}
+	if in.GraceSeconds < 0 || in.GraceSeconds > keyward.MaxGraceSeconds {
+		return nil, keyward.Invalid("grace_seconds", "must be between 0 and "+strconv.Itoa(keyward.MaxGraceSeconds))
+	}
+	tok, err := token.New(c.Environment)
+	if err != nil {
+		return nil, err
+	}
+	now := a.clock()
+	c.UpdatedAt, c.Start = now, token.Start(tok)
+	ev := a.event(ctx, "credential.roll", c.ProjectID, c.ID, now)
+	ev.Detail = map[string]string{"grace_seconds": strconv.FormatInt(in.GraceSeconds, 10)}
+	secret := &keyward.CredentialSecret{Digest: token.Digest(tok), CreatedAt: now}
+	grace := now.Add(time.Duration(in.GraceSeconds) * time.Second)
+	if err := a.store.RollCredential(ctx, c, secret, grace, ev); err != nil {
+		return nil, err
+	}
+	c.State = c.StateAt(now)
+	return &keyward.IssuedCredential{Credential: *c, Key: tok}, nil
+}
+
+// RevokeCredential revokes a credential for good. Revoking a revoked credential changes
+// nothing and succeeds. A concurrent change to the same credential must not make a revocation
+// fail, so a stale write is retried on the fresh record a few times.
+func (a *Authority) RevokeCredential(ctx context.Context, projectRef, ref string) (*keyward.Credential, error) {
+	for attempt := 0; ; attempt++ {
+		c, err := a.credential(ctx, projectRef, ref, keyward.PermKeysRevoke)
+		if err != nil {
+			return nil, err
+		}
+		if c.RevokedAt != nil {
+			return c, nil
+		}
+		ref = strconv.FormatInt(c.ID, 10) // a rename cannot move the target between attempts
+		now := a.clock()
+		c.RevokedAt, c.UpdatedAt = &now, now
+		ev := a.event(ctx, "credential.revoke", c.ProjectID, c.ID, now)
+		err = a.store.UpdateCredential(ctx, c, ev)
+		if isCode(err, keyward.EConflict) && attempt < 5 {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		c.State = c.StateAt(now)
+		return c, nil
+	}
+}
+
+// Verify tells whether key is a valid credential. A key the caller may not verify (another
+// tenant's) is reported as NOT_FOUND, exactly like one that does not exist.
+func (a *Authority) Verify(ctx context.Context, key string) (*keyward.Verification, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	notFound := &keyward.Verification{Code: keyward.CodeNotFound}
+	if !token.Valid(key) {
+		return notFound, nil
+	}
+	cred, secret, err := a.store.CredentialBySecret(ctx, token.Digest(key))
+	if isCode(err, keyward.ENotFound) {
+		return notFound, nil
+	} else if err != nil {
+		return nil, err
+	}
+	now := a.clock()
+	if !secretLive(secret, now) || !c.Can(keyward.PermKeysVerify, cred.ProjectID) {
+		return notFound, nil
+	}
+	v := &keyward.Verification{
+		CredentialID: cred.ID, Name: cred.Name, Project: cred.Project, Environment: cred.Environment,
+		KeyType: cred.KeyType, Meta: cred.Meta, ExpiresAt: cred.ExpiresAt,
+	}
+	switch cred.StateAt(now) {
+	case keyward.StateRevoked:
+		v.Code = keyward.CodeRevoked
+	case keyward.StateDisabled:
+		v.Code = keyward.CodeDisabled
+	case keyward.StatePending:
+		v.Code = keyward.CodeNotYetValid
+	case keyward.StateExpired:
+		v.Code = keyward.CodeExpired
+	default:
+		creator, err := a.store.UserByID(ctx, cred.CreatedBy)
+		if err != nil && !isCode(err, keyward.ENotFound) {
+			return nil, err
+		}
+		if creator == nil || creator.Disabled {
+			v.Code = keyward.CodeDisabled
+			break
+		}
+		v.Valid, v.Code = true, keyward.CodeValid
+		a.usage.record(cred.ID, now)
+	}
+	return v, nil
+}
+
+// ListEventsInput filters the audit log.
+type ListEventsInput struct {
+	Project      string // slug or id; "" for every project the caller may audit
+	CredentialID int64
+	Cursor       string
+	Limit        int
+}
+
+// ListEvents returns audit events, newest first, from the projects the caller may audit.
+func (a *Authority) ListEvents(ctx context.Context, in ListEventsInput) (*keyward.Page[*keyward.Event], error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	before, err := decodeCursor(in.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := pageSize(in.Limit)
+	if err != nil {
+		return nil, err
+	}
+	f := keyward.EventFilter{CredentialID: in.CredentialID, BeforeID: before, Limit: limit + 1}
+	switch {
+	case in.Project != "":
+		p, err := a.resolveProject(ctx, in.Project, keyward.PermAuditRead)
+		if err != nil {
+			return nil, err
+		}
+		f.ProjectIDs = []int64{p.ID}
+	case c.Can(keyward.PermAuditRead, 0):
+	default:
+		f.ProjectIDs = []int64{}
+		for id := range c.Grants {
+			if id != 0 && c.Can(keyward.PermAuditRead, id) {
+				f.ProjectIDs = append(f.ProjectIDs, id)
+			}
+		}
+		if len(f.ProjectIDs) == 0 {
+			return nil, a.authorize(ctx, keyward.PermAuditRead, nil)
+		}
+	}
+	evs, err := a.store.ListEvents(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	page := &keyward.Page[*keyward.Event]{Items: evs}
+	if len(evs) > limit {
+		page.Items = evs[:limit]
+		page.NextCursor = encodeCursor(evs[limit-1].ID)
+	}
+	return page, nil
+}

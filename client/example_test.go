@@ -1,0 +1,77 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/client"
+)
+
+func ExampleClient_CreateCredential() {
+	ctx := context.Background()
+	c := client.New("https://keyward.example.com", os.Getenv("KEYWARD_TOKEN"))
+
+	days := int64(30)
+	issued, err := c.CreateCredential(ctx, "acme-prod", keyward.CreateCredentialInput{
+		Name:           "ci-deploy",
+		ExpirationDays: &days,
+		Meta:           map[string]string{"team": "infra"},
+	})
+	var kerr *keyward.Error
+	switch {
+	case errors.As(err, &kerr) && kerr.Code == keyward.EConflict:
+		log.Fatal("a key of that name exists already")
+	case err != nil:
+		log.Fatal(err)
+	}
+	fmt.Println(issued.Key) // the secret, shown this once
+}
+
+func ExampleClient_UpdateCredential() {
+	ctx := context.Background()
+	c := client.New("https://keyward.example.com", os.Getenv("KEYWARD_TOKEN"))
+
+	cred, err := c.Credential(ctx, "acme-prod", "ci-deploy")
+	if err != nil {
+		log.Fatal(err)
+	}
+	desc := "deploys from CI"
+	// Version makes the update fail with keyward.EConflict if someone changed the key since.
+	_, err = c.UpdateCredential(ctx, "acme-prod", "ci-deploy", keyward.UpdateCredentialInput{
+		Description: &desc,
+		Version:     cred.Version,
+	})
+	if keyward.ErrorCode(err) == keyward.EConflict {
+		log.Fatal("changed concurrently; read it again")
+	}
+}
+
+func ExampleClient_AllCredentials() {
+	ctx := context.Background()
+	c := client.New("https://keyward.example.com", os.Getenv("KEYWARD_TOKEN"))
+
+	opts := client.ListCredentialsOptions{State: keyward.StateExpired}
+	for cred, err := range c.AllCredentials(ctx, "acme-prod", opts) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(cred.ID, cred.Name)
+	}
+}
+
+func ExampleClient_Verify() {
+	ctx := context.Background()
+	c := client.New("https://keyward.example.com", os.Getenv("KEYWARD_TOKEN"))
+
+	v, err := c.Verify(ctx, os.Getenv("INCOMING_KEY"))
+	if err != nil {
+		log.Fatal(err) // the call failed; says nothing about the key
+	}
+	if !v.Valid {
+		fmt.Println("rejected:", v.Code) // EXPIRED, REVOKED, ...
+	}
+}

@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/client"
+)
+
+// The end-to-end tests build the real binary once and run it as a newcomer would: `keyward
+// serve` on a loopback port, then the API through the client package and through the CLI.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func keywardBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "keyward-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "keyward")
+		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// syncBuffer collects a process's stderr while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type server struct {
+	cmd    *exec.Cmd
+	url    string
+	stderr *syncBuffer
+	done   chan error
+}
+
+var listenRE = regexp.MustCompile(`msg="keyward listening" addr=(\S+)`)
+
+// startServer runs `keyward serve` on a random loopback port and waits until it listens.
+func startServer(t *testing.T, data string, extra ...string) *server {
+	t.Helper()
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, extra...)
+	cmd := exec.Command(keywardBinary(t), args...)
+	cmd.Env = append(os.Environ(), "KEYWARD_ADDR=", "KEYWARD_DATA=")
+	s := &server{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listenRE.FindStringSubmatch(s.stderr.String()); m != nil {
+			s.url = "http://" + m[1]
+			return s
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("keyward serve exited early (%v):\n%s", err, s.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("keyward serve did not start listening:\n%s", s.stderr.String())
+	return nil
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (s *server) stop(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("keyward serve exited with %v after SIGTERM:\n%s", err, s.stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("keyward serve did not stop after SIGTERM")
+	}
+	if !strings.Contains(s.stderr.String(), `msg=stopped`) {
+		t.Fatalf("no clean stop in the log:\n%s", s.stderr.String())
+	}
+}
+
+// cli runs the built binary as a CLI against srv and returns stdout, stderr and the exit code.
+func cli(t *testing.T, srv *server, tok, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(keywardBinary(t), args...)
+	cmd.Env = append(os.Environ(), "KEYWARD_SERVER="+srv.url, "KEYWARD_TOKEN="+tok)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+func TestEndToEnd(t *testing.T) {
+	data := t.TempDir()
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	srv := startServer(t, data, "--bootstrap-token-file", tokenFile)
+
+	st, err := os.Stat(tokenFile)
+	if err != nil {
+		t.Fatalf("bootstrap token file: %v\n%s", err, srv.stderr.String())
+	}
+	if got, want := st.Mode().Perm(), os.FileMode(0o600); got != want {
+		t.Fatalf("token file mode = %v, want %v", got, want)
+	}
+	raw, _ := os.ReadFile(tokenFile)
+	admin := strings.TrimSpace(string(raw))
+	if strings.Contains(srv.stderr.String(), admin) {
+		t.Fatal("the bootstrap token was printed although --bootstrap-token-file was given")
+	}
+	keys := []string{admin} // every token this test sees, for the leak check at the end
+
+	ctx := context.Background()
+	c := client.New(srv.url, admin)
+
+	t.Run("ClientPackage", func(t *testing.T) {
+		if _, err := c.CreateProject(ctx, keyward.CreateProjectInput{Slug: "acme"}); err != nil {
+			t.Fatal(err)
+		}
+		days := int64(30)
+		k, err := c.CreateCredential(ctx, "acme", keyward.CreateCredentialInput{Name: "svc", ExpirationDays: &days})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k.Key)
+		if v, err := c.Verify(ctx, k.Key); err != nil || v.Code != keyward.CodeValid {
+			t.Fatalf("verify = %+v, %v", v, err)
+		}
+		// The new key is itself a caller: it inherits its creator's (admin) rights.
+		who, err := client.New(srv.url, k.Key).Whoami(ctx)
+		if err != nil || who.Credential.Name != "svc" {
+			t.Fatalf("whoami as the new key = %+v, %v", who, err)
+		}
+		more := int64(90)
+		if _, err := c.RenewCredential(ctx, "acme", "svc", keyward.RenewInput{ExpirationDays: &more}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := c.RollCredential(ctx, "acme", "svc", keyward.RollInput{GraceSeconds: 3600})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, r.Key)
+		for _, key := range []string{k.Key, r.Key} {
+			if v, err := c.Verify(ctx, key); err != nil || v.Code != keyward.CodeValid {
+				t.Fatalf("inside grace: verify = %+v, %v", v, err)
+			}
+		}
+		stale := keyward.UpdateCredentialInput{Description: ptr("x"), Version: k.Version}
+		if _, err := c.UpdateCredential(ctx, "acme", "svc", stale); keyward.ErrorCode(err) != keyward.EConflict {
+			t.Fatalf("stale update = %v, want conflict", err)
+		}
+		if _, err := c.RevokeCredential(ctx, "acme", "svc"); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range []string{k.Key, r.Key} {
+			if v, err := c.Verify(ctx, key); err != nil || v.Code != keyward.CodeRevoked {
+				t.Fatalf("after revoke: verify = %+v, %v", v, err)
+			}
+		}
+		if _, err := client.New(srv.url, r.Key).Whoami(ctx); keyward.ErrorCode(err) != keyward.EUnauthenticated {
+			t.Fatalf("revoked key as caller = %v, want unauthenticated", err)
+		}
+	})
+
+	t.Run("CLI", func(t *testing.T) {
+		out, errOut, code := cli(t, srv, admin, "", "key", "create", "system", "--name", "cli-key", "--expiration-days", "7", "--meta", "team=ops")
+		if code != 0 {
+			t.Fatalf("key create: exit %d\n%s%s", code, out, errOut)
+		}
+		if !strings.Contains(errOut, "will not be shown again") {
+			t.Fatalf("no warning with the secret: %q", errOut)
+		}
+		key := lastLine(out)
+		keys = append(keys, key)
+		if out, _, code := cli(t, srv, admin, key+"\n", "key", "verify"); code != 0 || !strings.Contains(out, "VALID") {
+			t.Fatalf("key verify from stdin: exit %d\n%s", code, out)
+		}
+		if out, errOut, code := cli(t, srv, admin, "", "key", "renew", "system", "cli-key", "--expiration-days", "14"); code != 0 || !strings.Contains(out, "in 13 days") && !strings.Contains(out, "in 14 days") {
+			t.Fatalf("key renew: exit %d\n%s%s", code, out, errOut)
+		}
+		out, errOut, code = cli(t, srv, admin, "", "key", "roll", "system", "cli-key")
+		if code != 0 {
+			t.Fatalf("key roll: exit %d\n%s%s", code, out, errOut)
+		}
+		rolled := lastLine(out)
+		keys = append(keys, rolled)
+		if _, _, code := cli(t, srv, admin, "", "key", "verify", key); code != 1 {
+			t.Fatalf("old key after roll without grace: exit %d, want 1", code)
+		}
+		out, _, code = cli(t, srv, admin, "", "-o", "json", "key", "get", "system", "cli-key")
+		if code != 0 || !strings.Contains(out, `"version": 3`) || strings.Contains(out, rolled) {
+			t.Fatalf("key get -o json: exit %d\n%s", code, out)
+		}
+		if out, _, code := cli(t, srv, admin, "", "key", "list", "system", "--state", "active"); code != 0 || !strings.Contains(out, "cli-key") {
+			t.Fatalf("key list: exit %d\n%s", code, out)
+		}
+		if _, _, code := cli(t, srv, admin, "", "key", "revoke", "system", "cli-key"); code != 0 {
+			t.Fatalf("key revoke: exit %d", code)
+		}
+		if out, _, code := cli(t, srv, admin, "", "key", "verify", rolled); code != 1 || !strings.Contains(out, "REVOKED") {
+			t.Fatalf("verify after revoke: exit %d\n%s", code, out)
+		}
+		if out, _, code := cli(t, srv, admin, "", "audit", "list", "--limit", "3"); code != 0 || !strings.Contains(out, "credential.revoke") {
+			t.Fatalf("audit list: exit %d\n%s", code, out)
+		}
+		// Exit codes: usage 2, refusal 1, unreachable 3.
+		if _, _, code := cli(t, srv, admin, "", "key", "create", "system", "--name", "x", "--never-expires", "--expiration-days", "3"); code != 2 {
+			t.Fatalf("conflicting flags: exit %d, want 2", code)
+		}
+		if _, _, code := cli(t, srv, admin, "", "key", "get", "system", "nope"); code != 1 {
+			t.Fatalf("unknown key: exit %d, want 1", code)
+		}
+		if _, _, code := cli(t, srv, "kw_live_00000000000000000000000000000000000000", "", "whoami"); code != 1 {
+			t.Fatalf("bad token: exit %d, want 1", code)
+		}
+		if _, _, code := cli(t, &server{url: "http://127.0.0.1:1"}, admin, "", "whoami"); code != 3 {
+			t.Fatalf("unreachable server: exit %d, want 3", code)
+		}
+	})
+
+	srv.stop(t)
+
+	// A restart prints no new bootstrap token and the data survived.
+	srv2 := startServer(t, data)
+	if m := regexp.MustCompile(`kw_(live|test)_[0-9A-Za-z]{38}`).FindString(srv2.stderr.String()); m != "" {
+		t.Fatal("a restart printed a token")
+	}
+	if _, err := client.New(srv2.url, admin).Project(ctx, "acme"); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	log := srv.stderr.String() + srv2.stderr.String()
+	srv2.stop(t)
+
+	// No token, in clear, in any database file or in the log.
+	files, _ := filepath.Glob(filepath.Join(data, "*"))
+	if len(files) == 0 {
+		t.Fatal("no database files to check")
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			if bytes.Contains(b, []byte(k)) {
+				t.Fatalf("%s holds a token in clear", filepath.Base(f))
+			}
+			if bytes.Contains(b, []byte(k[8:])) {
+				t.Fatalf("%s holds a token's secret part", filepath.Base(f))
+			}
+		}
+	}
+	for _, k := range keys {
+		if strings.Contains(log, k) {
+			t.Fatal("the server log holds a token")
+		}
+	}
+	if got := len(keys); got != 5 {
+		t.Fatalf("checked %d tokens, want 5", got)
+	}
+}
+
+// The bootstrap token goes to stderr exactly once when no file is given.
+func TestBootstrapTokenPrintedOnce(t *testing.T) {
+	data := t.TempDir()
+	srv := startServer(t, data)
+	re := regexp.MustCompile(`kw_live_[0-9A-Za-z]{38}`)
+	sc := bufio.NewScanner(strings.NewReader(srv.stderr.String()))
+	found := 0
+	for sc.Scan() {
+		found += len(re.FindAllString(sc.Text(), -1))
+	}
+	if found != 1 {
+		t.Fatalf("the token appears %d times on first start, want 1:\n%s", found, srv.stderr.String())
+	}
+	srv.stop(t)
+	srv2 := startServer(t, data)
+	if re.MatchString(srv2.stderr.String()) {
+		t.Fatal("the second start printed a token")
+	}
+	srv2.stop(t)
+}
+
+func ptr[T any](v T) *T { return &v }

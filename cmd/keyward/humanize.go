@@ -1,0 +1,43 @@
+package main
+
+import (
+	"strconv"
+	"time"
+)
+
+// humanizeExpiry says, relative to now, when a credential becomes valid or stops being valid:
+// "starts in 2 days" while notBefore is ahead, then "in 29 days", "in 3 hours", "expired 3 hours
+// ago", or "never" when expiresAt is nil. Amounts are rounded down.
+func humanizeExpiry(notBefore, expiresAt *time.Time, now time.Time) string {
+	switch {
+	case notBefore != nil && now.Before(*notBefore):
+		return "starts in " + humanizeDuration(notBefore.Sub(now))
+	case expiresAt == nil:
+		return "never"
+	case now.Before(*expiresAt):
+		return "in " + humanizeDuration(expiresAt.Sub(now))
+	}
+	return "expired " + humanizeDuration(now.Sub(*expiresAt)) + " ago"
+}
+
+// humanizeDuration renders a non-negative d in its largest sensible unit, rounded down: minutes
+// below an hour, hours below two days, days beyond.
+func humanizeDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "less than a minute"
+	case d < time.Hour:
+		return plural(int64(d/time.Minute), "minute")
+	case d < 48*time.Hour:
+		return plural(int64(d/time.Hour), "hour")
+	}
+	return plural(int64(d/(24*time.Hour)), "day")
+}
+
+func plural(n int64, unit string) string {
+	s := strconv.FormatInt(n, 10) + " " + unit
+	if n != 1 {
+		s += "s"
+	}
+	return s
+}

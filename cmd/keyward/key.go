@@ -1,0 +1,498 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/client"
+)
+
+func newKeyCmd(a *app) *cobra.Command {
+	cmd := newGroupCmd("key", "Create, list, change, renew, roll, revoke and verify API keys",
+		newKeyCreateCmd(a),
+		newKeyListCmd(a),
+		newKeyGetCmd(a),
+		newKeyUpdateCmd(a),
+		newKeyRenewCmd(a),
+		newKeyRollCmd(a),
+		newKeyRevokeCmd(a),
+		newKeyVerifyCmd(a),
+	)
+	cmd.Aliases = []string{"keys"}
+	return cmd
+}
+
+func newKeyCreateCmd(a *app) *cobra.Command {
+	var (
+		name, description, expiresAt, notBefore string
+		env, keyType, typ                       string
+		days                                    int64
+		never                                   bool
+		meta                                    []string
+	)
+	cmd := &cobra.Command{
+		Use:   "create <project> --name NAME",
+		Short: "Create an API key and print its secret, once",
+		Long: `Create an API key in a project (slug or id) and print its secret, once.
+
+Without --expiration-days, --expires-at or --never-expires the key expires after
+the server's default (` + strconv.Itoa(keyward.DefaultExpirationDays) + ` days). In a table the secret is the last line of
+stdout; with -o json it is the "key" field.`,
+		Example: `  keyward key create acme-prod --name ci-deploy --expiration-days 30 --meta team=infra
+  keyward -o json key create acme-prod --name ci-deploy | jq -r .key`,
+		Args: exactArgs("project"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fs := cmd.Flags()
+			in := keyward.CreateCredentialInput{
+				Type:         keyward.CredentialType(typ),
+				Name:         name,
+				Description:  description,
+				NeverExpires: never,
+				Environment:  keyward.Environment(env),
+				KeyType:      keyward.KeyType(keyType),
+			}
+			switch {
+			case name == "":
+				return usageErrorf("--name is required")
+			case !keyward.ValidName(name):
+				return usageErrorf("--name %q: use letters, digits, '.', '_' and '-', at most 128 characters, starting with a letter or digit, and not only digits", name)
+			case utf8.RuneCountInString(description) > keyward.MaxDescription:
+				return usageErrorf("--description is longer than %d characters", keyward.MaxDescription)
+			}
+			if err := atMostOne(fs, "expiration-days", "expires-at", "never-expires"); err != nil {
+				return err
+			}
+			if fs.Changed("never-expires") && !never {
+				return usageErrorf("--never-expires=false means nothing; leave it out")
+			}
+			if fs.Changed("expiration-days") {
+				in.ExpirationDays = &days
+			}
+			var err error
+			if expiresAt != "" {
+				if in.ExpiresAt, err = parseTime("expires-at", expiresAt); err != nil {
+					return err
+				}
+			}
+			if notBefore != "" {
+				if in.NotBefore, err = parseTime("not-before", notBefore); err != nil {
+					return err
+				}
+			}
+			if err := enumFlags(in.Type, in.Environment, in.KeyType, ""); err != nil {
+				return err
+			}
+			if len(meta) > 0 {
+				if in.Meta, err = parseMeta(meta); err != nil {
+					return err
+				}
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ic, err := c.CreateCredential(cmd.Context(), args[0], in)
+			if err != nil {
+				return err
+			}
+			return a.printIssued(ic)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "name of the key, unique in the project (required)")
+	f.StringVar(&description, "description", "", fmt.Sprintf("what the key is for (at most %d characters)", keyward.MaxDescription))
+	f.Int64Var(&days, "expiration-days", 0, "expire this many days from now")
+	f.StringVar(&expiresAt, "expires-at", "", "expire at this RFC 3339 time")
+	f.BoolVar(&never, "never-expires", false, "never expire")
+	f.StringVar(&notBefore, "not-before", "", "become valid only at this RFC 3339 time")
+	f.StringVar(&env, "environment", "", "live or test (server default: live)")
+	f.StringVar(&keyType, "key-type", "", "secret or publishable (server default: secret)")
+	f.StringVar(&typ, "type", "", "credential type (server default: API_TOKEN)")
+	f.StringArrayVar(&meta, "meta", nil, "metadata key=value; repeat for more")
+	return cmd
+}
+
+// enumFlags checks the enumerated flags shared by create and list; empty values pass.
+func enumFlags(typ keyward.CredentialType, env keyward.Environment, kt keyward.KeyType, st keyward.State) error {
+	if err := oneOf("type", typ, credentialTypes...); err != nil {
+		return err
+	}
+	if err := oneOf("environment", env, environments...); err != nil {
+		return err
+	}
+	if err := oneOf("key-type", kt, keyTypes...); err != nil {
+		return err
+	}
+	return oneOf("state", st, states...)
+}
+
+func newKeyListCmd(a *app) *cobra.Command {
+	var (
+		typ, env, state, cursor string
+		limit                   int
+		all                     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list <project>",
+		Short: "List the API keys of a project",
+		Args:  exactArgs("project"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := client.ListCredentialsOptions{
+				Type:        keyward.CredentialType(typ),
+				Environment: keyward.Environment(env),
+				State:       keyward.State(state),
+				Cursor:      cursor,
+				Limit:       limit,
+			}
+			if err := enumFlags(opts.Type, opts.Environment, "", opts.State); err != nil {
+				return err
+			}
+			if err := checkLimit(limit); err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if !all {
+				page, err := c.ListCredentials(cmd.Context(), args[0], opts)
+				if err != nil {
+					return err
+				}
+				return a.printCredentials(page)
+			}
+			page := &keyward.Page[keyward.Credential]{Items: []keyward.Credential{}}
+			for cr, err := range c.AllCredentials(cmd.Context(), args[0], opts) {
+				if err != nil {
+					return err
+				}
+				page.Items = append(page.Items, cr)
+			}
+			return a.printCredentials(page)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&typ, "type", "", "only keys of this type (API_TOKEN, API_CERTIFICATE, KUBE_CONFIG)")
+	f.StringVar(&env, "environment", "", "only keys of this environment (live, test)")
+	f.StringVar(&state, "state", "", "only keys in this state (active, pending, expired, disabled, revoked)")
+	f.IntVar(&limit, "limit", 0, "keys per page (server default when 0)")
+	f.StringVar(&cursor, "cursor", "", "start at this cursor, from a previous page")
+	f.BoolVar(&all, "all", false, "follow the cursors and list every key")
+	return cmd
+}
+
+func newKeyGetCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get <project> <id-or-name>",
+		Short: "Show an API key",
+		Args:  exactArgs("project", "id-or-name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			cr, err := c.Credential(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			return a.printCredential(cr)
+		},
+	}
+}
+
+func newKeyUpdateCmd(a *app) *cobra.Command {
+	var (
+		description, expiresAt string
+		meta                   []string
+		clearMeta, never       bool
+		active                 bool
+		ifVersion              int64
+	)
+	cmd := &cobra.Command{
+		Use:   "update <project> <id-or-name>",
+		Short: "Change an API key's description, metadata, expiry or activation",
+		Long: `Change an API key's description, metadata, expiry or activation. Only the
+flags given change anything. --meta replaces all of the key's metadata.
+
+With --if-version N the server refuses the change if the key was changed since
+version N (see "key get"), so that concurrent edits are not lost. To move the
+expiry by a number of days, use "key renew".`,
+		Example: `  keyward key update acme-prod ci-deploy --description "CI deploys" --if-version 3
+  keyward key update acme-prod 12 --active=false`,
+		Args: exactArgs("project", "id-or-name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fs := cmd.Flags()
+			var in keyward.UpdateCredentialInput
+			if fs.Changed("description") {
+				if utf8.RuneCountInString(description) > keyward.MaxDescription {
+					return usageErrorf("--description is longer than %d characters", keyward.MaxDescription)
+				}
+				in.Description = &description
+			}
+			if err := atMostOne(fs, "meta", "clear-meta"); err != nil {
+				return err
+			}
+			if err := atMostOne(fs, "expires-at", "never-expires"); err != nil {
+				return err
+			}
+			if fs.Changed("meta") {
+				m, err := parseMeta(meta)
+				if err != nil {
+					return err
+				}
+				in.Meta = &m
+			}
+			if clearMeta {
+				in.Meta = &map[string]string{}
+			}
+			if fs.Changed("expires-at") {
+				t, err := parseTime("expires-at", expiresAt)
+				if err != nil {
+					return err
+				}
+				in.ExpiresAt = t
+			}
+			if fs.Changed("never-expires") {
+				if !never {
+					return usageErrorf("--never-expires=false means nothing; use --expires-at to set an expiry")
+				}
+				in.NeverExpires = &never
+			}
+			if fs.Changed("active") {
+				in.Active = &active
+			}
+			if fs.Changed("if-version") {
+				if ifVersion < 1 {
+					return usageErrorf("--if-version must be 1 or more")
+				}
+				in.Version = ifVersion
+			}
+			if in.Description == nil && in.Meta == nil && in.ExpiresAt == nil && in.NeverExpires == nil && in.Active == nil {
+				return usageErrorf("nothing to change: give --description, --meta, --clear-meta, --expires-at, --never-expires or --active")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			cr, err := c.UpdateCredential(cmd.Context(), args[0], args[1], in)
+			if err != nil {
+				return err
+			}
+			return a.printCredential(cr)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&description, "description", "", "new description (\"\" clears it)")
+	f.StringArrayVar(&meta, "meta", nil, "metadata key=value, replacing all of it; repeat for more")
+	f.BoolVar(&clearMeta, "clear-meta", false, "remove all metadata")
+	f.StringVar(&expiresAt, "expires-at", "", "expire at this RFC 3339 time")
+	f.BoolVar(&never, "never-expires", false, "never expire")
+	f.BoolVar(&active, "active", true, "enable (true) or disable (false) the key")
+	f.Int64Var(&ifVersion, "if-version", 0, "refuse the change if the key's version is no longer this one")
+	return cmd
+}
+
+func newKeyRenewCmd(a *app) *cobra.Command {
+	var (
+		days      int64
+		expiresAt string
+	)
+	cmd := &cobra.Command{
+		Use:   "renew <project> <id-or-name> (--expiration-days N | --expires-at TIME)",
+		Short: "Move an API key's expiry",
+		Example: `  keyward key renew acme-prod ci-deploy --expiration-days 90
+  keyward key renew acme-prod 12 --expires-at 2027-01-01T00:00:00Z`,
+		Args: exactArgs("project", "id-or-name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fs := cmd.Flags()
+			if err := atMostOne(fs, "expiration-days", "expires-at"); err != nil {
+				return err
+			}
+			var in keyward.RenewInput
+			switch {
+			case fs.Changed("expiration-days"):
+				in.ExpirationDays = &days
+			case fs.Changed("expires-at"):
+				t, err := parseTime("expires-at", expiresAt)
+				if err != nil {
+					return err
+				}
+				in.ExpiresAt = t
+			default:
+				return usageErrorf("give --expiration-days or --expires-at")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			cr, err := c.RenewCredential(cmd.Context(), args[0], args[1], in)
+			if err != nil {
+				return err
+			}
+			return a.printCredential(cr)
+		},
+	}
+	f := cmd.Flags()
+	f.Int64Var(&days, "expiration-days", 0, "expire this many days from now")
+	f.StringVar(&expiresAt, "expires-at", "", "expire at this RFC 3339 time")
+	return cmd
+}
+
+func newKeyRollCmd(a *app) *cobra.Command {
+	var (
+		grace        time.Duration
+		graceSeconds int64
+	)
+	cmd := &cobra.Command{
+		Use:   "roll <project> <id-or-name>",
+		Short: "Give an API key a new secret and print it, once",
+		Long: `Give an API key a new secret and print it, once. The old secret stops working
+at once, or after the grace period given with --grace (or --grace-seconds), so
+that the new one can be deployed first.`,
+		Example: `  keyward key roll acme-prod ci-deploy --grace 1h`,
+		Args:    exactArgs("project", "id-or-name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fs := cmd.Flags()
+			if err := atMostOne(fs, "grace", "grace-seconds"); err != nil {
+				return err
+			}
+			in := keyward.RollInput{GraceSeconds: graceSeconds}
+			if fs.Changed("grace") {
+				if grace%time.Second != 0 {
+					return usageErrorf("--grace %s is not a whole number of seconds", grace)
+				}
+				in.GraceSeconds = int64(grace / time.Second)
+			}
+			if in.GraceSeconds < 0 {
+				return usageErrorf("the grace period must not be negative")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ic, err := c.RollCredential(cmd.Context(), args[0], args[1], in)
+			if err != nil {
+				return err
+			}
+			return a.printIssued(ic)
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&grace, "grace", 0, "keep the old secret valid this long (such as 30m or 24h)")
+	f.Int64Var(&graceSeconds, "grace-seconds", 0, "keep the old secret valid this many seconds")
+	return cmd
+}
+
+func newKeyRevokeCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke <project> <id-or-name>",
+		Short: "Revoke an API key for good",
+		Long:  "Revoke an API key for good: it stops working at once. Revoking a revoked key changes nothing.",
+		Args:  exactArgs("project", "id-or-name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			cr, err := c.RevokeCredential(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			return a.printCredential(cr)
+		},
+	}
+}
+
+func newKeyVerifyCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify [<key> | -]",
+		Short: "Check whether an API key is valid",
+		Long: `Check whether an API key is valid. Prints VALID, or why it is not (NOT_FOUND,
+EXPIRED, NOT_YET_VALID, REVOKED, DISABLED), and exits 0 when valid, 1 when not.
+
+Without an argument, or with "-", the key is read from the first line of stdin,
+which keeps it out of the shell history.`,
+		Example: `  keyward key verify < key.txt
+  printf '%s\n' "$KEY" | keyward key verify`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var key string
+			if len(args) == 1 && args[0] != "-" {
+				key = args[0]
+			} else if key, err = a.readKey(); err != nil {
+				return err
+			}
+			v, err := c.Verify(cmd.Context(), key)
+			if err != nil {
+				return err
+			}
+			if err := a.printVerification(v); err != nil {
+				return err
+			}
+			if !v.Valid {
+				return &exitError{exitRefused}
+			}
+			return nil
+		},
+	}
+}
+
+// readKey reads a key from the first line of stdin, prompting for it on a terminal.
+func (a *app) readKey() (string, error) {
+	if f, ok := a.stdin.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			fmt.Fprint(a.stderr, "Key: ")
+		}
+	}
+	if a.stdin == nil {
+		return "", usageErrorf("no key given")
+	}
+	line, err := bufio.NewReader(io.LimitReader(a.stdin, 64<<10)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the key from stdin: %w", err)
+	}
+	key := strings.TrimSpace(line)
+	if key == "" {
+		return "", usageErrorf("no key given: pass it as an argument or on stdin")
+	}
+	return key, nil
+}
+
+func (a *app) printVerification(v *keyward.Verification) error {
+	if a.jsonOut() {
+		return a.printJSON(v)
+	}
+	if _, err := fmt.Fprintln(a.stdout, clean(v.Code)); err != nil {
+		return err
+	}
+	if v.CredentialID == 0 {
+		return nil
+	}
+	expires := humanizeExpiry(nil, v.ExpiresAt, a.now())
+	if v.ExpiresAt != nil {
+		expires = fmtTime(*v.ExpiresAt) + " (" + expires + ")"
+	}
+	return details(a.stdout, []field{
+		{"ID", strconv.FormatInt(v.CredentialID, 10)},
+		{"Name", v.Name},
+		{"Project", v.Project},
+		{"Environment", string(v.Environment)},
+		{"Key type", string(v.KeyType)},
+		{"Expires", expires},
+		{"Meta", fmtMeta(v.Meta)},
+	})
+}

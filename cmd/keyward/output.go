@@ -1,0 +1,247 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+
+	"github.com/keyward/keyward"
+)
+
+// secretWarning follows every key the CLI prints.
+const secretWarning = "This key will not be shown again. Store it now."
+
+// printJSON writes v to stdout as indented JSON.
+func (a *app) printJSON(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.stdout, "%s\n", b)
+	return err
+}
+
+// table writes rows under header to w, in aligned columns.
+func table(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = clean(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
+}
+
+// field is one line of a detail view.
+type field struct{ name, value string }
+
+// details writes fields to w as "Name:  value" lines.
+func details(w io.Writer, fields []field) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, f := range fields {
+		fmt.Fprintf(tw, "%s:\t%s\n", f.name, clean(f.value))
+	}
+	return tw.Flush()
+}
+
+// clean makes s safe for one cell of a terminal table: control characters, which could break
+// the columns or drive the terminal, become spaces.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func fmtTimePtr(t *time.Time, none string) string {
+	if t == nil {
+		return none
+	}
+	return fmtTime(*t)
+}
+
+func fmtMeta(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return orDash(strings.Join(parts, ", "))
+}
+
+func fmtIDs(ids []int64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.FormatInt(id, 10)
+	}
+	return orDash(strings.Join(parts, ", "))
+}
+
+func fmtID(id int64) string {
+	if id == 0 {
+		return "-"
+	}
+	return strconv.FormatInt(id, 10)
+}
+
+// printCredential prints one credential: as JSON, or as a detail view.
+func (a *app) printCredential(c *keyward.Credential) error {
+	if a.jsonOut() {
+		return a.printJSON(c)
+	}
+	return details(a.stdout, a.credentialFields(c))
+}
+
+func (a *app) credentialFields(c *keyward.Credential) []field {
+	expires := humanizeExpiry(c.NotBefore, c.ExpiresAt, a.now())
+	if c.ExpiresAt != nil {
+		expires = fmtTime(*c.ExpiresAt) + " (" + expires + ")"
+	}
+	fs := []field{
+		{"ID", strconv.FormatInt(c.ID, 10)},
+		{"Name", c.Name},
+		{"Project", c.Project},
+		{"Description", orDash(c.Description)},
+		{"Type", string(c.Type)},
+		{"Environment", string(c.Environment)},
+		{"Key type", string(c.KeyType)},
+		{"State", string(c.State)},
+		{"Starts with", orDash(c.Start)},
+		{"Not before", fmtTimePtr(c.NotBefore, "-")},
+		{"Expires", expires},
+	}
+	if c.RevokedAt != nil {
+		fs = append(fs, field{"Revoked", fmtTime(*c.RevokedAt)})
+	}
+	return append(fs,
+		field{"Last used", fmtTimePtr(c.LastUsedAt, "never")},
+		field{"Created", fmtTime(c.CreatedAt)},
+		field{"Updated", fmtTime(c.UpdatedAt)},
+		field{"Roles", fmtIDs(c.RoleIDs)},
+		field{"Meta", fmtMeta(c.Meta)},
+		field{"Version", strconv.FormatInt(c.Version, 10)},
+	)
+}
+
+// printIssued prints a credential with its secret. In a table the key comes last, alone on its
+// line, so that `tail -n 1` finds it; the warning goes to stderr.
+func (a *app) printIssued(ic *keyward.IssuedCredential) error {
+	if a.jsonOut() {
+		if err := a.printJSON(ic); err != nil {
+			return err
+		}
+	} else {
+		if err := details(a.stdout, a.credentialFields(&ic.Credential)); err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(a.stdout, "\n%s\n", ic.Key); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintln(a.stderr, secretWarning)
+	return err
+}
+
+// printCredentials prints a page of credentials: as JSON, or as a table.
+func (a *app) printCredentials(page *keyward.Page[keyward.Credential]) error {
+	if a.jsonOut() {
+		return a.printJSON(page)
+	}
+	now := a.now()
+	rows := make([][]string, len(page.Items))
+	for i, c := range page.Items {
+		rows[i] = []string{
+			strconv.FormatInt(c.ID, 10), c.Name, string(c.Type), string(c.Environment),
+			string(c.State), humanizeExpiry(c.NotBefore, c.ExpiresAt, now),
+			strconv.FormatInt(c.Version, 10), orDash(c.Start),
+		}
+	}
+	if err := table(a.stdout, []string{"ID", "NAME", "TYPE", "ENV", "STATE", "EXPIRES", "VERSION", "STARTS WITH"}, rows); err != nil {
+		return err
+	}
+	a.moreHint(page.NextCursor)
+	return nil
+}
+
+// moreHint tells, in a table, how to get the next page.
+func (a *app) moreHint(cursor string) {
+	if cursor != "" && !a.jsonOut() {
+		fmt.Fprintf(a.stderr, "More results: run again with --cursor %s, or with --all.\n", cursor)
+	}
+}
+
+// printProject prints one project.
+func (a *app) printProject(p *keyward.Project) error {
+	if a.jsonOut() {
+		return a.printJSON(p)
+	}
+	return details(a.stdout, []field{
+		{"ID", strconv.FormatInt(p.ID, 10)},
+		{"Slug", p.Slug},
+		{"Name", orDash(p.Name)},
+		{"Created", fmtTime(p.CreatedAt)},
+	})
+}
+
+// printProjects prints a page of projects.
+func (a *app) printProjects(page *keyward.Page[keyward.Project]) error {
+	if a.jsonOut() {
+		return a.printJSON(page)
+	}
+	rows := make([][]string, len(page.Items))
+	for i, p := range page.Items {
+		rows[i] = []string{strconv.FormatInt(p.ID, 10), p.Slug, orDash(p.Name), fmtTime(p.CreatedAt)}
+	}
+	if err := table(a.stdout, []string{"ID", "SLUG", "NAME", "CREATED"}, rows); err != nil {
+		return err
+	}
+	a.moreHint(page.NextCursor)
+	return nil
+}
+
+// printEvents prints a page of audit events.
+func (a *app) printEvents(page *keyward.Page[keyward.Event]) error {
+	if a.jsonOut() {
+		return a.printJSON(page)
+	}
+	rows := make([][]string, len(page.Items))
+	for i, e := range page.Items {
+		actor := e.Actor
+		if actor == "" {
+			actor = fmtID(e.ActorUserID)
+		}
+		rows[i] = []string{
+			strconv.FormatInt(e.ID, 10), fmtTime(e.Time), actor, e.Action, fmtID(e.ProjectID),
+			fmtID(e.CredentialID), e.Outcome, orDash(e.RemoteAddr), fmtMeta(e.Detail),
+		}
+	}
+	if err := table(a.stdout, []string{"ID", "TIME", "ACTOR", "ACTION", "PROJECT", "CREDENTIAL", "OUTCOME", "FROM", "DETAIL"}, rows); err != nil {
+		return err
+	}
+	a.moreHint(page.NextCursor)
+	return nil
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward"
+)
+
+func newProjectCmd(a *app) *cobra.Command {
+	cmd := newGroupCmd("project", "Create, list and show projects",
+		newProjectCreateCmd(a),
+		newProjectListCmd(a),
+		newProjectGetCmd(a),
+	)
+	cmd.Aliases = []string{"projects"}
+	return cmd
+}
+
+func newProjectCreateCmd(a *app) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:     "create <slug>",
+		Short:   "Create a project",
+		Example: `  keyward project create acme-prod --name "Acme production"`,
+		Args:    exactArgs("slug"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !keyward.ValidSlug(args[0]) {
+				return usageErrorf("slug %q: use lower-case letters, digits and '-', at most 63 characters, not starting with '-'", args[0])
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.CreateProject(cmd.Context(), keyward.CreateProjectInput{Slug: args[0], Name: name})
+			if err != nil {
+				return err
+			}
+			return a.printProject(p)
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "display name of the project")
+	return cmd
+}
+
+func newProjectListCmd(a *app) *cobra.Command {
+	var (
+		cursor string
+		limit  int
+		all    bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the projects you may read",
+		Args:  exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkLimit(limit); err != nil {
+				return err
+			}
+			if err := atMostOne(cmd.Flags(), "cursor", "all"); err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if !all {
+				page, err := c.ListProjects(cmd.Context(), cursor, limit)
+				if err != nil {
+					return err
+				}
+				return a.printProjects(page)
+			}
+			page := &keyward.Page[keyward.Project]{Items: []keyward.Project{}}
+			for p, err := range c.AllProjects(cmd.Context(), limit) {
+				if err != nil {
+					return err
+				}
+				page.Items = append(page.Items, p)
+			}
+			return a.printProjects(page)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&limit, "limit", 0, "projects per page (server default when 0)")
+	f.StringVar(&cursor, "cursor", "", "start at this cursor, from a previous page")
+	f.BoolVar(&all, "all", false, "follow the cursors and list every project")
+	return cmd
+}
+
+func newProjectGetCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "get <slug-or-id>",
+		Short: "Show a project",
+		Args:  exactArgs("slug-or-id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.Project(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.printProject(p)
+		},
+	}
+}

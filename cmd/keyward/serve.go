@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/sqlite"
+)
+
+// serveConfig holds what `keyward serve` is told by flags and environment.
+type serveConfig struct {
+	addr               string
+	data               string
+	bootstrapTokenFile string
+	requestTimeout     time.Duration
+	shutdownTimeout    time.Duration
+	logFormat          string
+	logLevel           string
+}
+
+func newServeCmd() *cobra.Command {
+	cfg := serveConfig{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the keyward server",
+		Long: `Run the keyward server.
+
+The embedded default keeps its data in a SQLite database (WAL mode) under --data and listens on
+loopback. The first start creates the "system" project, the built-in roles and the "admin" user,
+and prints a bootstrap admin token once to stderr, or writes it to --bootstrap-token-file (mode
+0600). It is never shown again. SIGINT or SIGTERM drains in-flight requests, writes pending
+usage data and closes the database.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), cfg, cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.addr, "addr", envOr("KEYWARD_ADDR", "127.0.0.1:8080"), "listen address (env KEYWARD_ADDR)")
+	f.StringVar(&cfg.data, "data", envOr("KEYWARD_DATA", "./keyward-data"), "data directory (env KEYWARD_DATA)")
+	f.StringVar(&cfg.bootstrapTokenFile, "bootstrap-token-file", "", "on first start, write the bootstrap admin token to this file (mode 0600) instead of stderr")
+	f.DurationVar(&cfg.requestTimeout, "request-timeout", 30*time.Second, "deadline of each request; past it the caller gets 504")
+	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to drain in-flight requests on SIGINT/SIGTERM")
+	f.StringVar(&cfg.logFormat, "log-format", envOr("KEYWARD_LOG_FORMAT", "text"), "log format: text or json (env KEYWARD_LOG_FORMAT)")
+	f.StringVar(&cfg.logLevel, "log-level", envOr("KEYWARD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env KEYWARD_LOG_LEVEL)")
+	return cmd
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageErrorf("--log-level must be debug, info, warn or error")
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageErrorf("--log-format must be text or json")
+}
+
+func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
+	logger, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	dbPath := filepath.Join(cfg.data, "keyward.db")
+	store, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", dbPath, err)
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			logger.Error("closing the database", "err", err)
+		}
+	}()
+	auth := authority.New(store, authority.Options{Logger: logger})
+	defer func() {
+		if err := auth.Close(); err != nil {
+			logger.Error("writing pending usage data", "err", err)
+		}
+	}()
+
+	tok, err := auth.Bootstrap(ctx)
+	if err != nil {
+		return fmt.Errorf("first-start setup: %w", err)
+	}
+	if tok != "" {
+		if err := deliverBootstrapToken(tok, cfg.bootstrapTokenFile, stderr); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.addr, err)
+	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		logger.Warn("serving plain HTTP on a non-loopback address; put TLS in front of it", "addr", ln.Addr().String())
+	}
+	srv := &http.Server{
+		Handler:           httpapi.New(auth, store, httpapi.Options{Logger: logger, RequestTimeout: cfg.requestTimeout}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.requestTimeout + 10*time.Second,
+		WriteTimeout:      cfg.requestTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("keyward listening", "addr", ln.Addr().String(), "data", cfg.data)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining in-flight requests", "timeout", cfg.shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("draining did not finish in time", "err", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// deliverBootstrapToken shows the first admin token once: in a 0600 file when asked, else on
+// stderr. If the file cannot be written the token goes to stderr, since it exists nowhere else.
+func deliverBootstrapToken(tok, file string, stderr io.Writer) error {
+	if file != "" {
+		err := writeSecretFile(file, tok+"\n")
+		if err == nil {
+			fmt.Fprintf(stderr, "keyward: the bootstrap admin token was written to %s (mode 0600). It will not be shown again.\n", file)
+			return nil
+		}
+		fmt.Fprintf(stderr, "keyward: could not write %s (%v); showing the token here instead.\n", file, err)
+	}
+	fmt.Fprintf(stderr, "\n%s\nBootstrap admin token (shown once, store it now; it never expires until you revoke it):\n\n    %s\n\n%s\n\n",
+		strings.Repeat("=", 72), tok, strings.Repeat("=", 72))
+	return nil
+}
+
+// writeSecretFile writes s to path with mode 0600, replacing the file atomically.
+func writeSecretFile(path, s string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyward-token-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.WriteString(s); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,200 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// StatusOf maps an error code to the native API's HTTP status. It is the one table of the
+// native surface; dialects keep their own.
+func StatusOf(code keyward.Code) int {
+	switch code {
+	case keyward.EInvalid:
+		return http.StatusBadRequest
+	case keyward.EUnauthenticated:
+		return http.StatusUnauthorized
+	case keyward.EForbidden:
+		return http.StatusForbidden
+	case keyward.ENotFound:
+		return http.StatusNotFound
+	case keyward.EMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case keyward.EConflict:
+		return http.StatusConflict
+	case keyward.ETooLarge:
+		return http.StatusRequestEntityTooLarge
+	case keyward.EUnsupported:
+		return http.StatusUnsupportedMediaType
+	case keyward.ERateLimited:
+		return http.StatusTooManyRequests
+	case keyward.EUnavailable:
+		return http.StatusServiceUnavailable
+	case keyward.ETimeout:
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// Problem is an RFC 9457 problem document with keyward's stable code and per-field errors.
+type Problem struct {
+	Type      string            `json:"type"`
+	Title     string            `json:"title"`
+	Status    int               `json:"status"`
+	Detail    string            `json:"detail"`
+	Code      keyward.Code      `json:"code"`
+	Errors    map[string]string `json:"errors,omitempty"`
+	RequestID string            `json:"request_id,omitempty"`
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID string, err error) {
+	if errors.Is(err, context.DeadlineExceeded) && keyward.ErrorCode(err) == keyward.EInternal {
+		err = keyward.Errorf(keyward.ETimeout, "the request did not finish within its deadline")
+	}
+	code := keyward.ErrorCode(err)
+	if code == keyward.EInternal {
+		// The detail goes to the log only; the caller gets a request id to quote.
+		s.logger.Error("internal error", "request_id", requestID, "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	p := Problem{
+		Type: "urn:keyward:error:" + string(code), Status: StatusOf(code), Code: code,
+		Detail: keyward.ErrorMessage(err), RequestID: requestID,
+	}
+	p.Title = http.StatusText(p.Status)
+	var e *keyward.Error
+	if errors.As(err, &e) {
+		p.Errors = e.Fields
+		if e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+		}
+	}
+	if code == keyward.EUnauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	// Responses may carry a key; no intermediary may keep them.
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+// decode reads a JSON body strictly into v: one object, no unknown fields, right types. An
+// empty body leaves v as it is when optional.
+func decode(r *http.Request, v any, optional bool) error {
+	body, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return keyward.Errorf(keyward.ETooLarge, "request body is larger than %d bytes", MaxBodyBytes)
+	} else if err != nil {
+		return keyward.Errorf(keyward.EInvalid, "could not read the request body")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if optional {
+			return nil
+		}
+		return keyward.Errorf(keyward.EInvalid, "a JSON request body is required")
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return keyward.Errorf(keyward.EUnsupported, "request body must be application/json")
+		}
+	} else {
+		return keyward.Errorf(keyward.EUnsupported, "request body must be application/json; set Content-Type")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return keyward.Errorf(keyward.EInvalid, "request body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+// jsonError turns a decoding error into a caller-safe EInvalid that names the field.
+func jsonError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	var timeErr *time.ParseError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			field = "body"
+		}
+		return keyward.Invalid(field, "must be "+jsonKind(typeErr.Type.Kind().String()))
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return keyward.Errorf(keyward.EInvalid, "malformed JSON")
+	case errors.As(err, &timeErr):
+		return keyward.Errorf(keyward.EInvalid, "a time is not RFC 3339 (for example 2030-01-02T15:04:05Z)")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return keyward.Invalid(field, "is not a known field")
+	}
+	return keyward.Errorf(keyward.EInvalid, "the request body is not valid JSON for this endpoint")
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "int", "int64", "int32", "uint", "uint64", "float64":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "string":
+		return "a string"
+	case "map", "struct":
+		return "an object"
+	case "slice":
+		return "an array"
+	}
+	return "of another type"
+}
+
+// etag renders a credential version as a strong entity tag.
+func etag(version int64) string { return fmt.Sprintf(`"%d"`, version) }
+
+// ifMatch parses If-Match into a version: 0 when absent or "*".
+func ifMatch(r *http.Request) (int64, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	h = strings.TrimPrefix(h, "W/")
+	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
+	if err != nil || v <= 0 {
+		return 0, keyward.Invalid("If-Match", "must be the credential's ETag, such as \"3\"")
+	}
+	return v, nil
+}
+
+// queryInt parses an optional integer query parameter.
+func queryInt(r *http.Request, name string) (int64, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, keyward.Invalid(name, "must be a non-negative integer")
+	}
+	return v, nil
+}

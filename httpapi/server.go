@@ -1,0 +1,195 @@
+// Package httpapi is keyward's native HTTP API (/v1). Handlers parse the request, call one
+// authority method and render the result; errors become RFC 9457 problem documents through one
+// function.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/authority"
+)
+
+// MaxBodyBytes is the largest request body accepted; larger ones get 413.
+const MaxBodyBytes = 1 << 20
+
+// Server serves the native API.
+type Server struct {
+	authority *authority.Authority
+	store     keyward.Store
+	logger    *slog.Logger
+	timeout   time.Duration
+	mux       *http.ServeMux
+}
+
+// Options configure a Server. Zero values pick the defaults.
+type Options struct {
+	// Logger receives one line per request (method, path, status, duration; never a header or
+	// a body). Default slog.Default().
+	Logger *slog.Logger
+	// RequestTimeout bounds each request; past it the caller gets 504. Default 30s.
+	RequestTimeout time.Duration
+}
+
+// New returns a Server; store is used only for readiness checks.
+func New(a *authority.Authority, store keyward.Store, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 30 * time.Second
+	}
+	s := &Server{authority: a, store: store, logger: opts.Logger, timeout: opts.RequestTimeout, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+// handlerFunc is a handler that returns its error for the server to render.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) routes() {
+	s.route("/v1/projects", false, map[string]handlerFunc{"POST": s.createProject, "GET": s.listProjects})
+	s.route("/v1/projects/{project}", false, map[string]handlerFunc{"GET": s.getProject})
+	s.route("/v1/projects/{project}/credentials", false, map[string]handlerFunc{"POST": s.createCredential, "GET": s.listCredentials})
+	s.route("/v1/projects/{project}/credentials/{ref}", false, map[string]handlerFunc{
+		"GET": s.getCredential, "PATCH": s.updateCredential, "DELETE": s.revokeCredential,
+	})
+	s.route("/v1/projects/{project}/credentials/{ref}/renew", false, map[string]handlerFunc{"POST": s.renewCredential})
+	s.route("/v1/projects/{project}/credentials/{ref}/roll", false, map[string]handlerFunc{"POST": s.rollCredential})
+	s.route("/v1/verify", false, map[string]handlerFunc{"POST": s.verify})
+	s.route("/v1/whoami", false, map[string]handlerFunc{"GET": s.whoami})
+	s.route("/v1/audit", false, map[string]handlerFunc{"GET": s.listEvents})
+	s.route("/healthz", true, map[string]handlerFunc{"GET": s.healthz})
+	s.route("/readyz", true, map[string]handlerFunc{"GET": s.readyz})
+	s.mux.Handle("/", s.wrap(true, func(w http.ResponseWriter, r *http.Request) error {
+		return keyward.Errorf(keyward.ENotFound, "no such endpoint")
+	}))
+}
+
+// route registers one handler per method and a fallback that answers 405 with the Allow header
+// in problem+json, which net/http's own 405 does not.
+func (s *Server) route(path string, public bool, handlers map[string]handlerFunc) {
+	allow := make([]string, 0, len(handlers))
+	for method, h := range handlers {
+		s.mux.Handle(method+" "+path, s.wrap(public, h))
+		allow = append(allow, method)
+	}
+	if _, ok := handlers["GET"]; ok {
+		allow = append(allow, "HEAD")
+	}
+	sort.Strings(allow)
+	s.mux.Handle(path, s.wrap(true, func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		return keyward.Errorf(keyward.EMethodNotAllowed, "method %s is not allowed here", r.Method)
+	}))
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// statusWriter remembers the status for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// wrap applies, in order: request id, access log, panic recovery, body limit, deadline,
+// authentication (unless public), and error rendering.
+func (s *Server) wrap(public bool, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w := &statusWriter{ResponseWriter: rw}
+		id := requestID()
+		w.Header().Set("X-Request-Id", id)
+		defer func() {
+			if p := recover(); p != nil {
+				s.logger.Error("panic serving request", "request_id", id, "panic", p)
+				if w.status == 0 {
+					s.writeError(w, r, id, keyward.Errorf(keyward.EInternal, "internal error"))
+				}
+			}
+			s.logger.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+				"status", w.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+		}()
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+		if !public {
+			caller, err := s.authenticate(r)
+			if err != nil {
+				s.writeError(w, r, id, err)
+				return
+			}
+			r = r.WithContext(keyward.NewContext(ctx, caller))
+		}
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, id, err)
+		}
+	})
+}
+
+// keyFrom returns the API key a request presents: Authorization Bearer or APIToken, or
+// X-API-Key.
+func keyFrom(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, rest, ok := strings.Cut(h, " ")
+		if ok && (strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "APIToken")) {
+			return strings.TrimSpace(rest)
+		}
+		return ""
+	}
+	return strings.TrimSpace(r.Header.Get("X-API-Key"))
+}
+
+func (s *Server) authenticate(r *http.Request) (*keyward.Caller, error) {
+	key := keyFrom(r)
+	if key == "" {
+		return nil, keyward.Errorf(keyward.EUnauthenticated, "a valid API key is required")
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return s.authority.Authenticate(r.Context(), key, host)
+}
+
+func requestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if err := s.store.Ping(r.Context()); err != nil {
+		s.logger.Warn("readiness check failed", "err", err)
+		return &keyward.Error{Code: keyward.EUnavailable, Message: "database unavailable", RetryAfter: 5 * time.Second}
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,222 @@
+// Package keyward holds the domain of the keyward credential service: projects, users, roles,
+// credentials and audit events, the Store interface that persists them, and the Error type
+// every layer returns. It depends on the standard library only; every other package depends on it.
+package keyward
+
+import (
+	"regexp"
+	"time"
+)
+
+// SystemProject is the slug of the project created on first start; it always exists.
+const SystemProject = "system"
+
+// AdminUser is the name of the user created on first start and bound globally to RoleAdmin.
+const AdminUser = "admin"
+
+// Project is a tenant: every credential lives in exactly one.
+type Project struct {
+	ID        int64     `json:"id"`
+	Slug      string    `json:"slug"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// User is a human or service principal. Its role bindings decide what it, and every credential it
+// created, may do.
+type User struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Permission names one action a caller may take.
+type Permission string
+
+// The permissions known to keyward. Roles are sets of these.
+const (
+	PermKeysCreate    Permission = "keys:create"
+	PermKeysRead      Permission = "keys:read"
+	PermKeysUpdate    Permission = "keys:update"
+	PermKeysRenew     Permission = "keys:renew"
+	PermKeysRoll      Permission = "keys:roll"
+	PermKeysRevoke    Permission = "keys:revoke"
+	PermKeysVerify    Permission = "keys:verify"
+	PermProjectsRead  Permission = "projects:read"
+	PermProjectsAdmin Permission = "projects:admin"
+	PermUsersAdmin    Permission = "users:admin"
+	PermAuditRead     Permission = "audit:read"
+)
+
+// AllPermissions lists every permission, in a stable order.
+var AllPermissions = []Permission{
+	PermKeysCreate, PermKeysRead, PermKeysUpdate, PermKeysRenew, PermKeysRoll, PermKeysRevoke,
+	PermKeysVerify, PermProjectsRead, PermProjectsAdmin, PermUsersAdmin, PermAuditRead,
+}
+
+// RoleAdmin is the built-in role that holds every permission.
+const RoleAdmin = "admin"
+
+// Role is a named set of permissions with a numeric id.
+type Role struct {
+	ID          int64        `json:"id"`
+	Name        string       `json:"name"`
+	Permissions []Permission `json:"permissions"`
+	BuiltIn     bool         `json:"built_in"`
+}
+
+// Has reports whether the role grants p.
+func (r *Role) Has(p Permission) bool {
+	for _, q := range r.Permissions {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// RoleBinding grants a user a role in one project, or in every project when ProjectID is 0.
+type RoleBinding struct {
+	UserID    int64 `json:"user_id"`
+	ProjectID int64 `json:"project_id"`
+	RoleID    int64 `json:"role_id"`
+}
+
+// CredentialType is the kind of material a credential carries.
+type CredentialType string
+
+// The credential types. Only APIToken is issued by the core so far.
+const (
+	APIToken       CredentialType = "API_TOKEN"
+	APICertificate CredentialType = "API_CERTIFICATE"
+	KubeConfig     CredentialType = "KUBE_CONFIG"
+)
+
+// Environment separates live keys from test keys; it is part of the token's prefix.
+type Environment string
+
+// The environments.
+const (
+	Live Environment = "live"
+	Test Environment = "test"
+)
+
+// KeyType tells whether a key is secret or may be published (in a browser, say).
+type KeyType string
+
+// The key types.
+const (
+	Secret      KeyType = "secret"
+	Publishable KeyType = "publishable"
+)
+
+// State is a credential's condition at one instant.
+type State string
+
+// The states, in the order they are checked.
+const (
+	StateRevoked  State = "revoked"
+	StateDisabled State = "disabled"
+	StatePending  State = "pending" // not_before is in the future
+	StateExpired  State = "expired"
+	StateActive   State = "active"
+)
+
+// Credential is an API token, certificate or kubeconfig issued to a project. It never holds the
+// secret: the store keeps only the secret's digest, in a CredentialSecret.
+type Credential struct {
+	ID          int64             `json:"id"`
+	ProjectID   int64             `json:"project_id"`
+	Project     string            `json:"project"` // the project's slug, filled by the store
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Type        CredentialType    `json:"type"`
+	Environment Environment       `json:"environment"`
+	KeyType     KeyType           `json:"key_type"`
+	CreatedBy   int64             `json:"created_by"`
+	RoleIDs     []int64           `json:"role_ids"`
+	Meta        map[string]string `json:"meta"`
+	NotBefore   *time.Time        `json:"not_before"`
+	ExpiresAt   *time.Time        `json:"expires_at"`
+	Active      bool              `json:"active"`
+	RevokedAt   *time.Time        `json:"revoked_at"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+	LastUsedAt  *time.Time        `json:"last_used_at"`
+	Version     int64             `json:"version"`
+	// Start is the token's prefix and first characters ("kw_live_AbCd"), enough for a person
+	// to recognise a key, far too little to use it.
+	Start string `json:"start"`
+	// State is computed by the authority from the fields above at the moment of reading.
+	State State `json:"state"`
+}
+
+// StateAt returns the credential's state at now.
+func (c *Credential) StateAt(now time.Time) State {
+	switch {
+	case c.RevokedAt != nil:
+		return StateRevoked
+	case !c.Active:
+		return StateDisabled
+	case c.NotBefore != nil && now.Before(*c.NotBefore):
+		return StatePending
+	case c.ExpiresAt != nil && !now.Before(*c.ExpiresAt):
+		return StateExpired
+	}
+	return StateActive
+}
+
+// CredentialSecret is the stored trace of one secret of a credential: its SHA-256 digest. A
+// rolled credential's old secret keeps a row with ValidUntil set to the end of its grace period.
+type CredentialSecret struct {
+	Digest       []byte
+	CredentialID int64
+	ValidUntil   *time.Time // nil for the current secret
+	CreatedAt    time.Time
+}
+
+// Event is one audit record. Every mutation writes one in the same transaction as the change.
+type Event struct {
+	ID                int64             `json:"id"`
+	Time              time.Time         `json:"time"`
+	ActorUserID       int64             `json:"actor_user_id"`
+	ActorCredentialID int64             `json:"actor_credential_id"`
+	Actor             string            `json:"actor"` // the acting user's name
+	Action            string            `json:"action"`
+	ProjectID         int64             `json:"project_id"`
+	CredentialID      int64             `json:"credential_id"`
+	RemoteAddr        string            `json:"remote_addr"`
+	Outcome           string            `json:"outcome"` // "success" or "denied"
+	Detail            map[string]string `json:"detail,omitempty"`
+}
+
+// The outcomes an Event records.
+const (
+	OutcomeSuccess = "success"
+	OutcomeDenied  = "denied"
+)
+
+var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// ValidSlug reports whether s can name a project: lower-case letters, digits and dashes, at most
+// 63 characters, not starting with a dash, and not all digits (URLs take a slug or an id).
+func ValidSlug(s string) bool { return slugRE.MatchString(s) && !allDigits(s) }
+
+// ValidName reports whether s can name a credential or user: letters, digits, '.', '_' and '-',
+// at most 128 characters, starting with a letter or digit. Names must not look like numeric ids,
+// since URLs accept either.
+func ValidName(s string) bool { return nameRE.MatchString(s) && !allDigits(s) }
+
+func allDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxDescription is the longest description a credential may carry, in characters.
+const MaxDescription = 100

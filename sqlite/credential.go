@@ -1,0 +1,470 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// credentialColumns selects a credential with its project's slug and its role ids (ascending,
+// comma-separated) in one statement, so a read sees one consistent snapshot.
+const credentialColumns = `c.id, c.project_id, p.slug, c.name, c.description, c.type, c.environment,
+	c.key_type, c.created_by,
+	(SELECT group_concat(cr.role_id, ',' ORDER BY cr.role_id) FROM credential_roles cr WHERE cr.credential_id = c.id),
+	c.meta, c.not_before, c.expires_at, c.active, c.revoked_at, c.created_at, c.updated_at,
+	c.last_used_at, c.version, c.start`
+
+const credentialFrom = ` FROM credentials c JOIN projects p ON p.id = c.project_id`
+
+const selectCredentialBySecret = `SELECT ` + credentialColumns + `,
+	s.digest, s.credential_id, s.valid_until, s.created_at
+	FROM credential_secrets s
+	JOIN credentials c ON c.id = s.credential_id
+	JOIN projects p ON p.id = c.project_id
+	WHERE s.digest = ?`
+
+// credentialScan holds the scan targets of credentialColumns.
+type credentialScan struct {
+	c                                         keyward.Credential
+	roles                                     sql.NullString
+	meta                                      string
+	notBefore, expiresAt, revokedAt, lastUsed sql.NullInt64
+	createdAt, updatedAt                      int64
+	typ, env, keyType                         string
+}
+
+func (cs *credentialScan) dest() []any {
+	c := &cs.c
+	return []any{&c.ID, &c.ProjectID, &c.Project, &c.Name, &c.Description, &cs.typ, &cs.env,
+		&cs.keyType, &c.CreatedBy, &cs.roles, &cs.meta, &cs.notBefore, &cs.expiresAt, &c.Active,
+		&cs.revokedAt, &cs.createdAt, &cs.updatedAt, &cs.lastUsed, &c.Version, &c.Start}
+}
+
+func (cs *credentialScan) credential() (*keyward.Credential, error) {
+	c := cs.c
+	c.Type = keyward.CredentialType(cs.typ)
+	c.Environment = keyward.Environment(cs.env)
+	c.KeyType = keyward.KeyType(cs.keyType)
+	c.RoleIDs = []int64{}
+	if cs.roles.Valid && cs.roles.String != "" {
+		for _, f := range strings.Split(cs.roles.String, ",") {
+			id, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("sqlite: credential %d role ids: %w", c.ID, err)
+			}
+			c.RoleIDs = append(c.RoleIDs, id)
+		}
+	}
+	c.Meta = map[string]string{}
+	if err := json.Unmarshal([]byte(cs.meta), &c.Meta); err != nil {
+		return nil, fmt.Errorf("sqlite: credential %d meta: %w", c.ID, err)
+	}
+	if c.Meta == nil { // the column held JSON null
+		c.Meta = map[string]string{}
+	}
+	c.NotBefore = fromNullMicros(cs.notBefore)
+	c.ExpiresAt = fromNullMicros(cs.expiresAt)
+	c.RevokedAt = fromNullMicros(cs.revokedAt)
+	c.LastUsedAt = fromNullMicros(cs.lastUsed)
+	c.CreatedAt = fromMicros(cs.createdAt)
+	c.UpdatedAt = fromMicros(cs.updatedAt)
+	return &c, nil
+}
+
+// scanCredential reads one row of credentialColumns.
+func scanCredential(row interface{ Scan(...any) error }) (*keyward.Credential, error) {
+	var cs credentialScan
+	if err := row.Scan(cs.dest()...); err != nil {
+		return nil, err
+	}
+	return cs.credential()
+}
+
+// metaJSON renders meta as a JSON object; nil becomes {}.
+func metaJSON(m map[string]string) (string, error) {
+	if m == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
+// CreateCredential stores c with its first secret s and the event ev. It sets c.ID, c.Version
+// (1), c.Project, s.CredentialID and ev.ID, and fills ev's ProjectID and CredentialID when 0.
+// EConflict when the name is taken in the project or the digest exists; ENotFound when the
+// project does not exist.
+func (s *Store) CreateCredential(ctx context.Context, c *keyward.Credential, sec *keyward.CredentialSecret, ev *keyward.Event) error {
+	nc, nsec, nev := *c, *sec, *ev
+	var evID int64
+	err := s.inTx(ctx, "create credential", func(tx *sql.Tx) error {
+		if err := insertCredential(ctx, tx, &nc, &nsec); err != nil {
+			return err
+		}
+		if nev.ProjectID == 0 {
+			nev.ProjectID = nc.ProjectID
+		}
+		if nev.CredentialID == 0 {
+			nev.CredentialID = nc.ID
+		}
+		var err error
+		evID, err = insertEvent(ctx, tx, &nev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	*c, *sec, *ev = nc, nsec, nev
+	ev.ID = evID
+	return nil
+}
+
+// insertCredential inserts c, its roles and its first secret, and sets c.ID, c.Version,
+// c.Project, c.RoleIDs (sorted) and sec.CredentialID.
+func insertCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, sec *keyward.CredentialSecret) error {
+	var slug string
+	err := tx.QueryRowContext(ctx, `SELECT slug FROM projects WHERE id = ?`, c.ProjectID).Scan(&slug)
+	if errors.Is(err, sql.ErrNoRows) {
+		return keyward.Errorf(keyward.ENotFound, "project not found")
+	}
+	if err != nil {
+		return err
+	}
+	meta, err := metaJSON(c.Meta)
+	if err != nil {
+		return err
+	}
+	var id int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO credentials (project_id, name, description, type, environment,
+		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
+		last_used_at, version, start)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING id`,
+		c.ProjectID, c.Name, c.Description, string(c.Type), string(c.Environment), string(c.KeyType),
+		c.CreatedBy, meta, nullMicros(c.NotBefore), nullMicros(c.ExpiresAt), c.Active,
+		nullMicros(c.RevokedAt), micros(c.CreatedAt), micros(c.UpdatedAt), nullMicros(c.LastUsedAt),
+		c.Start).Scan(&id)
+	switch {
+	case isUnique(err):
+		return keyward.Errorf(keyward.EConflict, "name already taken in this project")
+	case isForeignKey(err):
+		return keyward.Errorf(keyward.EInvalid, "the creating user does not exist")
+	case err != nil:
+		return err
+	}
+	c.ID, c.Version, c.Project = id, 1, slug
+	c.RoleIDs = sortedIDs(c.RoleIDs)
+	if err := insertRoles(ctx, tx, id, c.RoleIDs); err != nil {
+		return err
+	}
+	sec.CredentialID = id
+	if sec.CreatedAt.IsZero() {
+		sec.CreatedAt = c.CreatedAt
+	}
+	return insertSecret(ctx, tx, sec)
+}
+
+// insertRoles binds the credential to roleIDs, which are sorted and unique.
+func insertRoles(ctx context.Context, tx *sql.Tx, credentialID int64, roleIDs []int64) error {
+	for _, r := range roleIDs {
+		_, err := tx.ExecContext(ctx, `INSERT INTO credential_roles (credential_id, role_id) VALUES (?, ?)`, credentialID, r)
+		if isForeignKey(err) {
+			return keyward.Errorf(keyward.EInvalid, "role %d does not exist", r)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertSecret stores sec; EConflict when its digest exists.
+func insertSecret(ctx context.Context, tx *sql.Tx, sec *keyward.CredentialSecret) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO credential_secrets (digest, credential_id, valid_until, created_at)
+		VALUES (?, ?, ?, ?)`, sec.Digest, sec.CredentialID, nullMicros(sec.ValidUntil), micros(sec.CreatedAt))
+	if isUnique(err) {
+		return keyward.Errorf(keyward.EConflict, "secret digest already exists")
+	}
+	return err
+}
+
+// CredentialByID returns the credential id of the project. ENotFound, also when the credential
+// belongs to another project.
+func (s *Store) CredentialByID(ctx context.Context, projectID, id int64) (*keyward.Credential, error) {
+	c, err := scanCredential(s.read.QueryRowContext(ctx,
+		`SELECT `+credentialColumns+credentialFrom+` WHERE c.id = ? AND c.project_id = ?`, id, projectID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "credential not found")
+	}
+	return c, s.fail(ctx, "credential by id", err)
+}
+
+// CredentialByName returns the credential name of the project. ENotFound.
+func (s *Store) CredentialByName(ctx context.Context, projectID int64, name string) (*keyward.Credential, error) {
+	c, err := scanCredential(s.read.QueryRowContext(ctx,
+		`SELECT `+credentialColumns+credentialFrom+` WHERE c.project_id = ? AND c.name = ?`, projectID, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "credential not found")
+	}
+	return c, s.fail(ctx, "credential by name", err)
+}
+
+// CredentialBySecret returns the credential that owns digest and that secret, in one indexed
+// query. ENotFound.
+func (s *Store) CredentialBySecret(ctx context.Context, digest []byte) (*keyward.Credential, *keyward.CredentialSecret, error) {
+	var cs credentialScan
+	var sec keyward.CredentialSecret
+	var validUntil sql.NullInt64
+	var created int64
+	dest := append(cs.dest(), &sec.Digest, &sec.CredentialID, &validUntil, &created)
+	err := s.bySecret.QueryRowContext(ctx, digest).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, keyward.Errorf(keyward.ENotFound, "credential not found")
+	}
+	if err != nil {
+		return nil, nil, s.fail(ctx, "credential by secret", err)
+	}
+	c, err := cs.credential()
+	if err != nil {
+		return nil, nil, err
+	}
+	sec.ValidUntil = fromNullMicros(validUntil)
+	sec.CreatedAt = fromMicros(created)
+	return c, &sec, nil
+}
+
+// stateCondition returns the SQL condition (on alias c, with now bound to every ?) that
+// matches exactly the credentials whose (*keyward.Credential).StateAt(now) is st.
+func stateCondition(st keyward.State) (cond string, nowArgs int, err error) {
+	switch st {
+	case keyward.StateRevoked:
+		return `c.revoked_at IS NOT NULL`, 0, nil
+	case keyward.StateDisabled:
+		return `c.revoked_at IS NULL AND c.active = 0`, 0, nil
+	case keyward.StatePending:
+		return `c.revoked_at IS NULL AND c.active <> 0 AND c.not_before IS NOT NULL AND c.not_before > ?`, 1, nil
+	case keyward.StateExpired:
+		return `c.revoked_at IS NULL AND c.active <> 0 AND (c.not_before IS NULL OR c.not_before <= ?)
+			AND c.expires_at IS NOT NULL AND c.expires_at <= ?`, 2, nil
+	case keyward.StateActive:
+		return `c.revoked_at IS NULL AND c.active <> 0 AND (c.not_before IS NULL OR c.not_before <= ?)
+			AND (c.expires_at IS NULL OR c.expires_at > ?)`, 2, nil
+	}
+	return "", 0, keyward.Invalid("state", "unknown state")
+}
+
+// ListCredentials returns the credentials of f.ProjectID that match f, by ascending id after
+// f.AfterID, at most f.Limit (default 100, at most 1000). The state is evaluated at f.Now, or
+// at the present when f.Now is zero. EInvalid without a project or with an unknown state.
+func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter) ([]*keyward.Credential, error) {
+	if f.ProjectID <= 0 {
+		return nil, keyward.Invalid("project_id", "required")
+	}
+	q := `SELECT ` + credentialColumns + credentialFrom + ` WHERE c.project_id = ? AND c.id > ?`
+	args := []any{f.ProjectID, f.AfterID}
+	if f.Type != "" {
+		q += ` AND c.type = ?`
+		args = append(args, string(f.Type))
+	}
+	if f.Environment != "" {
+		q += ` AND c.environment = ?`
+		args = append(args, string(f.Environment))
+	}
+	if f.State != "" {
+		cond, n, err := stateCondition(f.State)
+		if err != nil {
+			return nil, err
+		}
+		now := f.Now
+		if now.IsZero() {
+			now = time.Now()
+		}
+		// Flooring now to microseconds keeps every comparison exact: stored times are whole
+		// microseconds, so now < t holds exactly when floor(now) < t.
+		q += ` AND (` + cond + `)`
+		for range n {
+			args = append(args, micros(now))
+		}
+	}
+	q += ` ORDER BY c.id LIMIT ?`
+	args = append(args, limit(f.Limit))
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.fail(ctx, "list credentials", err)
+	}
+	defer rows.Close()
+	cs := []*keyward.Credential{}
+	for rows.Next() {
+		c, err := scanCredential(rows)
+		if err != nil {
+			return nil, s.fail(ctx, "list credentials", err)
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, "list credentials", err)
+	}
+	return cs, nil
+}
+
+// UpdateCredential writes c's mutable fields and ev if the stored version still equals
+// c.Version, then increments c.Version and sets ev.ID. EConflict when stale, ENotFound when
+// missing; neither writes anything.
+func (s *Store) UpdateCredential(ctx context.Context, c *keyward.Credential, ev *keyward.Event) error {
+	nev := *ev
+	var evID int64
+	err := s.inTx(ctx, "update credential", func(tx *sql.Tx) error {
+		if err := updateCredential(ctx, tx, c, false); err != nil {
+			return err
+		}
+		var err error
+		evID, err = insertEvent(ctx, tx, &nev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.Version++
+	c.RoleIDs = sortedIDs(c.RoleIDs)
+	*ev = nev
+	ev.ID = evID
+	return nil
+}
+
+// RollCredential does what UpdateCredential does (and also writes c.Start), then caps the
+// earlier secrets' validity at graceUntil, deletes those whose end is at or before
+// c.UpdatedAt, and stores sec as the current secret. EConflict, ENotFound.
+func (s *Store) RollCredential(ctx context.Context, c *keyward.Credential, sec *keyward.CredentialSecret, graceUntil time.Time, ev *keyward.Event) error {
+	nsec, nev := *sec, *ev
+	nsec.CredentialID = c.ID
+	nsec.ValidUntil = nil
+	if nsec.CreatedAt.IsZero() {
+		nsec.CreatedAt = c.UpdatedAt
+	}
+	var evID int64
+	err := s.inTx(ctx, "roll credential", func(tx *sql.Tx) error {
+		if err := updateCredential(ctx, tx, c, true); err != nil {
+			return err
+		}
+		g := micros(graceUntil)
+		if _, err := tx.ExecContext(ctx, `UPDATE credential_secrets SET valid_until = MIN(COALESCE(valid_until, ?), ?)
+			WHERE credential_id = ?`, g, g, c.ID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM credential_secrets
+			WHERE credential_id = ? AND valid_until IS NOT NULL AND valid_until <= ?`, c.ID, micros(c.UpdatedAt)); err != nil {
+			return err
+		}
+		if err := insertSecret(ctx, tx, &nsec); err != nil {
+			return err
+		}
+		var err error
+		evID, err = insertEvent(ctx, tx, &nev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	c.Version++
+	c.RoleIDs = sortedIDs(c.RoleIDs)
+	*sec, *ev = nsec, nev
+	ev.ID = evID
+	return nil
+}
+
+// updateCredential is the versioned write UpdateCredential and RollCredential share. It does
+// not touch c: the caller bumps c.Version once the transaction commits.
+func updateCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, withStart bool) error {
+	meta, err := metaJSON(c.Meta)
+	if err != nil {
+		return err
+	}
+	q := `UPDATE credentials SET description = ?, meta = ?, not_before = ?, expires_at = ?, active = ?,
+		revoked_at = ?, updated_at = ?, version = version + 1`
+	args := []any{c.Description, meta, nullMicros(c.NotBefore), nullMicros(c.ExpiresAt), c.Active,
+		nullMicros(c.RevokedAt), micros(c.UpdatedAt)}
+	if withStart {
+		q += `, start = ?`
+		args = append(args, c.Start)
+	}
+	q += ` WHERE id = ? AND project_id = ? AND version = ?`
+	args = append(args, c.ID, c.ProjectID, c.Version)
+	res, err := tx.ExecContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		var exists bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM credentials WHERE id = ? AND project_id = ?)`,
+			c.ID, c.ProjectID).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			return keyward.Errorf(keyward.EConflict, "credential was modified; re-read it and retry")
+		}
+		return keyward.Errorf(keyward.ENotFound, "credential not found")
+	}
+
+	want := sortedIDs(c.RoleIDs)
+	rows, err := tx.QueryContext(ctx, `SELECT role_id FROM credential_roles WHERE credential_id = ? ORDER BY role_id`, c.ID)
+	if err != nil {
+		return err
+	}
+	var have []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		have = append(have, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if slices.Equal(have, want) {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM credential_roles WHERE credential_id = ?`, c.ID); err != nil {
+		return err
+	}
+	return insertRoles(ctx, tx, c.ID, want)
+}
+
+// TouchCredentials moves last_used_at forward to the given times in one transaction; an
+// earlier time never moves it back. Unknown ids are ignored.
+func (s *Store) TouchCredentials(ctx context.Context, used map[int64]time.Time) error {
+	if len(used) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(used))
+	for id := range used {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return s.inTx(ctx, "touch credentials", func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE credentials SET last_used_at = MAX(COALESCE(last_used_at, ?1), ?1) WHERE id = ?2`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, id := range ids {
+			if _, err := stmt.ExecContext(ctx, micros(used[id]), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

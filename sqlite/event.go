@@ -1,0 +1,99 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/keyward/keyward"
+)
+
+// insertEvent stores ev in tx and returns its id; the caller sets ev.ID once tx commits.
+// An empty Detail is stored as NULL and read back as nil.
+func insertEvent(ctx context.Context, tx *sql.Tx, ev *keyward.Event) (int64, error) {
+	var detail any
+	if len(ev.Detail) > 0 {
+		b, err := json.Marshal(ev.Detail)
+		if err != nil {
+			return 0, err
+		}
+		detail = string(b)
+	}
+	var id int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO events (time, actor_user_id, actor_credential_id, actor, action,
+		project_id, credential_id, remote_addr, outcome, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		micros(ev.Time), ev.ActorUserID, ev.ActorCredentialID, ev.Actor, ev.Action,
+		ev.ProjectID, ev.CredentialID, ev.RemoteAddr, ev.Outcome, detail).Scan(&id)
+	return id, err
+}
+
+// AppendEvent stores an event that has no change of its own and sets ev.ID.
+func (s *Store) AppendEvent(ctx context.Context, ev *keyward.Event) error {
+	var id int64
+	err := s.inTx(ctx, "append event", func(tx *sql.Tx) error {
+		var err error
+		id, err = insertEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	ev.ID = id
+	return nil
+}
+
+// ListEvents returns events that match f, newest (highest id) first, before f.BeforeID when it
+// is set, at most f.Limit (default 100, at most 1000).
+func (s *Store) ListEvents(ctx context.Context, f keyward.EventFilter) ([]*keyward.Event, error) {
+	q := `SELECT id, time, actor_user_id, actor_credential_id, actor, action,
+		project_id, credential_id, remote_addr, outcome, detail FROM events WHERE 1 = 1`
+	var args []any
+	if f.BeforeID > 0 {
+		q += ` AND id < ?`
+		args = append(args, f.BeforeID)
+	}
+	if f.CredentialID != 0 {
+		q += ` AND credential_id = ?`
+		args = append(args, f.CredentialID)
+	}
+	if f.ProjectIDs != nil {
+		if len(f.ProjectIDs) == 0 {
+			return []*keyward.Event{}, nil
+		}
+		q += ` AND project_id IN (SELECT value FROM json_each(?))`
+		args = append(args, idsJSON(f.ProjectIDs))
+	}
+	q += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, limit(f.Limit))
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.fail(ctx, "list events", err)
+	}
+	defer rows.Close()
+	evs := []*keyward.Event{}
+	for rows.Next() {
+		var ev keyward.Event
+		var t int64
+		var detail sql.NullString
+		if err := rows.Scan(&ev.ID, &t, &ev.ActorUserID, &ev.ActorCredentialID, &ev.Actor, &ev.Action,
+			&ev.ProjectID, &ev.CredentialID, &ev.RemoteAddr, &ev.Outcome, &detail); err != nil {
+			return nil, s.fail(ctx, "list events", err)
+		}
+		ev.Time = fromMicros(t)
+		if detail.Valid {
+			if err := json.Unmarshal([]byte(detail.String), &ev.Detail); err != nil {
+				return nil, fmt.Errorf("sqlite: event %d detail: %w", ev.ID, err)
+			}
+			if len(ev.Detail) == 0 {
+				ev.Detail = nil
+			}
+		}
+		evs = append(evs, &ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, "list events", err)
+	}
+	return evs, nil
+}

@@ -1,0 +1,310 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/keyward/keyward"
+)
+
+// Bootstrap writes the first start's records in one transaction; EConflict, with nothing
+// changed, when the system project exists already.
+func (s *Store) Bootstrap(ctx context.Context, b *keyward.Bootstrap) error {
+	if b == nil || b.Project == nil || b.Admin == nil || b.Credential == nil || b.Secret == nil || b.Event == nil {
+		return keyward.Errorf(keyward.EInvalid, "bootstrap is incomplete")
+	}
+	var adminRole *keyward.Role
+	for _, r := range b.Roles {
+		if r != nil && r.Name == keyward.RoleAdmin {
+			adminRole = r
+		}
+	}
+	if adminRole == nil {
+		return keyward.Errorf(keyward.EInvalid, "bootstrap has no %q role", keyward.RoleAdmin)
+	}
+
+	// Work on copies so that a failed transaction leaves the caller's structs as they were.
+	p, u, c, sec, ev := *b.Project, *b.Admin, *b.Credential, *b.Secret, *b.Event
+	roles := make([]keyward.Role, len(b.Roles))
+	var evID int64
+	err := s.inTx(ctx, "bootstrap", func(tx *sql.Tx) error {
+		var done bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM projects WHERE slug = ?)`,
+			keyward.SystemProject).Scan(&done); err != nil {
+			return err
+		}
+		if done {
+			return keyward.Errorf(keyward.EConflict, "the store is bootstrapped already")
+		}
+		if err := insertProject(ctx, tx, &p); err != nil {
+			return err
+		}
+		adminRoleID := int64(0)
+		for i, r := range b.Roles {
+			if r == nil {
+				return keyward.Errorf(keyward.EInvalid, "bootstrap has a nil role")
+			}
+			roles[i] = *r
+			if err := insertRole(ctx, tx, &roles[i]); err != nil {
+				return err
+			}
+			if r == adminRole {
+				adminRoleID = roles[i].ID
+			}
+		}
+		if err := insertUser(ctx, tx, &u); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO role_bindings (user_id, project_id, role_id) VALUES (?, NULL, ?)`,
+			u.ID, adminRoleID); err != nil {
+			return err
+		}
+		c.ProjectID = p.ID
+		c.CreatedBy = u.ID
+		c.RoleIDs = []int64{adminRoleID}
+		if err := insertCredential(ctx, tx, &c, &sec); err != nil {
+			return err
+		}
+		c.Project = p.Slug
+		if ev.ProjectID == 0 {
+			ev.ProjectID = p.ID
+		}
+		if ev.CredentialID == 0 {
+			ev.CredentialID = c.ID
+		}
+		if ev.ActorUserID == 0 {
+			ev.ActorUserID = u.ID
+		}
+		if ev.Actor == "" {
+			ev.Actor = u.Name
+		}
+		var err error
+		evID, err = insertEvent(ctx, tx, &ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	*b.Project, *b.Admin, *b.Credential, *b.Secret, *b.Event = p, u, c, sec, ev
+	b.Event.ID = evID
+	for i, r := range b.Roles {
+		*r = roles[i]
+	}
+	return nil
+}
+
+// insertProject inserts p and sets its ID; EConflict when the slug is taken.
+func insertProject(ctx context.Context, tx *sql.Tx, p *keyward.Project) error {
+	err := tx.QueryRowContext(ctx, `INSERT INTO projects (slug, name, created_at) VALUES (?, ?, ?) RETURNING id`,
+		p.Slug, p.Name, micros(p.CreatedAt)).Scan(&p.ID)
+	if isUnique(err) {
+		return keyward.Errorf(keyward.EConflict, "project slug already taken")
+	}
+	return err
+}
+
+// insertRole inserts r, with its own id when it has one so that built-in ids stay stable.
+func insertRole(ctx context.Context, tx *sql.Tx, r *keyward.Role) error {
+	perms := r.Permissions
+	if perms == nil {
+		perms = []keyward.Permission{}
+	}
+	pj, err := json.Marshal(perms)
+	if err != nil {
+		return err
+	}
+	err = tx.QueryRowContext(ctx, `INSERT INTO roles (id, name, permissions, built_in) VALUES (?, ?, ?, ?) RETURNING id`,
+		nullID(r.ID), r.Name, string(pj), r.BuiltIn).Scan(&r.ID)
+	if isUnique(err) {
+		return keyward.Errorf(keyward.EConflict, "role name or id already taken")
+	}
+	return err
+}
+
+// insertUser inserts u and sets its ID; EConflict when the name is taken.
+func insertUser(ctx context.Context, tx *sql.Tx, u *keyward.User) error {
+	err := tx.QueryRowContext(ctx, `INSERT INTO users (name, disabled, created_at) VALUES (?, ?, ?) RETURNING id`,
+		u.Name, u.Disabled, micros(u.CreatedAt)).Scan(&u.ID)
+	if isUnique(err) {
+		return keyward.Errorf(keyward.EConflict, "user name already taken")
+	}
+	return err
+}
+
+// CreateProject stores p and ev and sets their IDs (and ev.ProjectID when it was 0).
+// EConflict when the slug is taken.
+func (s *Store) CreateProject(ctx context.Context, p *keyward.Project, ev *keyward.Event) error {
+	np, nev := *p, *ev
+	var evID int64
+	err := s.inTx(ctx, "create project", func(tx *sql.Tx) error {
+		if err := insertProject(ctx, tx, &np); err != nil {
+			return err
+		}
+		if nev.ProjectID == 0 {
+			nev.ProjectID = np.ID
+		}
+		var err error
+		evID, err = insertEvent(ctx, tx, &nev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	*p, *ev = np, nev
+	ev.ID = evID
+	return nil
+}
+
+const projectColumns = `id, slug, name, created_at`
+
+func scanProject(row interface{ Scan(...any) error }) (*keyward.Project, error) {
+	var p keyward.Project
+	var created int64
+	if err := row.Scan(&p.ID, &p.Slug, &p.Name, &created); err != nil {
+		return nil, err
+	}
+	p.CreatedAt = fromMicros(created)
+	return &p, nil
+}
+
+// ProjectByID returns the project with id. ENotFound.
+func (s *Store) ProjectByID(ctx context.Context, id int64) (*keyward.Project, error) {
+	p, err := scanProject(s.read.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "project not found")
+	}
+	return p, s.fail(ctx, "project by id", err)
+}
+
+// ProjectBySlug returns the project with slug. ENotFound.
+func (s *Store) ProjectBySlug(ctx context.Context, slug string) (*keyward.Project, error) {
+	p, err := scanProject(s.read.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE slug = ?`, slug))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "project not found")
+	}
+	return p, s.fail(ctx, "project by slug", err)
+}
+
+// ListProjects returns projects by ascending id after f.AfterID, at most f.Limit (default 100,
+// at most 1000), only those in f.IDs when it is not nil.
+func (s *Store) ListProjects(ctx context.Context, f keyward.ProjectFilter) ([]*keyward.Project, error) {
+	q := `SELECT ` + projectColumns + ` FROM projects WHERE id > ?`
+	args := []any{f.AfterID}
+	if f.IDs != nil {
+		if len(f.IDs) == 0 {
+			return []*keyward.Project{}, nil
+		}
+		// One JSON parameter however many ids, rather than a variable count of placeholders.
+		q += ` AND id IN (SELECT value FROM json_each(?))`
+		args = append(args, idsJSON(f.IDs))
+	}
+	q += ` ORDER BY id LIMIT ?`
+	args = append(args, limit(f.Limit))
+	rows, err := s.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, s.fail(ctx, "list projects", err)
+	}
+	defer rows.Close()
+	ps := []*keyward.Project{}
+	for rows.Next() {
+		p, err := scanProject(rows)
+		if err != nil {
+			return nil, s.fail(ctx, "list projects", err)
+		}
+		ps = append(ps, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, "list projects", err)
+	}
+	return ps, nil
+}
+
+// idsJSON renders ids as a JSON array for json_each.
+func idsJSON(ids []int64) string {
+	b, _ := json.Marshal(ids) // []int64 always marshals
+	return string(b)
+}
+
+// UserByID returns the user with id. ENotFound.
+func (s *Store) UserByID(ctx context.Context, id int64) (*keyward.User, error) {
+	var u keyward.User
+	var created int64
+	err := s.read.QueryRowContext(ctx, `SELECT id, name, disabled, created_at FROM users WHERE id = ?`, id).
+		Scan(&u.ID, &u.Name, &u.Disabled, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "user not found")
+	}
+	if err != nil {
+		return nil, s.fail(ctx, "user by id", err)
+	}
+	u.CreatedAt = fromMicros(created)
+	return &u, nil
+}
+
+// Roles returns every role by ascending id.
+func (s *Store) Roles(ctx context.Context) ([]*keyward.Role, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, name, permissions, built_in FROM roles ORDER BY id`)
+	if err != nil {
+		return nil, s.fail(ctx, "roles", err)
+	}
+	defer rows.Close()
+	rs := []*keyward.Role{}
+	for rows.Next() {
+		var r keyward.Role
+		var perms string
+		if err := rows.Scan(&r.ID, &r.Name, &perms, &r.BuiltIn); err != nil {
+			return nil, s.fail(ctx, "roles", err)
+		}
+		if err := json.Unmarshal([]byte(perms), &r.Permissions); err != nil {
+			return nil, fmt.Errorf("sqlite: role %d permissions: %w", r.ID, err)
+		}
+		if r.Permissions == nil {
+			r.Permissions = []keyward.Permission{}
+		}
+		rs = append(rs, &r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, "roles", err)
+	}
+	return rs, nil
+}
+
+// RoleBindings returns the user's role bindings by project id (0, global, first), then role id.
+func (s *Store) RoleBindings(ctx context.Context, userID int64) ([]keyward.RoleBinding, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT user_id, COALESCE(project_id, 0), role_id FROM role_bindings
+		WHERE user_id = ? ORDER BY COALESCE(project_id, 0), role_id`, userID)
+	if err != nil {
+		return nil, s.fail(ctx, "role bindings", err)
+	}
+	defer rows.Close()
+	bs := []keyward.RoleBinding{}
+	for rows.Next() {
+		var b keyward.RoleBinding
+		if err := rows.Scan(&b.UserID, &b.ProjectID, &b.RoleID); err != nil {
+			return nil, s.fail(ctx, "role bindings", err)
+		}
+		bs = append(bs, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, "role bindings", err)
+	}
+	return bs, nil
+}
+
+// sortedIDs returns ids sorted and without duplicates, never nil.
+func sortedIDs(ids []int64) []int64 {
+	out := append([]int64{}, ids...)
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	n := 0
+	for i, id := range out {
+		if i == 0 || id != out[n-1] {
+			out[n] = id
+			n++
+		}
+	}
+	return out[:n]
+}

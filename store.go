@@ -1,0 +1,133 @@
+package keyward
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists the domain. Every mutating method writes the Event it is given in the same
+// transaction as the change and returns only once both are committed. Methods return *Error with
+// the codes they name; anything else is an internal failure (EUnavailable when the database
+// cannot be reached).
+type Store interface {
+	// Bootstrap writes, in one transaction, everything a first start creates. It returns
+	// EConflict when the store was bootstrapped before, and then changes nothing.
+	Bootstrap(ctx context.Context, b *Bootstrap) error
+
+	// CreateProject stores p and sets its ID. EConflict when the slug is taken.
+	CreateProject(ctx context.Context, p *Project, ev *Event) error
+	// ProjectByID returns the project with id. ENotFound.
+	ProjectByID(ctx context.Context, id int64) (*Project, error)
+	// ProjectBySlug returns the project with slug. ENotFound.
+	ProjectBySlug(ctx context.Context, slug string) (*Project, error)
+	// ListProjects returns projects by ascending id.
+	ListProjects(ctx context.Context, f ProjectFilter) ([]*Project, error)
+
+	// UserByID returns the user with id. ENotFound.
+	UserByID(ctx context.Context, id int64) (*User, error)
+	// Roles returns every role by ascending id.
+	Roles(ctx context.Context) ([]*Role, error)
+	// RoleBindings returns the user's role bindings.
+	RoleBindings(ctx context.Context, userID int64) ([]RoleBinding, error)
+
+	// CreateCredential stores c with its first secret and sets c.ID and c.Version (1).
+	// EConflict when the name is taken in the project or the digest exists.
+	CreateCredential(ctx context.Context, c *Credential, s *CredentialSecret, ev *Event) error
+	// CredentialByID returns the credential id of the project. ENotFound.
+	CredentialByID(ctx context.Context, projectID, id int64) (*Credential, error)
+	// CredentialByName returns the credential name of the project. ENotFound.
+	CredentialByName(ctx context.Context, projectID int64, name string) (*Credential, error)
+	// ListCredentials returns the credentials that match f by ascending id.
+	ListCredentials(ctx context.Context, f CredentialFilter) ([]*Credential, error)
+	// UpdateCredential writes c's mutable fields (description, meta, not_before, expires_at,
+	// active, revoked_at, role ids, updated_at) if the stored version still equals c.Version,
+	// then increments c.Version. EConflict when stale, ENotFound when missing.
+	UpdateCredential(ctx context.Context, c *Credential, ev *Event) error
+	// RollCredential does what UpdateCredential does and also replaces the current secret with
+	// s: earlier secrets stay valid until graceUntil (or their own earlier end), and secrets
+	// whose end has passed are deleted. EConflict, ENotFound.
+	RollCredential(ctx context.Context, c *Credential, s *CredentialSecret, graceUntil time.Time, ev *Event) error
+	// CredentialBySecret returns the credential that owns digest and that secret. ENotFound.
+	CredentialBySecret(ctx context.Context, digest []byte) (*Credential, *CredentialSecret, error)
+	// TouchCredentials moves last_used_at forward to the given times; it neither bumps versions
+	// nor writes events, since it records use, not a change.
+	TouchCredentials(ctx context.Context, used map[int64]time.Time) error
+
+	// AppendEvent stores an event that has no change of its own (a denied attempt).
+	AppendEvent(ctx context.Context, ev *Event) error
+	// ListEvents returns events that match f, newest first.
+	ListEvents(ctx context.Context, f EventFilter) ([]*Event, error)
+
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
+
+// Bootstrap is what a first start writes: the system project, the built-in roles, the admin
+// user bound globally to the admin role, and the admin's first token.
+type Bootstrap struct {
+	Project    *Project
+	Roles      []*Role
+	Admin      *User
+	Credential *Credential // its CreatedBy and RoleIDs are filled in by the store
+	Secret     *CredentialSecret
+	Event      *Event
+}
+
+// ProjectFilter selects projects for ListProjects.
+type ProjectFilter struct {
+	IDs     []int64 // when not nil, only these
+	AfterID int64
+	Limit   int
+}
+
+// CredentialFilter selects credentials for ListCredentials.
+type CredentialFilter struct {
+	ProjectID   int64
+	Type        CredentialType // "" for any
+	Environment Environment    // "" for any
+	State       State          // "" for any; evaluated at Now
+	Now         time.Time
+	AfterID     int64
+	Limit       int
+}
+
+// EventFilter selects events for ListEvents.
+type EventFilter struct {
+	ProjectIDs   []int64 // when not nil, only these
+	CredentialID int64   // 0 for any
+	BeforeID     int64   // 0 for the newest
+	Limit        int
+}
+
+type callerKey struct{}
+
+// Caller is the authenticated principal of a request: a user acting through one of its
+// credentials. Grants holds the effective permissions per project id (0 for every project):
+// the intersection of the credential's roles with the user's current bindings.
+type Caller struct {
+	User       *User
+	Credential *Credential
+	Grants     map[int64]map[Permission]bool
+	RemoteAddr string
+}
+
+// Can reports whether the caller holds p in project (or globally).
+func (c *Caller) Can(p Permission, projectID int64) bool {
+	if c == nil {
+		return false
+	}
+	return c.Grants[0][p] || (projectID != 0 && c.Grants[projectID][p])
+}
+
+// NewContext returns a context that carries caller.
+func NewContext(ctx context.Context, caller *Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, caller)
+}
+
+// CallerFrom returns the caller a context carries, or nil.
+func CallerFrom(ctx context.Context) *Caller {
+	c, _ := ctx.Value(callerKey{}).(*Caller)
+	return c
+}

@@ -1,0 +1,329 @@
+// Package storetest is the conformance suite every keyward.Store implementation runs, so that
+// the SQLite and PostgreSQL stores behave alike down to error codes and empty slices.
+//
+// Beyond the Store interface's own words, the suite holds implementations to these rules:
+//   - times come back in UTC, truncated to whole microseconds;
+//   - Credential.Project (the slug) is filled on every credential returned;
+//   - Credential.Meta is never nil, Credential.RoleIDs is never nil and sorted ascending;
+//   - an Event's zero ids round-trip as 0, and ProjectIDs: {0} selects the events without a
+//     project; an empty Detail comes back nil;
+//   - CreateProject and CreateCredential fill the event's ProjectID / CredentialID when 0,
+//     since the caller cannot know the new id; Bootstrap also fills ActorUserID;
+//   - a failed mutation (EConflict, ENotFound) writes nothing, its event included;
+//   - lists return a non-nil empty slice when nothing matches; Limit 0 means 100;
+//   - ListCredentials without a project, or with an unknown state, is EInvalid.
+package storetest
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// Run runs the suite. open must return a new, empty, not yet bootstrapped store that no other
+// test uses; Run calls it once per subtest and closes the store when the subtest ends.
+func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
+	t.Run("Bootstrap", func(t *testing.T) { testBootstrap(t, open) })
+	t.Run("Ping", func(t *testing.T) {
+		f := setup(t, open)
+		if err := f.s.Ping(t.Context()); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+	})
+	t.Run("CreateProject", func(t *testing.T) { testCreateProject(t, open) })
+	t.Run("ProjectByID", func(t *testing.T) { testProjectByID(t, open) })
+	t.Run("ProjectBySlug", func(t *testing.T) { testProjectBySlug(t, open) })
+	t.Run("ListProjects", func(t *testing.T) { testListProjects(t, open) })
+	t.Run("UserByID", func(t *testing.T) { testUserByID(t, open) })
+	t.Run("Roles", func(t *testing.T) { testRoles(t, open) })
+	t.Run("RoleBindings", func(t *testing.T) { testRoleBindings(t, open) })
+	t.Run("CreateCredential", func(t *testing.T) { testCreateCredential(t, open) })
+	t.Run("CredentialByID", func(t *testing.T) { testCredentialByID(t, open) })
+	t.Run("CredentialByName", func(t *testing.T) { testCredentialByName(t, open) })
+	t.Run("CredentialBySecret", func(t *testing.T) { testCredentialBySecret(t, open) })
+	t.Run("ListCredentials", func(t *testing.T) { testListCredentials(t, open) })
+	t.Run("UpdateCredential", func(t *testing.T) { testUpdateCredential(t, open) })
+	t.Run("RollCredential", func(t *testing.T) { testRollCredential(t, open) })
+	t.Run("TouchCredentials", func(t *testing.T) { testTouchCredentials(t, open) })
+	t.Run("AppendEvent", func(t *testing.T) { testAppendEvent(t, open) })
+	t.Run("ListEvents", func(t *testing.T) { testListEvents(t, open) })
+}
+
+// t0 is the suite's "now": fixed, and a whole number of microseconds so it survives storage.
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+
+// at returns t0 moved by d.
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// ptr returns a pointer to t.
+func ptr(t time.Time) *time.Time { return &t }
+
+// digest returns a deterministic 32-byte digest for s, the shape the token package stores.
+func digest(s string) []byte {
+	d := sha256.Sum256([]byte(s))
+	return d[:]
+}
+
+// fixture is a bootstrapped store and what the bootstrap wrote.
+type fixture struct {
+	s          keyward.Store
+	b          *keyward.Bootstrap
+	system     *keyward.Project
+	admin      *keyward.User
+	adminRole  *keyward.Role
+	viewerRole *keyward.Role
+	customRole *keyward.Role
+}
+
+// openStore opens a fresh store and closes it when t ends.
+func openStore(t *testing.T, open func(t *testing.T) keyward.Store) keyward.Store {
+	t.Helper()
+	s := open(t)
+	if s == nil {
+		t.Fatal("open returned a nil store")
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// setup opens a fresh store and bootstraps it.
+func setup(t *testing.T, open func(t *testing.T) keyward.Store) *fixture {
+	t.Helper()
+	s := openStore(t, open)
+	b := newBootstrap("")
+	if err := s.Bootstrap(t.Context(), b); err != nil {
+		t.Fatalf("Bootstrap: %v", err)
+	}
+	return &fixture{s: s, b: b, system: b.Project, admin: b.Admin,
+		adminRole: b.Roles[0], viewerRole: b.Roles[1], customRole: b.Roles[2]}
+}
+
+// newBootstrap returns what a first start writes; suffix varies the names that are not fixed
+// by keyward (the admin role's is).
+// Two built-in roles carry explicit ids (7 and 8, so that an implementation that ignores
+// them shows); the custom role takes an id from the store.
+func newBootstrap(suffix string) *keyward.Bootstrap {
+	return &keyward.Bootstrap{
+		Project: &keyward.Project{Slug: keyward.SystemProject, Name: "System" + suffix, CreatedAt: t0},
+		Roles: []*keyward.Role{
+			{ID: 7, Name: keyward.RoleAdmin, Permissions: slices.Clone(keyward.AllPermissions), BuiltIn: true},
+			{ID: 8, Name: "viewer" + suffix, Permissions: []keyward.Permission{keyward.PermKeysRead, keyward.PermProjectsRead}, BuiltIn: true},
+			{Name: "custom" + suffix, Permissions: []keyward.Permission{keyward.PermKeysVerify}},
+		},
+		Admin: &keyward.User{Name: keyward.AdminUser + suffix, CreatedAt: t0},
+		Credential: &keyward.Credential{
+			Name: "bootstrap" + suffix, Description: "first admin token", Type: keyward.APIToken,
+			Environment: keyward.Live, KeyType: keyward.Secret, Active: true,
+			CreatedAt: t0, UpdatedAt: t0, Start: "kw_live_Boot",
+		},
+		Secret: &keyward.CredentialSecret{Digest: digest("bootstrap" + suffix), CreatedAt: t0},
+		Event:  &keyward.Event{Time: t0, Action: "bootstrap", Outcome: keyward.OutcomeSuccess},
+	}
+}
+
+// event returns a success event for action at t0, by the admin.
+func (f *fixture) event(action string) *keyward.Event {
+	return &keyward.Event{Time: t0, ActorUserID: f.admin.ID, Actor: f.admin.Name, Action: action,
+		RemoteAddr: "192.0.2.1", Outcome: keyward.OutcomeSuccess}
+}
+
+// project creates a project with slug.
+func (f *fixture) project(t *testing.T, slug string) *keyward.Project {
+	t.Helper()
+	p := &keyward.Project{Slug: slug, Name: "Project " + slug, CreatedAt: t0}
+	if err := f.s.CreateProject(t.Context(), p, f.event("project.create")); err != nil {
+		t.Fatalf("CreateProject(%q): %v", slug, err)
+	}
+	return p
+}
+
+// newCredential returns an unsaved active API token of the project, created by the admin, whose
+// secret's digest is derived from project and name. mod, when not nil, changes it before use.
+func (f *fixture) newCredential(p *keyward.Project, name string, mod func(*keyward.Credential)) (*keyward.Credential, *keyward.CredentialSecret) {
+	c := &keyward.Credential{
+		ProjectID: p.ID, Name: name, Description: "key " + name, Type: keyward.APIToken,
+		Environment: keyward.Live, KeyType: keyward.Secret, CreatedBy: f.admin.ID,
+		RoleIDs: []int64{f.viewerRole.ID}, Meta: map[string]string{"team": "core"},
+		ExpiresAt: ptr(at(90 * 24 * time.Hour)), Active: true,
+		CreatedAt: t0, UpdatedAt: t0, Start: "kw_live_" + name[:1],
+	}
+	if mod != nil {
+		mod(c)
+	}
+	sec := &keyward.CredentialSecret{Digest: digest(p.Slug + "/" + name), CreatedAt: c.CreatedAt}
+	return c, sec
+}
+
+// credential creates what newCredential returns.
+func (f *fixture) credential(t *testing.T, p *keyward.Project, name string, mod func(*keyward.Credential)) (*keyward.Credential, *keyward.CredentialSecret) {
+	t.Helper()
+	c, sec := f.newCredential(p, name, mod)
+	if err := f.s.CreateCredential(t.Context(), c, sec, f.event("credential.create")); err != nil {
+		t.Fatalf("CreateCredential(%q): %v", name, err)
+	}
+	return c, sec
+}
+
+// reread returns the stored credential c.
+func (f *fixture) reread(t *testing.T, c *keyward.Credential) *keyward.Credential {
+	t.Helper()
+	got, err := f.s.CredentialByID(t.Context(), c.ProjectID, c.ID)
+	if err != nil {
+		t.Fatalf("CredentialByID(%d, %d): %v", c.ProjectID, c.ID, err)
+	}
+	return got
+}
+
+// events returns every stored event, newest first.
+func (f *fixture) events(t *testing.T) []*keyward.Event {
+	t.Helper()
+	evs, err := f.s.ListEvents(t.Context(), keyward.EventFilter{Limit: 1000})
+	if err != nil {
+		t.Fatalf("ListEvents: %v", err)
+	}
+	return evs
+}
+
+// wantCode fails t unless err carries code.
+func wantCode(t *testing.T, err error, code keyward.Code) {
+	t.Helper()
+	if got := keyward.ErrorCode(err); got != code {
+		t.Fatalf("error code = %q (%v), want %q", got, err, code)
+	}
+}
+
+// clone returns a deep copy of c, so a test can keep what it sent.
+func clone(c *keyward.Credential) *keyward.Credential {
+	n := *c
+	n.RoleIDs = slices.Clone(c.RoleIDs)
+	if c.Meta != nil {
+		n.Meta = make(map[string]string, len(c.Meta))
+		for k, v := range c.Meta {
+			n.Meta[k] = v
+		}
+	}
+	for _, p := range []**time.Time{&n.NotBefore, &n.ExpiresAt, &n.RevokedAt, &n.LastUsedAt} {
+		if *p != nil {
+			t := **p
+			*p = &t
+		}
+	}
+	return &n
+}
+
+// sameTime compares two optional times: both nil, or equal instants and both in UTC.
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(*b) && a.Location() == b.Location()
+}
+
+// credentialDiff lists the fields in which got differs from want; State is not compared.
+func credentialDiff(got, want *keyward.Credential) []string {
+	var d []string
+	add := func(name string, g, w any) { d = append(d, fmt.Sprintf("%s = %v, want %v", name, g, w)) }
+	if got.ID != want.ID {
+		add("ID", got.ID, want.ID)
+	}
+	if got.ProjectID != want.ProjectID {
+		add("ProjectID", got.ProjectID, want.ProjectID)
+	}
+	if got.Project != want.Project {
+		add("Project", got.Project, want.Project)
+	}
+	if got.Name != want.Name {
+		add("Name", got.Name, want.Name)
+	}
+	if got.Description != want.Description {
+		add("Description", got.Description, want.Description)
+	}
+	if got.Type != want.Type {
+		add("Type", got.Type, want.Type)
+	}
+	if got.Environment != want.Environment {
+		add("Environment", got.Environment, want.Environment)
+	}
+	if got.KeyType != want.KeyType {
+		add("KeyType", got.KeyType, want.KeyType)
+	}
+	if got.CreatedBy != want.CreatedBy {
+		add("CreatedBy", got.CreatedBy, want.CreatedBy)
+	}
+	if got.RoleIDs == nil || !slices.Equal(got.RoleIDs, want.RoleIDs) {
+		add("RoleIDs", fmt.Sprintf("%#v", got.RoleIDs), want.RoleIDs)
+	}
+	if got.Meta == nil || !(len(got.Meta) == 0 && len(want.Meta) == 0 || reflect.DeepEqual(got.Meta, want.Meta)) {
+		add("Meta", fmt.Sprintf("%#v", got.Meta), want.Meta)
+	}
+	for _, tf := range []struct {
+		name      string
+		got, want *time.Time
+	}{
+		{"NotBefore", got.NotBefore, want.NotBefore},
+		{"ExpiresAt", got.ExpiresAt, want.ExpiresAt},
+		{"RevokedAt", got.RevokedAt, want.RevokedAt},
+		{"LastUsedAt", got.LastUsedAt, want.LastUsedAt},
+		{"CreatedAt", &got.CreatedAt, &want.CreatedAt},
+		{"UpdatedAt", &got.UpdatedAt, &want.UpdatedAt},
+	} {
+		if !sameTime(tf.got, tf.want) {
+			add(tf.name, tf.got, tf.want)
+		}
+	}
+	if got.Active != want.Active {
+		add("Active", got.Active, want.Active)
+	}
+	if got.Version != want.Version {
+		add("Version", got.Version, want.Version)
+	}
+	if got.Start != want.Start {
+		add("Start", got.Start, want.Start)
+	}
+	return d
+}
+
+// checkCredential fails t when got differs from want.
+func checkCredential(t *testing.T, got, want *keyward.Credential) {
+	t.Helper()
+	if d := credentialDiff(got, want); len(d) > 0 {
+		t.Fatalf("credential %d differs:\n%v", want.ID, d)
+	}
+}
+
+// checkEvent fails t when got differs from want (Detail: nil and empty are alike).
+func checkEvent(t *testing.T, got, want *keyward.Event) {
+	t.Helper()
+	g, w := *got, *want
+	if len(g.Detail) == 0 {
+		g.Detail = nil
+	}
+	if len(w.Detail) == 0 {
+		w.Detail = nil
+	}
+	if !g.Time.Equal(w.Time) || g.Time.Location() != time.UTC {
+		t.Fatalf("event %d Time = %v, want %v (UTC)", w.ID, g.Time, w.Time)
+	}
+	g.Time, w.Time = time.Time{}, time.Time{}
+	if !reflect.DeepEqual(g, w) {
+		t.Fatalf("event differs:\n got %+v\nwant %+v", g, w)
+	}
+}
+
+// names returns the names of cs, in order.
+func names(cs []*keyward.Credential) []string {
+	ns := []string{}
+	for _, c := range cs {
+		ns = append(ns, c.Name)
+	}
+	return ns
+}
