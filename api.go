@@ -1,6 +1,9 @@
 package keyward
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // The types below are the native API's request and response bodies, shared by the authority,
 // the HTTP server and the Go client so that there is one definition of each.
@@ -24,6 +27,9 @@ type CreateCredentialInput struct {
 	Environment    Environment       `json:"environment,omitempty"`
 	KeyType        KeyType           `json:"key_type,omitempty"`
 	Meta           map[string]string `json:"meta,omitempty"`
+	// Roles are role names or numeric ids; by default the creator's roles in the project. Each
+	// must grant nothing the creator lacks there.
+	Roles []string `json:"roles,omitempty"`
 }
 
 // DefaultExpirationDays is the lifetime of a credential created without an expiry.
@@ -40,7 +46,9 @@ type UpdateCredentialInput struct {
 	ExpiresAt    *time.Time         `json:"expires_at,omitempty"`
 	NeverExpires *bool              `json:"never_expires,omitempty"`
 	Active       *bool              `json:"active,omitempty"`
-	Version      int64              `json:"-"`
+	// Roles replaces the credential's roles (names or ids); none may exceed the caller's rights.
+	Roles   *[]string `json:"roles,omitempty"`
+	Version int64     `json:"-"`
 }
 
 // RenewInput moves a credential's expiry: exactly one of the two fields.
@@ -63,9 +71,29 @@ type IssuedCredential struct {
 	Key string `json:"key"`
 }
 
-// VerifyInput asks whether a key is valid.
+// VerifyInput asks whether a key is valid and, optionally, whether it holds every permission
+// listed ("permission" takes one name or a list).
 type VerifyInput struct {
-	Key string `json:"key"`
+	Key        string         `json:"key"`
+	Permission PermissionList `json:"permission,omitempty"`
+}
+
+// PermissionList is a list of permissions that JSON may give as one string or an array.
+type PermissionList []Permission
+
+// UnmarshalJSON accepts "keys:read" as well as ["keys:read", "keys:roll"].
+func (l *PermissionList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*l = PermissionList{Permission(one)}
+		return nil
+	}
+	var many []Permission
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*l = many
+	return nil
 }
 
 // The verification codes.
@@ -76,6 +104,7 @@ const (
 	CodeNotYetValid = "NOT_YET_VALID"
 	CodeRevoked     = "REVOKED"
 	CodeDisabled    = "DISABLED"
+	CodeForbidden   = "FORBIDDEN"
 )
 
 // Verification is the answer to a verify call. The credential's fields are present only when
@@ -90,6 +119,8 @@ type Verification struct {
 	KeyType      KeyType           `json:"key_type,omitempty"`
 	Meta         map[string]string `json:"meta,omitempty"`
 	ExpiresAt    *time.Time        `json:"expires_at,omitempty"`
+	// Permissions are the key's effective permissions in its project, when it was found.
+	Permissions []Permission `json:"permissions,omitempty"`
 }
 
 // Whoami describes the caller.
@@ -103,4 +134,61 @@ type Whoami struct {
 type Page[T any] struct {
 	Items      []T    `json:"items"`
 	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// CreateUserInput creates a user; without a password the user cannot log in until one is set.
+type CreateUserInput struct {
+	Name     string `json:"name"`
+	Password string `json:"password,omitempty"`
+}
+
+// UpdateUserInput disables or enables a user.
+type UpdateUserInput struct {
+	Disabled *bool `json:"disabled,omitempty"`
+}
+
+// SetPasswordInput sets a user's password. A user changing their own password gives the
+// current one too; a users:admin caller setting another user's does not.
+type SetPasswordInput struct {
+	Password        string `json:"password"`
+	CurrentPassword string `json:"current_password,omitempty"`
+}
+
+// LoginInput exchanges a user name and password for a session token.
+type LoginInput struct {
+	Name       string `json:"name"`
+	Password   string `json:"password"`
+	TTLSeconds int64  `json:"ttl_seconds,omitempty"` // default DefaultSessionTTL
+}
+
+// Session lifetimes.
+const (
+	DefaultSessionTTL = 12 * time.Hour
+	MaxSessionTTL     = 7 * 24 * time.Hour
+)
+
+// RoleInput creates or changes a custom role. ID may be given at creation (the numeric roleId
+// of a dialect); Name and Permissions are required there, optional on update.
+type RoleInput struct {
+	ID          int64        `json:"id,omitempty"`
+	Name        string       `json:"name,omitempty"`
+	Permissions []Permission `json:"permissions,omitempty"`
+}
+
+// BindingInput grants a role to a user: in a project (members endpoint) or globally (the
+// user's roles endpoint). User and Role are names or numeric ids.
+type BindingInput struct {
+	User string `json:"user,omitempty"`
+	Role string `json:"role"`
+}
+
+// Binding is a role binding as the API shows it, with names beside the ids. Project is "*"
+// for a global binding.
+type Binding struct {
+	UserID    int64  `json:"user_id"`
+	User      string `json:"user"`
+	ProjectID int64  `json:"project_id"`
+	Project   string `json:"project"`
+	RoleID    int64  `json:"role_id"`
+	Role      string `json:"role"`
 }

@@ -25,10 +25,14 @@ type Project struct {
 // User is a human or service principal. Its role bindings decide what it, and every credential it
 // created, may do.
 type User struct {
-	ID        int64     `json:"id"`
-	Name      string    `json:"name"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        int64      `json:"id"`
+	Name      string     `json:"name"`
+	Disabled  bool       `json:"disabled"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+	// HasPassword tells whether the user can log in with a password.
+	HasPassword bool `json:"has_password"`
 }
 
 // Permission names one action a caller may take.
@@ -46,13 +50,24 @@ const (
 	PermProjectsRead  Permission = "projects:read"
 	PermProjectsAdmin Permission = "projects:admin"
 	PermUsersAdmin    Permission = "users:admin"
+	PermRolesAdmin    Permission = "roles:admin"
 	PermAuditRead     Permission = "audit:read"
 )
 
 // AllPermissions lists every permission, in a stable order.
 var AllPermissions = []Permission{
 	PermKeysCreate, PermKeysRead, PermKeysUpdate, PermKeysRenew, PermKeysRoll, PermKeysRevoke,
-	PermKeysVerify, PermProjectsRead, PermProjectsAdmin, PermUsersAdmin, PermAuditRead,
+	PermKeysVerify, PermProjectsRead, PermProjectsAdmin, PermUsersAdmin, PermRolesAdmin, PermAuditRead,
+}
+
+// ValidPermission reports whether p is a permission keyward knows.
+func ValidPermission(p Permission) bool {
+	for _, q := range AllPermissions {
+		if p == q {
+			return true
+		}
+	}
+	return false
 }
 
 // RoleAdmin is the built-in role that holds every permission.
@@ -86,11 +101,13 @@ type RoleBinding struct {
 // CredentialType is the kind of material a credential carries.
 type CredentialType string
 
-// The credential types. Only APIToken is issued by the core so far.
+// The credential types. Session is what a password login returns: it acts with all of its
+// user's current rights and lives in the system project.
 const (
 	APIToken       CredentialType = "API_TOKEN"
 	APICertificate CredentialType = "API_CERTIFICATE"
 	KubeConfig     CredentialType = "KUBE_CONFIG"
+	Session        CredentialType = "SESSION"
 )
 
 // Environment separates live keys from test keys; it is part of the token's prefix.

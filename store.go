@@ -23,12 +23,45 @@ type Store interface {
 	// ListProjects returns projects by ascending id.
 	ListProjects(ctx context.Context, f ProjectFilter) ([]*Project, error)
 
-	// UserByID returns the user with id. ENotFound.
+	// CreateUser stores u with its password hash ("" for none) and sets u.ID. EConflict when
+	// the name is taken.
+	CreateUser(ctx context.Context, u *User, passwordHash string, ev *Event) error
+	// UserByID returns the user with id, deleted users included. ENotFound.
 	UserByID(ctx context.Context, id int64) (*User, error)
+	// UserByName returns the user named name; deleted users have lost their name. ENotFound.
+	UserByName(ctx context.Context, name string) (*User, error)
+	// ListUsers returns users that are not deleted, by ascending id.
+	ListUsers(ctx context.Context, f UserFilter) ([]*User, error)
+	// UpdateUser writes u.Disabled and u.UpdatedAt. ENotFound (also for a deleted user).
+	UpdateUser(ctx context.Context, u *User, ev *Event) error
+	// PasswordHash returns the user's password hash, "" when it has none. ENotFound.
+	PasswordHash(ctx context.Context, userID int64) (string, error)
+	// SetPasswordHash replaces the user's password hash. ENotFound.
+	SetPasswordHash(ctx context.Context, userID int64, hash string, ev *Event) error
+	// DeleteUser, in one transaction: marks the user deleted and disabled, frees its name (the
+	// stored name becomes "<name>~deleted~<id>"), removes its role bindings and revokes (at)
+	// every credential it created that is not revoked yet, bumping their versions. ENotFound.
+	DeleteUser(ctx context.Context, userID int64, at time.Time, ev *Event) error
+
 	// Roles returns every role by ascending id.
 	Roles(ctx context.Context) ([]*Role, error)
-	// RoleBindings returns the user's role bindings.
+	// CreateRole stores r and sets r.ID (or uses r.ID when non-zero). EConflict when the name
+	// or id is taken.
+	CreateRole(ctx context.Context, r *Role, ev *Event) error
+	// UpdateRole writes r.Name and r.Permissions. ENotFound, EConflict (name taken).
+	UpdateRole(ctx context.Context, r *Role, ev *Event) error
+	// DeleteRole deletes a role. EConflict while a binding or a credential uses it; ENotFound.
+	DeleteRole(ctx context.Context, id int64, ev *Event) error
+	// RoleBindings returns the user's role bindings, global ones with ProjectID 0.
 	RoleBindings(ctx context.Context, userID int64) ([]RoleBinding, error)
+	// ProjectBindings returns the bindings in one project (not the global ones), by user id
+	// then role id.
+	ProjectBindings(ctx context.Context, projectID int64) ([]RoleBinding, error)
+	// CreateRoleBinding stores b (ProjectID 0: every project). EConflict when it exists;
+	// ENotFound when its user, project or role does not exist.
+	CreateRoleBinding(ctx context.Context, b RoleBinding, ev *Event) error
+	// DeleteRoleBinding removes b. ENotFound when it does not exist.
+	DeleteRoleBinding(ctx context.Context, b RoleBinding, ev *Event) error
 
 	// CreateCredential stores c with its first secret and sets c.ID and c.Version (1).
 	// EConflict when the name is taken in the project or the digest exists.
@@ -82,9 +115,16 @@ type ProjectFilter struct {
 	Limit   int
 }
 
+// UserFilter selects users for ListUsers.
+type UserFilter struct {
+	AfterID int64
+	Limit   int
+}
+
 // CredentialFilter selects credentials for ListCredentials.
 type CredentialFilter struct {
 	ProjectID   int64
+	CreatedBy   int64          // 0 for any creator
 	Type        CredentialType // "" for any
 	Environment Environment    // "" for any
 	State       State          // "" for any; evaluated at Now

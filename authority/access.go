@@ -36,7 +36,7 @@ func (a *Authority) Authenticate(ctx context.Context, key, remoteAddr string) (*
 	} else if err != nil {
 		return nil, err
 	}
-	if user.Disabled {
+	if user.Disabled || user.DeletedAt != nil {
 		return nil, errUnauthenticated
 	}
 	grants, err := a.grants(ctx, user, c)
@@ -55,17 +55,19 @@ func secretLive(s *keyward.CredentialSecret, now time.Time) bool {
 }
 
 // grants computes a credential's effective permissions: per project, the permissions its
-// creator currently holds there (or globally) that are also in the credential's own roles.
+// creator currently holds there (or globally, under 0) that are also in the credential's own
+// roles. A session acts with all of its user's rights.
 func (a *Authority) grants(ctx context.Context, user *keyward.User, c *keyward.Credential) (map[int64]map[keyward.Permission]bool, error) {
-	roles, err := a.store.Roles(ctx)
+	byID, err := a.roles(ctx)
 	if err != nil {
 		return nil, err
 	}
-	byID := make(map[int64]*keyward.Role, len(roles))
-	for _, r := range roles {
-		byID[r.ID] = r
-	}
 	allowed := map[keyward.Permission]bool{}
+	if c.Type == keyward.Session {
+		for _, p := range keyward.AllPermissions {
+			allowed[p] = true
+		}
+	}
 	for _, id := range c.RoleIDs {
 		if r := byID[id]; r != nil {
 			for _, p := range r.Permissions {
@@ -94,6 +96,42 @@ func (a *Authority) grants(ctx context.Context, user *keyward.User, c *keyward.C
 		}
 	}
 	return grants, nil
+}
+
+// roles returns every role by id.
+func (a *Authority) roles(ctx context.Context) (map[int64]*keyward.Role, error) {
+	roles, err := a.store.Roles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int64]*keyward.Role, len(roles))
+	for _, r := range roles {
+		byID[r.ID] = r
+	}
+	return byID, nil
+}
+
+// effective returns the permissions grants give in one project (its own and the global ones).
+func effective(grants map[int64]map[keyward.Permission]bool, projectID int64) map[keyward.Permission]bool {
+	out := map[keyward.Permission]bool{}
+	for p := range grants[0] {
+		out[p] = true
+	}
+	for p := range grants[projectID] {
+		out[p] = true
+	}
+	return out
+}
+
+// within reports whether every permission of r is in have: the no-escalation test applied to
+// every role a caller gives away.
+func within(r *keyward.Role, have map[keyward.Permission]bool) bool {
+	for _, p := range r.Permissions {
+		if !have[p] {
+			return false
+		}
+	}
+	return true
 }
 
 // caller returns the authenticated caller of ctx or EUnauthenticated.
@@ -128,13 +166,20 @@ func (a *Authority) authorize(ctx context.Context, p keyward.Permission, project
 	if project != nil && len(c.Grants[0]) == 0 && len(c.Grants[projectID]) == 0 {
 		return errProjectNotFound(project.Slug)
 	}
+	return a.deny(ctx, projectID, map[string]string{"permission": string(p)},
+		keyward.Errorf(keyward.EForbidden, "permission %s is required", p))
+}
+
+// deny audits a refused request (in its own transaction: nothing else was written) and
+// returns err.
+func (a *Authority) deny(ctx context.Context, projectID int64, detail map[string]string, err error) error {
 	ev := a.event(ctx, "authorize", projectID, 0, a.clock())
 	ev.Outcome = keyward.OutcomeDenied
-	ev.Detail = map[string]string{"permission": string(p)}
-	if err := a.store.AppendEvent(ctx, ev); err != nil {
-		a.logger.Warn("auditing a denied request failed", "err", err)
+	ev.Detail = detail
+	if aerr := a.store.AppendEvent(ctx, ev); aerr != nil {
+		a.logger.Warn("auditing a denied request failed", "err", aerr)
 	}
-	return keyward.Errorf(keyward.EForbidden, "permission %s is required", p)
+	return err
 }
 
 // resolveProject finds a project by slug or numeric id and checks p on it.

@@ -13,15 +13,21 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/password"
+	"github.com/keyward/keyward/ratelimit"
 	"github.com/keyward/keyward/token"
 )
 
 // Authority implements the credential lifecycle over a Store.
 type Authority struct {
-	store  keyward.Store
-	now    func() time.Time
-	logger *slog.Logger
-	usage  *usageRecorder
+	store          keyward.Store
+	now            func() time.Time
+	logger         *slog.Logger
+	usage          *usageRecorder
+	limiter        ratelimit.Limiter
+	loginUserRate  ratelimit.Rate
+	loginAddrRate  ratelimit.Rate
+	passwordParams password.Params
 }
 
 // Options configure an Authority. Zero values pick the defaults.
@@ -32,6 +38,13 @@ type Options struct {
 	Logger *slog.Logger
 	// UsageFlushInterval is how often last_used_at is written in one batch. Default 1s.
 	UsageFlushInterval time.Duration
+	// Limiter throttles failed logins. Default: in memory, per process.
+	Limiter ratelimit.Limiter
+	// LoginUserRate and LoginAddrRate bound failed logins per user name and per source
+	// address. Defaults DefaultLoginUserRate and DefaultLoginAddrRate.
+	LoginUserRate, LoginAddrRate ratelimit.Rate
+	// PasswordParams is the argon2id cost of new password hashes. Default password.Default.
+	PasswordParams password.Params
 }
 
 // New returns an Authority over store and starts its background usage writer; Close stops it.
@@ -45,7 +58,22 @@ func New(store keyward.Store, opts Options) *Authority {
 	if opts.UsageFlushInterval <= 0 {
 		opts.UsageFlushInterval = time.Second
 	}
-	a := &Authority{store: store, now: opts.Now, logger: opts.Logger}
+	if opts.Limiter == nil {
+		opts.Limiter = ratelimit.NewMemory(opts.Now)
+	}
+	if opts.LoginUserRate.Limit <= 0 {
+		opts.LoginUserRate = DefaultLoginUserRate
+	}
+	if opts.LoginAddrRate.Limit <= 0 {
+		opts.LoginAddrRate = DefaultLoginAddrRate
+	}
+	if opts.PasswordParams.Memory == 0 {
+		opts.PasswordParams = password.Default
+	}
+	a := &Authority{
+		store: store, now: opts.Now, logger: opts.Logger, limiter: opts.Limiter,
+		loginUserRate: opts.LoginUserRate, loginAddrRate: opts.LoginAddrRate, passwordParams: opts.PasswordParams,
+	}
 	a.usage = newUsageRecorder(store, opts.Logger, opts.UsageFlushInterval)
 	return a
 }

@@ -94,7 +94,7 @@ func (f *fixture) create(t *testing.T, in keyward.CreateCredentialInput) *keywar
 
 func (f *fixture) verifyCode(t *testing.T, key string) string {
 	t.Helper()
-	v, err := f.a.Verify(f.admin, key)
+	v, err := f.a.Verify(f.admin, keyward.VerifyInput{Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func TestTenantIsolation(t *testing.T) {
 		User: admin.User, Credential: admin.Credential,
 		Grants: map[int64]map[keyward.Permission]bool{acme.ID: {keyward.PermKeysVerify: true, keyward.PermKeysRead: true, keyward.PermProjectsRead: true}},
 	})
-	v, err := f.a.Verify(acmeOnly, globexKey.Key)
+	v, err := f.a.Verify(acmeOnly, keyward.VerifyInput{Key: globexKey.Key})
 	if err != nil {
 		t.Fatal(err)
 	}

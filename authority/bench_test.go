@@ -148,7 +148,7 @@ func BenchmarkVerify(b *testing.B) {
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {
-					v, err := e.a.Verify(e.ctx, e.keys[i%len(e.keys)])
+					v, err := e.a.Verify(e.ctx, keyward.VerifyInput{Key: e.keys[i%len(e.keys)]})
 					if err != nil || !v.Valid {
 						b.Fatalf("verify: %+v %v", v, err)
 					}
@@ -160,7 +160,7 @@ func BenchmarkVerify(b *testing.B) {
 				b.RunParallel(func(pb *testing.PB) {
 					i := 0
 					for pb.Next() {
-						if v, err := e.a.Verify(e.ctx, e.keys[i%len(e.keys)]); err != nil || !v.Valid {
+						if v, err := e.a.Verify(e.ctx, keyward.VerifyInput{Key: e.keys[i%len(e.keys)]}); err != nil || !v.Valid {
 							b.Fatalf("verify: %+v %v", v, err)
 						}
 						i++
@@ -170,7 +170,7 @@ func BenchmarkVerify(b *testing.B) {
 			b.Run("miss", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					if v, err := e.a.Verify(e.ctx, miss); err != nil || v.Code != keyward.CodeNotFound {
+					if v, err := e.a.Verify(e.ctx, keyward.VerifyInput{Key: miss}); err != nil || v.Code != keyward.CodeNotFound {
 						b.Fatalf("verify: %+v %v", v, err)
 					}
 				}
@@ -179,7 +179,7 @@ func BenchmarkVerify(b *testing.B) {
 				b.ReportAllocs()
 				bad := miss[:len(miss)-1] + "x"
 				for b.Loop() {
-					if v, err := e.a.Verify(e.ctx, bad); err != nil || v.Code != keyward.CodeNotFound {
+					if v, err := e.a.Verify(e.ctx, keyward.VerifyInput{Key: bad}); err != nil || v.Code != keyward.CodeNotFound {
 						b.Fatalf("verify: %+v %v", v, err)
 					}
 				}

@@ -176,8 +176,8 @@ func validateDescription(fe fieldErrors, d string) {
 }
 
 // CreateCredential issues a credential in the project and returns it with its key, which is
-// never shown again. The credential gets the roles of the credential that created it, so it can
-// never hold more than its creator (DESIGN rule 2).
+// never shown again. Its roles are the ones asked for, or by default the caller's; either way
+// none may grant what the caller lacks in the project (DESIGN rule 2).
 func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in keyward.CreateCredentialInput) (*keyward.IssuedCredential, error) {
 	project, err := a.resolveProject(ctx, projectRef, keyward.PermKeysCreate)
 	if err != nil {
@@ -221,6 +221,10 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 	if err := fe.err(); err != nil {
 		return nil, err
 	}
+	roleIDs, err := a.grantableRoles(ctx, project, in.Roles)
+	if err != nil {
+		return nil, err
+	}
 	tok, err := token.New(in.Environment)
 	if err != nil {
 		return nil, err
@@ -232,7 +236,7 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 	cred := &keyward.Credential{
 		ProjectID: project.ID, Project: project.Slug, Name: in.Name, Description: in.Description,
 		Type: in.Type, Environment: in.Environment, KeyType: in.KeyType, CreatedBy: c.User.ID,
-		RoleIDs: append([]int64{}, c.Credential.RoleIDs...), Meta: meta, NotBefore: notBefore,
+		RoleIDs: roleIDs, Meta: meta, NotBefore: notBefore,
 		ExpiresAt: expires, Active: true, CreatedAt: now, UpdatedAt: now, Start: token.Start(tok),
 	}
 	ev := a.event(ctx, "credential.create", project.ID, 0, now)
@@ -388,8 +392,21 @@ func (a *Authority) UpdateCredential(ctx context.Context, projectRef, ref string
 	if err := fe.err(); err != nil {
 		return nil, err
 	}
+	if in.Roles != nil {
+		if len(*in.Roles) == 0 {
+			return nil, keyward.Invalid("roles", "a credential needs at least one role")
+		}
+		project, err := a.store.ProjectByID(ctx, c.ProjectID)
+		if err != nil {
+			return nil, err
+		}
+		if c.RoleIDs, err = a.grantableRoles(ctx, project, *in.Roles); err != nil {
+			return nil, err
+		}
+		changed = append(changed, "roles")
+	}
 	if len(changed) == 0 {
-		return nil, keyward.Errorf(keyward.EInvalid, "nothing to change: give description, meta, expires_at, never_expires or active")
+		return nil, keyward.Errorf(keyward.EInvalid, "nothing to change: give description, meta, expires_at, never_expires, active or roles")
 	}
 	c.UpdatedAt = now
 	ev := a.event(ctx, "credential.update", c.ProjectID, c.ID, now)
@@ -504,18 +521,25 @@ func (a *Authority) RevokeCredential(ctx context.Context, projectRef, ref string
 	}
 }
 
-// Verify tells whether key is a valid credential. A key the caller may not verify (another
-// tenant's) is reported as NOT_FOUND, exactly like one that does not exist.
-func (a *Authority) Verify(ctx context.Context, key string) (*keyward.Verification, error) {
+// Verify tells whether in.Key is a valid credential and, when in.Permission lists any, whether
+// it holds them all in its project. A key the caller may not verify (another tenant's) is
+// reported as NOT_FOUND, exactly like one that does not exist. A key whose creator is disabled
+// is DISABLED; one whose creator no longer holds any right it was given is FORBIDDEN.
+func (a *Authority) Verify(ctx context.Context, in keyward.VerifyInput) (*keyward.Verification, error) {
 	c, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
+	for _, p := range in.Permission {
+		if !keyward.ValidPermission(p) {
+			return nil, keyward.Invalid("permission", "unknown permission "+strconv.Quote(string(p)))
+		}
+	}
 	notFound := &keyward.Verification{Code: keyward.CodeNotFound}
-	if !token.Valid(key) {
+	if !token.Valid(in.Key) {
 		return notFound, nil
 	}
-	cred, secret, err := a.store.CredentialBySecret(ctx, token.Digest(key))
+	cred, secret, err := a.store.CredentialBySecret(ctx, token.Digest(in.Key))
 	if isCode(err, keyward.ENotFound) {
 		return notFound, nil
 	} else if err != nil {
@@ -532,22 +556,46 @@ func (a *Authority) Verify(ctx context.Context, key string) (*keyward.Verificati
 	switch cred.StateAt(now) {
 	case keyward.StateRevoked:
 		v.Code = keyward.CodeRevoked
+		return v, nil
 	case keyward.StateDisabled:
 		v.Code = keyward.CodeDisabled
+		return v, nil
 	case keyward.StatePending:
 		v.Code = keyward.CodeNotYetValid
+		return v, nil
 	case keyward.StateExpired:
 		v.Code = keyward.CodeExpired
-	default:
-		creator, err := a.store.UserByID(ctx, cred.CreatedBy)
-		if err != nil && !isCode(err, keyward.ENotFound) {
-			return nil, err
+		return v, nil
+	}
+	creator, err := a.store.UserByID(ctx, cred.CreatedBy)
+	if err != nil && !isCode(err, keyward.ENotFound) {
+		return nil, err
+	}
+	if creator == nil || creator.Disabled || creator.DeletedAt != nil {
+		v.Code = keyward.CodeDisabled
+		return v, nil
+	}
+	grants, err := a.grants(ctx, creator, cred)
+	if err != nil {
+		return nil, err
+	}
+	have := effective(grants, cred.ProjectID)
+	for _, p := range keyward.AllPermissions {
+		if have[p] {
+			v.Permissions = append(v.Permissions, p)
 		}
-		if creator == nil || creator.Disabled {
-			v.Code = keyward.CodeDisabled
-			break
+	}
+	v.Code = keyward.CodeValid
+	if len(have) == 0 {
+		v.Code = keyward.CodeForbidden
+	}
+	for _, p := range in.Permission {
+		if !have[p] {
+			v.Code = keyward.CodeForbidden
 		}
-		v.Valid, v.Code = true, keyward.CodeValid
+	}
+	v.Valid = v.Code == keyward.CodeValid
+	if v.Valid {
 		a.usage.record(cred.ID, now)
 	}
 	return v, nil

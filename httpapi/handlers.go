@@ -139,7 +139,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	if in.Key == "" {
 		return keyward.Invalid("key", "is required")
 	}
-	v, err := s.authority.Verify(r.Context(), in.Key)
+	v, err := s.authority.Verify(r.Context(), in)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,13 @@ type env struct {
 
 func start(t *testing.T, timeout time.Duration) *env {
 	t.Helper()
+	e, _ := startWith(t, authority.Options{}, timeout)
+	return e
+}
+
+// startWith starts a server on a loopback port with the given authority options.
+func startWith(t *testing.T, opts authority.Options, timeout time.Duration) (*env, *httpapi.Server) {
+	t.Helper()
 	ctx := context.Background()
 	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
 	if err != nil {
@@ -67,15 +74,17 @@ func start(t *testing.T, timeout time.Duration) *env {
 	fs := &faultyStore{Store: s}
 	logBuf := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logBuf, nil))
-	a := authority.New(fs, authority.Options{Logger: logger})
+	opts.Logger = logger
+	a := authority.New(fs, opts)
 	t.Cleanup(func() { a.Close() })
 	tok, err := a.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(a, fs, httpapi.Options{Logger: logger, RequestTimeout: timeout}))
+	api := httpapi.New(a, fs, httpapi.Options{Logger: logger, RequestTimeout: timeout})
+	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return &env{url: srv.URL, token: tok, store: fs, log: logBuf}
+	return &env{url: srv.URL, token: tok, store: fs, log: logBuf}, api
 }
 
 // lockedBuffer is a log sink that the server writes and the test reads concurrently.

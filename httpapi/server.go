@@ -8,8 +8,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,7 +30,18 @@ type Server struct {
 	logger    *slog.Logger
 	timeout   time.Duration
 	mux       *http.ServeMux
+	endpoints []Endpoint
 }
+
+// Endpoint is one method and path pattern the server answers, for tests and documentation
+// that must cover every one.
+type Endpoint struct {
+	Method, Path string
+	Public       bool // served without authentication
+}
+
+// Endpoints lists every endpoint of the API in registration order.
+func (s *Server) Endpoints() []Endpoint { return append([]Endpoint(nil), s.endpoints...) }
 
 // Options configure a Server. Zero values pick the defaults.
 type Options struct {
@@ -65,6 +78,18 @@ func (s *Server) routes() {
 	s.route("/v1/projects/{project}/credentials/{ref}/renew", false, map[string]handlerFunc{"POST": s.renewCredential})
 	s.route("/v1/projects/{project}/credentials/{ref}/roll", false, map[string]handlerFunc{"POST": s.rollCredential})
 	s.route("/v1/verify", false, map[string]handlerFunc{"POST": s.verify})
+	s.route("/v1/login", true, map[string]handlerFunc{"POST": s.login})
+	s.route("/v1/logout", false, map[string]handlerFunc{"POST": s.logout})
+	s.route("/v1/users", false, map[string]handlerFunc{"POST": s.createUser, "GET": s.listUsers})
+	s.route("/v1/users/{user}", false, map[string]handlerFunc{"GET": s.getUser, "PATCH": s.updateUser, "DELETE": s.deleteUser})
+	s.route("/v1/users/{user}/password", false, map[string]handlerFunc{"PUT": s.setPassword})
+	s.route("/v1/users/{user}/sessions", false, map[string]handlerFunc{"GET": s.listSessions})
+	s.route("/v1/users/{user}/roles", false, map[string]handlerFunc{"GET": s.userRoles, "POST": s.grantGlobalRole})
+	s.route("/v1/users/{user}/roles/{role}", false, map[string]handlerFunc{"DELETE": s.revokeGlobalRole})
+	s.route("/v1/roles", false, map[string]handlerFunc{"GET": s.listRoles, "POST": s.createRole})
+	s.route("/v1/roles/{role}", false, map[string]handlerFunc{"GET": s.getRole, "PATCH": s.updateRole, "DELETE": s.deleteRole})
+	s.route("/v1/projects/{project}/members", false, map[string]handlerFunc{"GET": s.members, "POST": s.addMember})
+	s.route("/v1/projects/{project}/members/{user}/roles/{role}", false, map[string]handlerFunc{"DELETE": s.removeMember})
 	s.route("/v1/whoami", false, map[string]handlerFunc{"GET": s.whoami})
 	s.route("/v1/audit", false, map[string]handlerFunc{"GET": s.listEvents})
 	s.route("/healthz", true, map[string]handlerFunc{"GET": s.healthz})
@@ -81,6 +106,10 @@ func (s *Server) route(path string, public bool, handlers map[string]handlerFunc
 	for method, h := range handlers {
 		s.mux.Handle(method+" "+path, s.wrap(public, h))
 		allow = append(allow, method)
+	}
+	methods := slices.Sorted(maps.Keys(handlers))
+	for _, m := range methods {
+		s.endpoints = append(s.endpoints, Endpoint{Method: m, Path: path, Public: public})
 	}
 	if _, ok := handlers["GET"]; ok {
 		allow = append(allow, "HEAD")
@@ -169,11 +198,16 @@ func (s *Server) authenticate(r *http.Request) (*keyward.Caller, error) {
 	if key == "" {
 		return nil, keyward.Errorf(keyward.EUnauthenticated, "a valid API key is required")
 	}
+	return s.authority.Authenticate(r.Context(), key, remoteHost(r))
+}
+
+// remoteHost is the peer's address without the port. Forwarded headers are not trusted.
+func remoteHost(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		host = r.RemoteAddr
+		return r.RemoteAddr
 	}
-	return s.authority.Authenticate(r.Context(), key, host)
+	return host
 }
 
 func requestID() string {

@@ -260,15 +260,19 @@ func stateCondition(st keyward.State) (cond string, nowArgs int, err error) {
 	return "", 0, keyward.Invalid("state", "unknown state")
 }
 
-// ListCredentials returns the credentials of f.ProjectID that match f, by ascending id after
-// f.AfterID, at most f.Limit (default 100, at most 1000). The state is evaluated at f.Now, or
-// at the present when f.Now is zero. EInvalid without a project or with an unknown state.
+// ListCredentials returns the credentials of f.ProjectID that match f (created by f.CreatedBy
+// when it is not 0), by ascending id after f.AfterID, at most f.Limit (default 100, at most
+// 1000). The state is evaluated at f.Now, or at the present when f.Now is zero. EInvalid without a project or with an unknown state.
 func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter) ([]*keyward.Credential, error) {
 	if f.ProjectID <= 0 {
 		return nil, keyward.Invalid("project_id", "required")
 	}
 	q := `SELECT ` + credentialColumns + credentialFrom + ` WHERE c.project_id = ? AND c.id > ?`
 	args := []any{f.ProjectID, f.AfterID}
+	if f.CreatedBy != 0 {
+		q += ` AND c.created_by = ?`
+		args = append(args, f.CreatedBy)
+	}
 	if f.Type != "" {
 		q += ` AND c.type = ?`
 		args = append(args, string(f.Type))

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +49,51 @@ func TestPragmas(t *testing.T) {
 	}
 	if _, err := s.read.ExecContext(t.Context(), `INSERT INTO events (time, action, outcome) VALUES (0, 'x', 'y')`); err == nil {
 		t.Fatal("the read pool accepted a write")
+	}
+}
+
+// TestQueryPlans checks that the user and role statements that could grow with the data walk
+// an index rather than a table, and that a project's members come out of the index in order.
+func TestQueryPlans(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "keyward.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	for _, tc := range []struct {
+		name  string
+		query string
+		index string
+	}{
+		{"RevokeByCreator", `UPDATE credentials SET revoked_at = 1 WHERE created_by = 1 AND revoked_at IS NULL`, "credentials_created_by"},
+		{"ListByCreator", `SELECT c.id FROM credentials c WHERE c.project_id = 1 AND c.id > 0 AND c.created_by = 1 ORDER BY c.id`, "credentials_"},
+		{"ProjectBindings", `SELECT user_id, project_id, role_id FROM role_bindings WHERE project_id = 1 ORDER BY user_id, role_id`, "role_bindings_project"},
+		{"RoleInBinding", `SELECT EXISTS (SELECT 1 FROM role_bindings WHERE role_id = 1)`, "role_bindings_role"},
+		{"RoleInCredential", `SELECT EXISTS (SELECT 1 FROM credential_roles WHERE role_id = 1)`, "credential_roles_role"},
+		{"DeleteBinding", `DELETE FROM role_bindings WHERE user_id = 1 AND COALESCE(project_id, 0) = 0 AND role_id = 1`, "role_bindings_unique"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, err := s.write.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tc.query)
+			if err != nil {
+				t.Fatalf("EXPLAIN: %v", err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, detail)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			joined := strings.Join(plan, "; ")
+			if !strings.Contains(joined, tc.index) || strings.Contains(joined, "TEMP B-TREE") {
+				t.Fatalf("plan = %q, want it to use %s and no temporary sort", joined, tc.index)
+			}
+		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"sort"
 
 	"github.com/keyward/keyward"
@@ -56,7 +55,7 @@ func (s *Store) Bootstrap(ctx context.Context, b *keyward.Bootstrap) error {
 				adminRoleID = roles[i].ID
 			}
 		}
-		if err := insertUser(ctx, tx, &u); err != nil {
+		if err := insertUser(ctx, tx, &u, ""); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO role_bindings (user_id, project_id, role_id) VALUES (?, NULL, ?)`,
@@ -103,34 +102,6 @@ func insertProject(ctx context.Context, tx *sql.Tx, p *keyward.Project) error {
 		p.Slug, p.Name, micros(p.CreatedAt)).Scan(&p.ID)
 	if isUnique(err) {
 		return keyward.Errorf(keyward.EConflict, "project slug already taken")
-	}
-	return err
-}
-
-// insertRole inserts r, with its own id when it has one so that built-in ids stay stable.
-func insertRole(ctx context.Context, tx *sql.Tx, r *keyward.Role) error {
-	perms := r.Permissions
-	if perms == nil {
-		perms = []keyward.Permission{}
-	}
-	pj, err := json.Marshal(perms)
-	if err != nil {
-		return err
-	}
-	err = tx.QueryRowContext(ctx, `INSERT INTO roles (id, name, permissions, built_in) VALUES (?, ?, ?, ?) RETURNING id`,
-		nullID(r.ID), r.Name, string(pj), r.BuiltIn).Scan(&r.ID)
-	if isUnique(err) {
-		return keyward.Errorf(keyward.EConflict, "role name or id already taken")
-	}
-	return err
-}
-
-// insertUser inserts u and sets its ID; EConflict when the name is taken.
-func insertUser(ctx context.Context, tx *sql.Tx, u *keyward.User) error {
-	err := tx.QueryRowContext(ctx, `INSERT INTO users (name, disabled, created_at) VALUES (?, ?, ?) RETURNING id`,
-		u.Name, u.Disabled, micros(u.CreatedAt)).Scan(&u.ID)
-	if isUnique(err) {
-		return keyward.Errorf(keyward.EConflict, "user name already taken")
 	}
 	return err
 }
@@ -227,72 +198,6 @@ func (s *Store) ListProjects(ctx context.Context, f keyward.ProjectFilter) ([]*k
 func idsJSON(ids []int64) string {
 	b, _ := json.Marshal(ids) // []int64 always marshals
 	return string(b)
-}
-
-// UserByID returns the user with id. ENotFound.
-func (s *Store) UserByID(ctx context.Context, id int64) (*keyward.User, error) {
-	var u keyward.User
-	var created int64
-	err := s.read.QueryRowContext(ctx, `SELECT id, name, disabled, created_at FROM users WHERE id = ?`, id).
-		Scan(&u.ID, &u.Name, &u.Disabled, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, keyward.Errorf(keyward.ENotFound, "user not found")
-	}
-	if err != nil {
-		return nil, s.fail(ctx, "user by id", err)
-	}
-	u.CreatedAt = fromMicros(created)
-	return &u, nil
-}
-
-// Roles returns every role by ascending id.
-func (s *Store) Roles(ctx context.Context) ([]*keyward.Role, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, name, permissions, built_in FROM roles ORDER BY id`)
-	if err != nil {
-		return nil, s.fail(ctx, "roles", err)
-	}
-	defer rows.Close()
-	rs := []*keyward.Role{}
-	for rows.Next() {
-		var r keyward.Role
-		var perms string
-		if err := rows.Scan(&r.ID, &r.Name, &perms, &r.BuiltIn); err != nil {
-			return nil, s.fail(ctx, "roles", err)
-		}
-		if err := json.Unmarshal([]byte(perms), &r.Permissions); err != nil {
-			return nil, fmt.Errorf("sqlite: role %d permissions: %w", r.ID, err)
-		}
-		if r.Permissions == nil {
-			r.Permissions = []keyward.Permission{}
-		}
-		rs = append(rs, &r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, "roles", err)
-	}
-	return rs, nil
-}
-
-// RoleBindings returns the user's role bindings by project id (0, global, first), then role id.
-func (s *Store) RoleBindings(ctx context.Context, userID int64) ([]keyward.RoleBinding, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT user_id, COALESCE(project_id, 0), role_id FROM role_bindings
-		WHERE user_id = ? ORDER BY COALESCE(project_id, 0), role_id`, userID)
-	if err != nil {
-		return nil, s.fail(ctx, "role bindings", err)
-	}
-	defer rows.Close()
-	bs := []keyward.RoleBinding{}
-	for rows.Next() {
-		var b keyward.RoleBinding
-		if err := rows.Scan(&b.UserID, &b.ProjectID, &b.RoleID); err != nil {
-			return nil, s.fail(ctx, "role bindings", err)
-		}
-		bs = append(bs, b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, "role bindings", err)
-	}
-	return bs, nil
 }
 
 // sortedIDs returns ids sorted and without duplicates, never nil.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -95,6 +96,53 @@ func TestMigrations(t *testing.T) {
 		vs := versions(t, rawDB(t, path))
 		if got, want := len(vs), int(sqlite.LatestSchemaVersion()); got != want {
 			t.Fatalf("versions after three opens = %v, want %d rows", vs, want)
+		}
+	})
+
+	// 0002 on a database that 0001 made and used: users get updated_at (their created_at)
+	// and no deleted_at, and keep their password hash.
+	t.Run("UsersFromVersion1", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "keyward.db")
+		schema1, err := os.ReadFile(filepath.Join("migrations", "0001_init.sql"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := rawDB(t, path)
+		created := time.Date(2029, 5, 6, 7, 8, 9, 123000, time.UTC)
+		for _, q := range []string{
+			`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+			string(schema1),
+			`INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0)`,
+			fmt.Sprintf(`INSERT INTO users (name, disabled, created_at, password_hash) VALUES ('old', 1, %d, 'h')`, created.UnixMicro()),
+			fmt.Sprintf(`INSERT INTO users (name, disabled, created_at) VALUES ('nopw', 0, %d)`, created.UnixMicro()),
+		} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("prepare version 1: %v", err)
+			}
+		}
+		db.Close()
+
+		s := MustOpen(t, path)
+		for _, tc := range []struct {
+			name        string
+			disabled    bool
+			hasPassword bool
+		}{
+			{"old", true, true},
+			{"nopw", false, false},
+		} {
+			u, err := s.UserByName(t.Context(), tc.name)
+			if err != nil {
+				t.Fatalf("UserByName(%q) after migrating: %v", tc.name, err)
+			}
+			if !u.CreatedAt.Equal(created) || !u.UpdatedAt.Equal(created) || u.DeletedAt != nil ||
+				u.Disabled != tc.disabled || u.HasPassword != tc.hasPassword {
+				t.Fatalf("migrated user = %+v, want created and updated %v, not deleted, disabled %v, HasPassword %v",
+					u, created, tc.disabled, tc.hasPassword)
+			}
+		}
+		if h, err := s.PasswordHash(t.Context(), 1); err != nil || h != "h" {
+			t.Fatalf("PasswordHash after migrating = %q, %v; want %q", h, err, "h")
 		}
 	})
 

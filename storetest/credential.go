@@ -360,6 +360,54 @@ func testListCredentials(t *testing.T, open func(t *testing.T) keyward.Store) {
 		}
 	})
 
+	t.Run("CreatedBy", func(t *testing.T) {
+		f := setup(t, open)
+		p := f.project(t, "acme")
+		bob, carol := f.user(t, "bob", ""), f.user(t, "carol", "")
+		by := func(u *keyward.User, mod func(*keyward.Credential)) func(*keyward.Credential) {
+			return func(c *keyward.Credential) {
+				c.CreatedBy = u.ID
+				if mod != nil {
+					mod(c)
+				}
+			}
+		}
+		f.credential(t, p, "admin-1", nil)
+		f.credential(t, p, "bob-1", by(bob, nil))
+		f.credential(t, p, "carol-1", by(carol, nil))
+		f.credential(t, p, "bob-2", by(bob, func(c *keyward.Credential) { c.Type = keyward.Session }))
+		f.credential(t, p, "bob-3", by(bob, func(c *keyward.Credential) { c.RevokedAt = ptr(t0) }))
+		f.credential(t, f.system, "bob-elsewhere", by(bob, nil))
+		for _, tc := range []struct {
+			name   string
+			filter keyward.CredentialFilter
+			want   []string
+		}{
+			{"Any", keyward.CredentialFilter{}, []string{"admin-1", "bob-1", "carol-1", "bob-2", "bob-3"}},
+			{"One", keyward.CredentialFilter{CreatedBy: bob.ID}, []string{"bob-1", "bob-2", "bob-3"}},
+			{"Other", keyward.CredentialFilter{CreatedBy: carol.ID}, []string{"carol-1"}},
+			{"WithType", keyward.CredentialFilter{CreatedBy: bob.ID, Type: keyward.Session}, []string{"bob-2"}},
+			{"WithState", keyward.CredentialFilter{CreatedBy: bob.ID, State: keyward.StateActive}, []string{"bob-1", "bob-2"}},
+			{"WithLimit", keyward.CredentialFilter{CreatedBy: bob.ID, Limit: 1}, []string{"bob-1"}},
+			{"Nobody", keyward.CredentialFilter{CreatedBy: 999999}, []string{}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				fl := tc.filter
+				fl.ProjectID, fl.Now = p.ID, t0
+				cs, err := f.s.ListCredentials(t.Context(), fl)
+				if err != nil {
+					t.Fatalf("ListCredentials: %v", err)
+				}
+				if cs == nil {
+					t.Fatal("ListCredentials returned nil, want an empty slice")
+				}
+				if got, want := names(cs), tc.want; !slices.Equal(got, want) {
+					t.Fatalf("names = %v, want %v", got, want)
+				}
+			})
+		}
+	})
+
 	t.Run("Pagination", func(t *testing.T) {
 		f := setup(t, open)
 		p := f.project(t, "acme")

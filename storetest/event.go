@@ -77,6 +77,67 @@ func testListEvents(t *testing.T, open func(t *testing.T) keyward.Store) {
 		}
 		want = append(want, ev)
 
+		u := &keyward.User{Name: "bob", CreatedAt: t0}
+		ev = f.event("user.create")
+		if err := f.s.CreateUser(ctx, u, "hash", ev); err != nil {
+			t.Fatalf("CreateUser: %v", err)
+		}
+		want = append(want, ev)
+
+		ev = f.event("user.update")
+		u.Disabled, u.UpdatedAt = true, at(time.Minute)
+		if err := f.s.UpdateUser(ctx, u, ev); err != nil {
+			t.Fatalf("UpdateUser: %v", err)
+		}
+		want = append(want, ev)
+
+		ev = f.event("user.password")
+		if err := f.s.SetPasswordHash(ctx, u.ID, "other hash", ev); err != nil {
+			t.Fatalf("SetPasswordHash: %v", err)
+		}
+		want = append(want, ev)
+
+		r := &keyward.Role{Name: "deployer", Permissions: []keyward.Permission{keyward.PermKeysCreate}}
+		ev = f.event("role.create")
+		if err := f.s.CreateRole(ctx, r, ev); err != nil {
+			t.Fatalf("CreateRole: %v", err)
+		}
+		want = append(want, ev)
+
+		ev = f.event("role.update")
+		r.Permissions = append(r.Permissions, keyward.PermKeysRead)
+		if err := f.s.UpdateRole(ctx, r, ev); err != nil {
+			t.Fatalf("UpdateRole: %v", err)
+		}
+		want = append(want, ev)
+
+		rb := keyward.RoleBinding{UserID: u.ID, ProjectID: p.ID, RoleID: r.ID}
+		ev = f.event("binding.create")
+		ev.ProjectID = p.ID
+		if err := f.s.CreateRoleBinding(ctx, rb, ev); err != nil {
+			t.Fatalf("CreateRoleBinding: %v", err)
+		}
+		want = append(want, ev)
+
+		ev = f.event("binding.delete")
+		ev.ProjectID = p.ID
+		if err := f.s.DeleteRoleBinding(ctx, rb, ev); err != nil {
+			t.Fatalf("DeleteRoleBinding: %v", err)
+		}
+		want = append(want, ev)
+
+		ev = f.event("role.delete")
+		if err := f.s.DeleteRole(ctx, r.ID, ev); err != nil {
+			t.Fatalf("DeleteRole: %v", err)
+		}
+		want = append(want, ev)
+
+		ev = f.event("user.delete")
+		if err := f.s.DeleteUser(ctx, u.ID, at(time.Hour), ev); err != nil {
+			t.Fatalf("DeleteUser: %v", err)
+		}
+		want = append(want, ev)
+
 		ev = f.event("credential.revoke")
 		ev.Outcome = keyward.OutcomeDenied
 		if err := f.s.AppendEvent(ctx, ev); err != nil {

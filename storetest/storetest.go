@@ -8,8 +8,24 @@
 //   - an Event's zero ids round-trip as 0, and ProjectIDs: {0} selects the events without a
 //     project; an empty Detail comes back nil;
 //   - CreateProject and CreateCredential fill the event's ProjectID / CredentialID when 0,
-//     since the caller cannot know the new id; Bootstrap also fills ActorUserID;
-//   - a failed mutation (EConflict, ENotFound) writes nothing, its event included;
+//     since the caller cannot know the new id; Bootstrap also fills ActorUserID. CreateUser
+//     and CreateRole, which have no such field, set the event's Detail["user_id"] /
+//     Detail["role_id"] to the new id (decimal) unless the caller set that key, in a new map
+//     (the caller's is not modified);
+//   - a failed mutation (EConflict, ENotFound) writes nothing, its event included, and leaves
+//     the caller's structs (ids, event id and detail) as they were;
+//   - every User returned has HasPassword filled (a non-empty hash is stored) and no hash;
+//     CreateUser and Bootstrap set UpdatedAt to CreatedAt when it is zero; SetPasswordHash
+//     changes the hash only ("" removes it), not UpdatedAt;
+//   - a deleted user keeps its row, read by UserByID only: Disabled, DeletedAt and UpdatedAt
+//     set to the deletion time, Name "<name>~deleted~<id>", and no password hash (HasPassword
+//     false); every other user method answers ENotFound for it, CreateRoleBinding included;
+//   - DeleteUser revokes (revoked_at = updated_at = at, version + 1) exactly the credentials
+//     the user created that were not revoked, disabled ones included, and writes one event;
+//   - CreateRole and UpdateRole make a nil Permissions empty; UpdateRole never writes BuiltIn;
+//     ids the store picks never collide with ids given earlier; DeleteRole is EConflict while
+//     any binding or credential, a revoked one included, names the role;
+//   - CreateRoleBinding checks its user, project and role itself: ENotFound, never EInvalid;
 //   - lists return a non-nil empty slice when nothing matches; Limit 0 means 100;
 //   - ListCredentials without a project, or with an unknown state, is EInvalid.
 package storetest
@@ -39,9 +55,22 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	t.Run("ProjectByID", func(t *testing.T) { testProjectByID(t, open) })
 	t.Run("ProjectBySlug", func(t *testing.T) { testProjectBySlug(t, open) })
 	t.Run("ListProjects", func(t *testing.T) { testListProjects(t, open) })
+	t.Run("CreateUser", func(t *testing.T) { testCreateUser(t, open) })
 	t.Run("UserByID", func(t *testing.T) { testUserByID(t, open) })
+	t.Run("UserByName", func(t *testing.T) { testUserByName(t, open) })
+	t.Run("ListUsers", func(t *testing.T) { testListUsers(t, open) })
+	t.Run("UpdateUser", func(t *testing.T) { testUpdateUser(t, open) })
+	t.Run("PasswordHash", func(t *testing.T) { testPasswordHash(t, open) })
+	t.Run("SetPasswordHash", func(t *testing.T) { testSetPasswordHash(t, open) })
+	t.Run("DeleteUser", func(t *testing.T) { testDeleteUser(t, open) })
 	t.Run("Roles", func(t *testing.T) { testRoles(t, open) })
+	t.Run("CreateRole", func(t *testing.T) { testCreateRole(t, open) })
+	t.Run("UpdateRole", func(t *testing.T) { testUpdateRole(t, open) })
+	t.Run("DeleteRole", func(t *testing.T) { testDeleteRole(t, open) })
 	t.Run("RoleBindings", func(t *testing.T) { testRoleBindings(t, open) })
+	t.Run("ProjectBindings", func(t *testing.T) { testProjectBindings(t, open) })
+	t.Run("CreateRoleBinding", func(t *testing.T) { testCreateRoleBinding(t, open) })
+	t.Run("DeleteRoleBinding", func(t *testing.T) { testDeleteRoleBinding(t, open) })
 	t.Run("CreateCredential", func(t *testing.T) { testCreateCredential(t, open) })
 	t.Run("CredentialByID", func(t *testing.T) { testCredentialByID(t, open) })
 	t.Run("CredentialByName", func(t *testing.T) { testCredentialByName(t, open) })

@@ -1,0 +1,403 @@
+package authority
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/password"
+	"github.com/keyward/keyward/ratelimit"
+	"github.com/keyward/keyward/token"
+)
+
+// Failed-login limits: per user name and per source address. A failure costs one event; the
+// check before each attempt costs none, so a user who keeps getting it right is never slowed.
+var (
+	DefaultLoginUserRate = ratelimit.Rate{Limit: 5, Period: 15 * time.Minute}
+	DefaultLoginAddrRate = ratelimit.Rate{Limit: 20, Period: 15 * time.Minute}
+)
+
+// errLogin is the one answer to every failed login, so that it never tells whether the user
+// exists, is disabled, or has no password.
+var errLogin = keyward.Errorf(keyward.EUnauthenticated, "invalid user name or password")
+
+// resolveRole finds a role by name or numeric id among byID.
+func resolveRole(byID map[int64]*keyward.Role, ref string) *keyward.Role {
+	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
+		return byID[id]
+	}
+	for _, r := range byID {
+		if r.Name == ref {
+			return r
+		}
+	}
+	return nil
+}
+
+// grantableRoles resolves the roles a new or updated credential in project gets: refs (names or
+// ids), or by default the caller's own. Every one must grant only what the caller holds in the
+// project, or nothing is changed and the refusal is audited.
+func (a *Authority) grantableRoles(ctx context.Context, project *keyward.Project, refs []string) ([]int64, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID, err := a.roles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	have := effective(c.Grants, project.ID)
+	var ids []int64
+	if len(refs) == 0 {
+		candidates := c.Credential.RoleIDs
+		if c.Credential.Type == keyward.Session {
+			bindings, err := a.store.RoleBindings(ctx, c.User.ID)
+			if err != nil {
+				return nil, err
+			}
+			candidates = nil
+			for _, b := range bindings {
+				if b.ProjectID == 0 || b.ProjectID == project.ID {
+					candidates = append(candidates, b.RoleID)
+				}
+			}
+		}
+		for _, id := range candidates {
+			if r := byID[id]; r != nil && within(r, have) {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			return nil, a.deny(ctx, project.ID, map[string]string{"roles": "default"},
+				keyward.Errorf(keyward.EForbidden, "none of your roles can be given to a credential in project %q; name roles explicitly", project.Slug))
+		}
+	}
+	for _, ref := range refs {
+		r := resolveRole(byID, ref)
+		if r == nil {
+			return nil, keyward.Invalid("roles", "unknown role "+strconv.Quote(ref))
+		}
+		if !within(r, have) {
+			return nil, a.deny(ctx, project.ID, map[string]string{"role": r.Name},
+				keyward.Errorf(keyward.EForbidden, "role %q grants permissions you do not hold in project %q", r.Name, project.Slug))
+		}
+		ids = append(ids, r.ID)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+// resolveUser finds a user by name or id. The caller must be that user or hold users:admin;
+// anyone else is told the user does not exist.
+func (a *Authority) resolveUser(ctx context.Context, ref string, selfAllowed bool) (*keyward.User, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var u *keyward.User
+	if id, convErr := strconv.ParseInt(ref, 10, 64); convErr == nil {
+		u, err = a.store.UserByID(ctx, id)
+		if err == nil && u.DeletedAt != nil {
+			err = keyward.Errorf(keyward.ENotFound, "deleted")
+		}
+	} else {
+		u, err = a.store.UserByName(ctx, ref)
+	}
+	notFound := keyward.Errorf(keyward.ENotFound, "user %q not found", ref)
+	if isCode(err, keyward.ENotFound) {
+		return nil, notFound
+	} else if err != nil {
+		return nil, err
+	}
+	if selfAllowed && u.ID == c.User.ID {
+		return u, nil
+	}
+	if !c.Can(keyward.PermUsersAdmin, 0) {
+		if u.ID == c.User.ID {
+			return nil, a.authorize(ctx, keyward.PermUsersAdmin, nil)
+		}
+		return nil, notFound
+	}
+	return u, nil
+}
+
+// CreateUser creates a user, with a password when one is given. It needs users:admin.
+func (a *Authority) CreateUser(ctx context.Context, in keyward.CreateUserInput) (*keyward.User, error) {
+	if err := a.authorize(ctx, keyward.PermUsersAdmin, nil); err != nil {
+		return nil, err
+	}
+	if !keyward.ValidName(in.Name) {
+		return nil, keyward.Invalid("name", "must be 1-128 letters, digits, '.', '_' or '-', start with a letter or digit, and not be all digits")
+	}
+	hash := ""
+	if in.Password != "" {
+		if err := password.Validate(in.Password, in.Name); err != nil {
+			return nil, err
+		}
+		var err error
+		if hash, err = password.Hash(in.Password, a.passwordParams); err != nil {
+			return nil, err
+		}
+	}
+	now := a.clock()
+	u := &keyward.User{Name: in.Name, CreatedAt: now, UpdatedAt: now}
+	ev := a.event(ctx, "user.create", 0, 0, now)
+	ev.Detail = map[string]string{"user": in.Name}
+	if err := a.store.CreateUser(ctx, u, hash, ev); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// User returns a user: the caller itself, or anyone for users:admin.
+func (a *Authority) User(ctx context.Context, ref string) (*keyward.User, error) {
+	return a.resolveUser(ctx, ref, true)
+}
+
+// ListUsers returns users a page at a time. It needs users:admin.
+func (a *Authority) ListUsers(ctx context.Context, cursor string, limit int) (*keyward.Page[*keyward.User], error) {
+	if err := a.authorize(ctx, keyward.PermUsersAdmin, nil); err != nil {
+		return nil, err
+	}
+	after, err := decodeCursor(cursor)
+	if err != nil {
+		return nil, err
+	}
+	if limit, err = pageSize(limit); err != nil {
+		return nil, err
+	}
+	us, err := a.store.ListUsers(ctx, keyward.UserFilter{AfterID: after, Limit: limit + 1})
+	if err != nil {
+		return nil, err
+	}
+	page := &keyward.Page[*keyward.User]{Items: us}
+	if len(us) > limit {
+		page.Items = us[:limit]
+		page.NextCursor = encodeCursor(us[limit-1].ID)
+	}
+	return page, nil
+}
+
+// UpdateUser disables or enables a user. Disabling takes effect on the user's next request and
+// on the next verification of every key it created. It needs users:admin; nobody disables
+// themselves, so that the last admin cannot lock everyone out by accident.
+func (a *Authority) UpdateUser(ctx context.Context, ref string, in keyward.UpdateUserInput) (*keyward.User, error) {
+	u, err := a.resolveUser(ctx, ref, false)
+	if err != nil {
+		return nil, err
+	}
+	if in.Disabled == nil {
+		return nil, keyward.Invalid("disabled", "is required")
+	}
+	c, _ := caller(ctx)
+	if *in.Disabled && u.ID == c.User.ID {
+		return nil, keyward.Invalid("disabled", "you cannot disable yourself")
+	}
+	now := a.clock()
+	u.Disabled, u.UpdatedAt = *in.Disabled, now
+	action := "user.enable"
+	if u.Disabled {
+		action = "user.disable"
+	}
+	ev := a.event(ctx, action, 0, 0, now)
+	ev.Detail = map[string]string{"user": u.Name}
+	if err := a.store.UpdateUser(ctx, u, ev); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// DeleteUser deletes a user: its bindings go, every credential it created is revoked, and its
+// name is free again. It needs users:admin and cannot be done to oneself.
+func (a *Authority) DeleteUser(ctx context.Context, ref string) (*keyward.User, error) {
+	u, err := a.resolveUser(ctx, ref, false)
+	if err != nil {
+		return nil, err
+	}
+	c, _ := caller(ctx)
+	if u.ID == c.User.ID {
+		return nil, keyward.Invalid("user", "you cannot delete yourself")
+	}
+	now := a.clock()
+	ev := a.event(ctx, "user.delete", 0, 0, now)
+	ev.Detail = map[string]string{"user": u.Name}
+	if err := a.store.DeleteUser(ctx, u.ID, now, ev); err != nil {
+		return nil, err
+	}
+	return a.store.UserByID(ctx, u.ID)
+}
+
+// SetPassword sets a user's password: one's own with the current password (when one is set),
+// anyone's with users:admin.
+func (a *Authority) SetPassword(ctx context.Context, ref string, in keyward.SetPasswordInput) error {
+	u, err := a.resolveUser(ctx, ref, true)
+	if err != nil {
+		return err
+	}
+	c, _ := caller(ctx)
+	if u.ID == c.User.ID && u.HasPassword {
+		old, err := a.store.PasswordHash(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		ok, err := password.Check(in.CurrentPassword, old)
+		if err != nil || !ok {
+			return keyward.Invalid("current_password", "does not match")
+		}
+	}
+	if err := password.Validate(in.Password, u.Name); err != nil {
+		return err
+	}
+	hash, err := password.Hash(in.Password, a.passwordParams)
+	if err != nil {
+		return err
+	}
+	ev := a.event(ctx, "user.password", 0, 0, a.clock())
+	ev.Detail = map[string]string{"user": u.Name}
+	return a.store.SetPasswordHash(ctx, u.ID, hash, ev)
+}
+
+// ListSessions lists a user's login sessions, newest last.
+func (a *Authority) ListSessions(ctx context.Context, ref, cursor string, limit int) (*keyward.Page[*keyward.Credential], error) {
+	u, err := a.resolveUser(ctx, ref, true)
+	if err != nil {
+		return nil, err
+	}
+	system, err := a.store.ProjectBySlug(ctx, keyward.SystemProject)
+	if err != nil {
+		return nil, err
+	}
+	after, err := decodeCursor(cursor)
+	if err != nil {
+		return nil, err
+	}
+	if limit, err = pageSize(limit); err != nil {
+		return nil, err
+	}
+	now := a.clock()
+	cs, err := a.store.ListCredentials(ctx, keyward.CredentialFilter{
+		ProjectID: system.ID, CreatedBy: u.ID, Type: keyward.Session, Now: now, AfterID: after, Limit: limit + 1,
+	})
+	if err != nil {
+		return nil, err
+	}
+	page := &keyward.Page[*keyward.Credential]{Items: cs}
+	if len(cs) > limit {
+		page.Items = cs[:limit]
+		page.NextCursor = encodeCursor(cs[limit-1].ID)
+	}
+	for _, c := range page.Items {
+		c.State = c.StateAt(now)
+	}
+	return page, nil
+}
+
+// Login exchanges a user name and password for a session token. Unknown users, wrong
+// passwords, disabled users and users without a password all get the same answer after the same
+// argon2 work; failures are throttled per name and per source address.
+func (a *Authority) Login(ctx context.Context, in keyward.LoginInput, remoteAddr string) (*keyward.IssuedCredential, error) {
+	ttl := keyward.DefaultSessionTTL
+	if in.TTLSeconds != 0 {
+		ttl = time.Duration(in.TTLSeconds) * time.Second
+		if ttl < time.Minute || ttl > keyward.MaxSessionTTL {
+			return nil, keyward.Invalid("ttl_seconds", "must be between 60 and "+strconv.Itoa(int(keyward.MaxSessionTTL/time.Second)))
+		}
+	}
+	if in.Name == "" || in.Password == "" {
+		return nil, errLogin
+	}
+	limits := []struct {
+		key  string
+		rate ratelimit.Rate
+	}{{"login:user:" + in.Name, a.loginUserRate}, {"login:addr:" + remoteAddr, a.loginAddrRate}}
+	for _, k := range limits {
+		res, err := a.limiter.Peek(ctx, k.key, k.rate)
+		if err != nil {
+			return nil, err
+		}
+		if !res.Allowed {
+			return nil, &keyward.Error{Code: keyward.ERateLimited, Message: "too many failed logins; try again later", RetryAfter: res.RetryAfter}
+		}
+	}
+	now := a.clock()
+	u, err := a.store.UserByName(ctx, in.Name)
+	if err != nil && !isCode(err, keyward.ENotFound) {
+		return nil, err
+	}
+	ok := false
+	if u != nil && u.HasPassword {
+		hash, err := a.store.PasswordHash(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		ok, _ = password.Check(in.Password, hash)
+	} else {
+		password.CheckDummy(in.Password)
+	}
+	if !ok || u.Disabled {
+		for _, k := range limits {
+			if _, err := a.limiter.Allow(ctx, k.key, k.rate); err != nil {
+				a.logger.Warn("recording a failed login failed", "err", err)
+			}
+		}
+		ev := &keyward.Event{Time: now, Action: "user.login", RemoteAddr: remoteAddr, Outcome: keyward.OutcomeDenied,
+			Detail: map[string]string{"user": in.Name}}
+		if u != nil {
+			ev.ActorUserID, ev.Actor = u.ID, u.Name
+		}
+		if err := a.store.AppendEvent(ctx, ev); err != nil {
+			a.logger.Warn("auditing a failed login failed", "err", err)
+		}
+		return nil, errLogin
+	}
+	system, err := a.store.ProjectBySlug(ctx, keyward.SystemProject)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := token.New(keyward.Live)
+	if err != nil {
+		return nil, err
+	}
+	var suffix [8]byte
+	if _, err := rand.Read(suffix[:]); err != nil {
+		return nil, err
+	}
+	expires := now.Add(ttl)
+	cred := &keyward.Credential{
+		ProjectID: system.ID, Project: system.Slug, Name: "session-" + hex.EncodeToString(suffix[:]),
+		Description: "login session of " + u.Name, Type: keyward.Session, Environment: keyward.Live,
+		KeyType: keyward.Secret, CreatedBy: u.ID, RoleIDs: []int64{}, Meta: map[string]string{},
+		ExpiresAt: &expires, Active: true, CreatedAt: now, UpdatedAt: now, Start: token.Start(tok),
+	}
+	ev := &keyward.Event{Time: now, ActorUserID: u.ID, Actor: u.Name, Action: "user.login", ProjectID: system.ID,
+		RemoteAddr: remoteAddr, Outcome: keyward.OutcomeSuccess}
+	if err := a.store.CreateCredential(ctx, cred, &keyward.CredentialSecret{Digest: token.Digest(tok), CreatedAt: now}, ev); err != nil {
+		return nil, err
+	}
+	cred.State = cred.StateAt(now)
+	return &keyward.IssuedCredential{Credential: *cred, Key: tok}, nil
+}
+
+// Logout revokes the session the caller is using.
+func (a *Authority) Logout(ctx context.Context) (*keyward.Credential, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.Credential.Type != keyward.Session {
+		return nil, keyward.Invalid("credential", "logout ends a login session; revoke an API key with DELETE instead")
+	}
+	cred := *c.Credential
+	now := a.clock()
+	cred.RevokedAt, cred.UpdatedAt = &now, now
+	ev := a.event(ctx, "user.logout", cred.ProjectID, cred.ID, now)
+	if err := a.store.UpdateCredential(ctx, &cred, ev); err != nil {
+		return nil, err
+	}
+	cred.State = cred.StateAt(now)
+	return &cred, nil
+}

@@ -1,0 +1,305 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/snapshot"
+)
+
+// This file is what "keyward migrate" needs beyond keyward.Store: the schema version of a
+// file, and the whole store as a snapshot.Snapshot, out and in, for copying a deployment to
+// another store (PostgreSQL) and back.
+
+var (
+	_ snapshot.Exporter = (*Store)(nil)
+	_ snapshot.Importer = (*Store)(nil)
+)
+
+// SchemaStatus returns the schema version of the database at path (0 when the file does not
+// exist or keyward never migrated it) and the newest this build knows. It changes nothing and
+// creates no file.
+func SchemaStatus(ctx context.Context, path string) (current, latest int64, err error) {
+	latest = LatestSchemaVersion()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: %w", err)
+	}
+	if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
+		return 0, latest, nil
+	} else if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: %w", err)
+	}
+	db, err := openDB(abs, "deferred", []string{"busy_timeout(5000)", "query_only(1)"})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')`).Scan(&exists); err != nil {
+		return 0, 0, fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	if exists {
+		if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+			return 0, 0, fmt.Errorf("sqlite: read schema version: %w", err)
+		}
+	}
+	return current, latest, nil
+}
+
+// Export reads every row of the store in one read transaction (one WAL snapshot), in the order
+// snapshot.Snapshot documents. It is for "keyward migrate copy", not for serving.
+func (s *Store) Export(ctx context.Context) (*snapshot.Snapshot, error) {
+	tx, err := s.read.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.fail(ctx, "export", err)
+	}
+	defer tx.Rollback()
+	snap := &snapshot.Snapshot{}
+	if err := export(ctx, tx, snap); err != nil {
+		return nil, s.fail(ctx, "export", err)
+	}
+	return snap, nil
+}
+
+func export(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&snap.SchemaVersion); err != nil {
+		return err
+	}
+	var err error
+	if snap.Projects, err = collect(ctx, tx, `SELECT id, slug, name, created_at FROM projects ORDER BY id`,
+		func(row *sql.Rows) (keyward.Project, error) {
+			var p keyward.Project
+			var created int64
+			err := row.Scan(&p.ID, &p.Slug, &p.Name, &created)
+			p.CreatedAt = fromMicros(created)
+			return p, err
+		}); err != nil {
+		return err
+	}
+	if snap.Users, err = collect(ctx, tx, `SELECT id, name, disabled, created_at, updated_at, deleted_at,
+		COALESCE(password_hash, '') FROM users ORDER BY id`,
+		func(row *sql.Rows) (snapshot.User, error) {
+			var u snapshot.User
+			var created, updated int64
+			var deleted sql.NullInt64
+			err := row.Scan(&u.ID, &u.Name, &u.Disabled, &created, &updated, &deleted, &u.PasswordHash)
+			u.CreatedAt, u.UpdatedAt, u.DeletedAt = fromMicros(created), fromMicros(updated), fromNullMicros(deleted)
+			u.HasPassword = u.PasswordHash != ""
+			return u, err
+		}); err != nil {
+		return err
+	}
+	if snap.Roles, err = collect(ctx, tx, `SELECT id, name, permissions, built_in FROM roles ORDER BY id`,
+		func(row *sql.Rows) (keyward.Role, error) {
+			var r keyward.Role
+			var perms string
+			if err := row.Scan(&r.ID, &r.Name, &perms, &r.BuiltIn); err != nil {
+				return r, err
+			}
+			if err := json.Unmarshal([]byte(perms), &r.Permissions); err != nil {
+				return r, fmt.Errorf("sqlite: role %d permissions: %w", r.ID, err)
+			}
+			if r.Permissions == nil {
+				r.Permissions = []keyward.Permission{}
+			}
+			return r, nil
+		}); err != nil {
+		return err
+	}
+	if snap.RoleBindings, err = collect(ctx, tx, `SELECT user_id, COALESCE(project_id, 0), role_id FROM role_bindings
+		ORDER BY user_id, COALESCE(project_id, 0), role_id`,
+		func(row *sql.Rows) (keyward.RoleBinding, error) {
+			var b keyward.RoleBinding
+			err := row.Scan(&b.UserID, &b.ProjectID, &b.RoleID)
+			return b, err
+		}); err != nil {
+		return err
+	}
+	if snap.Credentials, err = collect(ctx, tx, `SELECT `+credentialColumns+credentialFrom+` ORDER BY c.id`,
+		func(row *sql.Rows) (keyward.Credential, error) {
+			c, err := scanCredential(row)
+			if err != nil {
+				return keyward.Credential{}, err
+			}
+			return *c, nil
+		}); err != nil {
+		return err
+	}
+	if snap.Secrets, err = collect(ctx, tx, `SELECT digest, credential_id, valid_until, created_at
+		FROM credential_secrets ORDER BY credential_id, digest`,
+		func(row *sql.Rows) (keyward.CredentialSecret, error) {
+			var sec keyward.CredentialSecret
+			var until sql.NullInt64
+			var created int64
+			err := row.Scan(&sec.Digest, &sec.CredentialID, &until, &created)
+			sec.ValidUntil, sec.CreatedAt = fromNullMicros(until), fromMicros(created)
+			return sec, err
+		}); err != nil {
+		return err
+	}
+	snap.Events, err = collect(ctx, tx, `SELECT id, time, actor_user_id, actor_credential_id, actor, action,
+		project_id, credential_id, remote_addr, outcome, detail FROM events ORDER BY id`,
+		func(row *sql.Rows) (keyward.Event, error) {
+			var ev keyward.Event
+			var t int64
+			var detail sql.NullString
+			if err := row.Scan(&ev.ID, &t, &ev.ActorUserID, &ev.ActorCredentialID, &ev.Actor, &ev.Action,
+				&ev.ProjectID, &ev.CredentialID, &ev.RemoteAddr, &ev.Outcome, &detail); err != nil {
+				return ev, err
+			}
+			ev.Time = fromMicros(t)
+			if detail.Valid {
+				if err := json.Unmarshal([]byte(detail.String), &ev.Detail); err != nil {
+					return ev, fmt.Errorf("sqlite: event %d detail: %w", ev.ID, err)
+				}
+				if len(ev.Detail) == 0 {
+					ev.Detail = nil
+				}
+			}
+			return ev, nil
+		})
+	return err
+}
+
+// collect runs q and scans every row with scan; never nil.
+func collect[T any](ctx context.Context, tx *sql.Tx, q string, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	rows, err := tx.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// Import writes every row of snap into the store, keeping ids, in one transaction; AUTOINCREMENT
+// then hands out ids past the largest imported. It refuses a store that holds any row
+// (snapshot.ErrNotEmpty) and writes nothing then. Credential.Project is ignored.
+func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
+	return s.inTx(ctx, "import", func(tx *sql.Tx) error {
+		var used bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM projects) OR EXISTS (SELECT 1 FROM users)
+			OR EXISTS (SELECT 1 FROM roles) OR EXISTS (SELECT 1 FROM role_bindings)
+			OR EXISTS (SELECT 1 FROM credentials) OR EXISTS (SELECT 1 FROM credential_secrets)
+			OR EXISTS (SELECT 1 FROM events)`).Scan(&used); err != nil {
+			return err
+		}
+		if used {
+			return fmt.Errorf("sqlite: import: %w", snapshot.ErrNotEmpty)
+		}
+		return importRows(ctx, tx, snap)
+	})
+}
+
+func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
+	// insert prepares q once and runs it for every row that args yields.
+	insert := func(table, q string, n int, args func(i int) ([]any, error)) error {
+		if n == 0 {
+			return nil
+		}
+		stmt, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i := range n {
+			a, err := args(i)
+			if err != nil {
+				return err
+			}
+			if _, err := stmt.ExecContext(ctx, a...); err != nil {
+				return fmt.Errorf("sqlite: import %s: %w", table, err)
+			}
+		}
+		return nil
+	}
+	if err := insert("projects", `INSERT INTO projects (id, slug, name, created_at) VALUES (?, ?, ?, ?)`,
+		len(snap.Projects), func(i int) ([]any, error) {
+			p := snap.Projects[i]
+			return []any{p.ID, p.Slug, p.Name, micros(p.CreatedAt)}, nil
+		}); err != nil {
+		return err
+	}
+	if err := insert("users", `INSERT INTO users (id, name, disabled, created_at, updated_at, deleted_at, password_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, len(snap.Users), func(i int) ([]any, error) {
+		u := snap.Users[i]
+		return []any{u.ID, u.Name, u.Disabled, micros(u.CreatedAt), micros(u.UpdatedAt), nullMicros(u.DeletedAt),
+			nullString(u.PasswordHash)}, nil
+	}); err != nil {
+		return err
+	}
+	if err := insert("roles", `INSERT INTO roles (id, name, permissions, built_in) VALUES (?, ?, ?, ?)`,
+		len(snap.Roles), func(i int) ([]any, error) {
+			r := snap.Roles[i]
+			pj, err := permissionsJSON(r.Permissions)
+			return []any{r.ID, r.Name, pj, r.BuiltIn}, err
+		}); err != nil {
+		return err
+	}
+	if err := insert("role_bindings", `INSERT INTO role_bindings (user_id, project_id, role_id) VALUES (?, ?, ?)`,
+		len(snap.RoleBindings), func(i int) ([]any, error) {
+			b := snap.RoleBindings[i]
+			return []any{b.UserID, nullID(b.ProjectID), b.RoleID}, nil
+		}); err != nil {
+		return err
+	}
+	if err := insert("credentials", `INSERT INTO credentials (id, project_id, name, description, type, environment,
+		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
+		last_used_at, version, start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		len(snap.Credentials), func(i int) ([]any, error) {
+			c := snap.Credentials[i]
+			meta, err := metaJSON(c.Meta)
+			return []any{c.ID, c.ProjectID, c.Name, c.Description, string(c.Type), string(c.Environment),
+				string(c.KeyType), c.CreatedBy, meta, nullMicros(c.NotBefore), nullMicros(c.ExpiresAt), c.Active,
+				nullMicros(c.RevokedAt), micros(c.CreatedAt), micros(c.UpdatedAt), nullMicros(c.LastUsedAt),
+				c.Version, c.Start}, err
+		}); err != nil {
+		return err
+	}
+	var credRoles [][2]int64
+	for _, c := range snap.Credentials {
+		for _, r := range sortedIDs(c.RoleIDs) {
+			credRoles = append(credRoles, [2]int64{c.ID, r})
+		}
+	}
+	if err := insert("credential_roles", `INSERT INTO credential_roles (credential_id, role_id) VALUES (?, ?)`,
+		len(credRoles), func(i int) ([]any, error) { return []any{credRoles[i][0], credRoles[i][1]}, nil }); err != nil {
+		return err
+	}
+	if err := insert("credential_secrets", `INSERT INTO credential_secrets (digest, credential_id, valid_until, created_at)
+		VALUES (?, ?, ?, ?)`, len(snap.Secrets), func(i int) ([]any, error) {
+		sec := snap.Secrets[i]
+		return []any{sec.Digest, sec.CredentialID, nullMicros(sec.ValidUntil), micros(sec.CreatedAt)}, nil
+	}); err != nil {
+		return err
+	}
+	return insert("events", `INSERT INTO events (id, time, actor_user_id, actor_credential_id, actor, action,
+		project_id, credential_id, remote_addr, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		len(snap.Events), func(i int) ([]any, error) {
+			ev := snap.Events[i]
+			var detail any
+			if len(ev.Detail) > 0 {
+				b, err := json.Marshal(ev.Detail)
+				if err != nil {
+					return nil, err
+				}
+				detail = string(b)
+			}
+			return []any{ev.ID, micros(ev.Time), ev.ActorUserID, ev.ActorCredentialID, ev.Actor, ev.Action,
+				ev.ProjectID, ev.CredentialID, ev.RemoteAddr, ev.Outcome, detail}, nil
+		})
+}
