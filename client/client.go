@@ -7,7 +7,12 @@
 // is not a problem document. An empty project or credential reference is refused before
 // anything is sent, with keyward.EInvalid. A failure to talk to the server at all (connection,
 // timeout, unreadable answer) comes back as a *TransportError. No error ever holds the client's
-// token or a key given to Verify.
+// token, a key given to Verify or VerifyPermissions, or a password given to Login, CreateUser or
+// SetPassword.
+//
+// Login needs no token: a Client created with an empty one can log in, and a Client created
+// with the session token that Login returned acts as the user until the session expires or
+// Logout ends it.
 //
 // Usage:
 //
@@ -45,6 +50,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -310,8 +316,20 @@ func (c *Client) RevokeCredential(ctx context.Context, project, ref string) (*ke
 // Verify asks whether key is a valid credential. An invalid key is not an error: the answer's
 // Valid is false and its Code says why (keyward.CodeExpired, say).
 func (c *Client) Verify(ctx context.Context, key string) (*keyward.Verification, error) {
+	return c.VerifyPermissions(ctx, key)
+}
+
+// VerifyPermissions asks whether key is a valid credential that holds every one of perms in its
+// project, so that an API behind keyward can ask "may this key do X". A valid key that lacks one
+// of them is answered with Valid false and Code keyward.CodeForbidden; the answer's Permissions
+// are the key's effective permissions whenever the key was found. With no perms it is Verify.
+func (c *Client) VerifyPermissions(ctx context.Context, key string, perms ...keyward.Permission) (*keyward.Verification, error) {
+	in := keyward.VerifyInput{Key: key}
+	if len(perms) > 0 {
+		in.Permission = keyward.PermissionList(perms)
+	}
 	var out keyward.Verification
-	r := request{method: http.MethodPost, path: "/v1/verify", body: keyward.VerifyInput{Key: key}, secret: key}
+	r := request{method: http.MethodPost, path: "/v1/verify", body: in, secret: key}
 	if err := c.do(ctx, r, &out); err != nil {
 		return nil, err
 	}
@@ -429,6 +447,9 @@ type request struct {
 	body   any // encoded as JSON when not nil
 	header http.Header
 	secret string // a secret besides the token that no error may show (verify's key)
+	// passwords are secrets that no error may show, whatever their length.
+	passwords []string
+	noAuth    bool // send no Authorization header (login)
 }
 
 // do sends r and decodes a 2xx answer's JSON body into out.
@@ -440,7 +461,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return &TransportError{Method: r.method, URL: c.redact(u, r.secret), Err: c.redactErr(err, r.secret)}
+		return &TransportError{Method: r.method, URL: c.redact(u, &r), Err: c.redactErr(err, &r)}
 	}
 	var body io.Reader
 	if r.body != nil {
@@ -461,7 +482,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	for k, v := range r.header {
 		req.Header[k] = v
 	}
-	if c.token != "" {
+	if c.token != "" && !r.noAuth {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	req.Header.Set("Accept", "application/json, application/problem+json")
@@ -481,7 +502,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	}()
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return c.responseError(resp, r.secret)
+		return c.responseError(resp, &r)
 	}
 	if out == nil {
 		return nil
@@ -510,7 +531,7 @@ var knownCodes = map[keyward.Code]bool{
 }
 
 // responseError turns a response with an error status into a *keyward.Error.
-func (c *Client) responseError(resp *http.Response, secret string) error {
+func (c *Client) responseError(resp *http.Response, r *request) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e := &keyward.Error{Code: codeForStatus(resp.StatusCode)}
 
@@ -532,7 +553,7 @@ func (c *Client) responseError(resp *http.Response, secret string) error {
 		if len(p.Errors) > 0 && json.Unmarshal(p.Errors, &fields) == nil && len(fields) > 0 {
 			e.Fields = make(map[string]string, len(fields))
 			for k, v := range fields {
-				e.Fields[c.redact(k, secret)] = c.redact(v, secret)
+				e.Fields[c.redact(k, r)] = c.redact(v, r)
 			}
 		}
 	case mt == "text/plain":
@@ -544,7 +565,7 @@ func (c *Client) responseError(resp *http.Response, secret string) error {
 	if e.Message == "" {
 		e.Message = strings.TrimSpace(fmt.Sprintf("%d %s", resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
-	e.Message = c.redact(e.Message, secret)
+	e.Message = c.redact(e.Message, r)
 	e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	return e
 }
@@ -601,21 +622,39 @@ const redacted = "[REDACTED]"
 // token is far longer, and a few characters would match innocent text everywhere.
 const minRedact = 8
 
-// redact removes the token and secret from s, so that no error ever shows them.
-func (c *Client) redact(s, secret string) string {
-	for _, x := range []string{c.token, secret} {
+// redact removes the token and the request's secret and passwords from s, so that no error ever
+// shows them. A password is removed whatever its length: unlike a token it may be short, and a
+// short one is the likeliest to be refused, and so echoed, by the server.
+func (c *Client) redact(s string, r *request) string {
+	var xs []string
+	for _, x := range []string{c.token, r.secret} {
 		if len(x) >= minRedact {
-			s = strings.ReplaceAll(s, x, redacted)
+			xs = append(xs, x)
 		}
 	}
-	return s
+	for _, x := range r.passwords {
+		if x != "" {
+			xs = append(xs, x)
+		}
+	}
+	if len(xs) == 0 {
+		return s
+	}
+	// One pass, longest first, so that a secret inside another, or inside the marker a first
+	// replacement wrote, is not replaced twice.
+	slices.SortFunc(xs, func(a, b string) int { return len(b) - len(a) })
+	pairs := make([]string, 0, 2*len(xs))
+	for _, x := range xs {
+		pairs = append(pairs, x, redacted)
+	}
+	return strings.NewReplacer(pairs...).Replace(s)
 }
 
 // redactErr returns err, or an error that wraps it with its text redacted when its text shows
-// the token or secret.
-func (c *Client) redactErr(err error, secret string) error {
+// the token or a secret of r.
+func (c *Client) redactErr(err error, r *request) error {
 	msg := err.Error()
-	if r := c.redact(msg, secret); r != msg {
+	if r := c.redact(msg, r); r != msg {
 		return &redactedError{msg: r, err: err}
 	}
 	return err

@@ -33,6 +33,7 @@ type exchange struct {
 	query   url.Values        // nil: no query at all
 	body    string            // JSON; "" when the request must have no body
 	headers map[string]string // header -> exact value; "" means absent
+	noAuth  bool              // the request must carry no Authorization header
 	status  int
 	rheader map[string]string
 	rbody   string
@@ -55,8 +56,12 @@ func fake(t *testing.T, ex exchange) *httptest.Server {
 		} else if got := r.URL.Query(); !reflect.DeepEqual(got, ex.query) {
 			t.Errorf("query = %v, want %v", got, ex.query)
 		}
-		if got, want := r.Header.Get("Authorization"), "Bearer "+token; got != want {
-			t.Errorf("Authorization = %q, want %q", got, want)
+		wantAuth := "Bearer " + token
+		if ex.noAuth {
+			wantAuth = ""
+		}
+		if got := r.Header.Get("Authorization"); got != wantAuth {
+			t.Errorf("Authorization = %q, want %q", got, wantAuth)
 		}
 		if got := r.Header.Get("Accept"); !strings.Contains(got, "application/problem+json") {
 			t.Errorf("Accept = %q, want it to include problem+json", got)

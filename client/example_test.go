@@ -75,3 +75,35 @@ func ExampleClient_Verify() {
 		fmt.Println("rejected:", v.Code) // EXPIRED, REVOKED, ...
 	}
 }
+
+func ExampleClient_VerifyPermissions() {
+	ctx := context.Background()
+	c := client.New("https://keyward.example.com", os.Getenv("KEYWARD_TOKEN"))
+
+	// May the caller's key roll keys? FORBIDDEN says it is valid but lacks the permission.
+	v, err := c.VerifyPermissions(ctx, os.Getenv("INCOMING_KEY"), keyward.PermKeysRoll)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if v.Code == keyward.CodeForbidden {
+		fmt.Println("valid key, but it may only:", v.Permissions)
+	}
+}
+
+func ExampleClient_Login() {
+	ctx := context.Background()
+	// Login needs no token.
+	anon := client.New("https://keyward.example.com", "")
+	s, err := anon.Login(ctx, keyward.LoginInput{Name: "alice", Password: os.Getenv("KEYWARD_PASSWORD")})
+	if keyward.ErrorCode(err) == keyward.EUnauthenticated {
+		log.Fatal("wrong user name or password")
+	} else if err != nil {
+		log.Fatal(err)
+	}
+	// The session token acts as alice until it expires or Logout ends it.
+	c := client.New("https://keyward.example.com", s.Key)
+	defer c.Logout(ctx)
+	if _, err := c.AddMember(ctx, "acme-prod", "bob", "viewer"); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -38,7 +34,7 @@ func newKeyCreateCmd(a *app) *cobra.Command {
 		env, keyType, typ                       string
 		days                                    int64
 		never                                   bool
-		meta                                    []string
+		meta, roles                             []string
 	)
 	cmd := &cobra.Command{
 		Use:   "create <project> --name NAME",
@@ -47,8 +43,14 @@ func newKeyCreateCmd(a *app) *cobra.Command {
 
 Without --expiration-days, --expires-at or --never-expires the key expires after
 the server's default (` + strconv.Itoa(keyward.DefaultExpirationDays) + ` days). In a table the secret is the last line of
-stdout; with -o json it is the "key" field.`,
+stdout; with -o json it is the "key" field.
+
+Without --role the key gets your roles in the project. Each --role (a name or an
+id; repeat for more) must grant nothing you lack there, or the server refuses
+and creates nothing. The key can never do more than you can: should you lose a
+permission later, so does the key.`,
 		Example: `  keyward key create acme-prod --name ci-deploy --expiration-days 30 --meta team=infra
+  keyward key create acme-prod --name reader --role viewer
   keyward -o json key create acme-prod --name ci-deploy | jq -r .key`,
 		Args: exactArgs("project"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -61,6 +63,12 @@ stdout; with -o json it is the "key" field.`,
 				Environment:  keyward.Environment(env),
 				KeyType:      keyward.KeyType(keyType),
 			}
+			for _, r := range roles {
+				if strings.TrimSpace(r) == "" {
+					return usageErrorf("--role must not be empty")
+				}
+			}
+			in.Roles = roles
 			switch {
 			case name == "":
 				return usageErrorf("--name is required")
@@ -119,6 +127,7 @@ stdout; with -o json it is the "key" field.`,
 	f.StringVar(&keyType, "key-type", "", "secret or publishable (server default: secret)")
 	f.StringVar(&typ, "type", "", "credential type (server default: API_TOKEN)")
 	f.StringArrayVar(&meta, "meta", nil, "metadata key=value; repeat for more")
+	f.StringArrayVar(&roles, "role", nil, "give the key this role (name or id) instead of yours; repeat for more")
 	return cmd
 }
 
@@ -414,18 +423,28 @@ func newKeyRevokeCmd(a *app) *cobra.Command {
 }
 
 func newKeyVerifyCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "verify [<key> | -]",
-		Short: "Check whether an API key is valid",
+	var perms []string
+	cmd := &cobra.Command{
+		Use:   "verify [<key> | -] [--permission P]...",
+		Short: "Check whether an API key is valid, and may do what you ask",
 		Long: `Check whether an API key is valid. Prints VALID, or why it is not (NOT_FOUND,
-EXPIRED, NOT_YET_VALID, REVOKED, DISABLED), and exits 0 when valid, 1 when not.
+EXPIRED, NOT_YET_VALID, REVOKED, DISABLED, FORBIDDEN), and exits 0 when valid,
+1 when not.
+
+With --permission (repeat for more) the key must also hold every permission
+named, in its project: a valid key that lacks one is FORBIDDEN. The key's
+effective permissions are shown whenever the key was found.
 
 Without an argument, or with "-", the key is read from the first line of stdin,
 which keeps it out of the shell history.`,
 		Example: `  keyward key verify < key.txt
-  printf '%s\n' "$KEY" | keyward key verify`,
+  printf '%s\n' "$KEY" | keyward key verify --permission keys:read --permission keys:roll`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ps, err := parsePermissions(perms)
+			if err != nil {
+				return err
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -436,34 +455,28 @@ which keeps it out of the shell history.`,
 			} else if key, err = a.readKey(); err != nil {
 				return err
 			}
-			v, err := c.Verify(cmd.Context(), key)
+			v, err := c.VerifyPermissions(cmd.Context(), key, ps...)
 			if err != nil {
 				return err
 			}
 			if err := a.printVerification(v); err != nil {
 				return err
 			}
-			if !v.Valid {
+			if !v.Valid || v.Code != keyward.CodeValid {
 				return &exitError{exitRefused}
 			}
 			return nil
 		},
 	}
+	cmd.Flags().StringArrayVar(&perms, "permission", nil, "require this permission too, such as keys:read; repeat for more")
+	return cmd
 }
 
 // readKey reads a key from the first line of stdin, prompting for it on a terminal.
 func (a *app) readKey() (string, error) {
-	if f, ok := a.stdin.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			fmt.Fprint(a.stderr, "Key: ")
-		}
-	}
-	if a.stdin == nil {
-		return "", usageErrorf("no key given")
-	}
-	line, err := bufio.NewReader(io.LimitReader(a.stdin, 64<<10)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("reading the key from stdin: %w", err)
+	line, _, err := a.readLine("Key: ")
+	if err != nil {
+		return "", err
 	}
 	key := strings.TrimSpace(line)
 	if key == "" {
@@ -494,5 +507,6 @@ func (a *app) printVerification(v *keyward.Verification) error {
 		{"Key type", string(v.KeyType)},
 		{"Expires", expires},
 		{"Meta", fmtMeta(v.Meta)},
+		{"Permissions", fmtPermissions(v.Permissions)},
 	})
 }

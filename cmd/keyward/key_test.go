@@ -295,3 +295,63 @@ func TestProjectAndAudit(t *testing.T) {
 		t.Errorf("audit list: code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestKeyCreateRoles(t *testing.T) {
+	f := newFakeServer(t, map[string]canned{"POST /v1/projects/acme/credentials": {201, "", issuedJSON()}})
+	r := runCLI(t, "", "--server", f.URL, "--token", testToken, "key", "create", "acme", "--name", "ci",
+		"--role", "deployer", "--role", "7")
+	if r.code != 0 {
+		t.Fatalf("code = %d, stderr %q", r.code, r.stderr)
+	}
+	if got, want := f.last(t).body, `{"name":"ci","roles":["deployer","7"]}`; got != want {
+		t.Errorf("body = %s, want %s", got, want)
+	}
+	r = runCLI(t, "", "--server", f.URL, "--token", testToken, "key", "create", "acme", "--name", "ci")
+	if got, want := f.last(t).body, `{"name":"ci"}`; r.code != 0 || got != want {
+		t.Errorf("no --role: code %d, body = %s, want %s", r.code, got, want)
+	}
+	n := f.count()
+	r = runCLI(t, "", "--server", f.URL, "--token", testToken, "key", "create", "acme", "--name", "ci", "--role", "")
+	if r.code != 2 || !strings.Contains(r.stderr, "--role") || f.count() != n {
+		t.Errorf("empty --role: code %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+func TestKeyVerifyPermissions(t *testing.T) {
+	const key = "kw_live_VERIFYme0123456789abcdefghijABCDEFxy"
+	tests := []struct {
+		name   string
+		answer string
+		code   int
+		stdout []string
+	}{
+		{"Valid", `{"valid":true,"code":"VALID","id":12,"name":"ci","project":"acme","permissions":["keys:read","keys:roll"]}`, 0,
+			[]string{"VALID\n", "Permissions:", "keys:read keys:roll"}},
+		{"Forbidden", `{"valid":false,"code":"FORBIDDEN","id":12,"name":"ci","project":"acme","permissions":["keys:read"]}`, 1,
+			[]string{"FORBIDDEN\n", "Permissions:", "keys:read"}},
+		// Should a server ever say valid with another code, the code wins.
+		{"ValidButForbidden", `{"valid":true,"code":"FORBIDDEN"}`, 1, []string{"FORBIDDEN\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeServer(t, map[string]canned{"POST /v1/verify": {200, "", tt.answer}})
+			r := runCLI(t, key+"\n", "--server", f.URL, "--token", testToken, "key", "verify",
+				"--permission", "keys:read", "--permission", "keys:roll")
+			if r.code != tt.code || r.stderr != "" {
+				t.Errorf("code %d, stderr %q; want %d", r.code, r.stderr, tt.code)
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(r.stdout, s) {
+					t.Errorf("stdout = %q, want it to show %q", r.stdout, s)
+				}
+			}
+			if got, want := f.last(t).body, `{"key":"`+key+`","permission":["keys:read","keys:roll"]}`; got != want {
+				t.Errorf("body = %s, want %s", got, want)
+			}
+		})
+	}
+	r := runCLI(t, key+"\n", "--server", "http://127.0.0.1:1", "--token", testToken, "key", "verify", "--permission", "keys:fly")
+	if r.code != 2 || !strings.Contains(r.stderr, "not a permission") {
+		t.Errorf("bad permission: code %d, stderr %q", r.code, r.stderr)
+	}
+}

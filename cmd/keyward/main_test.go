@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,11 +24,38 @@ type result struct {
 	stdout, stderr string
 }
 
-// runCLI runs the CLI with args and stdin, with the environment cleared of KEYWARD_*.
+// runCLI runs the CLI with args and stdin, with the environment cleared of KEYWARD_* but for
+// KEYWARD_CONFIG_DIR, which is the test's own config dir.
 func runCLI(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	t.Setenv("KEYWARD_SERVER", "")
-	t.Setenv("KEYWARD_TOKEN", "")
+	return runCLIEnv(t, nil, stdin, args...)
+}
+
+// configDirs holds each test's config dir, so that the runs of one test share it.
+var configDirs sync.Map // *testing.T -> string
+
+// testConfigDir returns the config dir of the runs of t, empty at first.
+func testConfigDir(t *testing.T) string {
+	t.Helper()
+	if d, ok := configDirs.Load(t); ok {
+		return d.(string)
+	}
+	d := filepath.Join(t.TempDir(), "keyward")
+	configDirs.Store(t, d)
+	t.Cleanup(func() { configDirs.Delete(t) })
+	return d
+}
+
+// runCLIEnv is runCLI with env set on top of the cleared environment.
+func runCLIEnv(t *testing.T, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	for _, k := range []string{"KEYWARD_SERVER", "KEYWARD_TOKEN", "KEYWARD_PASSWORD", "KEYWARD_CURRENT_PASSWORD"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("KEYWARD_CONFIG_DIR", testConfigDir(t))
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
 	var out, errb bytes.Buffer
 	code := run(args, strings.NewReader(stdin), &out, &errb)
 	return result{code, out.String(), errb.String()}
@@ -158,6 +186,11 @@ func TestUsage(t *testing.T) {
 		{"key", "verify", "a", "b"},
 		{"key", "list", "acme", "--limit", "ten"},
 		{"serve", "--log-format", "xml"},
+		{"user", "bogus"},
+		{"role", "bogus"},
+		{"project", "members"},
+		{"login", "extra"},
+		{"logout", "extra"},
 	} {
 		r := runCLI(t, "", args...)
 		if r.code != 2 {

@@ -245,3 +245,168 @@ func (a *app) printEvents(page *keyward.Page[keyward.Event]) error {
 	a.moreHint(page.NextCursor)
 	return nil
 }
+
+// done reports the success of a call that answers no object: on stdout in a table, on stderr
+// with -o json, whose stdout stays empty.
+func (a *app) done(msg string) error {
+	w := a.stdout
+	if a.jsonOut() {
+		w = a.stderr
+	}
+	_, err := fmt.Fprintln(w, clean(msg))
+	return err
+}
+
+func fmtPermissions(ps []keyward.Permission) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = string(p)
+	}
+	return orDash(strings.Join(parts, " "))
+}
+
+func userState(u *keyward.User) string {
+	switch {
+	case u.DeletedAt != nil:
+		return "deleted"
+	case u.Disabled:
+		return "disabled"
+	}
+	return "active"
+}
+
+func passwordState(u *keyward.User) string {
+	if u.HasPassword {
+		return "set"
+	}
+	return "none (cannot log in)"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// printUser prints one user.
+func (a *app) printUser(u *keyward.User) error {
+	if a.jsonOut() {
+		return a.printJSON(u)
+	}
+	fs := []field{
+		{"ID", strconv.FormatInt(u.ID, 10)},
+		{"Name", u.Name},
+		{"State", userState(u)},
+		{"Password", passwordState(u)},
+		{"Created", fmtTime(u.CreatedAt)},
+	}
+	if !u.UpdatedAt.IsZero() {
+		fs = append(fs, field{"Updated", fmtTime(u.UpdatedAt)})
+	}
+	if u.DeletedAt != nil {
+		fs = append(fs, field{"Deleted", fmtTime(*u.DeletedAt)})
+	}
+	return details(a.stdout, fs)
+}
+
+// printUsers prints a page of users.
+func (a *app) printUsers(page *keyward.Page[keyward.User]) error {
+	if a.jsonOut() {
+		return a.printJSON(page)
+	}
+	rows := make([][]string, len(page.Items))
+	for i := range page.Items {
+		u := &page.Items[i]
+		rows[i] = []string{strconv.FormatInt(u.ID, 10), u.Name, userState(u), yesNo(u.HasPassword), fmtTime(u.CreatedAt)}
+	}
+	if err := table(a.stdout, []string{"ID", "NAME", "STATE", "PASSWORD", "CREATED"}, rows); err != nil {
+		return err
+	}
+	a.moreHint(page.NextCursor)
+	return nil
+}
+
+// printSessions prints a page of a user's sessions.
+func (a *app) printSessions(page *keyward.Page[keyward.Credential]) error {
+	if a.jsonOut() {
+		return a.printJSON(page)
+	}
+	now := a.now()
+	rows := make([][]string, len(page.Items))
+	for i, c := range page.Items {
+		rows[i] = []string{
+			strconv.FormatInt(c.ID, 10), string(c.State), fmtTime(c.CreatedAt),
+			humanizeExpiry(c.NotBefore, c.ExpiresAt, now), fmtTimePtr(c.LastUsedAt, "never"), orDash(c.Start),
+		}
+	}
+	if err := table(a.stdout, []string{"ID", "STATE", "CREATED", "EXPIRES", "LAST USED", "STARTS WITH"}, rows); err != nil {
+		return err
+	}
+	a.moreHint(page.NextCursor)
+	return nil
+}
+
+// printRole prints one role.
+func (a *app) printRole(r *keyward.Role) error {
+	if a.jsonOut() {
+		return a.printJSON(r)
+	}
+	return details(a.stdout, []field{
+		{"ID", strconv.FormatInt(r.ID, 10)},
+		{"Name", r.Name},
+		{"Built-in", yesNo(r.BuiltIn)},
+		{"Permissions", fmtPermissions(r.Permissions)},
+	})
+}
+
+// printRoles prints every role; with -o json as the API's {"items": [...]}.
+func (a *app) printRoles(roles []keyward.Role) error {
+	if a.jsonOut() {
+		return a.printJSON(keyward.Page[keyward.Role]{Items: nonNil(roles)})
+	}
+	rows := make([][]string, len(roles))
+	for i, r := range roles {
+		rows[i] = []string{strconv.FormatInt(r.ID, 10), r.Name, yesNo(r.BuiltIn), fmtPermissions(r.Permissions)}
+	}
+	return table(a.stdout, []string{"ID", "NAME", "BUILT-IN", "PERMISSIONS"}, rows)
+}
+
+func bindingProject(b *keyward.Binding) string {
+	if b.Project == "*" {
+		return "* (every project)"
+	}
+	return orDash(b.Project)
+}
+
+// printBinding prints one role binding.
+func (a *app) printBinding(b *keyward.Binding) error {
+	if a.jsonOut() {
+		return a.printJSON(b)
+	}
+	return details(a.stdout, []field{
+		{"User", fmt.Sprintf("%s (id %d)", b.User, b.UserID)},
+		{"Project", bindingProject(b)},
+		{"Role", fmt.Sprintf("%s (id %d)", b.Role, b.RoleID)},
+	})
+}
+
+// printBindings prints role bindings; with -o json as the API's {"items": [...]}.
+func (a *app) printBindings(bs []keyward.Binding) error {
+	if a.jsonOut() {
+		return a.printJSON(keyward.Page[keyward.Binding]{Items: nonNil(bs)})
+	}
+	rows := make([][]string, len(bs))
+	for i := range bs {
+		b := &bs[i]
+		rows[i] = []string{b.User, bindingProject(b), b.Role, strconv.FormatInt(b.RoleID, 10)}
+	}
+	return table(a.stdout, []string{"USER", "PROJECT", "ROLE", "ROLE ID"}, rows)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bufio"
+	"errors"
+	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,14 +35,25 @@ type app struct {
 	server string
 	token  string
 	output string
+
+	lines *bufio.Reader // stdin, read line by line by readLine
 }
 
 const rootLong = `keyward issues, renews, rolls, revokes and verifies API credentials.
 
 "keyward serve" runs the server. Every other command calls a running server's API:
-the one at --server (or $KEYWARD_SERVER, else ` + defaultServer + `), with the
-token of --token (or $KEYWARD_TOKEN). Prefer the environment variable for the
-token: a flag shows in the process list and in the shell history.
+the one at --server (or $KEYWARD_SERVER, else ` + defaultServer + `).
+
+The token a command authenticates with is the first of:
+  1. --token
+  2. $KEYWARD_TOKEN
+  3. the session stored by "keyward login", when it was made on the server that
+     --server or $KEYWARD_SERVER names, and has not expired.
+Without any, a command stops before sending anything.
+Prefer the environment variable to the flag: a flag shows in the process list
+and in the shell history. "keyward login" stores its session in
+$KEYWARD_CONFIG_DIR/session.json, else $XDG_CONFIG_HOME/keyward/session.json,
+else ~/.config/keyward/session.json (mode 0600); "keyward logout" ends it.
 
 Output is a table for people by default; -o json prints the API's objects as
 indented JSON for scripts.
@@ -45,7 +61,8 @@ indented JSON for scripts.
 Exit codes:
   0  success
   1  the server refused the request (its message follows "error:"), or the key
-     given to "key verify" is not valid, or another failure
+     given to "key verify" is not valid (or lacks a --permission asked for), or
+     another failure
   2  usage error: unknown command or flag, missing or malformed argument, or a
      value rejected before anything was sent
   3  the server could not be reached, or its answer could not be read`
@@ -68,7 +85,7 @@ func newRootCmd(a *app) *cobra.Command {
 
 	a.flags = root.PersistentFlags()
 	a.flags.StringVar(&a.server, "server", defaultServer, "URL of the keyward server (env KEYWARD_SERVER)")
-	a.flags.StringVar(&a.token, "token", "", "API token to authenticate with (env KEYWARD_TOKEN, preferred)")
+	a.flags.StringVar(&a.token, "token", "", "API token to authenticate with (env KEYWARD_TOKEN, preferred; else the session of \"keyward login\")")
 	a.flags.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 
 	root.AddCommand(
@@ -77,17 +94,52 @@ func newRootCmd(a *app) *cobra.Command {
 		newProjectCmd(a),
 		newAuditCmd(a),
 		newWhoamiCmd(a),
+		newLoginCmd(a),
+		newLogoutCmd(a),
+		newUserCmd(a),
+		newRoleCmd(a),
+		newMigrateCmd(a),
 	)
+	// "project members" is defined with the other role bindings, in member.go.
+	for _, c := range root.Commands() {
+		if c.Name() == "project" {
+			c.AddCommand(newProjectMembersCmd(a))
+		}
+	}
 	markRunErrors(root)
 	return root
 }
 
-// client checks the global flags and returns a client for the server they name. A flag that was
-// not given falls back to its environment variable.
+// client checks the global flags and returns a client for the server they name, with the token
+// of --token, else $KEYWARD_TOKEN, else the stored session when it was made on that server and
+// has not expired.
 func (a *app) client() (*client.Client, error) {
 	if err := a.checkOutput(); err != nil {
 		return nil, err
 	}
+	server, err := a.serverURL()
+	if err != nil {
+		return nil, err
+	}
+	token := a.token
+	if !a.flags.Changed("token") {
+		token = a.getenv("KEYWARD_TOKEN")
+	}
+	if token == "" {
+		if token, err = a.sessionToken(server); err != nil {
+			return nil, err
+		}
+	}
+	return a.newClient(server, token), nil
+}
+
+// newClient returns a client for server that authenticates with token ("" for none).
+func (a *app) newClient(server, token string) *client.Client {
+	return client.New(server, token, client.WithUserAgent(userAgent))
+}
+
+// serverURL returns the server of --server, else $KEYWARD_SERVER, else the default, checked.
+func (a *app) serverURL() (string, error) {
 	server := a.server
 	if !a.flags.Changed("server") {
 		if env := a.getenv("KEYWARD_SERVER"); env != "" {
@@ -96,16 +148,66 @@ func (a *app) client() (*client.Client, error) {
 	}
 	u, err := url.Parse(server)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usageErrorf("--server %q is not an http:// or https:// URL", server)
+		return "", usageErrorf("--server %q is not an http:// or https:// URL", server)
 	}
-	token := a.token
-	if !a.flags.Changed("token") {
-		token = a.getenv("KEYWARD_TOKEN")
+	return server, nil
+}
+
+// sessionToken returns the token of the stored session for server, or a usage error that says
+// why there is none.
+func (a *app) sessionToken(server string) (string, error) {
+	const advice = "set KEYWARD_TOKEN, pass --token, or run \"keyward login\""
+	s, path, err := a.loadSession()
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("no API token, and %w; %s", err, advice)
+	case s == nil:
+		return "", usageErrorf("no API token: %s", advice)
+	case !sameServer(s.Server, server):
+		return "", usageErrorf("no API token for %s: %s (the stored session, in %s, is for %s)", server, advice, path, s.Server)
+	case s.ExpiresAt != nil && !a.now().Before(*s.ExpiresAt):
+		return "", usageErrorf("no API token: the stored session of %s expired %s ago; run \"keyward login\" again, set KEYWARD_TOKEN or pass --token",
+			s.User, humanizeDuration(a.now().Sub(*s.ExpiresAt)))
 	}
-	if token == "" {
-		return nil, usageErrorf("no API token: set KEYWARD_TOKEN or pass --token")
+	return s.Token, nil
+}
+
+// stdinIsTerminal reports whether stdin is a terminal, where prompts make sense.
+func (a *app) stdinIsTerminal() bool {
+	f, ok := a.stdin.(*os.File)
+	if !ok {
+		return false
 	}
-	return client.New(server, token, client.WithUserAgent(userAgent)), nil
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// maxStdin bounds what the CLI reads from stdin: a few lines of keys, names and passwords.
+const maxStdin = 64 << 10
+
+// readLine reads the next line of stdin, without its line ending, printing prompt on stderr
+// first when stdin is a terminal. ok is false when stdin has no more lines. All of a command's
+// reads share one buffer, so that consecutive calls read consecutive lines.
+func (a *app) readLine(prompt string) (line string, ok bool, err error) {
+	if a.stdin == nil {
+		return "", false, nil
+	}
+	if prompt != "" && a.stdinIsTerminal() {
+		fmt.Fprint(a.stderr, prompt)
+	}
+	if a.lines == nil {
+		a.lines = bufio.NewReader(io.LimitReader(a.stdin, maxStdin))
+	}
+	line, err = a.lines.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", false, fmt.Errorf("reading stdin: %w", err)
+	}
+	if err != nil && line == "" {
+		return "", false, nil
+	}
+	line = strings.TrimSuffix(line, "\n")
+	line = strings.TrimSuffix(line, "\r")
+	return line, true, nil
 }
 
 func (a *app) checkOutput() error {

@@ -19,13 +19,13 @@ import (
 
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/httpapi"
-	"github.com/keyward/keyward/sqlite"
 )
 
 // serveConfig holds what `keyward serve` is told by flags and environment.
 type serveConfig struct {
 	addr               string
 	data               string
+	database           string
 	bootstrapTokenFile string
 	requestTimeout     time.Duration
 	shutdownTimeout    time.Duration
@@ -41,7 +41,8 @@ func newServeCmd() *cobra.Command {
 		Long: `Run the keyward server.
 
 The embedded default keeps its data in a SQLite database (WAL mode) under --data and listens on
-loopback. The first start creates the "system" project, the built-in roles and the "admin" user,
+loopback. --database postgres://... (or $KEYWARD_DATABASE_URL) runs on PostgreSQL instead, which
+several keyward servers can share; the schema is migrated on start ("keyward migrate"). The first start creates the "system" project, the built-in roles and the "admin" user,
 and prints a bootstrap admin token once to stderr, or writes it to --bootstrap-token-file (mode
 0600). It is never shown again. SIGINT or SIGTERM drains in-flight requests, writes pending
 usage data and closes the database.`,
@@ -53,6 +54,7 @@ usage data and closes the database.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.addr, "addr", envOr("KEYWARD_ADDR", "127.0.0.1:8080"), "listen address (env KEYWARD_ADDR)")
 	f.StringVar(&cfg.data, "data", envOr("KEYWARD_DATA", "./keyward-data"), "data directory (env KEYWARD_DATA)")
+	f.StringVar(&cfg.database, "database", os.Getenv("KEYWARD_DATABASE_URL"), databaseHelp)
 	f.StringVar(&cfg.bootstrapTokenFile, "bootstrap-token-file", "", "on first start, write the bootstrap admin token to this file (mode 0600) instead of stderr")
 	f.DurationVar(&cfg.requestTimeout, "request-timeout", 30*time.Second, "deadline of each request; past it the caller gets 504")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to drain in-flight requests on SIGINT/SIGTERM")
@@ -94,11 +96,14 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	dbPath := filepath.Join(cfg.data, "keyward.db")
-	store, err := sqlite.Open(ctx, dbPath)
+	store, db, err := openStore(ctx, cfg.database, cfg.data)
 	if err != nil {
-		return fmt.Errorf("opening %s: %w", dbPath, err)
+		if db.kind == "" { // the URL itself was refused
+			return err
+		}
+		return fmt.Errorf("opening %s: %w", db, err)
 	}
+	logger.Info("database opened", "database", db.String())
 	defer func() {
 		if err := store.Close(); err != nil {
 			logger.Error("closing the database", "err", err)
