@@ -131,8 +131,14 @@ func (s *server) stop(t *testing.T) {
 // cli runs the built binary as a CLI against srv and returns stdout, stderr and the exit code.
 func cli(t *testing.T, srv *server, tok, stdin string, args ...string) (string, string, int) {
 	t.Helper()
+	return cliEnv(t, srv, []string{"KEYWARD_TOKEN=" + tok}, stdin, args...)
+}
+
+// cliEnv is cli with the environment given (KEYWARD_SERVER is always set to srv).
+func cliEnv(t *testing.T, srv *server, env []string, stdin string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(keywardBinary(t), args...)
-	cmd.Env = append(os.Environ(), "KEYWARD_SERVER="+srv.url, "KEYWARD_TOKEN="+tok)
+	cmd.Env = append(append(os.Environ(), "KEYWARD_SERVER="+srv.url, "KEYWARD_TOKEN=", "KEYWARD_PASSWORD="), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -342,3 +348,52 @@ func TestBootstrapTokenPrintedOnce(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The README's RBAC tour through the real binary: log in, create a user, bind a role, create a
+// key as that user, and watch the creator's rights bound the key.
+func TestRBACTour(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "--bootstrap-token-file", filepath.Join(t.TempDir(), "tok"))
+	raw, _ := os.ReadFile(strings.TrimSpace(srv.cmd.Args[len(srv.cmd.Args)-1]))
+	admin := strings.TrimSpace(string(raw))
+	adminCfg, bobCfg := t.TempDir(), t.TempDir()
+	const adminPW, bobPW = "correct horse staple 42", "purple monkey dishwasher"
+	asAdmin := []string{"KEYWARD_CONFIG_DIR=" + adminCfg}
+	asBob := []string{"KEYWARD_CONFIG_DIR=" + bobCfg}
+	step := func(env []string, stdin string, want int, args ...string) string {
+		t.Helper()
+		out, errOut, code := cliEnv(t, srv, env, stdin, args...)
+		if code != want {
+			t.Fatalf("keyward %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		return out
+	}
+	// The admin sets a password with the bootstrap token, then logs in with it.
+	step([]string{"KEYWARD_TOKEN=" + admin}, adminPW+"\n", 0, "user", "passwd", "admin")
+	step(asAdmin, adminPW+"\n", 0, "login", "--user", "admin")
+	if st, err := os.Stat(filepath.Join(adminCfg, "session.json")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("session file: %v %v", st, err)
+	}
+	step(asAdmin, "", 0, "project", "create", "acme")
+	step(asAdmin, bobPW+"\n", 0, "user", "create", "bob", "--password-stdin")
+	step(asAdmin, "", 0, "project", "members", "add", "acme", "bob", "Client")
+
+	step(asBob, bobPW+"\n", 0, "login", "--user", "bob")
+	key := lastLine(step(asBob, "", 0, "key", "create", "acme", "--name", "bob-key"))
+	step(asBob, "", 1, "key", "create", "acme", "--name", "too-much", "--role", "admin")
+	step(asBob, "", 1, "key", "revoke", "acme", "bob-key") // Client lacks keys:revoke
+
+	step(asAdmin, "", 0, "key", "verify", key, "--permission", "keys:read")
+	step(asAdmin, "", 1, "key", "verify", key, "--permission", "keys:revoke")
+	step(asAdmin, "", 0, "user", "disable", "bob")
+	if out := step(asAdmin, "", 1, "key", "verify", key); !strings.Contains(out, "DISABLED") {
+		t.Fatalf("key of a disabled user: %s", out)
+	}
+	step(asAdmin, "", 0, "user", "enable", "bob")
+	step(asAdmin, "", 0, "project", "members", "remove", "acme", "bob", "Client")
+	if out := step(asAdmin, "", 1, "key", "verify", key); !strings.Contains(out, "FORBIDDEN") {
+		t.Fatalf("key of an unbound user: %s", out)
+	}
+	step(asBob, "", 0, "logout")
+	step(asBob, "", 2, "whoami") // no token any more: a usage error
+	srv.stop(t)
+}

@@ -141,6 +141,9 @@ func report(w io.Writer, cmd *cobra.Command, err error) int {
 		if msg == "" {
 			msg = string(ke.Code)
 		}
+		if len(ke.Fields) > 0 {
+			msg = "invalid request" // the server's message repeats the field lines below
+		}
 		fmt.Fprintf(w, "error: %s\n", msg)
 		fields := make([]string, 0, len(ke.Fields))
 		for f := range ke.Fields {
