@@ -171,3 +171,18 @@ func CallerFrom(ctx context.Context) *Caller {
 	c, _ := ctx.Value(callerKey{}).(*Caller)
 	return c
 }
+
+// Invalidation names what changed in a way that can change a verification answer, so that
+// every replica drops what it cached about it.
+type Invalidation struct {
+	CredentialIDs []int64 `json:"c,omitempty"`
+	UserIDs       []int64 `json:"u,omitempty"`
+	All           bool    `json:"a,omitempty"`
+}
+
+// ChangeFeed is implemented by stores that several servers share: Watch calls fn for every
+// change any server commits, until ctx ends. Whenever the feed may have missed changes (at
+// start, after a lost connection) it calls fn with All set.
+type ChangeFeed interface {
+	Watch(ctx context.Context, fn func(Invalidation)) error
+}

@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"crypto/sha256"
 	"strconv"
 	"time"
 
@@ -21,37 +22,65 @@ func (a *Authority) Authenticate(ctx context.Context, key, remoteAddr string) (*
 		return nil, errUnauthenticated
 	}
 	now := a.clock()
-	c, s, err := a.store.CredentialBySecret(ctx, token.Digest(key))
+	e, err := a.lookup(ctx, sha256.Sum256([]byte(key)), now)
 	if isCode(err, keyward.ENotFound) {
 		return nil, errUnauthenticated
 	} else if err != nil {
 		return nil, err
 	}
-	if !secretLive(s, now) || c.StateAt(now) != keyward.StateActive {
+	if !secretLive(e.validUntil, now) || e.cred.StateAt(now) != keyward.StateActive || !e.creatorActive() {
 		return nil, errUnauthenticated
 	}
-	user, err := a.store.UserByID(ctx, c.CreatedBy)
-	if isCode(err, keyward.ENotFound) {
-		return nil, errUnauthenticated
-	} else if err != nil {
-		return nil, err
+	a.usage.record(e.cred.ID, now)
+	cred := *e.cred // the cached record is shared; the caller gets its own
+	cred.State = keyward.StateActive
+	return &keyward.Caller{User: e.creator, Credential: &cred, Grants: e.grants, RemoteAddr: remoteAddr}, nil
+}
+
+// lookup returns what is known about the secret with digest d, from the cache or the store.
+// ENotFound when no credential has that secret.
+func (a *Authority) lookup(ctx context.Context, d [32]byte, now time.Time) (*entry, error) {
+	if e := a.cache.get(d, now); e != nil {
+		a.metrics.cacheHit()
+		return e, nil
 	}
-	if user.Disabled || user.DeletedAt != nil {
-		return nil, errUnauthenticated
-	}
-	grants, err := a.grants(ctx, user, c)
+	a.metrics.cacheMiss()
+	epoch := a.cache.epoch.Load()
+	cred, secret, err := a.store.CredentialBySecret(ctx, d[:])
 	if err != nil {
 		return nil, err
 	}
-	a.usage.record(c.ID, now)
-	c.State = keyward.StateActive
-	return &keyward.Caller{User: user, Credential: c, Grants: grants, RemoteAddr: remoteAddr}, nil
+	creator, err := a.store.UserByID(ctx, cred.CreatedBy)
+	if isCode(err, keyward.ENotFound) {
+		creator = &keyward.User{ID: cred.CreatedBy, Disabled: true}
+	} else if err != nil {
+		return nil, err
+	}
+	grants, err := a.grants(ctx, creator, cred)
+	if err != nil {
+		return nil, err
+	}
+	e := &entry{cred: cred, validUntil: secret.ValidUntil, creator: creator, grants: grants,
+		perms: permsOf(effective(grants, cred.ProjectID)), loaded: now}
+	e.valid = &keyward.Verification{
+		Valid: true, Code: keyward.CodeValid, CredentialID: cred.ID, Name: cred.Name, Project: cred.Project,
+		Environment: cred.Environment, KeyType: cred.KeyType, Meta: cred.Meta, ExpiresAt: cred.ExpiresAt,
+		Permissions: e.perms.list(),
+	}
+	a.cache.put(d, e, epoch)
+	return e, nil
 }
+
+func (e *entry) creatorActive() bool { return !e.creator.Disabled && e.creator.DeletedAt == nil }
+
+// changed drops what the cache holds about inv on this server; a store with a change feed tells
+// the other servers from inside the transaction that made the change.
+func (a *Authority) changed(inv keyward.Invalidation) { a.cache.invalidate(inv) }
 
 // secretLive reports whether a stored secret still opens its credential: the current secret
 // always does, a rolled one until its grace period ends.
-func secretLive(s *keyward.CredentialSecret, now time.Time) bool {
-	return s.ValidUntil == nil || now.Before(*s.ValidUntil)
+func secretLive(validUntil *time.Time, now time.Time) bool {
+	return validUntil == nil || now.Before(*validUntil)
 }
 
 // grants computes a credential's effective permissions: per project, the permissions its

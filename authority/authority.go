@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -28,6 +29,29 @@ type Authority struct {
 	loginUserRate  ratelimit.Rate
 	loginAddrRate  ratelimit.Rate
 	passwordParams password.Params
+	cache          *cache
+	metrics        stats
+	stopWatch      context.CancelFunc
+	watchDone      chan struct{}
+}
+
+// stats counts what the hot path does, for metrics.
+type stats struct {
+	hits, misses atomic.Uint64
+}
+
+func (s *stats) cacheHit()  { s.hits.Add(1) }
+func (s *stats) cacheMiss() { s.misses.Add(1) }
+
+// Stats are counters of the verification cache.
+type Stats struct {
+	CacheHits, CacheMisses uint64
+	CacheEntries           int
+}
+
+// Stats returns the cache's counters.
+func (a *Authority) Stats() Stats {
+	return Stats{CacheHits: a.metrics.hits.Load(), CacheMisses: a.metrics.misses.Load(), CacheEntries: a.cache.len()}
 }
 
 // Options configure an Authority. Zero values pick the defaults.
@@ -45,7 +69,19 @@ type Options struct {
 	LoginUserRate, LoginAddrRate ratelimit.Rate
 	// PasswordParams is the argon2id cost of new password hashes. Default password.Default.
 	PasswordParams password.Params
+	// CacheTTL bounds how long a verification result is reused without asking the store: the
+	// worst case for a change to reach this server when change notifications are lost.
+	// Default DefaultCacheTTL.
+	CacheTTL time.Duration
+	// CacheSize bounds the number of cached secrets. Default DefaultCacheSize.
+	CacheSize int
 }
+
+// Cache defaults.
+const (
+	DefaultCacheTTL  = 10 * time.Second
+	DefaultCacheSize = 100_000
+)
 
 // New returns an Authority over store and starts its background usage writer; Close stops it.
 func New(store keyward.Store, opts Options) *Authority {
@@ -70,17 +106,53 @@ func New(store keyward.Store, opts Options) *Authority {
 	if opts.PasswordParams.Memory == 0 {
 		opts.PasswordParams = password.Default
 	}
+	if opts.CacheTTL <= 0 {
+		opts.CacheTTL = DefaultCacheTTL
+	}
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = DefaultCacheSize
+	}
 	a := &Authority{
 		store: store, now: opts.Now, logger: opts.Logger, limiter: opts.Limiter,
 		loginUserRate: opts.LoginUserRate, loginAddrRate: opts.LoginAddrRate, passwordParams: opts.PasswordParams,
+		cache: newCache(opts.CacheTTL, opts.CacheSize),
 	}
 	a.usage = newUsageRecorder(store, opts.Logger, opts.UsageFlushInterval)
+	if feed, ok := store.(keyward.ChangeFeed); ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		a.stopWatch, a.watchDone = cancel, make(chan struct{})
+		go a.watch(ctx, feed)
+	}
 	return a
+}
+
+// watch applies other servers' changes to the cache for as long as the Authority lives,
+// reconnecting after failures; the feed reports a possible gap as an invalidation of all.
+func (a *Authority) watch(ctx context.Context, feed keyward.ChangeFeed) {
+	defer close(a.watchDone)
+	for ctx.Err() == nil {
+		err := feed.Watch(ctx, a.cache.invalidate)
+		if ctx.Err() != nil {
+			return
+		}
+		a.cache.invalidate(keyward.Invalidation{All: true})
+		a.logger.Warn("change feed interrupted; the cache TTL bounds staleness until it is back", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // Close writes the pending usage batch and stops the background writer. It does not close the
 // store, which the caller owns.
-func (a *Authority) Close() error { return a.usage.close() }
+func (a *Authority) Close() error {
+	if a.stopWatch != nil {
+		a.stopWatch()
+		<-a.watchDone
+	}
+	return a.usage.close()
+}
 
 // FlushUsage writes the pending last_used_at batch now.
 func (a *Authority) FlushUsage(ctx context.Context) error { return a.usage.flush(ctx) }

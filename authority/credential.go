@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"crypto/sha256"
 	"sort"
 	"strconv"
 	"time"
@@ -414,6 +415,7 @@ func (a *Authority) UpdateCredential(ctx context.Context, projectRef, ref string
 	if err := a.store.UpdateCredential(ctx, c, ev); err != nil {
 		return nil, err
 	}
+	a.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
 	c.State = c.StateAt(now)
 	return c, nil
 }
@@ -460,6 +462,7 @@ func (a *Authority) RenewCredential(ctx context.Context, projectRef, ref string,
 	if err := a.store.UpdateCredential(ctx, c, ev); err != nil {
 		return nil, err
 	}
+	a.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
 	c.State = c.StateAt(now)
 	return c, nil
 }
@@ -490,6 +493,7 @@ func (a *Authority) RollCredential(ctx context.Context, projectRef, ref string, 
 	if err := a.store.RollCredential(ctx, c, secret, grace, ev); err != nil {
 		return nil, err
 	}
+	a.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
 	c.State = c.StateAt(now)
 	return &keyward.IssuedCredential{Credential: *c, Key: tok}, nil
 }
@@ -516,6 +520,7 @@ func (a *Authority) RevokeCredential(ctx context.Context, projectRef, ref string
 		} else if err != nil {
 			return nil, err
 		}
+		a.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
 		c.State = c.StateAt(now)
 		return c, nil
 	}
@@ -539,66 +544,49 @@ func (a *Authority) Verify(ctx context.Context, in keyward.VerifyInput) (*keywar
 	if !token.Valid(in.Key) {
 		return notFound, nil
 	}
-	cred, secret, err := a.store.CredentialBySecret(ctx, token.Digest(in.Key))
+	now := a.clock()
+	e, err := a.lookup(ctx, sha256.Sum256([]byte(in.Key)), now)
 	if isCode(err, keyward.ENotFound) {
 		return notFound, nil
 	} else if err != nil {
 		return nil, err
 	}
-	now := a.clock()
-	if !secretLive(secret, now) || !c.Can(keyward.PermKeysVerify, cred.ProjectID) {
+	cred := e.cred
+	if !secretLive(e.validUntil, now) || !c.Can(keyward.PermKeysVerify, cred.ProjectID) {
 		return notFound, nil
 	}
-	v := &keyward.Verification{
-		CredentialID: cred.ID, Name: cred.Name, Project: cred.Project, Environment: cred.Environment,
-		KeyType: cred.KeyType, Meta: cred.Meta, ExpiresAt: cred.ExpiresAt,
-	}
+	code := keyward.CodeValid
 	switch cred.StateAt(now) {
 	case keyward.StateRevoked:
-		v.Code = keyward.CodeRevoked
-		return v, nil
+		code = keyward.CodeRevoked
 	case keyward.StateDisabled:
-		v.Code = keyward.CodeDisabled
-		return v, nil
+		code = keyward.CodeDisabled
 	case keyward.StatePending:
-		v.Code = keyward.CodeNotYetValid
-		return v, nil
+		code = keyward.CodeNotYetValid
 	case keyward.StateExpired:
-		v.Code = keyward.CodeExpired
-		return v, nil
-	}
-	creator, err := a.store.UserByID(ctx, cred.CreatedBy)
-	if err != nil && !isCode(err, keyward.ENotFound) {
-		return nil, err
-	}
-	if creator == nil || creator.Disabled || creator.DeletedAt != nil {
-		v.Code = keyward.CodeDisabled
-		return v, nil
-	}
-	grants, err := a.grants(ctx, creator, cred)
-	if err != nil {
-		return nil, err
-	}
-	have := effective(grants, cred.ProjectID)
-	for _, p := range keyward.AllPermissions {
-		if have[p] {
-			v.Permissions = append(v.Permissions, p)
+		code = keyward.CodeExpired
+	default:
+		if !e.creatorActive() {
+			code = keyward.CodeDisabled
+		} else if e.perms == 0 {
+			code = keyward.CodeForbidden
+		}
+		for _, p := range in.Permission {
+			if e.perms&permBit(p) == 0 {
+				code = keyward.CodeForbidden
+			}
 		}
 	}
-	v.Code = keyward.CodeValid
-	if len(have) == 0 {
-		v.Code = keyward.CodeForbidden
-	}
-	for _, p := range in.Permission {
-		if !have[p] {
-			v.Code = keyward.CodeForbidden
-		}
-	}
-	v.Valid = v.Code == keyward.CodeValid
-	if v.Valid {
+	if code == keyward.CodeValid {
 		a.usage.record(cred.ID, now)
+		return e.valid, nil // shared and read-only: nothing below the API writes to it
 	}
-	return v, nil
+	v := *e.valid
+	v.Valid, v.Code = false, code
+	if code != keyward.CodeForbidden {
+		v.Permissions = nil
+	}
+	return &v, nil
 }
 
 // ListEventsInput filters the audit log.

@@ -119,6 +119,7 @@ func (a *Authority) UpdateRole(ctx context.Context, ref string, in keyward.RoleI
 	if err := a.store.UpdateRole(ctx, r, ev); err != nil {
 		return nil, err
 	}
+	a.changed(keyward.Invalidation{All: true})
 	return r, nil
 }
 
@@ -130,7 +131,11 @@ func (a *Authority) DeleteRole(ctx context.Context, ref string) error {
 	}
 	ev := a.event(ctx, "role.delete", 0, 0, a.clock())
 	ev.Detail = map[string]string{"role": r.Name}
-	return a.store.DeleteRole(ctx, r.ID, ev)
+	if err := a.store.DeleteRole(ctx, r.ID, ev); err != nil {
+		return err
+	}
+	a.changed(keyward.Invalidation{All: true})
+	return nil
 }
 
 // bindingView names the parts of a binding.
@@ -220,6 +225,7 @@ func (a *Authority) bind(ctx context.Context, project *keyward.Project, u *keywa
 	if err != nil {
 		return nil, err
 	}
+	a.changed(keyward.Invalidation{UserIDs: []int64{u.ID}})
 	views, err := a.bindingViews(ctx, []keyward.RoleBinding{b})
 	if err != nil {
 		return nil, err

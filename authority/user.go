@@ -208,6 +208,7 @@ func (a *Authority) UpdateUser(ctx context.Context, ref string, in keyward.Updat
 	if err := a.store.UpdateUser(ctx, u, ev); err != nil {
 		return nil, err
 	}
+	a.changed(keyward.Invalidation{UserIDs: []int64{u.ID}})
 	return u, nil
 }
 
@@ -228,6 +229,7 @@ func (a *Authority) DeleteUser(ctx context.Context, ref string) (*keyward.User, 
 	if err := a.store.DeleteUser(ctx, u.ID, now, ev); err != nil {
 		return nil, err
 	}
+	a.changed(keyward.Invalidation{UserIDs: []int64{u.ID}})
 	return a.store.UserByID(ctx, u.ID)
 }
 
@@ -398,6 +400,7 @@ func (a *Authority) Logout(ctx context.Context) (*keyward.Credential, error) {
 	if err := a.store.UpdateCredential(ctx, &cred, ev); err != nil {
 		return nil, err
 	}
+	a.changed(keyward.Invalidation{CredentialIDs: []int64{cred.ID}})
 	cred.State = cred.StateAt(now)
 	return &cred, nil
 }
