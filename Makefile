@@ -5,7 +5,10 @@ BENCHTIME   ?= 1s
 
 .PHONY: test check fmt-check vet staticcheck unit bench build run
 
-test: check unit
+# make test = check + unit, against the PostgreSQL and Redis that scripts/test-services.sh finds
+# or starts (KEYWARD_TEST_POSTGRES_URL, KEYWARD_TEST_REDIS_URL).
+test:
+	@eval "$$(bash scripts/test-services.sh)" && $(MAKE) --no-print-directory check unit
 
 check: fmt-check vet staticcheck
 

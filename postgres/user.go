@@ -1,0 +1,247 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/keyward/keyward"
+)
+
+// userColumns selects a user without its password hash, which only PasswordHash returns.
+const userColumns = `id, name, disabled, created_at, updated_at, deleted_at,
+	COALESCE(password_hash, '') <> ''`
+
+func scanUser(row pgx.Row) (*keyward.User, error) {
+	var u keyward.User
+	var deleted *time.Time
+	if err := row.Scan(&u.ID, &u.Name, &u.Disabled, &u.CreatedAt, &u.UpdatedAt, &deleted, &u.HasPassword); err != nil {
+		return nil, err
+	}
+	u.CreatedAt = u.CreatedAt.UTC()
+	u.UpdatedAt = u.UpdatedAt.UTC()
+	u.DeletedAt = utc(deleted)
+	return &u, nil
+}
+
+// nullString stores "" as NULL.
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// insertUser inserts u with its password hash ("" for none) and sets u.ID, u.HasPassword and,
+// when zero, u.UpdatedAt (to u.CreatedAt); a new user is never deleted. EConflict when the
+// name is taken.
+func insertUser(ctx context.Context, tx pgx.Tx, u *keyward.User, passwordHash string) error {
+	if u.UpdatedAt.IsZero() {
+		u.UpdatedAt = u.CreatedAt
+	}
+	u.DeletedAt = nil
+	u.HasPassword = passwordHash != ""
+	err := tx.QueryRow(ctx, `INSERT INTO users (name, disabled, created_at, updated_at, password_hash)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		u.Name, u.Disabled, ts(u.CreatedAt), ts(u.UpdatedAt), nullString(passwordHash)).Scan(&u.ID)
+	if isUnique(err) {
+		return keyward.Errorf(keyward.EConflict, "user name already taken")
+	}
+	return err
+}
+
+// withDetailID returns ev with Detail[key] set to id, unless the caller set that key: the
+// way an event records the id of a record the caller could not know before it was created.
+// ev's own map is never modified.
+func withDetailID(ev keyward.Event, key string, id int64) keyward.Event {
+	if _, ok := ev.Detail[key]; ok {
+		return ev
+	}
+	d := make(map[string]string, len(ev.Detail)+1)
+	maps.Copy(d, ev.Detail)
+	d[key] = strconv.FormatInt(id, 10)
+	ev.Detail = d
+	return ev
+}
+
+// oneRow reports whether an UPDATE or DELETE touched a row.
+func oneRow(tag pgconn.CommandTag, err error) (bool, error) {
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
+// CreateUser stores u with its password hash ("" for none) and ev. It sets u.ID,
+// u.HasPassword, u.UpdatedAt (to u.CreatedAt when zero) and ev.ID, and records the new id in
+// ev.Detail["user_id"] unless the caller set that key. EConflict when the name is taken.
+func (s *Store) CreateUser(ctx context.Context, u *keyward.User, passwordHash string, ev *keyward.Event) error {
+	nu, nev := *u, *ev
+	var evID int64
+	err := s.inTx(ctx, "create user", func(tx pgx.Tx) error {
+		if err := insertUser(ctx, tx, &nu, passwordHash); err != nil {
+			return err
+		}
+		nev = withDetailID(nev, "user_id", nu.ID)
+		var err error
+		evID, err = insertEvent(ctx, tx, &nev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	*u, *ev = nu, nev
+	ev.ID = evID
+	return nil
+}
+
+// UserByID returns the user with id, a deleted one included (with DeletedAt set, Disabled
+// true and its stored name "<name>~deleted~<id>"). ENotFound.
+func (s *Store) UserByID(ctx context.Context, id int64) (*keyward.User, error) {
+	u, err := scanUser(s.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "user not found")
+	}
+	if err != nil {
+		return nil, s.fail(ctx, "user by id", err)
+	}
+	return u, nil
+}
+
+// UserByName returns the user named name that is not deleted. ENotFound.
+func (s *Store) UserByName(ctx context.Context, name string) (*keyward.User, error) {
+	u, err := scanUser(s.queryRow(ctx,
+		`SELECT `+userColumns+` FROM users WHERE name = $1 AND deleted_at IS NULL`, name))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "user not found")
+	}
+	if err != nil {
+		return nil, s.fail(ctx, "user by name", err)
+	}
+	return u, nil
+}
+
+// ListUsers returns the users that are not deleted by ascending id after f.AfterID, at most
+// f.Limit (default 100, at most 1000).
+func (s *Store) ListUsers(ctx context.Context, f keyward.UserFilter) ([]*keyward.User, error) {
+	rows, err := s.query(ctx, `SELECT `+userColumns+` FROM users
+		WHERE id > $1 AND deleted_at IS NULL ORDER BY id LIMIT $2`, f.AfterID, limit(f.Limit))
+	if err != nil {
+		return nil, s.fail(ctx, "list users", err)
+	}
+	defer rows.Close()
+	us := []*keyward.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, s.fail(ctx, "list users", err)
+		}
+		us = append(us, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, "list users", err)
+	}
+	return us, nil
+}
+
+// UpdateUser writes u.Disabled and u.UpdatedAt, and ev, and sets ev.ID. ENotFound for a
+// missing or deleted user.
+func (s *Store) UpdateUser(ctx context.Context, u *keyward.User, ev *keyward.Event) error {
+	var evID int64
+	err := s.inTx(ctx, "update user", func(tx pgx.Tx) error {
+		ok, err := oneRow(tx.Exec(ctx, `UPDATE users SET disabled = $1, updated_at = $2
+			WHERE id = $3 AND deleted_at IS NULL`, u.Disabled, ts(u.UpdatedAt), u.ID))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyward.Errorf(keyward.ENotFound, "user not found")
+		}
+		evID, err = insertEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	ev.ID = evID
+	return nil
+}
+
+// PasswordHash returns the user's password hash, "" when it has none. ENotFound for a
+// missing or deleted user.
+func (s *Store) PasswordHash(ctx context.Context, userID int64) (string, error) {
+	var hash string
+	err := s.queryRow(ctx, `SELECT COALESCE(password_hash, '') FROM users
+		WHERE id = $1 AND deleted_at IS NULL`, userID).Scan(&hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", keyward.Errorf(keyward.ENotFound, "user not found")
+	}
+	if err != nil {
+		return "", s.fail(ctx, "password hash", err)
+	}
+	return hash, nil
+}
+
+// SetPasswordHash replaces the user's password hash ("" removes it) and stores ev, then sets
+// ev.ID. It changes nothing else, updated_at included. ENotFound for a missing or deleted
+// user.
+func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string, ev *keyward.Event) error {
+	var evID int64
+	err := s.inTx(ctx, "set password hash", func(tx pgx.Tx) error {
+		ok, err := oneRow(tx.Exec(ctx, `UPDATE users SET password_hash = $1
+			WHERE id = $2 AND deleted_at IS NULL`, nullString(hash), userID))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyward.Errorf(keyward.ENotFound, "user not found")
+		}
+		evID, err = insertEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	ev.ID = evID
+	return nil
+}
+
+// DeleteUser, in one transaction with ev: marks the user deleted (at) and disabled, renames
+// it to "<name>~deleted~<id>", drops its password hash (a deleted user can never log in
+// again), removes its role bindings, and revokes at every credential it created that is not
+// revoked yet, moving their updated_at to at and bumping their versions. It sets ev.ID.
+// ENotFound for a missing or already deleted user.
+func (s *Store) DeleteUser(ctx context.Context, userID int64, at time.Time, ev *keyward.Event) error {
+	var evID int64
+	err := s.inTx(ctx, "delete user", func(tx pgx.Tx) error {
+		t := ts(at)
+		ok, err := oneRow(tx.Exec(ctx, `UPDATE users SET disabled = true, deleted_at = $1, updated_at = $1,
+			name = name || '~deleted~' || id, password_hash = NULL
+			WHERE id = $2 AND deleted_at IS NULL`, t, userID))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyward.Errorf(keyward.ENotFound, "user not found")
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM role_bindings WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE credentials SET revoked_at = $1, updated_at = $1, version = version + 1
+			WHERE created_by = $2 AND revoked_at IS NULL`, t, userID); err != nil {
+			return err
+		}
+		evID, err = insertEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	ev.ID = evID
+	return nil
+}
