@@ -30,6 +30,24 @@ type CreateCredentialInput struct {
 	// Roles are role names or numeric ids; by default the creator's roles in the project. Each
 	// must grant nothing the creator lacks there.
 	Roles []string `json:"roles,omitempty"`
+	CertificateOptions
+	// VirtualK8sName and VirtualK8sNamespace place a KUBE_CONFIG credential: the cluster (see
+	// /v1/clusters) and the namespace of its context.
+	VirtualK8sName      string `json:"virtual_k8s_name,omitempty"`
+	VirtualK8sNamespace string `json:"virtual_k8s_namespace,omitempty"`
+}
+
+// CertificateOptions shape the certificate of an API_CERTIFICATE (and the key of a KUBE_CONFIG)
+// credential, at creation and at each roll.
+type CertificateOptions struct {
+	// Password protects the PKCS#12 bundle of an API_CERTIFICATE; required there, never
+	// stored, logged or echoed.
+	Password string `json:"password,omitempty"`
+	// KeyAlgorithm is "ecdsa-p256" (default), "rsa-2048" or "rsa-3072".
+	KeyAlgorithm string `json:"key_algorithm,omitempty"`
+	// Encoding of the PKCS#12 bundle: "modern" (default, AES-256 and PBKDF2) or "legacy" (3DES,
+	// for old keychains).
+	Encoding string `json:"encoding,omitempty"`
 }
 
 // DefaultExpirationDays is the lifetime of a credential created without an expiry.
@@ -57,18 +75,47 @@ type RenewInput struct {
 	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
 }
 
-// RollInput replaces a credential's secret; the old one keeps verifying for GraceSeconds.
+// RollInput replaces a credential's secret; an API token's old secret keeps verifying for
+// GraceSeconds. A certificate credential is re-issued: a new certificate and key (and, for an
+// API_CERTIFICATE, a new password), valid until ExpirationDays from now or, by default, the
+// credential's current expiry.
 type RollInput struct {
-	GraceSeconds int64 `json:"grace_seconds,omitempty"`
+	GraceSeconds   int64  `json:"grace_seconds,omitempty"`
+	ExpirationDays *int64 `json:"expiration_days,omitempty"`
+	CertificateOptions
 }
 
 // MaxGraceSeconds bounds a roll's grace period (seven days).
 const MaxGraceSeconds = 7 * 24 * 3600
 
-// IssuedCredential is a credential with its secret, returned once by create and roll.
+// IssuedCredential is a credential with its secret, returned once by create and roll: Key for
+// an API token; Data for the others, base64 (a PKCS#12 bundle or a kubeconfig YAML).
 type IssuedCredential struct {
 	Credential
-	Key string `json:"key"`
+	Key  string `json:"key,omitempty"`
+	Data string `json:"data,omitempty"`
+}
+
+// UpdateProjectInput changes a project; nil fields stay as they are.
+type UpdateProjectInput struct {
+	Name            *string `json:"name,omitempty"`
+	RecoverableKeys *bool   `json:"recoverable_keys,omitempty"`
+}
+
+// RevealedKey is a recoverable key read again.
+type RevealedKey struct {
+	CredentialID int64  `json:"id"`
+	Key          string `json:"key"`
+}
+
+// ClusterInput registers a virtual cluster. ClientCACert and ClientCAKey (PEM) import a CA that
+// signs this cluster's client certificates; without them keyward's own CA signs them.
+type ClusterInput struct {
+	Name                 string `json:"name"`
+	Server               string `json:"server"`
+	CertificateAuthority string `json:"certificate_authority,omitempty"`
+	ClientCACert         string `json:"client_ca_cert,omitempty"`
+	ClientCAKey          string `json:"client_ca_key,omitempty"`
 }
 
 // VerifyInput asks whether a key is valid and, optionally, whether it holds every permission

@@ -20,6 +20,9 @@ type Project struct {
 	Slug      string    `json:"slug"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	// RecoverableKeys makes new API tokens of the project readable again later: they are also
+	// kept sealed under the master key, and each reveal needs keys:reveal and is audited.
+	RecoverableKeys bool `json:"recoverable_keys"`
 }
 
 // User is a human or service principal. Its role bindings decide what it, and every credential it
@@ -49,15 +52,18 @@ const (
 	PermKeysVerify    Permission = "keys:verify"
 	PermProjectsRead  Permission = "projects:read"
 	PermProjectsAdmin Permission = "projects:admin"
+	PermKeysReveal    Permission = "keys:reveal"
 	PermUsersAdmin    Permission = "users:admin"
 	PermRolesAdmin    Permission = "roles:admin"
 	PermAuditRead     Permission = "audit:read"
+	PermClustersAdmin Permission = "clusters:admin"
 )
 
 // AllPermissions lists every permission, in a stable order.
 var AllPermissions = []Permission{
 	PermKeysCreate, PermKeysRead, PermKeysUpdate, PermKeysRenew, PermKeysRoll, PermKeysRevoke,
-	PermKeysVerify, PermProjectsRead, PermProjectsAdmin, PermUsersAdmin, PermRolesAdmin, PermAuditRead,
+	PermKeysVerify, PermKeysReveal, PermProjectsRead, PermProjectsAdmin, PermUsersAdmin, PermRolesAdmin,
+	PermAuditRead, PermClustersAdmin,
 }
 
 // ValidPermission reports whether p is a permission keyward knows.
@@ -165,8 +171,41 @@ type Credential struct {
 	// Start is the token's prefix and first characters ("kw_live_AbCd"), enough for a person
 	// to recognise a key, far too little to use it.
 	Start string `json:"start"`
+	// Serial and Fingerprint identify the current certificate of an API_CERTIFICATE or
+	// KUBE_CONFIG credential: the serial in lower-case hex, the SHA-256 of its DER in hex.
+	Serial      string `json:"serial,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Cluster and Namespace name the virtual cluster of a KUBE_CONFIG credential.
+	Cluster   string `json:"virtual_k8s_name,omitempty"`
+	Namespace string `json:"virtual_k8s_namespace,omitempty"`
+	// Recoverable tells that the key is kept sealed and can be revealed again.
+	Recoverable bool `json:"recoverable"`
 	// State is computed by the authority from the fields above at the moment of reading.
 	State State `json:"state"`
+}
+
+// Certificate is one certificate a credential was issued: the current one, or one that a roll
+// or a revocation ended, which the CRL lists until it expires.
+type Certificate struct {
+	Serial       string     `json:"serial"`
+	CredentialID int64      `json:"credential_id"`
+	Fingerprint  string     `json:"fingerprint"`
+	NotAfter     time.Time  `json:"not_after"`
+	RevokedAt    *time.Time `json:"revoked_at"`
+	CreatedAt    time.Time  `json:"created_at"`
+}
+
+// Cluster is a virtual Kubernetes cluster that KUBE_CONFIG credentials point at.
+type Cluster struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Server string `json:"server"` // the API server URL, https
+	// CAPEM is the cluster's CA bundle: what kubectl trusts for the server.
+	CAPEM string `json:"certificate_authority"`
+	// ClientCA is the sealed state of a per-cluster client-signing CA; nil when keyward's own CA
+	// signs the cluster's client certificates.
+	ClientCA  []byte    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // StateAt returns the credential's state at now.
@@ -191,6 +230,8 @@ type CredentialSecret struct {
 	CredentialID int64
 	ValidUntil   *time.Time // nil for the current secret
 	CreatedAt    time.Time
+	// Sealed is the token sealed under the master key, only in projects with recoverable keys.
+	Sealed []byte
 }
 
 // Event is one audit record. Every mutation writes one in the same transaction as the change.

@@ -22,6 +22,8 @@ type Store interface {
 	ProjectBySlug(ctx context.Context, slug string) (*Project, error)
 	// ListProjects returns projects by ascending id.
 	ListProjects(ctx context.Context, f ProjectFilter) ([]*Project, error)
+	// UpdateProject writes p.Name and p.RecoverableKeys. ENotFound.
+	UpdateProject(ctx context.Context, p *Project, ev *Event) error
 
 	// CreateUser stores u with its password hash ("" for none) and sets u.ID. EConflict when
 	// the name is taken.
@@ -63,8 +65,10 @@ type Store interface {
 	// DeleteRoleBinding removes b. ENotFound when it does not exist.
 	DeleteRoleBinding(ctx context.Context, b RoleBinding, ev *Event) error
 
-	// CreateCredential stores c with its first secret and sets c.ID and c.Version (1).
-	// EConflict when the name is taken in the project or the digest exists.
+	// CreateCredential stores c with its first secret and sets c.ID and c.Version (1). s is nil
+	// for a certificate credential, which instead has c.Serial: the store then also records the
+	// certificate (not after c.ExpiresAt). EConflict when the name is taken in the project or
+	// the digest or serial exists.
 	CreateCredential(ctx context.Context, c *Credential, s *CredentialSecret, ev *Event) error
 	// CredentialByID returns the credential id of the project. ENotFound.
 	CredentialByID(ctx context.Context, projectID, id int64) (*Credential, error)
@@ -74,17 +78,48 @@ type Store interface {
 	ListCredentials(ctx context.Context, f CredentialFilter) ([]*Credential, error)
 	// UpdateCredential writes c's mutable fields (description, meta, not_before, expires_at,
 	// active, revoked_at, role ids, updated_at) if the stored version still equals c.Version,
-	// then increments c.Version. EConflict when stale, ENotFound when missing.
+	// then increments c.Version. When it sets revoked_at, the credential's certificates are
+	// revoked at the same instant. EConflict when stale, ENotFound when missing.
 	UpdateCredential(ctx context.Context, c *Credential, ev *Event) error
 	// RollCredential does what UpdateCredential does and also replaces the current secret with
 	// s: earlier secrets stay valid until graceUntil (or their own earlier end), and secrets
-	// whose end has passed are deleted. EConflict, ENotFound.
+	// whose end has passed are deleted. For a certificate credential s is nil and c carries the
+	// new Serial, Fingerprint and ExpiresAt: the earlier certificates are revoked at
+	// c.UpdatedAt and the new one recorded. EConflict, ENotFound.
 	RollCredential(ctx context.Context, c *Credential, s *CredentialSecret, graceUntil time.Time, ev *Event) error
 	// CredentialBySecret returns the credential that owns digest and that secret. ENotFound.
 	CredentialBySecret(ctx context.Context, digest []byte) (*Credential, *CredentialSecret, error)
+	// CredentialBySerial returns the credential that was issued the certificate with serial,
+	// and that certificate. ENotFound.
+	CredentialBySerial(ctx context.Context, serial string) (*Credential, *Certificate, error)
+	// RevokedCertificates returns the revoked certificates that have not expired at now, by
+	// serial: what a CRL lists.
+	RevokedCertificates(ctx context.Context, now time.Time) ([]*Certificate, error)
+	// SealedSecret returns the sealed token of the credential's current secret. ENotFound when
+	// it has none (the key is not recoverable).
+	SealedSecret(ctx context.Context, credentialID int64) ([]byte, error)
 	// TouchCredentials moves last_used_at forward to the given times; it neither bumps versions
 	// nor writes events, since it records use, not a change.
 	TouchCredentials(ctx context.Context, used map[int64]time.Time) error
+
+	// CreateCluster stores cl and sets its ID. EConflict when the name is taken.
+	CreateCluster(ctx context.Context, cl *Cluster, ev *Event) error
+	// ClusterByName returns a cluster. ENotFound.
+	ClusterByName(ctx context.Context, name string) (*Cluster, error)
+	// ListClusters returns every cluster by name.
+	ListClusters(ctx context.Context) ([]*Cluster, error)
+	// DeleteCluster deletes a cluster; credentials issued for it keep its name. ENotFound.
+	DeleteCluster(ctx context.Context, id int64, ev *Event) error
+
+	// Setting returns a stored server setting (the CA's sealed state, the master key check).
+	// ENotFound.
+	Setting(ctx context.Context, key string) ([]byte, error)
+	// PutSetting creates or replaces a setting. ev may be nil for settings written at start.
+	PutSetting(ctx context.Context, key string, value []byte, ev *Event) error
+	// Reseal rewrites, in one transaction, every sealed value the store holds (settings named
+	// in keys, clusters' client CAs, sealed secrets) through fn, for a master key rotation.
+	// fn gets a label telling what the blob is: "setting:<key>", "cluster", "secret".
+	Reseal(ctx context.Context, keys []string, fn func(label string, blob []byte) ([]byte, error), ev *Event) error
 
 	// AppendEvent stores an event that has no change of its own (a denied attempt).
 	AppendEvent(ctx context.Context, ev *Event) error

@@ -28,6 +28,11 @@ func (a *Authority) Authenticate(ctx context.Context, key, remoteAddr string) (*
 	} else if err != nil {
 		return nil, err
 	}
+	return a.callerOf(e, now, remoteAddr)
+}
+
+// callerOf turns a cache entry into the Caller it authenticates, if it is valid now.
+func (a *Authority) callerOf(e *entry, now time.Time, remoteAddr string) (*keyward.Caller, error) {
 	if !secretLive(e.validUntil, now) || e.cred.StateAt(now) != keyward.StateActive || !e.creatorActive() {
 		return nil, errUnauthenticated
 	}
@@ -37,16 +42,28 @@ func (a *Authority) Authenticate(ctx context.Context, key, remoteAddr string) (*
 	return &keyward.Caller{User: e.creator, Credential: &cred, Grants: e.grants, RemoteAddr: remoteAddr}, nil
 }
 
-// lookup returns what is known about the secret with digest d, from the cache or the store.
-// ENotFound when no credential has that secret.
+// lookup returns what is known about the token secret with digest d, from the cache or the
+// store. ENotFound when no credential has that secret.
 func (a *Authority) lookup(ctx context.Context, d [32]byte, now time.Time) (*entry, error) {
-	if e := a.cache.get(d, now); e != nil {
+	return a.lookupEntry(ctx, d, now, func() (*keyward.Credential, *time.Time, error) {
+		cred, secret, err := a.store.CredentialBySecret(ctx, d[:])
+		if err != nil {
+			return nil, nil, err
+		}
+		return cred, secret.ValidUntil, nil
+	})
+}
+
+// lookupEntry returns the cached entry under key k, or builds it from what load returns: the
+// credential and the end of the presented secret's validity (nil: no end of its own).
+func (a *Authority) lookupEntry(ctx context.Context, k [32]byte, now time.Time, load func() (*keyward.Credential, *time.Time, error)) (*entry, error) {
+	if e := a.cache.get(k, now); e != nil {
 		a.metrics.cacheHit()
 		return e, nil
 	}
 	a.metrics.cacheMiss()
 	epoch := a.cache.epoch.Load()
-	cred, secret, err := a.store.CredentialBySecret(ctx, d[:])
+	cred, validUntil, err := load()
 	if err != nil {
 		return nil, err
 	}
@@ -60,14 +77,14 @@ func (a *Authority) lookup(ctx context.Context, d [32]byte, now time.Time) (*ent
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{cred: cred, validUntil: secret.ValidUntil, creator: creator, grants: grants,
+	e := &entry{cred: cred, validUntil: validUntil, creator: creator, grants: grants,
 		perms: permsOf(effective(grants, cred.ProjectID)), loaded: now}
 	e.valid = &keyward.Verification{
 		Valid: true, Code: keyward.CodeValid, CredentialID: cred.ID, Name: cred.Name, Project: cred.Project,
 		Environment: cred.Environment, KeyType: cred.KeyType, Meta: cred.Meta, ExpiresAt: cred.ExpiresAt,
 		Permissions: e.perms.list(),
 	}
-	a.cache.put(d, e, epoch)
+	a.cache.put(k, e, epoch)
 	return e, nil
 }
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/ca"
+	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/ratelimit"
 	"github.com/keyward/keyward/token"
@@ -31,6 +33,8 @@ type Authority struct {
 	passwordParams password.Params
 	cache          *cache
 	metrics        stats
+	mk             *masterkey.Key
+	ca             atomic.Pointer[ca.CA]
 	stopWatch      context.CancelFunc
 	watchDone      chan struct{}
 }
@@ -75,6 +79,9 @@ type Options struct {
 	CacheTTL time.Duration
 	// CacheSize bounds the number of cached secrets. Default DefaultCacheSize.
 	CacheSize int
+	// MasterKey seals the CA's keys and recoverable tokens. Without it the authority issues
+	// API tokens only; InitCA then loads or creates the CA.
+	MasterKey *masterkey.Key
 }
 
 // Cache defaults.
@@ -115,7 +122,7 @@ func New(store keyward.Store, opts Options) *Authority {
 	a := &Authority{
 		store: store, now: opts.Now, logger: opts.Logger, limiter: opts.Limiter,
 		loginUserRate: opts.LoginUserRate, loginAddrRate: opts.LoginAddrRate, passwordParams: opts.PasswordParams,
-		cache: newCache(opts.CacheTTL, opts.CacheSize),
+		cache: newCache(opts.CacheTTL, opts.CacheSize), mk: opts.MasterKey,
 	}
 	a.usage = newUsageRecorder(store, opts.Logger, opts.UsageFlushInterval)
 	if feed, ok := store.(keyward.ChangeFeed); ok {

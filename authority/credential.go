@@ -190,12 +190,29 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 	if in.Type == "" {
 		in.Type = keyward.APIToken
 	}
+	certificate := in.Type == keyward.APICertificate || in.Type == keyward.KubeConfig
 	switch in.Type {
 	case keyward.APIToken:
 	case keyward.APICertificate, keyward.KubeConfig:
-		fe.add("type", "this server issues only API_TOKEN credentials so far")
+		validateCertificateOptions(fe, in.Type, in.CertificateOptions)
+		if in.NeverExpires {
+			fe.add("never_expires", "a certificate must expire; give expiration_days or expires_at")
+		}
 	default:
 		fe.add("type", "must be API_TOKEN, API_CERTIFICATE or KUBE_CONFIG")
+	}
+	if in.Type == keyward.KubeConfig {
+		if in.VirtualK8sName == "" {
+			fe.add("virtual_k8s_name", "is required for a KUBE_CONFIG")
+		}
+		if in.VirtualK8sNamespace == "" {
+			fe.add("virtual_k8s_namespace", "is required for a KUBE_CONFIG")
+		}
+	} else if in.VirtualK8sName != "" || in.VirtualK8sNamespace != "" {
+		fe.add("virtual_k8s_name", "applies to KUBE_CONFIG credentials only")
+	}
+	if !certificate && (in.Password != "" || in.KeyAlgorithm != "" || in.Encoding != "") {
+		fe.add("password", "password, key_algorithm and encoding apply to certificate credentials only")
 	}
 	if !keyward.ValidName(in.Name) {
 		fe.add("name", "must be 1-128 letters, digits, '.', '_' or '-', start with a letter or digit, and not be all digits")
@@ -226,10 +243,6 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 	if err != nil {
 		return nil, err
 	}
-	tok, err := token.New(in.Environment)
-	if err != nil {
-		return nil, err
-	}
 	meta := in.Meta
 	if meta == nil {
 		meta = map[string]string{}
@@ -237,17 +250,47 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 	cred := &keyward.Credential{
 		ProjectID: project.ID, Project: project.Slug, Name: in.Name, Description: in.Description,
 		Type: in.Type, Environment: in.Environment, KeyType: in.KeyType, CreatedBy: c.User.ID,
-		RoleIDs: roleIDs, Meta: meta, NotBefore: notBefore,
-		ExpiresAt: expires, Active: true, CreatedAt: now, UpdatedAt: now, Start: token.Start(tok),
+		RoleIDs: roleIDs, Meta: meta, NotBefore: notBefore, ExpiresAt: expires, Active: true,
+		CreatedAt: now, UpdatedAt: now, Cluster: in.VirtualK8sName, Namespace: in.VirtualK8sNamespace,
 	}
 	ev := a.event(ctx, "credential.create", project.ID, 0, now)
 	ev.Detail = map[string]string{"name": in.Name, "type": string(in.Type)}
-	secret := &keyward.CredentialSecret{Digest: token.Digest(tok), CreatedAt: now}
+	issued := &keyward.IssuedCredential{}
+	var secret *keyward.CredentialSecret
+	if certificate {
+		start := now
+		if notBefore != nil {
+			start = *notBefore
+		}
+		if issued.Data, err = a.issueCertificate(ctx, cred, c.User, in.CertificateOptions, start, *expires); err != nil {
+			return nil, err
+		}
+	} else {
+		if issued.Key, secret, err = a.newSecret(project, in.Environment, now); err != nil {
+			return nil, err
+		}
+		cred.Start, cred.Recoverable = token.Start(issued.Key), secret.Sealed != nil
+	}
 	if err := a.store.CreateCredential(ctx, cred, secret, ev); err != nil {
 		return nil, err
 	}
 	cred.State = cred.StateAt(now)
-	return &keyward.IssuedCredential{Credential: *cred, Key: tok}, nil
+	issued.Credential = *cred
+	return issued, nil
+}
+
+// newSecret makes a token for env and the stored trace of it, sealed when the project keeps
+// recoverable keys.
+func (a *Authority) newSecret(project *keyward.Project, env keyward.Environment, now time.Time) (string, *keyward.CredentialSecret, error) {
+	tok, err := token.New(env)
+	if err != nil {
+		return "", nil, err
+	}
+	sealed, err := a.sealToken(project, tok)
+	if err != nil {
+		return "", nil, err
+	}
+	return tok, &keyward.CredentialSecret{Digest: token.Digest(tok), CreatedAt: now, Sealed: sealed}, nil
 }
 
 // credential resolves a project and a credential in it (by id or name) and checks p.
@@ -467,8 +510,9 @@ func (a *Authority) RenewCredential(ctx context.Context, projectRef, ref string,
 	return c, nil
 }
 
-// RollCredential gives a credential a new secret and returns it once. The old secret keeps
-// verifying for in.GraceSeconds (0: it stops at once).
+// RollCredential gives a credential a new secret and returns it once. An API token's old
+// secret keeps verifying for in.GraceSeconds (0: it stops at once). A certificate credential
+// gets a new certificate and key; its previous certificate is revoked at once.
 func (a *Authority) RollCredential(ctx context.Context, projectRef, ref string, in keyward.RollInput) (*keyward.IssuedCredential, error) {
 	c, err := a.credential(ctx, projectRef, ref, keyward.PermKeysRoll)
 	if err != nil {
@@ -480,22 +524,56 @@ func (a *Authority) RollCredential(ctx context.Context, projectRef, ref string, 
 	if in.GraceSeconds < 0 || in.GraceSeconds > keyward.MaxGraceSeconds {
 		return nil, keyward.Invalid("grace_seconds", "must be between 0 and "+strconv.Itoa(keyward.MaxGraceSeconds))
 	}
-	tok, err := token.New(c.Environment)
-	if err != nil {
-		return nil, err
-	}
 	now := a.clock()
-	c.UpdatedAt, c.Start = now, token.Start(tok)
+	issued := &keyward.IssuedCredential{}
+	var secret *keyward.CredentialSecret
 	ev := a.event(ctx, "credential.roll", c.ProjectID, c.ID, now)
-	ev.Detail = map[string]string{"grace_seconds": strconv.FormatInt(in.GraceSeconds, 10)}
-	secret := &keyward.CredentialSecret{Digest: token.Digest(tok), CreatedAt: now}
-	grace := now.Add(time.Duration(in.GraceSeconds) * time.Second)
-	if err := a.store.RollCredential(ctx, c, secret, grace, ev); err != nil {
+	if c.Type == keyward.APIToken || c.Type == keyward.Session {
+		if in.ExpirationDays != nil || in.Password != "" || in.KeyAlgorithm != "" || in.Encoding != "" {
+			return nil, keyward.Invalid("password", "expiration_days, password, key_algorithm and encoding apply to certificate credentials; renew moves a token's expiry")
+		}
+		project, err := a.store.ProjectByID(ctx, c.ProjectID)
+		if err != nil {
+			return nil, err
+		}
+		if issued.Key, secret, err = a.newSecret(project, c.Environment, now); err != nil {
+			return nil, err
+		}
+		c.Start, c.Recoverable = token.Start(issued.Key), secret.Sealed != nil
+		ev.Detail = map[string]string{"grace_seconds": strconv.FormatInt(in.GraceSeconds, 10)}
+	} else {
+		fe := fieldErrors{}
+		validateCertificateOptions(fe, c.Type, in.CertificateOptions)
+		if in.GraceSeconds != 0 {
+			fe.add("grace_seconds", "a rolled certificate is revoked at once; there is no grace period")
+		}
+		expires := c.ExpiresAt
+		if in.ExpirationDays != nil {
+			expires = validateExpiry(fe, now, in.ExpirationDays, nil, false, 0)
+		} else if expires == nil || !expires.After(now) {
+			fe.add("expiration_days", "the credential has expired; give expiration_days for the new certificate")
+		}
+		if err := fe.err(); err != nil {
+			return nil, err
+		}
+		creator, err := a.store.UserByID(ctx, c.CreatedBy)
+		if err != nil {
+			return nil, err
+		}
+		c.ExpiresAt, c.NotBefore = expires, nil
+		if issued.Data, err = a.issueCertificate(ctx, c, creator, in.CertificateOptions, now, *expires); err != nil {
+			return nil, err
+		}
+		ev.Detail = map[string]string{"serial": c.Serial}
+	}
+	c.UpdatedAt = now
+	if err := a.store.RollCredential(ctx, c, secret, now.Add(time.Duration(in.GraceSeconds)*time.Second), ev); err != nil {
 		return nil, err
 	}
 	a.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
 	c.State = c.StateAt(now)
-	return &keyward.IssuedCredential{Credential: *c, Key: tok}, nil
+	issued.Credential = *c
+	return issued, nil
 }
 
 // RevokeCredential revokes a credential for good. Revoking a revoked credential changes

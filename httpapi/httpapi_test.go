@@ -18,6 +18,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
 )
 
@@ -75,10 +76,16 @@ func startWith(t *testing.T, opts authority.Options, timeout time.Duration) (*en
 	logBuf := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logBuf, nil))
 	opts.Logger = logger
+	if opts.MasterKey, err = masterkey.Generate(); err != nil {
+		t.Fatal(err)
+	}
 	a := authority.New(fs, opts)
 	t.Cleanup(func() { a.Close() })
 	tok, err := a.Bootstrap(ctx)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.InitCA(ctx); err != nil {
 		t.Fatal(err)
 	}
 	api := httpapi.New(a, fs, httpapi.Options{Logger: logger, RequestTimeout: timeout})

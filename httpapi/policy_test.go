@@ -24,7 +24,7 @@ var policyRoles = []struct {
 	perms []keyward.Permission
 }{
 	{"admin", keyward.AllPermissions},
-	{"owner", perms("keys:create keys:read keys:update keys:renew keys:roll keys:revoke keys:verify projects:read projects:admin audit:read")},
+	{"owner", perms("keys:create keys:read keys:update keys:renew keys:roll keys:revoke keys:verify keys:reveal projects:read projects:admin audit:read")},
 	{"Admin", perms("keys:create keys:read keys:update keys:renew keys:roll keys:revoke keys:verify projects:read audit:read")},
 	{"Client", perms("keys:create keys:read keys:roll keys:verify projects:read")},
 	{"Partner", perms("keys:read keys:verify projects:read")},
@@ -58,6 +58,16 @@ var policy = map[string]struct {
 	"POST /v1/projects":                                         {keyward.PermProjectsAdmin, global, 201},
 	"GET /v1/projects":                                          {"", anyone, 200},
 	"GET /v1/projects/{project}":                                {keyward.PermProjectsRead, project, 200},
+	"PATCH /v1/projects/{project}":                              {keyward.PermProjectsAdmin, project, 200},
+	"POST /v1/projects/{project}/credentials/{ref}/reveal":      {keyward.PermKeysReveal, project, 200},
+	"GET /v1/ca.pem":                                            {"", public, 200},
+	"GET /v1/crl":                                               {"", public, 200},
+	"GET /v1/clusters":                                          {"", anyone, 200},
+	"POST /v1/clusters":                                         {keyward.PermClustersAdmin, global, 201},
+	"GET /v1/clusters/{cluster}":                                {"", anyone, 200},
+	"DELETE /v1/clusters/{cluster}":                             {keyward.PermClustersAdmin, global, 204},
+	"GET /v1/clusters/{cluster}/ca.pem":                         {"", public, 200},
+	"GET /v1/clusters/{cluster}/crl":                            {"", public, 200},
 	"POST /v1/projects/{project}/credentials":                   {keyward.PermKeysCreate, project, 201},
 	"GET /v1/projects/{project}/credentials":                    {keyward.PermKeysRead, project, 200},
 	"GET /v1/projects/{project}/credentials/{ref}":              {keyward.PermKeysRead, project, 200},
@@ -167,6 +177,8 @@ func TestPolicyMatrix(t *testing.T) {
 	admin("PUT", "/v1/users/admin/password", `{"password":"`+pw+`"}`)
 	admin("POST", "/v1/projects", `{"slug":"own"}`)
 	admin("POST", "/v1/projects", `{"slug":"other"}`)
+	admin("PATCH", "/v1/projects/own", `{"recoverable_keys":true}`)
+	admin("PATCH", "/v1/projects/other", `{"recoverable_keys":true}`)
 
 	callers := []matrixCaller{{name: "admin", role: "admin", global: true}, {name: "nobody"}}
 	admin("POST", "/v1/users", `{"name":"nobody","password":"`+pw+`"}`)
@@ -246,6 +258,11 @@ func TestPolicyMatrix(t *testing.T) {
 					admin("POST", "/v1/projects/"+scope+"/credentials", `{"name":"`+ref+`"}`)
 					p = strings.ReplaceAll(p, "{ref}", ref)
 				}
+				if strings.Contains(p, "{cluster}") {
+					cl := fresh("cluster")
+					admin("POST", "/v1/clusters", `{"name":"`+cl+`","server":"https://127.0.0.1:6443"}`)
+					p = strings.ReplaceAll(p, "{cluster}", cl)
+				}
 				target := ""
 				if strings.Contains(p, "{user}") || strings.HasSuffix(key, "/members") {
 					target = fresh("target")
@@ -293,6 +310,10 @@ func TestPolicyMatrix(t *testing.T) {
 					body = `{"name":"` + fresh("newrole") + `","permissions":["keys:read"]}`
 				case "PATCH /v1/roles/{role}":
 					body = `{"permissions":["keys:read","projects:read"]}`
+				case "PATCH /v1/projects/{project}":
+					body = `{"recoverable_keys":true}`
+				case "POST /v1/clusters":
+					body = `{"name":"` + fresh("newcluster") + `","server":"https://127.0.0.1:6443"}`
 				}
 				tok := sessions[c.name]
 				if key == "POST /v1/logout" {

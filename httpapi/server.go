@@ -70,13 +70,20 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) routes() {
 	s.route("/v1/projects", false, map[string]handlerFunc{"POST": s.createProject, "GET": s.listProjects})
-	s.route("/v1/projects/{project}", false, map[string]handlerFunc{"GET": s.getProject})
+	s.route("/v1/projects/{project}", false, map[string]handlerFunc{"GET": s.getProject, "PATCH": s.updateProject})
 	s.route("/v1/projects/{project}/credentials", false, map[string]handlerFunc{"POST": s.createCredential, "GET": s.listCredentials})
 	s.route("/v1/projects/{project}/credentials/{ref}", false, map[string]handlerFunc{
 		"GET": s.getCredential, "PATCH": s.updateCredential, "DELETE": s.revokeCredential,
 	})
 	s.route("/v1/projects/{project}/credentials/{ref}/renew", false, map[string]handlerFunc{"POST": s.renewCredential})
 	s.route("/v1/projects/{project}/credentials/{ref}/roll", false, map[string]handlerFunc{"POST": s.rollCredential})
+	s.route("/v1/projects/{project}/credentials/{ref}/reveal", false, map[string]handlerFunc{"POST": s.revealKey})
+	s.route("/v1/ca.pem", true, map[string]handlerFunc{"GET": s.caPEM})
+	s.route("/v1/crl", true, map[string]handlerFunc{"GET": s.crl})
+	s.route("/v1/clusters", false, map[string]handlerFunc{"GET": s.listClusters, "POST": s.createCluster})
+	s.route("/v1/clusters/{cluster}", false, map[string]handlerFunc{"GET": s.getCluster, "DELETE": s.deleteCluster})
+	s.route("/v1/clusters/{cluster}/ca.pem", true, map[string]handlerFunc{"GET": s.clusterCAPEM})
+	s.route("/v1/clusters/{cluster}/crl", true, map[string]handlerFunc{"GET": s.crl})
 	s.route("/v1/verify", false, map[string]handlerFunc{"POST": s.verify})
 	s.route("/v1/login", true, map[string]handlerFunc{"POST": s.login})
 	s.route("/v1/logout", false, map[string]handlerFunc{"POST": s.logout})
@@ -193,12 +200,17 @@ func keyFrom(r *http.Request) string {
 	return strings.TrimSpace(r.Header.Get("X-API-Key"))
 }
 
+// authenticate finds the caller: by the API key the request presents or, without one, by the
+// client certificate of its TLS connection.
 func (s *Server) authenticate(r *http.Request) (*keyward.Caller, error) {
 	key := keyFrom(r)
-	if key == "" {
-		return nil, keyward.Errorf(keyward.EUnauthenticated, "a valid API key is required")
+	if key != "" {
+		return s.authority.Authenticate(r.Context(), key, remoteHost(r))
 	}
-	return s.authority.Authenticate(r.Context(), key, remoteHost(r))
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		return s.authority.AuthenticateCertificate(r.Context(), r.TLS.PeerCertificates, remoteHost(r))
+	}
+	return nil, keyward.Errorf(keyward.EUnauthenticated, "a valid API key or client certificate is required")
 }
 
 // remoteHost is the peer's address without the port. Forwarded headers are not trusted.

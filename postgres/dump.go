@@ -90,16 +90,51 @@ func export(ctx context.Context, tx pgx.Tx, snap *snapshot.Snapshot) error {
 		}); err != nil {
 		return err
 	}
-	if snap.Secrets, err = collect(ctx, tx, `SELECT digest, credential_id, valid_until, created_at
+	if snap.Secrets, err = collect(ctx, tx, `SELECT digest, credential_id, valid_until, created_at, sealed
 		FROM credential_secrets ORDER BY credential_id, digest`,
 		func(row pgx.Rows) (keyward.CredentialSecret, error) {
 			var sec keyward.CredentialSecret
 			var until *time.Time
-			if err := row.Scan(&sec.Digest, &sec.CredentialID, &until, &sec.CreatedAt); err != nil {
+			if err := row.Scan(&sec.Digest, &sec.CredentialID, &until, &sec.CreatedAt, &sec.Sealed); err != nil {
 				return sec, err
 			}
 			sec.ValidUntil, sec.CreatedAt = utc(until), sec.CreatedAt.UTC()
+			if len(sec.Sealed) == 0 {
+				sec.Sealed = nil
+			}
 			return sec, nil
+		}); err != nil {
+		return err
+	}
+	if snap.Certificates, err = collect(ctx, tx, `SELECT `+certificateColumns+` FROM certificates k ORDER BY k.serial COLLATE "C"`,
+		func(row pgx.Rows) (keyward.Certificate, error) {
+			var ks certificateScan
+			if err := row.Scan(ks.dest()...); err != nil {
+				return keyward.Certificate{}, err
+			}
+			return *ks.certificate(), nil
+		}); err != nil {
+		return err
+	}
+	if snap.Clusters, err = collect(ctx, tx, `SELECT `+clusterColumns+` FROM clusters ORDER BY id`,
+		func(row pgx.Rows) (keyward.Cluster, error) {
+			cl, err := scanCluster(row)
+			if err != nil {
+				return keyward.Cluster{}, err
+			}
+			return *cl, nil
+		}); err != nil {
+		return err
+	}
+	if snap.Settings, err = collect(ctx, tx, `SELECT key, value, updated_at FROM settings ORDER BY key COLLATE "C"`,
+		func(row pgx.Rows) (snapshot.Setting, error) {
+			var st snapshot.Setting
+			err := row.Scan(&st.Key, &st.Value, &st.UpdatedAt)
+			st.UpdatedAt = st.UpdatedAt.UTC()
+			if st.Value == nil {
+				st.Value = []byte{}
+			}
+			return st, err
 		}); err != nil {
 		return err
 	}
@@ -134,7 +169,8 @@ func collect[T any](ctx context.Context, tx pgx.Tx, q string, scan func(pgx.Rows
 
 // Import writes every row of snap into the store, keeping ids, in one transaction, then moves
 // the id sequences past the largest ids so that new rows get new ids. It refuses a store that
-// holds any row (snapshot.ErrNotEmpty) and writes nothing then. Credential.Project is ignored;
+// holds any row (snapshot.ErrNotEmpty) and writes nothing then. Credential.Project and
+// Credential.Recoverable (both derived) are ignored;
 // the schema must be this build's (Open migrated it).
 func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
 	return s.inTx(ctx, "import", func(tx pgx.Tx) error {
@@ -147,13 +183,17 @@ func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM projects) OR EXISTS (SELECT 1 FROM users)
 			OR EXISTS (SELECT 1 FROM roles) OR EXISTS (SELECT 1 FROM role_bindings)
 			OR EXISTS (SELECT 1 FROM credentials) OR EXISTS (SELECT 1 FROM credential_secrets)
-			OR EXISTS (SELECT 1 FROM events)`).Scan(&used); err != nil {
+			OR EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM certificates)
+			OR EXISTS (SELECT 1 FROM clusters) OR EXISTS (SELECT 1 FROM settings)`).Scan(&used); err != nil {
 			return err
 		}
 		if used {
 			return fmt.Errorf("postgres: import: %w", snapshot.ErrNotEmpty)
 		}
-		return importRows(ctx, tx, snap)
+		if err := importRows(ctx, tx, snap); err != nil {
+			return err
+		}
+		return s.notify(ctx, tx, keyward.Invalidation{All: true})
 	})
 }
 
@@ -177,9 +217,9 @@ func importRows(ctx context.Context, tx pgx.Tx, snap *snapshot.Snapshot) error {
 	}
 
 	for _, p := range snap.Projects {
-		rows = append(rows, []any{p.ID, p.Slug, p.Name, ts(p.CreatedAt)})
+		rows = append(rows, []any{p.ID, p.Slug, p.Name, ts(p.CreatedAt), p.RecoverableKeys})
 	}
-	if err := copyIn("projects", "id", "slug", "name", "created_at"); err != nil {
+	if err := copyIn("projects", "id", "slug", "name", "created_at", "recoverable_keys"); err != nil {
 		return err
 	}
 	for _, u := range snap.Users {
@@ -211,11 +251,12 @@ func importRows(ctx context.Context, tx pgx.Tx, snap *snapshot.Snapshot) error {
 		}
 		rows = append(rows, []any{c.ID, c.ProjectID, c.Name, c.Description, string(c.Type), string(c.Environment),
 			string(c.KeyType), c.CreatedBy, meta, nullTS(c.NotBefore), nullTS(c.ExpiresAt), c.Active,
-			nullTS(c.RevokedAt), ts(c.CreatedAt), ts(c.UpdatedAt), nullTS(c.LastUsedAt), c.Version, c.Start})
+			nullTS(c.RevokedAt), ts(c.CreatedAt), ts(c.UpdatedAt), nullTS(c.LastUsedAt), c.Version, c.Start,
+			nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster), nullString(c.Namespace)})
 	}
 	if err := copyIn("credentials", "id", "project_id", "name", "description", "type", "environment",
 		"key_type", "created_by", "meta", "not_before", "expires_at", "active", "revoked_at", "created_at",
-		"updated_at", "last_used_at", "version", "start"); err != nil {
+		"updated_at", "last_used_at", "version", "start", "serial", "fingerprint", "cluster", "namespace"); err != nil {
 		return err
 	}
 	for _, c := range snap.Credentials {
@@ -227,9 +268,31 @@ func importRows(ctx context.Context, tx pgx.Tx, snap *snapshot.Snapshot) error {
 		return err
 	}
 	for _, sec := range snap.Secrets {
-		rows = append(rows, []any{sec.Digest, sec.CredentialID, nullTS(sec.ValidUntil), ts(sec.CreatedAt)})
+		rows = append(rows, []any{sec.Digest, sec.CredentialID, nullTS(sec.ValidUntil), ts(sec.CreatedAt), nullBlob(sec.Sealed)})
 	}
-	if err := copyIn("credential_secrets", "digest", "credential_id", "valid_until", "created_at"); err != nil {
+	if err := copyIn("credential_secrets", "digest", "credential_id", "valid_until", "created_at", "sealed"); err != nil {
+		return err
+	}
+	for _, k := range snap.Certificates {
+		rows = append(rows, []any{k.Serial, k.CredentialID, k.Fingerprint, ts(k.NotAfter), nullTS(k.RevokedAt), ts(k.CreatedAt)})
+	}
+	if err := copyIn("certificates", "serial", "credential_id", "fingerprint", "not_after", "revoked_at", "created_at"); err != nil {
+		return err
+	}
+	for _, cl := range snap.Clusters {
+		rows = append(rows, []any{cl.ID, cl.Name, cl.Server, cl.CAPEM, nullBlob(cl.ClientCA), ts(cl.CreatedAt)})
+	}
+	if err := copyIn("clusters", "id", "name", "server", "ca_pem", "client_ca", "created_at"); err != nil {
+		return err
+	}
+	for _, st := range snap.Settings {
+		v := st.Value
+		if v == nil {
+			v = []byte{}
+		}
+		rows = append(rows, []any{st.Key, v, ts(st.UpdatedAt)})
+	}
+	if err := copyIn("settings", "key", "value", "updated_at"); err != nil {
 		return err
 	}
 	for _, ev := range snap.Events {

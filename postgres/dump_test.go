@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,6 +100,33 @@ func fill(t *testing.T, s keyward.Store) (live []string) {
 	live = append(live, bobTok)
 	must("DeleteUser", s.DeleteUser(ctx, bob.ID, now.Add(3*time.Second), ev("user.delete")))
 
+	// A recoverable key: its sealed token is copied as it is.
+	acme.RecoverableKeys = true
+	must("UpdateProject", s.UpdateProject(ctx, acme, ev("project.update")))
+	sealedTok, sealedDigest := newToken()
+	sealed := &keyward.Credential{ProjectID: acme.ID, Name: "sealed", Type: keyward.APIToken, Environment: keyward.Live,
+		KeyType: keyward.Secret, CreatedBy: alice.ID, Active: true, CreatedAt: now, UpdatedAt: now, Start: token.Start(sealedTok)}
+	must("CreateCredential sealed", s.CreateCredential(ctx, sealed,
+		&keyward.CredentialSecret{Digest: sealedDigest, CreatedAt: now, Sealed: []byte("sealed:" + sealedTok)}, ev("credential.create")))
+	live = append(live, sealedTok)
+
+	// A certificate, rolled (the first one is revoked then: the CRL lists it), and a kubeconfig.
+	cert := &keyward.Credential{ProjectID: acme.ID, Name: "mtls", Type: keyward.APICertificate, Environment: keyward.Live,
+		KeyType: keyward.Secret, CreatedBy: alice.ID, Active: true, CreatedAt: now, UpdatedAt: now,
+		Serial: "0a1b2c", Fingerprint: "f1", ExpiresAt: ptr(now.Add(30 * 24 * time.Hour))}
+	must("CreateCredential certificate", s.CreateCredential(ctx, cert, nil, ev("credential.create")))
+	cert.Serial, cert.Fingerprint, cert.UpdatedAt = "0a1b2d", "f2", now.Add(time.Second)
+	must("RollCredential certificate", s.RollCredential(ctx, cert, nil, cert.UpdatedAt, ev("credential.roll")))
+	kube := &keyward.Credential{ProjectID: acme.ID, Name: "kube", Type: keyward.KubeConfig, Environment: keyward.Live,
+		KeyType: keyward.Secret, CreatedBy: alice.ID, Active: true, CreatedAt: now, UpdatedAt: now,
+		Serial: "ff01", Fingerprint: "f3", ExpiresAt: ptr(now.Add(time.Hour)), Cluster: "dev", Namespace: "web"}
+	must("CreateCredential kubeconfig", s.CreateCredential(ctx, kube, nil, ev("credential.create")))
+	must("CreateCluster", s.CreateCluster(ctx, &keyward.Cluster{Name: "dev", Server: "https://dev.example:6443",
+		CAPEM: "-----BEGIN CERTIFICATE-----\n...", ClientCA: []byte("sealed-client-ca"), CreatedAt: now}, ev("cluster.create")))
+	must("CreateCluster", s.CreateCluster(ctx, &keyward.Cluster{Name: "Prod", Server: "https://prod.example:6443", CreatedAt: now}, ev("cluster.create")))
+	must("PutSetting", s.PutSetting(ctx, "ca", []byte("sealed-ca-state"), nil))
+	must("PutSetting", s.PutSetting(ctx, "masterkey.check", []byte("sealed-check"), ev("setting.put")))
+
 	must("TouchCredentials", s.TouchCredentials(ctx, map[int64]time.Time{rolled.ID: now.Add(5 * time.Second), b.Credential.ID: now}))
 	must("AppendEvent", s.AppendEvent(ctx, &keyward.Event{Time: now, Action: "credential.verify", Outcome: keyward.OutcomeDenied}))
 	return live
@@ -127,7 +155,8 @@ func TestCopy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Export: %v", err)
 	}
-	if len(want.Secrets) < len(tokens) || len(want.Events) < 10 {
+	if len(want.Secrets) < len(tokens) || len(want.Events) < 10 || len(want.Certificates) != 3 ||
+		len(want.Clusters) != 2 || len(want.Settings) != 2 {
 		t.Fatalf("the fixture is thin: %s", want.Summary())
 	}
 
@@ -166,6 +195,31 @@ func TestCopy(t *testing.T) {
 		}
 	})
 
+	t.Run("Certificates", func(t *testing.T) {
+		c, k, err := pg.CredentialBySerial(ctx, "0a1b2c")
+		if err != nil || c.Name != "mtls" || k.RevokedAt == nil {
+			t.Fatalf("the rolled-away certificate on PostgreSQL: %+v, %+v, %v; want it revoked", c, k, err)
+		}
+		crl, err := pg.RevokedCertificates(ctx, time.Now())
+		if err != nil || len(crl) != 1 || crl[0].Serial != "0a1b2c" {
+			t.Fatalf("RevokedCertificates = %+v, %v", crl, err)
+		}
+		if v, err := pg.Setting(ctx, "ca"); err != nil || string(v) != "sealed-ca-state" {
+			t.Fatalf("Setting(ca) = %q, %v", v, err)
+		}
+		sealed, err := pg.CredentialByName(ctx, want.Projects[1].ID, "sealed")
+		if err != nil || !sealed.Recoverable {
+			t.Fatalf("the recoverable key on PostgreSQL: %+v, %v", sealed, err)
+		}
+		if b, err := pg.SealedSecret(ctx, sealed.ID); err != nil || !strings.HasPrefix(string(b), "sealed:kw_") {
+			t.Fatalf("SealedSecret = %q, %v", b, err)
+		}
+		cls, err := pg.ListClusters(ctx)
+		if err != nil || len(cls) != 2 || cls[0].Name != "Prod" || string(cls[1].ClientCA) != "sealed-client-ca" {
+			t.Fatalf("ListClusters = %+v, %v; want Prod before dev (byte order), dev with its client CA", cls, err)
+		}
+	})
+
 	t.Run("NewIDsAfterCopy", func(t *testing.T) {
 		now := time.Now()
 		p := &keyward.Project{Slug: "after", Name: "After", CreatedAt: now}
@@ -179,6 +233,10 @@ func TestCopy(t *testing.T) {
 		r := &keyward.Role{Name: "after"}
 		if err := pg.CreateRole(ctx, r, &keyward.Event{Time: now, Action: "role.create", Outcome: keyward.OutcomeSuccess}); err != nil {
 			t.Fatalf("CreateRole after the copy: %v", err)
+		}
+		cl := &keyward.Cluster{Name: "after", Server: "https://after.example", CreatedAt: now}
+		if err := pg.CreateCluster(ctx, cl, &keyward.Event{Time: now, Action: "cluster.create", Outcome: keyward.OutcomeSuccess}); err != nil {
+			t.Fatalf("CreateCluster after the copy: %v", err)
 		}
 		u := &keyward.User{Name: "after", CreatedAt: now}
 		if err := pg.CreateUser(ctx, u, "", &keyward.Event{Time: now, Action: "user.create", Outcome: keyward.OutcomeSuccess}); err != nil {

@@ -38,7 +38,8 @@ var _ keyward.Store = (*Store)(nil)
 
 // Store is a keyward.Store backed by a PostgreSQL connection pool.
 type Store struct {
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	channel string // the change feed's NOTIFY channel (feed.go)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -68,6 +69,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	var schema string
+	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: read the schema: %w", err)
+	}
+	s.channel = changeChannel(schema)
 	return s, nil
 }
 
@@ -187,6 +194,15 @@ func pgCode(err error) string {
 	return ""
 }
 
+// constraint returns the name of the constraint a server error names, or "".
+func constraint(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.ConstraintName
+	}
+	return ""
+}
+
 // isUnique reports whether err is a unique_violation.
 func isUnique(err error) bool { return pgCode(err) == "23505" }
 
@@ -278,7 +294,7 @@ func limit(n int) int {
 
 // sequenced lists the tables whose identity sequence bumpSequence may move. Only these names
 // reach the SQL it builds.
-var sequenced = map[string]bool{"projects": true, "users": true, "roles": true, "credentials": true, "events": true}
+var sequenced = map[string]bool{"projects": true, "users": true, "roles": true, "credentials": true, "events": true, "clusters": true}
 
 // bumpSequence moves table's identity sequence past the largest id stored, after rows were
 // inserted with ids of their own, so that the next generated id is new, as SQLite's

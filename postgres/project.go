@@ -107,8 +107,8 @@ func (s *Store) Bootstrap(ctx context.Context, b *keyward.Bootstrap) error {
 
 // insertProject inserts p and sets its ID; EConflict when the slug is taken.
 func insertProject(ctx context.Context, tx pgx.Tx, p *keyward.Project) error {
-	err := tx.QueryRow(ctx, `INSERT INTO projects (slug, name, created_at) VALUES ($1, $2, $3) RETURNING id`,
-		p.Slug, p.Name, ts(p.CreatedAt)).Scan(&p.ID)
+	err := tx.QueryRow(ctx, `INSERT INTO projects (slug, name, created_at, recoverable_keys)
+		VALUES ($1, $2, $3, $4) RETURNING id`, p.Slug, p.Name, ts(p.CreatedAt), p.RecoverableKeys).Scan(&p.ID)
 	if isUnique(err) {
 		return keyward.Errorf(keyward.EConflict, "project slug already taken")
 	}
@@ -139,15 +139,39 @@ func (s *Store) CreateProject(ctx context.Context, p *keyward.Project, ev *keywa
 	return nil
 }
 
-const projectColumns = `id, slug, name, created_at`
+const projectColumns = `id, slug, name, created_at, recoverable_keys`
 
 func scanProject(row pgx.Row) (*keyward.Project, error) {
 	var p keyward.Project
-	if err := row.Scan(&p.ID, &p.Slug, &p.Name, &p.CreatedAt); err != nil {
+	if err := row.Scan(&p.ID, &p.Slug, &p.Name, &p.CreatedAt, &p.RecoverableKeys); err != nil {
 		return nil, err
 	}
 	p.CreatedAt = p.CreatedAt.UTC()
 	return &p, nil
+}
+
+// UpdateProject writes p.Name and p.RecoverableKeys and ev, and sets ev.ID. Turning
+// recoverable keys off seals no key and unseals none: it only decides for keys issued later.
+// ENotFound.
+func (s *Store) UpdateProject(ctx context.Context, p *keyward.Project, ev *keyward.Event) error {
+	var evID int64
+	err := s.inTx(ctx, "update project", func(tx pgx.Tx) error {
+		ok, err := oneRow(tx.Exec(ctx, `UPDATE projects SET name = $1, recoverable_keys = $2 WHERE id = $3`,
+			p.Name, p.RecoverableKeys, p.ID))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyward.Errorf(keyward.ENotFound, "project not found")
+		}
+		evID, err = insertEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	ev.ID = evID
+	return nil
 }
 
 // ProjectByID returns the project with id. ENotFound.

@@ -125,6 +125,9 @@ func (s *Store) UpdateRole(ctx context.Context, r *keyward.Role, ev *keyward.Eve
 		case !ok:
 			return keyward.Errorf(keyward.ENotFound, "role not found")
 		}
+		if err := s.notify(ctx, tx, keyward.Invalidation{All: true}); err != nil {
+			return err
+		}
 		evID, err = insertEvent(ctx, tx, ev)
 		return err
 	})
@@ -167,6 +170,9 @@ func (s *Store) DeleteRole(ctx context.Context, id int64, ev *keyward.Event) err
 			return keyward.Errorf(keyward.EConflict, "role is in use")
 		}
 		if err != nil {
+			return err
+		}
+		if err := s.notify(ctx, tx, keyward.Invalidation{All: true}); err != nil {
 			return err
 		}
 		evID, err = insertEvent(ctx, tx, ev)
@@ -247,6 +253,9 @@ func (s *Store) CreateRoleBinding(ctx context.Context, b keyward.RoleBinding, ev
 		case err != nil:
 			return err
 		}
+		if err := s.notify(ctx, tx, keyward.Invalidation{UserIDs: []int64{b.UserID}}); err != nil {
+			return err
+		}
 		evID, err = insertEvent(ctx, tx, ev)
 		return err
 	})
@@ -269,6 +278,9 @@ func (s *Store) DeleteRoleBinding(ctx context.Context, b keyward.RoleBinding, ev
 		}
 		if !ok {
 			return keyward.Errorf(keyward.ENotFound, "role binding not found")
+		}
+		if err := s.notify(ctx, tx, keyward.Invalidation{UserIDs: []int64{b.UserID}}); err != nil {
+			return err
 		}
 		evID, err = insertEvent(ctx, tx, ev)
 		return err

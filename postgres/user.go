@@ -162,6 +162,9 @@ func (s *Store) UpdateUser(ctx context.Context, u *keyward.User, ev *keyward.Eve
 		if !ok {
 			return keyward.Errorf(keyward.ENotFound, "user not found")
 		}
+		if err := s.notify(ctx, tx, keyward.Invalidation{UserIDs: []int64{u.ID}}); err != nil {
+			return err
+		}
 		evID, err = insertEvent(ctx, tx, ev)
 		return err
 	})
@@ -214,7 +217,8 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string, 
 // DeleteUser, in one transaction with ev: marks the user deleted (at) and disabled, renames
 // it to "<name>~deleted~<id>", drops its password hash (a deleted user can never log in
 // again), removes its role bindings, and revokes at every credential it created that is not
-// revoked yet, moving their updated_at to at and bumping their versions. It sets ev.ID.
+// revoked yet, moving their updated_at to at and bumping their versions; their certificates
+// not yet revoked are revoked at the same instant. It sets ev.ID.
 // ENotFound for a missing or already deleted user.
 func (s *Store) DeleteUser(ctx context.Context, userID int64, at time.Time, ev *keyward.Event) error {
 	var evID int64
@@ -232,8 +236,17 @@ func (s *Store) DeleteUser(ctx context.Context, userID int64, at time.Time, ev *
 		if _, err := tx.Exec(ctx, `DELETE FROM role_bindings WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
+		// The certificates of the credentials about to be revoked are revoked with them, as
+		// UpdateCredential does, so that the CRL lists them.
+		if _, err := tx.Exec(ctx, `UPDATE certificates SET revoked_at = $1 WHERE revoked_at IS NULL
+			AND credential_id IN (SELECT id FROM credentials WHERE created_by = $2 AND revoked_at IS NULL)`, t, userID); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `UPDATE credentials SET revoked_at = $1, updated_at = $1, version = version + 1
 			WHERE created_by = $2 AND revoked_at IS NULL`, t, userID); err != nil {
+			return err
+		}
+		if err := s.notify(ctx, tx, keyward.Invalidation{UserIDs: []int64{userID}}); err != nil {
 			return err
 		}
 		evID, err = insertEvent(ctx, tx, ev)

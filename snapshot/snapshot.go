@@ -8,7 +8,8 @@
 // Ids are kept, so URLs, audit records and role ids stay valid, and secret digests are kept, so
 // every token issued before the copy verifies after it. A snapshot holds password hashes and
 // secret digests: treat it as the database itself. It lives in memory, which suits the sizes a
-// single-machine SQLite deployment reaches.
+// single-machine SQLite deployment reaches. Sealed values (recoverable keys, the CA, clusters'
+// client CAs) are copied sealed: the target server needs the source's master key.
 package snapshot
 
 import (
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward"
 )
@@ -23,17 +25,29 @@ import (
 // Snapshot is every row of a store. Each slice is in a fixed order, so that the snapshots of
 // two stores that hold the same rows are equal (reflect.DeepEqual): projects, users, roles,
 // credentials and events by id; role bindings by user, project (0 first), role; secrets by
-// credential id, then digest.
+// credential id, then digest; certificates by serial and settings by key (byte order); clusters
+// by id.
 type Snapshot struct {
 	// SchemaVersion is the exporting store's schema version, for the record.
 	SchemaVersion int64
 	Projects      []keyward.Project
 	Users         []User
 	Roles         []keyward.Role
-	RoleBindings  []keyward.RoleBinding // ProjectID 0: every project
-	Credentials   []keyward.Credential  // with RoleIDs (sorted); Project (the slug) is filled on export, ignored on import
-	Secrets       []keyward.CredentialSecret
+	RoleBindings  []keyward.RoleBinding      // ProjectID 0: every project
+	Credentials   []keyward.Credential       // with RoleIDs (sorted); Project (the slug) is filled on export, ignored on import
+	Secrets       []keyward.CredentialSecret // with their sealed tokens, if any
+	Certificates  []keyward.Certificate      // every certificate issued, the revoked ones a CRL lists included
+	Clusters      []keyward.Cluster          // with their sealed client CAs
+	Settings      []Setting                  // the CA's sealed state and the like
 	Events        []keyward.Event
+}
+
+// Setting is one server setting. Its value may be sealed under the master key: a copy keeps
+// it as it is, so the target needs the same master key.
+type Setting struct {
+	Key       string
+	Value     []byte
+	UpdatedAt time.Time
 }
 
 // User is a user with its password hash ("" for none), which keyward.User never carries.
@@ -57,13 +71,15 @@ var ErrNotEmpty = fmt.Errorf("the target store is not empty")
 
 // Summary counts the rows of s, for a person.
 func (s *Snapshot) Summary() string {
-	return fmt.Sprintf("%d projects, %d users, %d roles, %d role bindings, %d credentials (%d secrets), %d events",
-		len(s.Projects), len(s.Users), len(s.Roles), len(s.RoleBindings), len(s.Credentials), len(s.Secrets), len(s.Events))
+	return fmt.Sprintf("%d projects, %d users, %d roles, %d role bindings, %d credentials (%d secrets, %d certificates), %d clusters, %d settings, %d events",
+		len(s.Projects), len(s.Users), len(s.Roles), len(s.RoleBindings), len(s.Credentials), len(s.Secrets),
+		len(s.Certificates), len(s.Clusters), len(s.Settings), len(s.Events))
 }
 
 // Empty reports whether s holds no row.
 func (s *Snapshot) Empty() bool {
-	return len(s.Projects)+len(s.Users)+len(s.Roles)+len(s.RoleBindings)+len(s.Credentials)+len(s.Secrets)+len(s.Events) == 0
+	return len(s.Projects)+len(s.Users)+len(s.Roles)+len(s.RoleBindings)+len(s.Credentials)+len(s.Secrets)+
+		len(s.Certificates)+len(s.Clusters)+len(s.Settings)+len(s.Events) == 0
 }
 
 // Diff lists where b differs from a, at most a few lines per table; nil when they hold the
@@ -76,6 +92,9 @@ func Diff(a, b *Snapshot) []string {
 	d = diffRows(d, "role bindings", a.RoleBindings, b.RoleBindings)
 	d = diffRows(d, "credentials", a.Credentials, b.Credentials)
 	d = diffRows(d, "secrets", a.Secrets, b.Secrets)
+	d = diffRows(d, "certificates", a.Certificates, b.Certificates)
+	d = diffRows(d, "clusters", a.Clusters, b.Clusters)
+	d = diffRows(d, "settings", a.Settings, b.Settings)
 	d = diffRows(d, "events", a.Events, b.Events)
 	return d
 }

@@ -15,18 +15,22 @@ import (
 	"github.com/keyward/keyward"
 )
 
-// credentialColumns selects a credential with its project's slug and its role ids (ascending,
-// comma-separated) in one statement, so a read sees one consistent snapshot.
+// credentialColumns selects a credential with its project's slug, its role ids (ascending,
+// comma-separated) and whether it is recoverable (its current secret is sealed) in one
+// statement, so a read sees one consistent snapshot.
 const credentialColumns = `c.id, c.project_id, p.slug, c.name, c.description, c.type, c.environment,
 	c.key_type, c.created_by,
 	(SELECT group_concat(cr.role_id, ',' ORDER BY cr.role_id) FROM credential_roles cr WHERE cr.credential_id = c.id),
 	c.meta, c.not_before, c.expires_at, c.active, c.revoked_at, c.created_at, c.updated_at,
-	c.last_used_at, c.version, c.start`
+	c.last_used_at, c.version, c.start, COALESCE(c.serial, ''), COALESCE(c.fingerprint, ''),
+	COALESCE(c.cluster, ''), COALESCE(c.namespace, ''),
+	EXISTS (SELECT 1 FROM credential_secrets rs
+		WHERE rs.credential_id = c.id AND rs.valid_until IS NULL AND rs.sealed IS NOT NULL)`
 
 const credentialFrom = ` FROM credentials c JOIN projects p ON p.id = c.project_id`
 
 const selectCredentialBySecret = `SELECT ` + credentialColumns + `,
-	s.digest, s.credential_id, s.valid_until, s.created_at
+	s.digest, s.credential_id, s.valid_until, s.created_at, s.sealed
 	FROM credential_secrets s
 	JOIN credentials c ON c.id = s.credential_id
 	JOIN projects p ON p.id = c.project_id
@@ -46,7 +50,8 @@ func (cs *credentialScan) dest() []any {
 	c := &cs.c
 	return []any{&c.ID, &c.ProjectID, &c.Project, &c.Name, &c.Description, &cs.typ, &cs.env,
 		&cs.keyType, &c.CreatedBy, &cs.roles, &cs.meta, &cs.notBefore, &cs.expiresAt, &c.Active,
-		&cs.revokedAt, &cs.createdAt, &cs.updatedAt, &cs.lastUsed, &c.Version, &c.Start}
+		&cs.revokedAt, &cs.createdAt, &cs.updatedAt, &cs.lastUsed, &c.Version, &c.Start, &c.Serial,
+		&c.Fingerprint, &c.Cluster, &c.Namespace, &c.Recoverable}
 }
 
 func (cs *credentialScan) credential() (*keyward.Credential, error) {
@@ -98,15 +103,26 @@ func metaJSON(m map[string]string) (string, error) {
 	return string(b), err
 }
 
-// CreateCredential stores c with its first secret s and the event ev. It sets c.ID, c.Version
-// (1), c.Project, s.CredentialID and ev.ID, and fills ev's ProjectID and CredentialID when 0.
-// EConflict when the name is taken in the project or the digest exists; ENotFound when the
-// project does not exist.
+// CreateCredential stores c with its first secret sec and the event ev. It sets c.ID,
+// c.Version (1), c.Project, c.Recoverable, sec.CredentialID and ev.ID, and fills ev's
+// ProjectID and CredentialID when 0. sec may be nil only for a certificate credential, which
+// has c.Serial and c.ExpiresAt (the certificate's not-after) instead: the certificate is then
+// recorded too. EInvalid when neither a secret nor a serial is given, or a serial without an
+// expiry; EConflict when the name is taken in the project or the digest or serial exists;
+// ENotFound when the project does not exist.
 func (s *Store) CreateCredential(ctx context.Context, c *keyward.Credential, sec *keyward.CredentialSecret, ev *keyward.Event) error {
-	nc, nsec, nev := *c, *sec, *ev
+	if err := checkMaterial(c, sec); err != nil {
+		return err
+	}
+	nc, nev := *c, *ev
+	var nsec *keyward.CredentialSecret
+	if sec != nil {
+		cp := *sec
+		nsec = &cp
+	}
 	var evID int64
 	err := s.inTx(ctx, "create credential", func(tx *sql.Tx) error {
-		if err := insertCredential(ctx, tx, &nc, &nsec); err != nil {
+		if err := insertCredential(ctx, tx, &nc, nsec); err != nil {
 			return err
 		}
 		if nev.ProjectID == 0 {
@@ -122,14 +138,33 @@ func (s *Store) CreateCredential(ctx context.Context, c *keyward.Credential, sec
 	if err != nil {
 		return err
 	}
-	*c, *sec, *ev = nc, nsec, nev
+	*c, *ev = nc, nev
+	if sec != nil {
+		*sec = *nsec
+	}
 	ev.ID = evID
 	return nil
 }
 
-// insertCredential inserts c, its roles and its first secret, and sets c.ID, c.Version,
-// c.Project, c.RoleIDs (sorted) and sec.CredentialID.
+// checkMaterial checks that a new credential has a secret, a certificate, or both, and that a
+// certificate has its not-after.
+func checkMaterial(c *keyward.Credential, sec *keyward.CredentialSecret) error {
+	if sec == nil && c.Serial == "" {
+		return keyward.Invalid("serial", "required for a credential without a secret")
+	}
+	if c.Serial != "" && c.ExpiresAt == nil {
+		return keyward.Invalid("expires_at", "required for a certificate credential")
+	}
+	return nil
+}
+
+// insertCredential inserts c, its roles, its first secret (when sec is not nil) and its
+// certificate (when c.Serial is set), and sets c.ID, c.Version, c.Project, c.RoleIDs (sorted),
+// c.Recoverable and sec.CredentialID.
 func insertCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, sec *keyward.CredentialSecret) error {
+	if err := checkMaterial(c, sec); err != nil {
+		return err
+	}
 	var slug string
 	err := tx.QueryRowContext(ctx, `SELECT slug FROM projects WHERE id = ?`, c.ProjectID).Scan(&slug)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -138,6 +173,11 @@ func insertCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, se
 	if err != nil {
 		return err
 	}
+	if c.Serial != "" {
+		if err := checkSerialFree(ctx, tx, c.Serial); err != nil {
+			return err
+		}
+	}
 	meta, err := metaJSON(c.Meta)
 	if err != nil {
 		return err
@@ -145,12 +185,13 @@ func insertCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, se
 	var id int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO credentials (project_id, name, description, type, environment,
 		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
-		last_used_at, version, start)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING id`,
+		last_used_at, version, start, serial, fingerprint, cluster, namespace)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) RETURNING id`,
 		c.ProjectID, c.Name, c.Description, string(c.Type), string(c.Environment), string(c.KeyType),
 		c.CreatedBy, meta, nullMicros(c.NotBefore), nullMicros(c.ExpiresAt), c.Active,
 		nullMicros(c.RevokedAt), micros(c.CreatedAt), micros(c.UpdatedAt), nullMicros(c.LastUsedAt),
-		c.Start).Scan(&id)
+		c.Start, nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster),
+		nullString(c.Namespace)).Scan(&id)
 	switch {
 	case isUnique(err):
 		return keyward.Errorf(keyward.EConflict, "name already taken in this project")
@@ -164,11 +205,26 @@ func insertCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, se
 	if err := insertRoles(ctx, tx, id, c.RoleIDs); err != nil {
 		return err
 	}
+	if c.Serial != "" {
+		cert := &keyward.Certificate{Serial: c.Serial, CredentialID: id, Fingerprint: c.Fingerprint,
+			NotAfter: *c.ExpiresAt, RevokedAt: c.RevokedAt, CreatedAt: c.CreatedAt}
+		if err := insertCertificate(ctx, tx, cert); err != nil {
+			return err
+		}
+	}
+	c.Recoverable = false
+	if sec == nil {
+		return nil
+	}
 	sec.CredentialID = id
 	if sec.CreatedAt.IsZero() {
 		sec.CreatedAt = c.CreatedAt
 	}
-	return insertSecret(ctx, tx, sec)
+	if err := insertSecret(ctx, tx, sec); err != nil {
+		return err
+	}
+	c.Recoverable = len(sec.Sealed) > 0 && sec.ValidUntil == nil
+	return nil
 }
 
 // insertRoles binds the credential to roleIDs, which are sorted and unique.
@@ -185,14 +241,24 @@ func insertRoles(ctx context.Context, tx *sql.Tx, credentialID int64, roleIDs []
 	return nil
 }
 
-// insertSecret stores sec; EConflict when its digest exists.
+// insertSecret stores sec, its sealed token included (NULL when it has none); EConflict when
+// its digest exists.
 func insertSecret(ctx context.Context, tx *sql.Tx, sec *keyward.CredentialSecret) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO credential_secrets (digest, credential_id, valid_until, created_at)
-		VALUES (?, ?, ?, ?)`, sec.Digest, sec.CredentialID, nullMicros(sec.ValidUntil), micros(sec.CreatedAt))
+	_, err := tx.ExecContext(ctx, `INSERT INTO credential_secrets (digest, credential_id, valid_until, created_at, sealed)
+		VALUES (?, ?, ?, ?, ?)`, sec.Digest, sec.CredentialID, nullMicros(sec.ValidUntil), micros(sec.CreatedAt),
+		nullBlob(sec.Sealed))
 	if isUnique(err) {
 		return keyward.Errorf(keyward.EConflict, "secret digest already exists")
 	}
 	return err
+}
+
+// nullBlob stores a nil or empty b as NULL.
+func nullBlob(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // CredentialByID returns the credential id of the project. ENotFound, also when the credential
@@ -223,7 +289,7 @@ func (s *Store) CredentialBySecret(ctx context.Context, digest []byte) (*keyward
 	var sec keyward.CredentialSecret
 	var validUntil sql.NullInt64
 	var created int64
-	dest := append(cs.dest(), &sec.Digest, &sec.CredentialID, &validUntil, &created)
+	dest := append(cs.dest(), &sec.Digest, &sec.CredentialID, &validUntil, &created, &sec.Sealed)
 	err := s.bySecret.QueryRowContext(ctx, digest).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, keyward.Errorf(keyward.ENotFound, "credential not found")
@@ -237,6 +303,9 @@ func (s *Store) CredentialBySecret(ctx context.Context, digest []byte) (*keyward
 	}
 	sec.ValidUntil = fromNullMicros(validUntil)
 	sec.CreatedAt = fromMicros(created)
+	if len(sec.Sealed) == 0 {
+		sec.Sealed = nil
+	}
 	return c, &sec, nil
 }
 
@@ -319,13 +388,18 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 }
 
 // UpdateCredential writes c's mutable fields and ev if the stored version still equals
-// c.Version, then increments c.Version and sets ev.ID. EConflict when stale, ENotFound when
-// missing; neither writes anything.
+// c.Version, then increments c.Version and sets ev.ID. When c.RevokedAt is set, every
+// certificate of the credential that is not revoked yet is revoked at c.RevokedAt, in the same
+// transaction. It never writes the serial, fingerprint, start, cluster or namespace. EConflict
+// when stale, ENotFound when missing; neither writes anything.
 func (s *Store) UpdateCredential(ctx context.Context, c *keyward.Credential, ev *keyward.Event) error {
 	nev := *ev
 	var evID int64
 	err := s.inTx(ctx, "update credential", func(tx *sql.Tx) error {
-		if err := updateCredential(ctx, tx, c, false); err != nil {
+		if err := updateCredential(ctx, tx, c, rollNone); err != nil {
+			return err
+		}
+		if err := revokeCertificates(ctx, tx, c); err != nil {
 			return err
 		}
 		var err error
@@ -342,31 +416,66 @@ func (s *Store) UpdateCredential(ctx context.Context, c *keyward.Credential, ev 
 	return nil
 }
 
-// RollCredential does what UpdateCredential does (and also writes c.Start), then caps the
-// earlier secrets' validity at graceUntil, deletes those whose end is at or before
-// c.UpdatedAt, and stores sec as the current secret. EConflict, ENotFound.
-func (s *Store) RollCredential(ctx context.Context, c *keyward.Credential, sec *keyward.CredentialSecret, graceUntil time.Time, ev *keyward.Event) error {
-	nsec, nev := *sec, *ev
-	nsec.CredentialID = c.ID
-	nsec.ValidUntil = nil
-	if nsec.CreatedAt.IsZero() {
-		nsec.CreatedAt = c.UpdatedAt
+// revokeCertificates revokes, at c.RevokedAt, the certificates of c that are not revoked yet,
+// when c is revoked. A certificate's revocation is never undone, nor its time moved: a CRL
+// entry stays as published.
+func revokeCertificates(ctx context.Context, tx *sql.Tx, c *keyward.Credential) error {
+	if c.RevokedAt == nil {
+		return nil
 	}
+	_, err := tx.ExecContext(ctx, `UPDATE certificates SET revoked_at = ? WHERE credential_id = ? AND revoked_at IS NULL`,
+		micros(*c.RevokedAt), c.ID)
+	return err
+}
+
+// RollCredential does what UpdateCredential does and also writes c.Start, then replaces the
+// credential's current material, in one transaction with ev:
+//   - with a secret sec (an API token): caps the earlier secrets' validity at graceUntil,
+//     deletes those whose end is at or before c.UpdatedAt, and stores sec (with its sealed
+//     token, if any) as the current secret, setting sec.CredentialID;
+//   - without one (a certificate credential): c carries the new Serial, Fingerprint and
+//     ExpiresAt, which are written; every earlier certificate not yet revoked is revoked at
+//     c.UpdatedAt and the new one recorded (not after c.ExpiresAt). graceUntil is not used.
+//
+// It sets c.Recoverable to whether the new current secret is sealed. EInvalid without a
+// secret and a serial, or with a serial and no expiry; EConflict when stale or when the
+// digest or serial exists; ENotFound.
+func (s *Store) RollCredential(ctx context.Context, c *keyward.Credential, sec *keyward.CredentialSecret, graceUntil time.Time, ev *keyward.Event) error {
+	if sec == nil {
+		if c.Serial == "" {
+			return keyward.Invalid("serial", "required to roll a credential without a secret")
+		}
+		if c.ExpiresAt == nil {
+			return keyward.Invalid("expires_at", "required for a certificate credential")
+		}
+	}
+	var nsec *keyward.CredentialSecret
+	if sec != nil {
+		cp := *sec
+		nsec = &cp
+		nsec.CredentialID = c.ID
+		nsec.ValidUntil = nil
+		if nsec.CreatedAt.IsZero() {
+			nsec.CreatedAt = c.UpdatedAt
+		}
+	}
+	nev := *ev
 	var evID int64
+	var recoverable bool
 	err := s.inTx(ctx, "roll credential", func(tx *sql.Tx) error {
-		if err := updateCredential(ctx, tx, c, true); err != nil {
+		if nsec == nil {
+			if err := rollCertificate(ctx, tx, c); err != nil {
+				return err
+			}
+		} else if err := rollSecret(ctx, tx, c, nsec, graceUntil); err != nil {
 			return err
 		}
-		g := micros(graceUntil)
-		if _, err := tx.ExecContext(ctx, `UPDATE credential_secrets SET valid_until = MIN(COALESCE(valid_until, ?), ?)
-			WHERE credential_id = ?`, g, g, c.ID); err != nil {
+		if err := revokeCertificates(ctx, tx, c); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM credential_secrets
-			WHERE credential_id = ? AND valid_until IS NOT NULL AND valid_until <= ?`, c.ID, micros(c.UpdatedAt)); err != nil {
-			return err
-		}
-		if err := insertSecret(ctx, tx, &nsec); err != nil {
+		// A certificate roll leaves a secret the credential may have as it was.
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM credential_secrets
+			WHERE credential_id = ? AND valid_until IS NULL AND sealed IS NOT NULL)`, c.ID).Scan(&recoverable); err != nil {
 			return err
 		}
 		var err error
@@ -378,14 +487,58 @@ func (s *Store) RollCredential(ctx context.Context, c *keyward.Credential, sec *
 	}
 	c.Version++
 	c.RoleIDs = sortedIDs(c.RoleIDs)
-	*sec, *ev = nsec, nev
+	c.Recoverable = recoverable
+	if nsec != nil {
+		*sec = *nsec
+	}
+	*ev = nev
 	ev.ID = evID
 	return nil
 }
 
+// rollSecret is RollCredential with a new secret.
+func rollSecret(ctx context.Context, tx *sql.Tx, c *keyward.Credential, sec *keyward.CredentialSecret, graceUntil time.Time) error {
+	if err := updateCredential(ctx, tx, c, rollSecretMaterial); err != nil {
+		return err
+	}
+	g := micros(graceUntil)
+	if _, err := tx.ExecContext(ctx, `UPDATE credential_secrets SET valid_until = MIN(COALESCE(valid_until, ?), ?)
+		WHERE credential_id = ?`, g, g, c.ID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM credential_secrets
+		WHERE credential_id = ? AND valid_until IS NOT NULL AND valid_until <= ?`, c.ID, micros(c.UpdatedAt)); err != nil {
+		return err
+	}
+	return insertSecret(ctx, tx, sec)
+}
+
+// rollCertificate is RollCredential with a new certificate (c.Serial).
+func rollCertificate(ctx context.Context, tx *sql.Tx, c *keyward.Credential) error {
+	if err := updateCredential(ctx, tx, c, rollCertificateMaterial); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE certificates SET revoked_at = ? WHERE credential_id = ? AND revoked_at IS NULL`,
+		micros(c.UpdatedAt), c.ID); err != nil {
+		return err
+	}
+	return insertCertificate(ctx, tx, &keyward.Certificate{Serial: c.Serial, CredentialID: c.ID,
+		Fingerprint: c.Fingerprint, NotAfter: *c.ExpiresAt, CreatedAt: c.UpdatedAt})
+}
+
+// rollKind tells updateCredential which material columns a write also sets.
+type rollKind int
+
+const (
+	rollNone                rollKind = iota // UpdateCredential: no material
+	rollSecretMaterial                      // a token roll: start
+	rollCertificateMaterial                 // a certificate roll: start, serial, fingerprint
+)
+
 // updateCredential is the versioned write UpdateCredential and RollCredential share. It does
-// not touch c: the caller bumps c.Version once the transaction commits.
-func updateCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, withStart bool) error {
+// not touch c: the caller bumps c.Version once the transaction commits. A certificate roll
+// whose serial another credential holds is EConflict.
+func updateCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, kind rollKind) error {
 	meta, err := metaJSON(c.Meta)
 	if err != nil {
 		return err
@@ -394,13 +547,23 @@ func updateCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, wi
 		revoked_at = ?, updated_at = ?, version = version + 1`
 	args := []any{c.Description, meta, nullMicros(c.NotBefore), nullMicros(c.ExpiresAt), c.Active,
 		nullMicros(c.RevokedAt), micros(c.UpdatedAt)}
-	if withStart {
+	switch kind {
+	case rollSecretMaterial:
 		q += `, start = ?`
 		args = append(args, c.Start)
+	case rollCertificateMaterial:
+		if err := checkSerialFree(ctx, tx, c.Serial); err != nil {
+			return err
+		}
+		q += `, start = ?, serial = ?, fingerprint = ?`
+		args = append(args, c.Start, nullString(c.Serial), nullString(c.Fingerprint))
 	}
 	q += ` WHERE id = ? AND project_id = ? AND version = ?`
 	args = append(args, c.ID, c.ProjectID, c.Version)
 	res, err := tx.ExecContext(ctx, q, args...)
+	if isUnique(err) {
+		return keyward.Errorf(keyward.EConflict, "certificate serial already exists")
+	}
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,9 @@ import (
 // This file is what "keyward migrate" needs beyond keyward.Store: the schema version of a
 // file, and the whole store as a snapshot.Snapshot, out and in, for copying a deployment to
 // another store (PostgreSQL) and back.
+//
+// Sealed values (recoverable keys, clusters' client CAs, the CA's state in settings) are copied
+// as they are stored: the target needs the source's master key.
 
 var (
 	_ snapshot.Exporter = (*Store)(nil)
@@ -73,11 +76,11 @@ func export(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
 		return err
 	}
 	var err error
-	if snap.Projects, err = collect(ctx, tx, `SELECT id, slug, name, created_at FROM projects ORDER BY id`,
+	if snap.Projects, err = collect(ctx, tx, `SELECT id, slug, name, created_at, recoverable_keys FROM projects ORDER BY id`,
 		func(row *sql.Rows) (keyward.Project, error) {
 			var p keyward.Project
 			var created int64
-			err := row.Scan(&p.ID, &p.Slug, &p.Name, &created)
+			err := row.Scan(&p.ID, &p.Slug, &p.Name, &created, &p.RecoverableKeys)
 			p.CreatedAt = fromMicros(created)
 			return p, err
 		}); err != nil {
@@ -132,15 +135,52 @@ func export(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
 		}); err != nil {
 		return err
 	}
-	if snap.Secrets, err = collect(ctx, tx, `SELECT digest, credential_id, valid_until, created_at
+	if snap.Secrets, err = collect(ctx, tx, `SELECT digest, credential_id, valid_until, created_at, sealed
 		FROM credential_secrets ORDER BY credential_id, digest`,
 		func(row *sql.Rows) (keyward.CredentialSecret, error) {
 			var sec keyward.CredentialSecret
 			var until sql.NullInt64
 			var created int64
-			err := row.Scan(&sec.Digest, &sec.CredentialID, &until, &created)
+			err := row.Scan(&sec.Digest, &sec.CredentialID, &until, &created, &sec.Sealed)
 			sec.ValidUntil, sec.CreatedAt = fromNullMicros(until), fromMicros(created)
+			if len(sec.Sealed) == 0 {
+				sec.Sealed = nil
+			}
 			return sec, err
+		}); err != nil {
+		return err
+	}
+	if snap.Certificates, err = collect(ctx, tx, `SELECT `+certificateColumns+` FROM certificates k ORDER BY k.serial`,
+		func(row *sql.Rows) (keyward.Certificate, error) {
+			var ks certificateScan
+			if err := row.Scan(ks.dest()...); err != nil {
+				return keyward.Certificate{}, err
+			}
+			return *ks.certificate(), nil
+		}); err != nil {
+		return err
+	}
+	if snap.Clusters, err = collect(ctx, tx, `SELECT `+clusterColumns+` FROM clusters ORDER BY id`,
+		func(row *sql.Rows) (keyward.Cluster, error) {
+			cl, err := scanCluster(row)
+			if err != nil {
+				return keyward.Cluster{}, err
+			}
+			return *cl, nil
+		}); err != nil {
+		return err
+	}
+	// BINARY collation: keys in byte order, as snapshot.Snapshot documents.
+	if snap.Settings, err = collect(ctx, tx, `SELECT key, value, updated_at FROM settings ORDER BY key`,
+		func(row *sql.Rows) (snapshot.Setting, error) {
+			var st snapshot.Setting
+			var updated int64
+			err := row.Scan(&st.Key, &st.Value, &updated)
+			st.UpdatedAt = fromMicros(updated)
+			if st.Value == nil {
+				st.Value = []byte{}
+			}
+			return st, err
 		}); err != nil {
 		return err
 	}
@@ -188,14 +228,16 @@ func collect[T any](ctx context.Context, tx *sql.Tx, q string, scan func(*sql.Ro
 
 // Import writes every row of snap into the store, keeping ids, in one transaction; AUTOINCREMENT
 // then hands out ids past the largest imported. It refuses a store that holds any row
-// (snapshot.ErrNotEmpty) and writes nothing then. Credential.Project is ignored.
+// (snapshot.ErrNotEmpty) and writes nothing then. Credential.Project and Credential.Recoverable
+// (both derived) are ignored.
 func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
 	return s.inTx(ctx, "import", func(tx *sql.Tx) error {
 		var used bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM projects) OR EXISTS (SELECT 1 FROM users)
 			OR EXISTS (SELECT 1 FROM roles) OR EXISTS (SELECT 1 FROM role_bindings)
 			OR EXISTS (SELECT 1 FROM credentials) OR EXISTS (SELECT 1 FROM credential_secrets)
-			OR EXISTS (SELECT 1 FROM events)`).Scan(&used); err != nil {
+			OR EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM certificates)
+			OR EXISTS (SELECT 1 FROM clusters) OR EXISTS (SELECT 1 FROM settings)`).Scan(&used); err != nil {
 			return err
 		}
 		if used {
@@ -227,10 +269,10 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 		}
 		return nil
 	}
-	if err := insert("projects", `INSERT INTO projects (id, slug, name, created_at) VALUES (?, ?, ?, ?)`,
+	if err := insert("projects", `INSERT INTO projects (id, slug, name, created_at, recoverable_keys) VALUES (?, ?, ?, ?, ?)`,
 		len(snap.Projects), func(i int) ([]any, error) {
 			p := snap.Projects[i]
-			return []any{p.ID, p.Slug, p.Name, micros(p.CreatedAt)}, nil
+			return []any{p.ID, p.Slug, p.Name, micros(p.CreatedAt), p.RecoverableKeys}, nil
 		}); err != nil {
 		return err
 	}
@@ -259,14 +301,16 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 	}
 	if err := insert("credentials", `INSERT INTO credentials (id, project_id, name, description, type, environment,
 		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
-		last_used_at, version, start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		last_used_at, version, start, serial, fingerprint, cluster, namespace)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		len(snap.Credentials), func(i int) ([]any, error) {
 			c := snap.Credentials[i]
 			meta, err := metaJSON(c.Meta)
 			return []any{c.ID, c.ProjectID, c.Name, c.Description, string(c.Type), string(c.Environment),
 				string(c.KeyType), c.CreatedBy, meta, nullMicros(c.NotBefore), nullMicros(c.ExpiresAt), c.Active,
 				nullMicros(c.RevokedAt), micros(c.CreatedAt), micros(c.UpdatedAt), nullMicros(c.LastUsedAt),
-				c.Version, c.Start}, err
+				c.Version, c.Start, nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster),
+				nullString(c.Namespace)}, err
 		}); err != nil {
 		return err
 	}
@@ -280,11 +324,36 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 		len(credRoles), func(i int) ([]any, error) { return []any{credRoles[i][0], credRoles[i][1]}, nil }); err != nil {
 		return err
 	}
-	if err := insert("credential_secrets", `INSERT INTO credential_secrets (digest, credential_id, valid_until, created_at)
-		VALUES (?, ?, ?, ?)`, len(snap.Secrets), func(i int) ([]any, error) {
+	if err := insert("credential_secrets", `INSERT INTO credential_secrets (digest, credential_id, valid_until, created_at, sealed)
+		VALUES (?, ?, ?, ?, ?)`, len(snap.Secrets), func(i int) ([]any, error) {
 		sec := snap.Secrets[i]
-		return []any{sec.Digest, sec.CredentialID, nullMicros(sec.ValidUntil), micros(sec.CreatedAt)}, nil
+		return []any{sec.Digest, sec.CredentialID, nullMicros(sec.ValidUntil), micros(sec.CreatedAt), nullBlob(sec.Sealed)}, nil
 	}); err != nil {
+		return err
+	}
+	if err := insert("certificates", `INSERT INTO certificates (serial, credential_id, fingerprint, not_after,
+		revoked_at, created_at) VALUES (?, ?, ?, ?, ?, ?)`, len(snap.Certificates), func(i int) ([]any, error) {
+		k := snap.Certificates[i]
+		return []any{k.Serial, k.CredentialID, k.Fingerprint, micros(k.NotAfter), nullMicros(k.RevokedAt), micros(k.CreatedAt)}, nil
+	}); err != nil {
+		return err
+	}
+	if err := insert("clusters", `INSERT INTO clusters (id, name, server, ca_pem, client_ca, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, len(snap.Clusters), func(i int) ([]any, error) {
+		cl := snap.Clusters[i]
+		return []any{cl.ID, cl.Name, cl.Server, cl.CAPEM, nullBlob(cl.ClientCA), micros(cl.CreatedAt)}, nil
+	}); err != nil {
+		return err
+	}
+	if err := insert("settings", `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)`,
+		len(snap.Settings), func(i int) ([]any, error) {
+			st := snap.Settings[i]
+			v := st.Value
+			if v == nil {
+				v = []byte{}
+			}
+			return []any{st.Key, v, micros(st.UpdatedAt)}, nil
+		}); err != nil {
 		return err
 	}
 	return insert("events", `INSERT INTO events (id, time, actor_user_id, actor_credential_id, actor, action,

@@ -52,8 +52,9 @@ func TestPragmas(t *testing.T) {
 	}
 }
 
-// TestQueryPlans checks that the user and role statements that could grow with the data walk
-// an index rather than a table, and that a project's members come out of the index in order.
+// TestQueryPlans checks that the user, role and certificate statements that could grow with
+// the data walk an index rather than a table, and that a project's members and the CRL come
+// out of their indexes in order.
 func TestQueryPlans(t *testing.T) {
 	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "keyward.db"))
 	if err != nil {
@@ -71,6 +72,13 @@ func TestQueryPlans(t *testing.T) {
 		{"RoleInBinding", `SELECT EXISTS (SELECT 1 FROM role_bindings WHERE role_id = 1)`, "role_bindings_role"},
 		{"RoleInCredential", `SELECT EXISTS (SELECT 1 FROM credential_roles WHERE role_id = 1)`, "credential_roles_role"},
 		{"DeleteBinding", `DELETE FROM role_bindings WHERE user_id = 1 AND COALESCE(project_id, 0) = 0 AND role_id = 1`, "role_bindings_unique"},
+		{"RevokedCertificates", `SELECT k.serial FROM certificates k WHERE k.revoked_at IS NOT NULL AND k.not_after > 0 ORDER BY k.serial`, "certificates_revoked"},
+		{"RevokeCertificates", `UPDATE certificates SET revoked_at = 1 WHERE credential_id = 1 AND revoked_at IS NULL`, "certificates_credential_id"},
+		{"RevokeCertificatesByCreator", `UPDATE certificates SET revoked_at = 1 WHERE revoked_at IS NULL
+			AND credential_id IN (SELECT id FROM credentials WHERE created_by = 1 AND revoked_at IS NULL)`, "certificates_credential_id"},
+		{"SerialTaken", `SELECT EXISTS (SELECT 1 FROM credentials WHERE serial = 'x')`, "credentials_serial"},
+		{"Recoverable", `SELECT EXISTS (SELECT 1 FROM credential_secrets rs
+			WHERE rs.credential_id = 1 AND rs.valid_until IS NULL AND rs.sealed IS NOT NULL)`, "credential_secrets_sealed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rows, err := s.write.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tc.query)

@@ -98,8 +98,8 @@ func (s *Store) Bootstrap(ctx context.Context, b *keyward.Bootstrap) error {
 
 // insertProject inserts p and sets its ID; EConflict when the slug is taken.
 func insertProject(ctx context.Context, tx *sql.Tx, p *keyward.Project) error {
-	err := tx.QueryRowContext(ctx, `INSERT INTO projects (slug, name, created_at) VALUES (?, ?, ?) RETURNING id`,
-		p.Slug, p.Name, micros(p.CreatedAt)).Scan(&p.ID)
+	err := tx.QueryRowContext(ctx, `INSERT INTO projects (slug, name, created_at, recoverable_keys)
+		VALUES (?, ?, ?, ?) RETURNING id`, p.Slug, p.Name, micros(p.CreatedAt), p.RecoverableKeys).Scan(&p.ID)
 	if isUnique(err) {
 		return keyward.Errorf(keyward.EConflict, "project slug already taken")
 	}
@@ -130,16 +130,40 @@ func (s *Store) CreateProject(ctx context.Context, p *keyward.Project, ev *keywa
 	return nil
 }
 
-const projectColumns = `id, slug, name, created_at`
+const projectColumns = `id, slug, name, created_at, recoverable_keys`
 
 func scanProject(row interface{ Scan(...any) error }) (*keyward.Project, error) {
 	var p keyward.Project
 	var created int64
-	if err := row.Scan(&p.ID, &p.Slug, &p.Name, &created); err != nil {
+	if err := row.Scan(&p.ID, &p.Slug, &p.Name, &created, &p.RecoverableKeys); err != nil {
 		return nil, err
 	}
 	p.CreatedAt = fromMicros(created)
 	return &p, nil
+}
+
+// UpdateProject writes p.Name and p.RecoverableKeys and ev, and sets ev.ID. Turning
+// recoverable keys off seals no key and unseals none: it only decides for keys issued later.
+// ENotFound.
+func (s *Store) UpdateProject(ctx context.Context, p *keyward.Project, ev *keyward.Event) error {
+	var evID int64
+	err := s.inTx(ctx, "update project", func(tx *sql.Tx) error {
+		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE projects SET name = ?, recoverable_keys = ? WHERE id = ?`,
+			p.Name, p.RecoverableKeys, p.ID))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyward.Errorf(keyward.ENotFound, "project not found")
+		}
+		evID, err = insertEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	ev.ID = evID
+	return nil
 }
 
 // ProjectByID returns the project with id. ENotFound.

@@ -38,6 +38,7 @@ type Store struct {
 	read  *sql.DB // query_only connections for reads, which WAL runs beside the writer
 
 	bySecret *sql.Stmt // the verify hot path, prepared once
+	bySerial *sql.Stmt // its mutual-TLS twin
 
 	closeOnce sync.Once
 	closeErr  error
@@ -103,6 +104,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: prepare: %w", err)
 	}
+	if s.bySerial, err = read.PrepareContext(ctx, selectCredentialBySerial); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	}
 	return s, nil
 }
 
@@ -137,8 +142,10 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
-		if s.bySecret != nil {
-			errs = append(errs, s.bySecret.Close())
+		for _, st := range []*sql.Stmt{s.bySecret, s.bySerial} {
+			if st != nil {
+				errs = append(errs, st.Close())
+			}
 		}
 		errs = append(errs, s.read.Close(), s.write.Close())
 		s.closeErr = errors.Join(errs...)

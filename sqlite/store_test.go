@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/snapshot"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/storetest"
 )
@@ -143,6 +145,66 @@ func TestMigrations(t *testing.T) {
 		}
 		if h, err := s.PasswordHash(t.Context(), 1); err != nil || h != "h" {
 			t.Fatalf("PasswordHash after migrating = %q, %v; want %q", h, err, "h")
+		}
+	})
+
+	// 0003 on a database that 0002 made and used: projects are not recoverable, credentials
+	// have no serial, cluster or sealed secret, and serials can be recorded from then on.
+	t.Run("CertificatesFromVersion2", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "keyward.db")
+		db := rawDB(t, path)
+		if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range []string{"0001_init.sql", "0002_users.sql"} {
+			schema, err := os.ReadFile(filepath.Join("migrations", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(string(schema)); err != nil {
+				t.Fatalf("apply %s: %v", name, err)
+			}
+			if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, i+1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, q := range []string{
+			`INSERT INTO projects (id, slug, name, created_at) VALUES (1, 'system', 'System', 0)`,
+			`INSERT INTO users (id, name, created_at, updated_at) VALUES (1, 'admin', 0, 0)`,
+			`INSERT INTO credentials (id, project_id, name, type, environment, key_type, created_by, active,
+				created_at, updated_at, version, start) VALUES (1, 1, 'old', 'API_TOKEN', 'live', 'secret', 1, 1, 0, 0, 1, 'kw_live_Old')`,
+			`INSERT INTO credential_secrets (digest, credential_id, created_at) VALUES (x'0102', 1, 0)`,
+		} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("prepare version 2: %v", err)
+			}
+		}
+		db.Close()
+
+		s := MustOpen(t, path)
+		ctx := t.Context()
+		p, err := s.ProjectByID(ctx, 1)
+		if err != nil || p.RecoverableKeys {
+			t.Fatalf("ProjectByID after migrating = %+v, %v; want not recoverable", p, err)
+		}
+		c, sec, err := s.CredentialBySecret(ctx, []byte{1, 2})
+		if err != nil {
+			t.Fatalf("CredentialBySecret after migrating: %v", err)
+		}
+		if c.Serial != "" || c.Fingerprint != "" || c.Cluster != "" || c.Namespace != "" || c.Recoverable || sec.Sealed != nil {
+			t.Fatalf("migrated credential = %+v, secret %+v; want no serial, cluster or sealed token", c, sec)
+		}
+		if _, err := s.SealedSecret(ctx, c.ID); keyward.ErrorCode(err) != keyward.ENotFound {
+			t.Fatalf("SealedSecret after migrating = %v, want not found", err)
+		}
+		expires := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+		cert := &keyward.Credential{ProjectID: 1, Name: "cert", Type: keyward.APICertificate, Environment: keyward.Live,
+			KeyType: keyward.Secret, CreatedBy: 1, Active: true, ExpiresAt: &expires, Serial: "0abc", Fingerprint: "ff"}
+		if err := s.CreateCredential(ctx, cert, nil, &keyward.Event{Action: "create", Outcome: keyward.OutcomeSuccess}); err != nil {
+			t.Fatalf("CreateCredential of a certificate after migrating: %v", err)
+		}
+		if _, k, err := s.CredentialBySerial(ctx, "0abc"); err != nil || !k.NotAfter.Equal(expires) {
+			t.Fatalf("CredentialBySerial after migrating = %+v, %v", k, err)
 		}
 	})
 
@@ -309,5 +371,117 @@ func TestConcurrentReadWrite(t *testing.T) {
 	}
 	if got, want := len(cs), workers*rounds+1; got != want {
 		t.Fatalf("%d credentials, want %d", got, want)
+	}
+}
+
+// TestSnapshotCertificates checks that Export and Import carry what 0003 added: recoverable
+// projects, certificate credentials and their certificates, sealed secrets, clusters, settings.
+func TestSnapshotCertificates(t *testing.T) {
+	ctx := t.Context()
+	src := MustOpen(t, filepath.Join(t.TempDir(), "src.db"))
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	b := &keyward.Bootstrap{
+		Project:    &keyward.Project{Slug: keyward.SystemProject, Name: "System", CreatedAt: now, RecoverableKeys: true},
+		Roles:      []*keyward.Role{{ID: 1, Name: keyward.RoleAdmin, Permissions: keyward.AllPermissions, BuiltIn: true}},
+		Admin:      &keyward.User{Name: keyward.AdminUser, CreatedAt: now},
+		Credential: &keyward.Credential{Name: "boot", Type: keyward.APIToken, Environment: keyward.Live, KeyType: keyward.Secret, Active: true},
+		Secret:     &keyward.CredentialSecret{Digest: []byte("boot"), Sealed: []byte("sealed boot")},
+		Event:      &keyward.Event{Action: "bootstrap", Outcome: keyward.OutcomeSuccess},
+	}
+	if err := src.Bootstrap(ctx, b); err != nil {
+		t.Fatalf("Bootstrap: %v", err)
+	}
+	expires := now.Add(time.Hour)
+	kube := &keyward.Credential{ProjectID: b.Project.ID, Name: "kube", Type: keyward.KubeConfig, Environment: keyward.Live,
+		KeyType: keyward.Secret, CreatedBy: b.Admin.ID, Active: true, ExpiresAt: &expires, CreatedAt: now, UpdatedAt: now,
+		Serial: "0abc", Fingerprint: "ff00", Cluster: "prod", Namespace: "web"}
+	if err := src.CreateCredential(ctx, kube, nil, &keyward.Event{Action: "create", Outcome: keyward.OutcomeSuccess}); err != nil {
+		t.Fatalf("CreateCredential: %v", err)
+	}
+	ev := func() *keyward.Event { return &keyward.Event{Action: "x", Outcome: keyward.OutcomeSuccess} }
+	kube.Serial, kube.Fingerprint, kube.UpdatedAt = "0abd", "ff01", now.Add(time.Minute)
+	if err := src.RollCredential(ctx, kube, nil, kube.UpdatedAt, ev()); err != nil {
+		t.Fatalf("RollCredential: %v", err)
+	}
+	for _, cl := range []*keyward.Cluster{{Name: "prod", Server: "https://prod", CAPEM: "pem", ClientCA: []byte("sealed ca"), CreatedAt: now},
+		{Name: "dev", Server: "https://dev", CreatedAt: now}} {
+		if err := src.CreateCluster(ctx, cl, ev()); err != nil {
+			t.Fatalf("CreateCluster: %v", err)
+		}
+	}
+	for _, k := range []string{"z", "ca", "B", "empty"} {
+		v := []byte("value of " + k)
+		if k == "empty" {
+			v = []byte{}
+		}
+		if err := src.PutSetting(ctx, k, v, nil); err != nil {
+			t.Fatalf("PutSetting: %v", err)
+		}
+	}
+	want, err := src.Export(ctx)
+	if err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	if got, want := len(want.Certificates), 2; got != want {
+		t.Fatalf("%d certificates exported, want %d", got, want)
+	}
+	var keys []string
+	for _, st := range want.Settings {
+		keys = append(keys, st.Key)
+	}
+	if got, want := strings.Join(keys, ","), "B,ca,empty,z"; got != want {
+		t.Fatalf("settings exported in the order %s, want %s", got, want)
+	}
+	if got := want.Clusters; len(got) != 2 || got[0].Name != "prod" || string(got[0].ClientCA) != "sealed ca" || got[1].ClientCA != nil {
+		t.Fatalf("clusters exported = %+v, want prod (with its client CA) then dev", got)
+	}
+	if !want.Projects[0].RecoverableKeys || !want.Credentials[0].Recoverable || string(want.Secrets[0].Sealed) != "sealed boot" ||
+		want.Credentials[1].Serial != "0abd" || want.Credentials[1].Cluster != "prod" || want.Credentials[1].Namespace != "web" {
+		t.Fatalf("Export lost a 0003 field: %+v", want)
+	}
+
+	dst := MustOpen(t, filepath.Join(t.TempDir(), "dst.db"))
+	if err := dst.Import(ctx, want); err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	got, err := dst.Export(ctx)
+	if err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	if d := snapshot.Diff(want, got); d != nil {
+		t.Fatalf("the copy differs: %v", d)
+	}
+	if v, err := dst.SealedSecret(ctx, b.Credential.ID); err != nil || string(v) != "sealed boot" {
+		t.Fatalf("SealedSecret in the copy = %q, %v", v, err)
+	}
+	if _, k, err := dst.CredentialBySerial(ctx, "0abc"); err != nil || k.RevokedAt == nil {
+		t.Fatalf("rolled certificate in the copy = %+v, %v; want it revoked", k, err)
+	}
+	if ks, err := dst.RevokedCertificates(ctx, now); err != nil || len(ks) != 1 || ks[0].Serial != "0abc" {
+		t.Fatalf("CRL of the copy = %v, %v; want 0abc", ks, err)
+	}
+	if v, err := dst.Setting(ctx, "ca"); err != nil || string(v) != "value of ca" {
+		t.Fatalf("setting in the copy = %q, %v", v, err)
+	}
+	// Ids go on past the imported ones.
+	next := &keyward.Cluster{Name: "next", Server: "https://next", CreatedAt: now}
+	if err := dst.CreateCluster(ctx, next, ev()); err != nil || next.ID <= want.Clusters[1].ID {
+		t.Fatalf("CreateCluster in the copy: id %d, %v; want past %d", next.ID, err, want.Clusters[1].ID)
+	}
+
+	// A store that holds only a setting or a cluster is not empty.
+	for _, fill := range []func(s *sqlite.Store) error{
+		func(s *sqlite.Store) error { return s.PutSetting(ctx, "ca", []byte("x"), nil) },
+		func(s *sqlite.Store) error {
+			return s.CreateCluster(ctx, &keyward.Cluster{Name: "c", Server: "https://c"}, &keyward.Event{Action: "x", Outcome: keyward.OutcomeSuccess})
+		},
+	} {
+		s := MustOpen(t, filepath.Join(t.TempDir(), "used.db"))
+		if err := fill(s); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Import(ctx, want); !errors.Is(err, snapshot.ErrNotEmpty) {
+			t.Fatalf("Import into a used store = %v, want %v", err, snapshot.ErrNotEmpty)
+		}
 	}
 }

@@ -208,7 +208,8 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string, 
 // DeleteUser, in one transaction with ev: marks the user deleted (at) and disabled, renames
 // it to "<name>~deleted~<id>", drops its password hash (a deleted user can never log in
 // again), removes its role bindings, and revokes at every credential it created that is not
-// revoked yet, moving their updated_at to at and bumping their versions. It sets ev.ID.
+// revoked yet, moving their updated_at to at and bumping their versions; their certificates
+// not yet revoked are revoked at the same instant. It sets ev.ID.
 // ENotFound for a missing or already deleted user.
 func (s *Store) DeleteUser(ctx context.Context, userID int64, at time.Time, ev *keyward.Event) error {
 	var evID int64
@@ -224,6 +225,12 @@ func (s *Store) DeleteUser(ctx context.Context, userID int64, at time.Time, ev *
 			return keyward.Errorf(keyward.ENotFound, "user not found")
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM role_bindings WHERE user_id = ?`, userID); err != nil {
+			return err
+		}
+		// The certificates of the credentials about to be revoked are revoked with them, as
+		// UpdateCredential does, so that the CRL lists them.
+		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET revoked_at = ? WHERE revoked_at IS NULL
+			AND credential_id IN (SELECT id FROM credentials WHERE created_by = ? AND revoked_at IS NULL)`, t, userID); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE credentials SET revoked_at = ?, updated_at = ?, version = version + 1

@@ -27,7 +27,32 @@
 //     any binding or credential, a revoked one included, names the role;
 //   - CreateRoleBinding checks its user, project and role itself: ENotFound, never EInvalid;
 //   - lists return a non-nil empty slice when nothing matches; Limit 0 means 100;
-//   - ListCredentials without a project, or with an unknown state, is EInvalid.
+//   - ListCredentials without a project, or with an unknown state, is EInvalid;
+//   - Credential.Serial, Fingerprint, Cluster and Namespace come back "" when absent; Recoverable
+//     is derived on every read (and set by CreateCredential and RollCredential): true exactly
+//     when the credential's current secret (ValidUntil nil) has a Sealed token;
+//     CredentialBySecret returns the secret's Sealed (nil when none);
+//   - CreateCredential with a nil secret needs c.Serial, and a certificate (a Serial) needs
+//     c.ExpiresAt, its not-after: EInvalid otherwise; the certificate is recorded with
+//     NotAfter = ExpiresAt, CreatedAt = c.CreatedAt; UpdateCredential never writes Serial,
+//     Fingerprint, Start, Cluster or Namespace;
+//   - a serial is never reused: one that any certificate, current, rolled or revoked, had is
+//     EConflict in CreateCredential and RollCredential;
+//   - when UpdateCredential or RollCredential leaves revoked_at set, and when DeleteUser revokes,
+//     every certificate of the credential not revoked yet is revoked at that same instant; a
+//     certificate's revocation is never undone nor moved;
+//   - RollCredential with a nil secret needs c.Serial and c.ExpiresAt (EInvalid): it writes
+//     Serial, Fingerprint, ExpiresAt and Start, revokes the earlier certificates at c.UpdatedAt
+//     and records the new one (CreatedAt c.UpdatedAt); graceUntil does not apply to them;
+//   - RevokedCertificates lists revoked certificates with NotAfter > now, by serial;
+//   - UpdateProject writes Name and RecoverableKeys only, never Slug or CreatedAt;
+//   - CreateCluster sets the event's Detail["cluster_id"] like CreateUser does; a nil or empty
+//     ClientCA comes back nil; ListClusters is by name;
+//   - Setting returns a non-nil value; PutSetting with a nil event writes none;
+//   - Reseal calls fn once per existing setting named in keys (a repeated key once), per cluster
+//     with a client CA and per secret with a Sealed token, old and current ones alike; an error
+//     from fn, or an empty result, leaves every value as it was and writes no event, and the
+//     error returned wraps fn's (errors.Is), keeping the code of a *keyward.Error.
 package storetest
 
 import (
@@ -79,6 +104,16 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	t.Run("UpdateCredential", func(t *testing.T) { testUpdateCredential(t, open) })
 	t.Run("RollCredential", func(t *testing.T) { testRollCredential(t, open) })
 	t.Run("TouchCredentials", func(t *testing.T) { testTouchCredentials(t, open) })
+	t.Run("UpdateProject", func(t *testing.T) { testUpdateProject(t, open) })
+	t.Run("CreateCertificateCredential", func(t *testing.T) { testCreateCertificateCredential(t, open) })
+	t.Run("CredentialBySerial", func(t *testing.T) { testCredentialBySerial(t, open) })
+	t.Run("RevokeCertificate", func(t *testing.T) { testRevokeCertificate(t, open) })
+	t.Run("RollCertificate", func(t *testing.T) { testRollCertificate(t, open) })
+	t.Run("RevokedCertificates", func(t *testing.T) { testRevokedCertificates(t, open) })
+	t.Run("SealedSecret", func(t *testing.T) { testSealedSecret(t, open) })
+	t.Run("Clusters", func(t *testing.T) { testClusters(t, open) })
+	t.Run("Settings", func(t *testing.T) { testSettings(t, open) })
+	t.Run("Reseal", func(t *testing.T) { testReseal(t, open) })
 	t.Run("AppendEvent", func(t *testing.T) { testAppendEvent(t, open) })
 	t.Run("ListEvents", func(t *testing.T) { testListEvents(t, open) })
 }
@@ -317,6 +352,21 @@ func credentialDiff(got, want *keyward.Credential) []string {
 	}
 	if got.Start != want.Start {
 		add("Start", got.Start, want.Start)
+	}
+	if got.Serial != want.Serial {
+		add("Serial", got.Serial, want.Serial)
+	}
+	if got.Fingerprint != want.Fingerprint {
+		add("Fingerprint", got.Fingerprint, want.Fingerprint)
+	}
+	if got.Cluster != want.Cluster {
+		add("Cluster", got.Cluster, want.Cluster)
+	}
+	if got.Namespace != want.Namespace {
+		add("Namespace", got.Namespace, want.Namespace)
+	}
+	if got.Recoverable != want.Recoverable {
+		add("Recoverable", got.Recoverable, want.Recoverable)
 	}
 	return d
 }

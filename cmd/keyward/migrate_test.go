@@ -13,6 +13,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/postgres"
 	"github.com/keyward/keyward/postgrestest"
 	"github.com/keyward/keyward/snapshot"
@@ -243,7 +244,15 @@ func TestServePostgres(t *testing.T) {
 	}
 	withPassword := u.String()
 	tokenFile := filepath.Join(t.TempDir(), "admin-token")
-	srv := startServer(t, t.TempDir(), "--database", withPassword, "--bootstrap-token-file", tokenFile)
+	keyFile := filepath.Join(t.TempDir(), "master.key") // replicas on PostgreSQL share a given key
+	mk, err := masterkey.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mk.WriteFile(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, t.TempDir(), "--database", withPassword, "--bootstrap-token-file", tokenFile, "--master-key-file", keyFile)
 	raw, err := os.ReadFile(tokenFile)
 	if err != nil {
 		t.Fatalf("bootstrap token file: %v\n%s", err, srv.stderr.String())
@@ -264,7 +273,7 @@ func TestServePostgres(t *testing.T) {
 	}
 
 	// A second start on the same database finds it bootstrapped and the token still works.
-	srv = startServer(t, t.TempDir(), "--database", pg)
+	srv = startServer(t, t.TempDir(), "--database", pg, "--master-key-file", keyFile)
 	if _, err := client.New(srv.url, admin).Whoami(context.Background()); err != nil {
 		t.Fatalf("whoami after a restart: %v", err)
 	}

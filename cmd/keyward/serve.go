@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/masterkey"
 )
 
 // serveConfig holds what `keyward serve` is told by flags and environment.
@@ -31,6 +33,9 @@ type serveConfig struct {
 	shutdownTimeout    time.Duration
 	logFormat          string
 	logLevel           string
+	masterKeyFile      string
+	tls                bool
+	tlsCert, tlsKey    string
 }
 
 func newServeCmd() *cobra.Command {
@@ -60,6 +65,10 @@ usage data and closes the database.`,
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to drain in-flight requests on SIGINT/SIGTERM")
 	f.StringVar(&cfg.logFormat, "log-format", envOr("KEYWARD_LOG_FORMAT", "text"), "log format: text or json (env KEYWARD_LOG_FORMAT)")
 	f.StringVar(&cfg.logLevel, "log-level", envOr("KEYWARD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env KEYWARD_LOG_LEVEL)")
+	f.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the master key that seals the CA keys (mode 0600); default $KEYWARD_MASTER_KEY, else <data>/master.key, created on first start")
+	f.BoolVar(&cfg.tls, "tls", false, "serve HTTPS and accept client certificates issued by keyward's CA as credentials")
+	f.StringVar(&cfg.tlsCert, "tls-cert", "", "with --tls: the server certificate (PEM); default one issued by keyward's CA for --addr")
+	f.StringVar(&cfg.tlsKey, "tls-key", "", "with --tls: the server certificate's key (PEM)")
 	return cmd
 }
 
@@ -109,7 +118,11 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			logger.Error("closing the database", "err", err)
 		}
 	}()
-	auth := authority.New(store, authority.Options{Logger: logger})
+	mk, err := loadMasterKey(cfg.masterKeyFile, cfg.data, db.kind == kindPostgres, logger)
+	if err != nil {
+		return err
+	}
+	auth := authority.New(store, authority.Options{Logger: logger, MasterKey: mk})
 	defer func() {
 		if err := auth.Close(); err != nil {
 			logger.Error("writing pending usage data", "err", err)
@@ -119,6 +132,12 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	tok, err := auth.Bootstrap(ctx)
 	if err != nil {
 		return fmt.Errorf("first-start setup: %w", err)
+	}
+	if err := auth.SyncBuiltinRoles(ctx); err != nil {
+		return fmt.Errorf("updating the built-in roles: %w", err)
+	}
+	if err := auth.InitCA(ctx); err != nil {
+		return fmt.Errorf("loading the certificate authority: %w", err)
 	}
 	if tok != "" {
 		if err := deliverBootstrapToken(tok, cfg.bootstrapTokenFile, stderr); err != nil {
@@ -130,8 +149,15 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.addr, err)
 	}
-	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
-		logger.Warn("serving plain HTTP on a non-loopback address; put TLS in front of it", "addr", ln.Addr().String())
+	if cfg.tls {
+		tlsConfig, err := serverTLS(cfg, auth, ln.Addr().String())
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln = tls.NewListener(ln, tlsConfig)
+	} else if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		logger.Warn("serving plain HTTP on a non-loopback address; use --tls or put TLS in front of it", "addr", ln.Addr().String())
 	}
 	srv := &http.Server{
 		Handler:           httpapi.New(auth, store, httpapi.Options{Logger: logger, RequestTimeout: cfg.requestTimeout}),
@@ -141,7 +167,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	logger.Info("keyward listening", "addr", ln.Addr().String(), "data", cfg.data)
+	logger.Info("keyward listening", "addr", ln.Addr().String(), "data", cfg.data, "tls", cfg.tls)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -198,4 +224,60 @@ func writeSecretFile(path, s string) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// loadMasterKey finds the master key: --master-key-file, else $KEYWARD_MASTER_KEY, else for the
+// embedded default a key file in the data directory, created on first start. Replicas sharing
+// PostgreSQL must share one key, so there it must be given.
+func loadMasterKey(file, data string, shared bool, logger *slog.Logger) (*masterkey.Key, error) {
+	if file != "" {
+		return masterkey.LoadFile(file)
+	}
+	if k, ok, err := masterkey.FromEnv(); err != nil || ok {
+		return k, err
+	}
+	if shared {
+		return nil, usageErrorf("with PostgreSQL give every replica the same master key: --master-key-file or $%s", masterkey.EnvVar)
+	}
+	path := filepath.Join(data, "master.key")
+	k, created, err := masterkey.LoadOrCreate(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		logger.Warn("created a master key; back it up: without it the CA keys and recoverable keys cannot be read", "path", path)
+	}
+	return k, nil
+}
+
+// serverTLS builds the HTTPS configuration: the given certificate or one issued by keyward's CA
+// for the listen address, and client certificates requested (verified by the authority, so that
+// a revoked one is refused on its next request).
+func serverTLS(cfg serveConfig, auth *authority.Authority, addr string) (*tls.Config, error) {
+	var cert tls.Certificate
+	var err error
+	switch {
+	case cfg.tlsCert != "" || cfg.tlsKey != "":
+		if cert, err = tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey); err != nil {
+			return nil, fmt.Errorf("loading --tls-cert/--tls-key: %w", err)
+		}
+	default:
+		host, _, _ := net.SplitHostPort(addr)
+		hosts := []string{host, "localhost"}
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			hosts = []string{"127.0.0.1", "::1", "localhost"}
+		}
+		issued, err := auth.CA().IssueServer(hosts, 30*24*time.Hour)
+		if err != nil {
+			return nil, fmt.Errorf("issuing the server certificate: %w", err)
+		}
+		if cert, err = tls.X509KeyPair(issued.ChainPEM, issued.KeyPEM); err != nil {
+			return nil, err
+		}
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequestClientCert,
+		MinVersion:   tls.VersionTLS12,
+	}, nil
 }

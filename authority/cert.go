@@ -1,0 +1,449 @@
+package authority
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/ca"
+	"github.com/keyward/keyward/masterkey"
+)
+
+// Names of the settings the authority keeps in the store, and the label that binds a sealed
+// token to its purpose.
+const (
+	SettingCA       = "ca"
+	SettingKeyCheck = "masterkey.check"
+	tokenLabel      = "keyward-token"
+)
+
+// errNoCA is returned by certificate operations on an authority set up without a master key.
+var errNoCA = keyward.Errorf(keyward.EUnavailable, "this server has no certificate authority configured")
+
+// InitCA checks the master key against the store and loads the CA, creating both on first
+// start. A wrong master key is refused with a clear error and nothing is changed.
+func (a *Authority) InitCA(ctx context.Context) error {
+	if a.mk == nil {
+		return errors.New("authority: InitCA needs Options.MasterKey")
+	}
+	check, err := a.store.Setting(ctx, SettingKeyCheck)
+	switch {
+	case isCode(err, keyward.ENotFound):
+		if err := a.store.PutSetting(ctx, SettingKeyCheck, a.mk.Check(), nil); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if err := a.mk.Verify(check); err != nil {
+			return err
+		}
+	}
+	state, err := a.store.Setting(ctx, SettingCA)
+	if isCode(err, keyward.ENotFound) {
+		c, err := ca.New(ca.Options{})
+		if err != nil {
+			return err
+		}
+		return a.storeCA(ctx, c, "ca.create")
+	} else if err != nil {
+		return err
+	}
+	c, err := ca.Unmarshal(state, a.mk)
+	if err != nil {
+		return err
+	}
+	a.ca.Store(c)
+	return nil
+}
+
+func (a *Authority) storeCA(ctx context.Context, c *ca.CA, action string) error {
+	data, err := c.Marshal(a.mk)
+	if err != nil {
+		return err
+	}
+	ev := &keyward.Event{Time: a.clock(), Actor: "system", Action: action, Outcome: keyward.OutcomeSuccess,
+		Detail: map[string]string{"subject": c.Certificate().Subject.String()}}
+	if err := a.store.PutSetting(ctx, SettingCA, data, ev); err != nil {
+		return err
+	}
+	a.ca.Store(c)
+	return nil
+}
+
+// ImportCA replaces the CA with an existing one (certificate or chain, and key, in PEM).
+// Certificates issued by the previous CA stop authenticating, since they no longer chain.
+func (a *Authority) ImportCA(ctx context.Context, certPEM, keyPEM []byte) error {
+	if a.mk == nil {
+		return errNoCA
+	}
+	c, err := ca.Import(certPEM, keyPEM)
+	if err != nil {
+		return err
+	}
+	return a.storeCA(ctx, c, "ca.import")
+}
+
+// RotateMasterKey re-seals everything sealed under the current master key with next, in one
+// transaction. The server must be restarted with next afterwards.
+func (a *Authority) RotateMasterKey(ctx context.Context, next *masterkey.Key) error {
+	if a.mk == nil {
+		return errNoCA
+	}
+	old := a.mk
+	ev := &keyward.Event{Time: a.clock(), Actor: "system", Action: "masterkey.rotate", Outcome: keyward.OutcomeSuccess,
+		Detail: map[string]string{"fingerprint": next.Fingerprint()}}
+	return a.store.Reseal(ctx, []string{SettingKeyCheck, SettingCA}, func(label string, blob []byte) ([]byte, error) {
+		switch label {
+		case "setting:" + SettingKeyCheck:
+			if err := old.Verify(blob); err != nil {
+				return nil, err
+			}
+			return next.Check(), nil
+		case "setting:" + SettingCA, "cluster":
+			return ca.Reseal(blob, old, next)
+		case "secret":
+			return masterkey.Reseal(old, next, blob, tokenLabel)
+		}
+		return nil, errors.New("authority: unknown sealed value " + label)
+	}, ev)
+}
+
+// CA returns the certificate authority, or nil when none is configured.
+func (a *Authority) CA() *ca.CA { return a.ca.Load() }
+
+// CAChainPEM returns the certificates of keyward's CA, signing certificate first.
+func (a *Authority) CAChainPEM() ([]byte, error) {
+	c := a.ca.Load()
+	if c == nil {
+		return nil, errNoCA
+	}
+	return c.ChainPEM(), nil
+}
+
+// CRL returns a DER CRL of every revoked, unexpired certificate, signed by keyward's CA or,
+// when cluster names one with its own client CA, by that. Serials are 128-bit random, so one
+// list serves every signer.
+func (a *Authority) CRL(ctx context.Context, cluster string) ([]byte, error) {
+	signer := a.ca.Load()
+	if signer == nil {
+		return nil, errNoCA
+	}
+	if cluster != "" {
+		cl, err := a.store.ClusterByName(ctx, cluster)
+		if err != nil {
+			return nil, err
+		}
+		if cl.ClientCA != nil {
+			if signer, err = ca.Unmarshal(cl.ClientCA, a.mk); err != nil {
+				return nil, err
+			}
+		}
+	}
+	now := a.now().UTC()
+	certs, err := a.store.RevokedCertificates(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	revoked := make([]ca.Revoked, 0, len(certs))
+	for _, c := range certs {
+		serial, ok := new(big.Int).SetString(c.Serial, 16)
+		if !ok {
+			continue
+		}
+		revoked = append(revoked, ca.Revoked{Serial: serial, RevokedAt: *c.RevokedAt})
+	}
+	// The CRL number only has to grow; the clock in microseconds does.
+	return signer.CRL(revoked, big.NewInt(now.UnixMicro()), now, now.Add(time.Hour))
+}
+
+// issueCertificate issues the certificate of a certificate credential c (type, name, project,
+// cluster set) valid until notAfter, and renders what the caller receives: a PKCS#12 bundle or a
+// kubeconfig, base64. It sets c's Serial and Fingerprint.
+func (a *Authority) issueCertificate(ctx context.Context, c *keyward.Credential, creator *keyward.User, opts keyward.CertificateOptions, notBefore, notAfter time.Time) (string, error) {
+	signer := a.ca.Load()
+	if signer == nil {
+		return "", errNoCA
+	}
+	req := ca.ClientRequest{
+		CommonName: creator.Name, NotBefore: notBefore, NotAfter: notAfter, KeyAlgorithm: opts.KeyAlgorithm,
+		URIs: []*url.URL{{Scheme: "keyward", Host: "credential", Path: "/" + c.Project + "/" + c.Name}},
+	}
+	var cluster *keyward.Cluster
+	switch c.Type {
+	case keyward.APICertificate:
+		req.Organization = []string{c.Project}
+	case keyward.KubeConfig:
+		byID, err := a.roles(ctx)
+		if err != nil {
+			return "", err
+		}
+		for _, id := range c.RoleIDs {
+			if r := byID[id]; r != nil {
+				req.Organization = append(req.Organization, r.Name)
+			}
+		}
+		if cluster, err = a.store.ClusterByName(ctx, c.Cluster); isCode(err, keyward.ENotFound) {
+			return "", keyward.Errorf(keyward.ENotFound, "virtual cluster %q not found", c.Cluster)
+		} else if err != nil {
+			return "", err
+		}
+		if cluster.ClientCA != nil {
+			if signer, err = ca.Unmarshal(cluster.ClientCA, a.mk); err != nil {
+				return "", err
+			}
+		}
+	}
+	issued, err := signer.IssueClient(req)
+	if err != nil {
+		return "", err
+	}
+	c.Serial, c.Fingerprint = issued.Serial.Text(16), issued.Fingerprint
+	var out []byte
+	if c.Type == keyward.APICertificate {
+		out, err = signer.PKCS12(issued, opts.Password, opts.Encoding)
+	} else {
+		out, err = ca.Kubeconfig(ca.KubeconfigInput{
+			ClusterName: cluster.Name, Server: cluster.Server, ClusterCAPEM: []byte(cluster.CAPEM),
+			UserName: creator.Name, ClientCertPEM: issued.ChainPEM, ClientKeyPEM: issued.KeyPEM, Namespace: c.Namespace,
+		})
+	}
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(out), nil
+}
+
+// validateCertificateOptions checks what a certificate credential needs before anything is
+// issued, adding problems to fe.
+func validateCertificateOptions(fe fieldErrors, t keyward.CredentialType, opts keyward.CertificateOptions) {
+	switch opts.KeyAlgorithm {
+	case "", ca.KeyECDSAP256, ca.KeyRSA2048, ca.KeyRSA3072:
+	default:
+		fe.add("key_algorithm", "must be ecdsa-p256, rsa-2048 or rsa-3072")
+	}
+	if t != keyward.APICertificate {
+		return
+	}
+	if opts.Password == "" {
+		fe.add("password", "is required for an API_CERTIFICATE: it protects the PKCS#12 bundle")
+	} else if err := ca.ValidateP12Password(opts.Password); err != nil {
+		fe.add("password", keyward.ErrorMessage(err))
+	}
+	switch opts.Encoding {
+	case "", ca.EncodingModern, ca.EncodingLegacy:
+	default:
+		fe.add("encoding", "must be modern or legacy")
+	}
+}
+
+// AuthenticateCertificate resolves a client certificate presented over TLS into a Caller,
+// exactly as the credential's token would be: it must chain to keyward's CA, be the
+// credential's current certificate, and the credential must be valid. Every failure is the
+// same EUnauthenticated.
+func (a *Authority) AuthenticateCertificate(ctx context.Context, chain []*x509.Certificate, remoteAddr string) (*keyward.Caller, error) {
+	signer := a.ca.Load()
+	if signer == nil || len(chain) == 0 {
+		return nil, errUnauthenticated
+	}
+	now := a.clock()
+	leaf := chain[0]
+	if err := signer.VerifyAt(leaf, now); err != nil {
+		return nil, errUnauthenticated
+	}
+	serial := leaf.SerialNumber.Text(16)
+	e, err := a.lookupEntry(ctx, sha256.Sum256([]byte("cert:"+serial)), now, func() (*keyward.Credential, *time.Time, error) {
+		cred, cert, err := a.store.CredentialBySerial(ctx, serial)
+		if err != nil {
+			return nil, nil, err
+		}
+		fp := sha256.Sum256(leaf.Raw)
+		if cert.Fingerprint != hex.EncodeToString(fp[:]) {
+			return nil, nil, keyward.Errorf(keyward.ENotFound, "no such certificate")
+		}
+		return cred, cert.RevokedAt, nil
+	})
+	if err != nil {
+		if isCode(err, keyward.ENotFound) {
+			return nil, errUnauthenticated
+		}
+		return nil, err
+	}
+	return a.callerOf(e, now, remoteAddr)
+}
+
+// CreateCluster registers a virtual cluster. It needs clusters:admin.
+func (a *Authority) CreateCluster(ctx context.Context, in keyward.ClusterInput) (*keyward.Cluster, error) {
+	if err := a.authorize(ctx, keyward.PermClustersAdmin, nil); err != nil {
+		return nil, err
+	}
+	fe := fieldErrors{}
+	if !keyward.ValidName(in.Name) {
+		fe.add("name", "must be 1-128 letters, digits, '.', '_' or '-', start with a letter or digit")
+	}
+	if u, err := url.Parse(in.Server); err != nil || u.Scheme != "https" || u.Host == "" {
+		fe.add("server", "must be an https URL")
+	}
+	if in.CertificateAuthority != "" {
+		if b, _ := pem.Decode([]byte(in.CertificateAuthority)); b == nil || b.Type != "CERTIFICATE" {
+			fe.add("certificate_authority", "must be PEM certificates")
+		}
+	}
+	if (in.ClientCACert == "") != (in.ClientCAKey == "") {
+		fe.add("client_ca_key", "client_ca_cert and client_ca_key go together")
+	}
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	now := a.clock()
+	cl := &keyward.Cluster{Name: in.Name, Server: in.Server, CAPEM: in.CertificateAuthority, CreatedAt: now}
+	if in.ClientCACert != "" {
+		if a.mk == nil {
+			return nil, errNoCA
+		}
+		c, err := ca.Import([]byte(in.ClientCACert), []byte(in.ClientCAKey))
+		if err != nil {
+			return nil, err
+		}
+		if cl.ClientCA, err = c.Marshal(a.mk); err != nil {
+			return nil, err
+		}
+	}
+	ev := a.event(ctx, "cluster.create", 0, 0, now)
+	ev.Detail = map[string]string{"cluster": in.Name}
+	if err := a.store.CreateCluster(ctx, cl, ev); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// Clusters lists the virtual clusters; any authenticated caller may.
+func (a *Authority) Clusters(ctx context.Context) ([]*keyward.Cluster, error) {
+	if _, err := caller(ctx); err != nil {
+		return nil, err
+	}
+	return a.store.ListClusters(ctx)
+}
+
+// Cluster returns one virtual cluster.
+func (a *Authority) Cluster(ctx context.Context, name string) (*keyward.Cluster, error) {
+	if _, err := caller(ctx); err != nil {
+		return nil, err
+	}
+	return a.store.ClusterByName(ctx, name)
+}
+
+// ClusterClientCAPEM returns the chain of the CA that signs a cluster's client certificates:
+// what the cluster's API server must trust.
+func (a *Authority) ClusterClientCAPEM(ctx context.Context, name string) ([]byte, error) {
+	cl, err := a.store.ClusterByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if cl.ClientCA == nil {
+		return a.CAChainPEM()
+	}
+	c, err := ca.Unmarshal(cl.ClientCA, a.mk)
+	if err != nil {
+		return nil, err
+	}
+	return c.ChainPEM(), nil
+}
+
+// DeleteCluster removes a virtual cluster. It needs clusters:admin.
+func (a *Authority) DeleteCluster(ctx context.Context, name string) error {
+	if err := a.authorize(ctx, keyward.PermClustersAdmin, nil); err != nil {
+		return err
+	}
+	cl, err := a.store.ClusterByName(ctx, name)
+	if err != nil {
+		return err
+	}
+	ev := a.event(ctx, "cluster.delete", 0, 0, a.clock())
+	ev.Detail = map[string]string{"cluster": name}
+	return a.store.DeleteCluster(ctx, cl.ID, ev)
+}
+
+// UpdateProject renames a project or turns recoverable keys on or off. It needs
+// projects:admin there. Turning the setting on affects keys created or rolled from then on.
+func (a *Authority) UpdateProject(ctx context.Context, ref string, in keyward.UpdateProjectInput) (*keyward.Project, error) {
+	p, err := a.resolveProject(ctx, ref, keyward.PermProjectsAdmin)
+	if err != nil {
+		return nil, err
+	}
+	if in.Name != nil {
+		if *in.Name == "" || len([]rune(*in.Name)) > 100 {
+			return nil, keyward.Invalid("name", "must be 1-100 characters")
+		}
+		p.Name = *in.Name
+	}
+	if in.RecoverableKeys != nil {
+		if *in.RecoverableKeys && a.mk == nil {
+			return nil, errNoCA
+		}
+		p.RecoverableKeys = *in.RecoverableKeys
+	}
+	ev := a.event(ctx, "project.update", p.ID, 0, a.clock())
+	ev.Detail = map[string]string{"recoverable_keys": boolString(p.RecoverableKeys)}
+	if err := a.store.UpdateProject(ctx, p, ev); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func boolString(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+// sealToken seals a new token when the project keeps recoverable keys.
+func (a *Authority) sealToken(p *keyward.Project, tok string) ([]byte, error) {
+	if !p.RecoverableKeys || a.mk == nil {
+		return nil, nil
+	}
+	return a.mk.Seal([]byte(tok), tokenLabel)
+}
+
+// RevealKey returns a recoverable key again. It needs keys:reveal in the project, and every
+// reveal is audited before the key is returned.
+func (a *Authority) RevealKey(ctx context.Context, projectRef, ref string) (*keyward.RevealedKey, error) {
+	c, err := a.credential(ctx, projectRef, ref, keyward.PermKeysReveal)
+	if err != nil {
+		return nil, err
+	}
+	blob, err := a.store.SealedSecret(ctx, c.ID)
+	if isCode(err, keyward.ENotFound) {
+		return nil, keyward.Errorf(keyward.ENotFound, "credential %q is not recoverable: turn on recoverable_keys in its project and roll it", c.Name)
+	} else if err != nil {
+		return nil, err
+	}
+	tok, err := a.mk.Open(blob, tokenLabel)
+	if err != nil {
+		return nil, err
+	}
+	ev := a.event(ctx, "credential.reveal", c.ProjectID, c.ID, a.clock())
+	if err := a.store.AppendEvent(ctx, ev); err != nil {
+		return nil, err
+	}
+	return &keyward.RevealedKey{CredentialID: c.ID, Key: string(tok)}, nil
+}
+
+// MaskedKey is how a key that cannot be shown again is shown: its recognisable start, then
+// a mask, as Stripe shows a key.
+func MaskedKey(c *keyward.Credential) string {
+	if c.Start == "" {
+		return ""
+	}
+	return c.Start + strings.Repeat("*", 8)
+}

@@ -1,0 +1,211 @@
+package postgres_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/postgres"
+	"github.com/keyward/keyward/postgrestest"
+)
+
+// watcher runs s.Watch until the test ends and hands over what it hears.
+type watcher struct {
+	invs chan keyward.Invalidation
+	done chan error
+}
+
+func watch(t *testing.T, s *postgres.Store) *watcher {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watcher{invs: make(chan keyward.Invalidation, 100), done: make(chan error, 1)}
+	go func() { w.done <- s.Watch(ctx, func(inv keyward.Invalidation) { w.invs <- inv }) }()
+	t.Cleanup(func() {
+		cancel()
+		<-w.done
+	})
+	return w
+}
+
+// next returns the next invalidation, failing t after d.
+func (w *watcher) next(t *testing.T, d time.Duration) keyward.Invalidation {
+	t.Helper()
+	select {
+	case inv := <-w.invs:
+		return inv
+	case err := <-w.done:
+		t.Fatalf("Watch returned: %v", err)
+	case <-time.After(d):
+		t.Fatalf("no invalidation within %v", d)
+	}
+	return keyward.Invalidation{}
+}
+
+// quiet fails t if w hears anything within d.
+func (w *watcher) quiet(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case inv := <-w.invs:
+		t.Fatalf("unexpected invalidation %+v", inv)
+	case <-time.After(d):
+	}
+}
+
+// TestWatch: a change one server commits reaches the other servers' Watch, with what changed,
+// and only once it commits; a failed change sends nothing; another schema's changes never
+// arrive; a lost connection ends Watch promptly, so the caller can fall back and reconnect.
+func TestWatch(t *testing.T) {
+	db := postgrestest.URL(t)
+	url := postgrestest.SchemaURL(t, db)
+	a, b := MustOpen(t, url), MustOpen(t, url)
+	ctx := t.Context()
+	boot := newBootstrap("")
+	if err := b.Bootstrap(ctx, boot); err != nil {
+		t.Fatal(err)
+	}
+	w := watch(t, a)
+	if inv := w.next(t, 5*time.Second); !inv.All {
+		t.Fatalf("first invalidation = %+v, want All (the feed may have missed changes before it listened)", inv)
+	}
+	ev := func() *keyward.Event {
+		return &keyward.Event{Time: time.Now(), Action: "x", Outcome: keyward.OutcomeSuccess}
+	}
+
+	t.Run("Credential", func(t *testing.T) {
+		c, err := b.CredentialByID(ctx, boot.Project.ID, boot.Credential.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale := *c
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		c.RevokedAt, c.UpdatedAt = &now, now
+		start := time.Now()
+		if err := b.UpdateCredential(ctx, c, ev()); err != nil {
+			t.Fatal(err)
+		}
+		inv := w.next(t, 2*time.Second)
+		t.Logf("a revoke on one store reached the other's Watch in %v", time.Since(start))
+		if !slices.Equal(inv.CredentialIDs, []int64{c.ID}) || inv.All {
+			t.Fatalf("invalidation = %+v, want credential %d", inv, c.ID)
+		}
+		// A stale write changes nothing and says nothing.
+		if err := b.UpdateCredential(ctx, &stale, ev()); keyward.ErrorCode(err) != keyward.EConflict {
+			t.Fatalf("stale update: %v", err)
+		}
+		w.quiet(t, 300*time.Millisecond)
+	})
+
+	t.Run("Roll", func(t *testing.T) {
+		u := &keyward.User{Name: "roller", CreatedAt: time.Now()}
+		if err := b.CreateUser(ctx, u, "", ev()); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		c := &keyward.Credential{ProjectID: boot.Project.ID, Name: "k", Type: keyward.APIToken, Environment: keyward.Live,
+			KeyType: keyward.Secret, CreatedBy: u.ID, Active: true, CreatedAt: now, UpdatedAt: now}
+		if err := b.CreateCredential(ctx, c, &keyward.CredentialSecret{Digest: []byte("k1")}, ev()); err != nil {
+			t.Fatal(err)
+		}
+		c.UpdatedAt = time.Now()
+		if err := b.RollCredential(ctx, c, &keyward.CredentialSecret{Digest: []byte("k2")}, c.UpdatedAt, ev()); err != nil {
+			t.Fatal(err)
+		}
+		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.CredentialIDs, []int64{c.ID}) {
+			t.Fatalf("invalidation = %+v, want credential %d", inv, c.ID)
+		}
+		u.Disabled, u.UpdatedAt = true, time.Now()
+		if err := b.UpdateUser(ctx, u, ev()); err != nil {
+			t.Fatal(err)
+		}
+		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.UserIDs, []int64{u.ID}) {
+			t.Fatalf("invalidation = %+v, want user %d", inv, u.ID)
+		}
+		if err := b.DeleteUser(ctx, u.ID, time.Now(), ev()); err != nil {
+			t.Fatal(err)
+		}
+		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.UserIDs, []int64{u.ID}) {
+			t.Fatalf("invalidation = %+v, want user %d", inv, u.ID)
+		}
+	})
+
+	t.Run("RolesAndBindings", func(t *testing.T) {
+		r := &keyward.Role{Name: "reader", Permissions: []keyward.Permission{keyward.PermKeysRead}}
+		if err := b.CreateRole(ctx, r, ev()); err != nil {
+			t.Fatal(err)
+		}
+		bind := keyward.RoleBinding{UserID: boot.Admin.ID, ProjectID: boot.Project.ID, RoleID: r.ID}
+		if err := b.CreateRoleBinding(ctx, bind, ev()); err != nil {
+			t.Fatal(err)
+		}
+		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.UserIDs, []int64{boot.Admin.ID}) {
+			t.Fatalf("invalidation = %+v, want user %d", inv, boot.Admin.ID)
+		}
+		r.Permissions = append(r.Permissions, keyward.PermKeysVerify)
+		if err := b.UpdateRole(ctx, r, ev()); err != nil {
+			t.Fatal(err)
+		}
+		if inv := w.next(t, 2*time.Second); !inv.All {
+			t.Fatalf("invalidation = %+v, want All", inv)
+		}
+		if err := b.DeleteRoleBinding(ctx, bind, ev()); err != nil {
+			t.Fatal(err)
+		}
+		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.UserIDs, []int64{boot.Admin.ID}) {
+			t.Fatalf("invalidation = %+v, want user %d", inv, boot.Admin.ID)
+		}
+		if err := b.DeleteRole(ctx, r.ID, ev()); err != nil {
+			t.Fatal(err)
+		}
+		if inv := w.next(t, 2*time.Second); !inv.All {
+			t.Fatalf("invalidation = %+v, want All", inv)
+		}
+	})
+
+	t.Run("OtherSchema", func(t *testing.T) {
+		other := MustOpen(t, postgrestest.SchemaURL(t, db))
+		ob := newBootstrap("")
+		if err := other.Bootstrap(ctx, ob); err != nil {
+			t.Fatal(err)
+		}
+		c, _ := other.CredentialByID(ctx, ob.Project.ID, ob.Credential.ID)
+		c.Active, c.UpdatedAt = false, time.Now()
+		if err := other.UpdateCredential(ctx, c, ev()); err != nil {
+			t.Fatal(err)
+		}
+		w.quiet(t, 300*time.Millisecond)
+	})
+}
+
+func TestWatchConnectionLost(t *testing.T) {
+	defer postgres.SetWatchPing(200*time.Millisecond, 300*time.Millisecond)()
+	url := postgrestest.SchemaURL(t, postgrestest.URL(t))
+	for _, tc := range []struct {
+		name string
+		cut  func(p *postgrestest.Proxy)
+	}{
+		{"Dropped", (*postgrestest.Proxy).Cut},
+		{"Hanging", (*postgrestest.Proxy).Hang},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy := postgrestest.NewProxy(t, url)
+			s := MustOpen(t, proxy.URL())
+			w := watch(t, s)
+			if inv := w.next(t, 5*time.Second); !inv.All {
+				t.Fatalf("first invalidation = %+v, want All", inv)
+			}
+			w.quiet(t, 500*time.Millisecond) // pings pass while the network is fine
+			tc.cut(proxy)
+			select {
+			case err := <-w.done:
+				if err == nil {
+					t.Fatal("Watch returned no error after losing its connection")
+				}
+				w.done <- err // for the cleanup
+			case <-time.After(3 * time.Second):
+				t.Fatal("Watch did not notice that its connection was lost")
+			}
+		})
+	}
+}

@@ -1,0 +1,173 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/keyward/keyward"
+)
+
+// Setting returns the value of the server setting key (never nil). ENotFound.
+func (s *Store) Setting(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := s.queryRow(ctx, `SELECT value FROM settings WHERE key = $1`, key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, keyward.Errorf(keyward.ENotFound, "setting not found")
+	}
+	if err != nil {
+		return nil, s.fail(ctx, "setting", err)
+	}
+	if v == nil {
+		v = []byte{}
+	}
+	return v, nil
+}
+
+// PutSetting creates or replaces the setting key and, when ev is not nil, stores ev and sets
+// ev.ID; with a nil ev no event is written.
+func (s *Store) PutSetting(ctx context.Context, key string, value []byte, ev *keyward.Event) error {
+	var evID int64
+	err := s.inTx(ctx, "put setting", func(tx pgx.Tx) error {
+		if err := putSetting(ctx, tx, key, value); err != nil {
+			return err
+		}
+		if ev == nil {
+			return nil
+		}
+		var err error
+		evID, err = insertEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if ev != nil {
+		ev.ID = evID
+	}
+	return nil
+}
+
+func putSetting(ctx context.Context, tx pgx.Tx, key string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
+		ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
+		key, value, ts(time.Now()))
+	return err
+}
+
+// Reseal rewrites through fn, in one transaction, every sealed value the store holds: the
+// settings named in keys that exist ("setting:<key>", each key once, in the order given), the
+// clusters' client CAs ("cluster", by id) and the sealed secrets ("secret", by credential id
+// and digest). It then stores ev when it is not nil and sets ev.ID. An error from fn, or an
+// empty result (no sealed value is empty), rolls everything back; Reseal returns fn's error
+// wrapped, or as it is when it is a *keyward.Error.
+//
+// The rows are read FOR UPDATE, so that a concurrent write of a sealed value waits for the
+// rotation rather than being overwritten with a value sealed under the old key.
+func (s *Store) Reseal(ctx context.Context, keys []string, fn func(label string, blob []byte) ([]byte, error), ev *keyward.Event) error {
+	if fn == nil {
+		return keyward.Errorf(keyward.EInvalid, "reseal needs a function")
+	}
+	var evID int64
+	err := s.inTx(ctx, "reseal", func(tx pgx.Tx) error {
+		// reseal runs fn on one blob and checks what it returns.
+		reseal := func(label string, blob []byte) ([]byte, error) {
+			out, err := fn(label, blob)
+			var ke *keyward.Error
+			switch {
+			case errors.As(err, &ke):
+				return nil, err
+			case err != nil:
+				return nil, fmt.Errorf("%s: %w", label, err)
+			case len(out) == 0:
+				return nil, fmt.Errorf("%s: the new sealed value is empty", label)
+			}
+			return out, nil
+		}
+
+		seen := map[string]bool{}
+		for _, key := range keys {
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			var v []byte
+			err := tx.QueryRow(ctx, `SELECT value FROM settings WHERE key = $1 FOR UPDATE`, key).Scan(&v)
+			if errors.Is(err, pgx.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out, err := reseal("setting:"+key, v)
+			if err != nil {
+				return err
+			}
+			if err := putSetting(ctx, tx, key, out); err != nil {
+				return err
+			}
+		}
+
+		// Read each table whole before writing it, so no cursor is open over rows being changed.
+		type blobRow struct {
+			key  any
+			blob []byte
+		}
+		read := func(q string) ([]blobRow, error) {
+			rows, err := tx.Query(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			var out []blobRow
+			for rows.Next() {
+				var r blobRow
+				if err := rows.Scan(&r.key, &r.blob); err != nil {
+					return nil, err
+				}
+				out = append(out, r)
+			}
+			return out, rows.Err()
+		}
+		for _, table := range []struct{ label, read, write string }{
+			{"cluster", `SELECT id, client_ca FROM clusters WHERE client_ca IS NOT NULL ORDER BY id FOR UPDATE`,
+				`UPDATE clusters SET client_ca = $1 WHERE id = $2`},
+			{"secret", `SELECT digest, sealed FROM credential_secrets WHERE sealed IS NOT NULL
+				ORDER BY credential_id, digest FOR UPDATE`,
+				`UPDATE credential_secrets SET sealed = $1 WHERE digest = $2`},
+		} {
+			rows, err := read(table.read)
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				out, err := reseal(table.label, r.blob)
+				if err != nil {
+					return err
+				}
+				if _, err := tx.Exec(ctx, table.write, out, r.key); err != nil {
+					return err
+				}
+			}
+		}
+		if ev == nil {
+			return nil
+		}
+		var err error
+		evID, err = insertEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if ev != nil {
+		ev.ID = evID
+	}
+	return nil
+}
