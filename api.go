@@ -59,6 +59,8 @@ const MaxExpirationDays = 3650
 // UpdateCredentialInput changes a credential; nil fields stay as they are. Version is the
 // version the caller read (If-Match); 0 skips the check.
 type UpdateCredentialInput struct {
+	// Name renames the credential; the new name must be free in the project.
+	Name         *string            `json:"name,omitempty"`
 	Description  *string            `json:"description,omitempty"`
 	Meta         *map[string]string `json:"meta,omitempty"`
 	ExpiresAt    *time.Time         `json:"expires_at,omitempty"`

@@ -76,10 +76,11 @@ type Store interface {
 	CredentialByName(ctx context.Context, projectID int64, name string) (*Credential, error)
 	// ListCredentials returns the credentials that match f by ascending id.
 	ListCredentials(ctx context.Context, f CredentialFilter) ([]*Credential, error)
-	// UpdateCredential writes c's mutable fields (description, meta, not_before, expires_at,
-	// active, revoked_at, role ids, updated_at) if the stored version still equals c.Version,
+	// UpdateCredential writes c's mutable fields (name, description, meta, not_before,
+	// expires_at, active, revoked_at, role ids, updated_at) if the stored version still equals c.Version,
 	// then increments c.Version. When it sets revoked_at, the credential's certificates are
-	// revoked at the same instant. EConflict when stale, ENotFound when missing.
+	// revoked at the same instant. EConflict when stale or when the new name is taken,
+	// ENotFound when missing.
 	UpdateCredential(ctx context.Context, c *Credential, ev *Event) error
 	// RollCredential does what UpdateCredential does and also replaces the current secret with
 	// s: earlier secrets stay valid until graceUntil (or their own earlier end), and secrets

@@ -405,6 +405,13 @@ func (a *Authority) UpdateCredential(ctx context.Context, projectRef, ref string
 	now := a.clock()
 	fe := fieldErrors{}
 	changed := []string{}
+	if in.Name != nil && *in.Name != c.Name {
+		if !keyward.ValidName(*in.Name) {
+			fe.add("name", "must be 1-128 letters, digits, '.', '_' or '-', start with a letter or digit, and not be all digits")
+		}
+		c.Name = *in.Name
+		changed = append(changed, "name")
+	}
 	if in.Description != nil {
 		validateDescription(fe, *in.Description)
 		c.Description = *in.Description
@@ -450,7 +457,7 @@ func (a *Authority) UpdateCredential(ctx context.Context, projectRef, ref string
 		changed = append(changed, "roles")
 	}
 	if len(changed) == 0 {
-		return nil, keyward.Errorf(keyward.EInvalid, "nothing to change: give description, meta, expires_at, never_expires, active or roles")
+		return nil, keyward.Errorf(keyward.EInvalid, "nothing to change: give name, description, meta, expires_at, never_expires, active or roles")
 	}
 	c.UpdatedAt = now
 	ev := a.event(ctx, "credential.update", c.ProjectID, c.ID, now)

@@ -151,9 +151,28 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// wrap applies, in order: request id, access log, panic recovery, body limit, deadline,
-// authentication (unless public), and error rendering.
+// wrap applies the common middleware (see base), then authentication (unless public) and the
+// native error rendering.
 func (s *Server) wrap(public bool, h handlerFunc) http.Handler {
+	return s.base(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := w.Header().Get("X-Request-Id")
+		if !public {
+			caller, err := s.authenticate(r)
+			if err != nil {
+				s.writeError(w, r, id, err)
+				return
+			}
+			r = r.WithContext(keyward.NewContext(r.Context(), caller))
+		}
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, id, err)
+		}
+	}))
+}
+
+// base applies what every surface shares, in order: request id, access log, panic recovery,
+// body limit and deadline.
+func (s *Server) base(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		w := &statusWriter{ResponseWriter: rw}
@@ -172,20 +191,13 @@ func (s *Server) wrap(public bool, h handlerFunc) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 		defer cancel()
-		r = r.WithContext(ctx)
-		if !public {
-			caller, err := s.authenticate(r)
-			if err != nil {
-				s.writeError(w, r, id, err)
-				return
-			}
-			r = r.WithContext(keyward.NewContext(ctx, caller))
-		}
-		if err := h(w, r); err != nil {
-			s.writeError(w, r, id, err)
-		}
+		h.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
+
+// Mount serves another surface (a vendor dialect) under pattern, behind the common middleware
+// but with its own authentication and error shapes.
+func (s *Server) Mount(pattern string, h http.Handler) { s.mux.Handle(pattern, s.base(h)) }
 
 // keyFrom returns the API key a request presents: Authorization Bearer or APIToken, or
 // X-API-Key.

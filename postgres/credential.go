@@ -565,9 +565,9 @@ func updateCredential(ctx context.Context, tx pgx.Tx, c *keyward.Credential, kin
 		return err
 	}
 	q := `UPDATE credentials SET description = $1, meta = $2, not_before = $3, expires_at = $4, active = $5,
-		revoked_at = $6, updated_at = $7, version = version + 1`
+		revoked_at = $6, updated_at = $7, name = $8, version = version + 1`
 	args := []any{c.Description, meta, nullTS(c.NotBefore), nullTS(c.ExpiresAt), c.Active,
-		nullTS(c.RevokedAt), ts(c.UpdatedAt)}
+		nullTS(c.RevokedAt), ts(c.UpdatedAt), c.Name}
 	switch kind {
 	case rollSecretMaterial:
 		args = append(args, c.Start)
@@ -585,6 +585,9 @@ func updateCredential(ctx context.Context, tx pgx.Tx, c *keyward.Credential, kin
 	q += fmt.Sprintf(` WHERE id = $%d AND project_id = $%d AND version = $%d`, n-2, n-1, n)
 	tag, err := tx.Exec(ctx, q, args...)
 	if isUnique(err) {
+		if constraint(err) == "credentials_project_id_name_key" {
+			return keyward.Errorf(keyward.EConflict, "name already taken in this project")
+		}
 		return keyward.Errorf(keyward.EConflict, "certificate serial already exists")
 	}
 	if err != nil {

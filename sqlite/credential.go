@@ -543,9 +543,9 @@ func updateCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, ki
 	if err != nil {
 		return err
 	}
-	q := `UPDATE credentials SET description = ?, meta = ?, not_before = ?, expires_at = ?, active = ?,
+	q := `UPDATE credentials SET name = ?, description = ?, meta = ?, not_before = ?, expires_at = ?, active = ?,
 		revoked_at = ?, updated_at = ?, version = version + 1`
-	args := []any{c.Description, meta, nullMicros(c.NotBefore), nullMicros(c.ExpiresAt), c.Active,
+	args := []any{c.Name, c.Description, meta, nullMicros(c.NotBefore), nullMicros(c.ExpiresAt), c.Active,
 		nullMicros(c.RevokedAt), micros(c.UpdatedAt)}
 	switch kind {
 	case rollSecretMaterial:
@@ -562,6 +562,9 @@ func updateCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, ki
 	args = append(args, c.ID, c.ProjectID, c.Version)
 	res, err := tx.ExecContext(ctx, q, args...)
 	if isUnique(err) {
+		if strings.Contains(err.Error(), "credentials.name") {
+			return keyward.Errorf(keyward.EConflict, "name already taken in this project")
+		}
 		return keyward.Errorf(keyward.EConflict, "certificate serial already exists")
 	}
 	if err != nil {

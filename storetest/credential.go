@@ -449,6 +449,26 @@ func testListCredentials(t *testing.T, open func(t *testing.T) keyward.Store) {
 }
 
 func testUpdateCredential(t *testing.T, open func(t *testing.T) keyward.Store) {
+	t.Run("ErrNameTaken", func(t *testing.T) {
+		f := setup(t, open)
+		p := f.project(t, "acme")
+		f.credential(t, p, "taken", nil)
+		c, _ := f.credential(t, p, "mine", nil)
+		before := len(f.events(t))
+		c.Name = "taken"
+		c.UpdatedAt = at(time.Minute)
+		err := f.s.UpdateCredential(t.Context(), c, f.event("credential.update"))
+		wantCode(t, err, keyward.EConflict)
+		if got, want := c.Version, int64(1); got != want {
+			t.Fatalf("Version after a refused rename = %d, want %d", got, want)
+		}
+		if got := f.reread(t, &keyward.Credential{ID: c.ID, ProjectID: p.ID}); got.Name != "mine" || got.Version != 1 {
+			t.Fatalf("after a refused rename: name %q version %d", got.Name, got.Version)
+		}
+		if got := len(f.events(t)); got != before {
+			t.Fatalf("a refused rename wrote %d events", got-before)
+		}
+	})
 	t.Run("OK", func(t *testing.T) {
 		f := setup(t, open)
 		p := f.project(t, "acme")
@@ -463,8 +483,9 @@ func testUpdateCredential(t *testing.T, open func(t *testing.T) keyward.Store) {
 		c.RevokedAt = ptr(at(2 * time.Minute))
 		c.RoleIDs = []int64{f.customRole.ID, f.adminRole.ID}
 		c.UpdatedAt = at(time.Minute)
+		c.Name = "renamed"
 		// Not mutable: these must stay as they were.
-		c.Name, c.Type, c.Environment, c.KeyType, c.Start = "renamed", keyward.KubeConfig, keyward.Test, keyward.Publishable, "kw_test_X"
+		c.Type, c.Environment, c.KeyType, c.Start = keyward.KubeConfig, keyward.Test, keyward.Publishable, "kw_test_X"
 		c.CreatedAt, c.CreatedBy = at(time.Hour), 999999
 		sent := clone(c)
 
@@ -481,7 +502,7 @@ func testUpdateCredential(t *testing.T, open func(t *testing.T) keyward.Store) {
 		}
 		want := sent
 		want.Version = 2
-		want.Name, want.Type, want.Environment, want.KeyType, want.Start = orig.Name, orig.Type, orig.Environment, orig.KeyType, orig.Start
+		want.Type, want.Environment, want.KeyType, want.Start = orig.Type, orig.Environment, orig.KeyType, orig.Start
 		want.CreatedAt, want.CreatedBy = orig.CreatedAt, orig.CreatedBy
 		want.LastUsedAt = orig.LastUsedAt
 		want.RoleIDs = []int64{f.adminRole.ID, f.customRole.ID}
