@@ -170,6 +170,8 @@ type Verification struct {
 	ExpiresAt    *time.Time        `json:"expires_at,omitempty"`
 	// Permissions are the key's effective permissions in its project, when it was found.
 	Permissions []Permission `json:"permissions,omitempty"`
+	// Roles are the names of the key's roles.
+	Roles []string `json:"roles,omitempty"`
 }
 
 // Whoami describes the caller.

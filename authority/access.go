@@ -77,12 +77,22 @@ func (a *Authority) lookupEntry(ctx context.Context, k [32]byte, now time.Time, 
 	if err != nil {
 		return nil, err
 	}
+	byID, err := a.roles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var roles []string
+	for _, id := range cred.RoleIDs {
+		if r := byID[id]; r != nil {
+			roles = append(roles, r.Name)
+		}
+	}
 	e := &entry{cred: cred, validUntil: validUntil, creator: creator, grants: grants,
 		perms: permsOf(effective(grants, cred.ProjectID)), loaded: now}
 	e.valid = &keyward.Verification{
 		Valid: true, Code: keyward.CodeValid, CredentialID: cred.ID, Name: cred.Name, Project: cred.Project,
 		Environment: cred.Environment, KeyType: cred.KeyType, Meta: cred.Meta, ExpiresAt: cred.ExpiresAt,
-		Permissions: e.perms.list(),
+		Permissions: e.perms.list(), Roles: roles,
 	}
 	a.cache.put(k, e, epoch)
 	return e, nil

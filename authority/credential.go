@@ -620,12 +620,24 @@ func (a *Authority) Verify(ctx context.Context, in keyward.VerifyInput) (*keywar
 	if err != nil {
 		return nil, err
 	}
+	return a.verify(ctx, in, func(cred *keyward.Credential) bool { return c.Can(keyward.PermKeysVerify, cred.ProjectID) })
+}
+
+// VerifyForGateway verifies a key presented to a gateway (forward-auth): there is no separate
+// caller, the gateway is trusted by where it runs. project, when not empty, restricts the
+// answer to keys of that project (slug); others are NOT_FOUND.
+func (a *Authority) VerifyForGateway(ctx context.Context, in keyward.VerifyInput, project string) (*keyward.Verification, error) {
+	return a.verify(ctx, in, func(cred *keyward.Credential) bool { return project == "" || cred.Project == project })
+}
+
+// verify is the verification both entry points share; visible says whether a found key may be
+// reported, so that an invisible one is NOT_FOUND.
+func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible func(*keyward.Credential) bool) (*keyward.Verification, error) {
 	for _, p := range in.Permission {
 		if !keyward.ValidPermission(p) {
 			return nil, keyward.Invalid("permission", "unknown permission "+strconv.Quote(string(p)))
 		}
 	}
-	notFound := &keyward.Verification{Code: keyward.CodeNotFound}
 	if !token.Valid(in.Key) {
 		return notFound, nil
 	}
@@ -637,7 +649,7 @@ func (a *Authority) Verify(ctx context.Context, in keyward.VerifyInput) (*keywar
 		return nil, err
 	}
 	cred := e.cred
-	if !secretLive(e.validUntil, now) || !c.Can(keyward.PermKeysVerify, cred.ProjectID) {
+	if !secretLive(e.validUntil, now) || !visible(cred) {
 		return notFound, nil
 	}
 	code := keyward.CodeValid
@@ -673,6 +685,10 @@ func (a *Authority) Verify(ctx context.Context, in keyward.VerifyInput) (*keywar
 	}
 	return &v, nil
 }
+
+// notFound is the one answer for a key that does not exist or may not be seen; shared and
+// read-only.
+var notFound = &keyward.Verification{Code: keyward.CodeNotFound}
 
 // ListEventsInput filters the audit log.
 type ListEventsInput struct {

@@ -7,8 +7,9 @@
 // is not a problem document. An empty project or credential reference is refused before
 // anything is sent, with keyward.EInvalid. A failure to talk to the server at all (connection,
 // timeout, unreadable answer) comes back as a *TransportError. No error ever holds the client's
-// token, a key given to Verify or VerifyPermissions, or a password given to Login, CreateUser or
-// SetPassword.
+// token, a key given to Verify or VerifyPermissions, a password given to Login, CreateUser or
+// SetPassword, the PKCS#12 password given to CreateCredential or RollCredential, or the client
+// CA key given to CreateCluster.
 //
 // Login needs no token: a Client created with an empty one can log in, and a Client created
 // with the session token that Login returned acts as the user until the session expires or
@@ -192,15 +193,17 @@ func (c *Client) Project(ctx context.Context, ref string) (*keyward.Project, err
 	return &out, nil
 }
 
-// CreateCredential creates a credential in project (slug or id). The returned Key is the
-// credential's secret; the server shows it this once.
+// CreateCredential creates a credential in project (slug or id). The server shows its secret
+// this once: Key for an API token; Data for an API_CERTIFICATE (a base64 PKCS#12 bundle
+// encrypted with in.Password) or a KUBE_CONFIG (a base64 kubeconfig YAML).
 func (c *Client) CreateCredential(ctx context.Context, project string, in keyward.CreateCredentialInput) (*keyward.IssuedCredential, error) {
 	p, err := projectPath(project)
 	if err != nil {
 		return nil, err
 	}
 	var out keyward.IssuedCredential
-	if err := c.do(ctx, request{method: http.MethodPost, path: p + "/credentials", body: in}, &out); err != nil {
+	r := request{method: http.MethodPost, path: p + "/credentials", body: in, passwords: []string{in.Password}}
+	if err := c.do(ctx, r, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -285,15 +288,18 @@ func (c *Client) RenewCredential(ctx context.Context, project, ref string, in ke
 	return &out, nil
 }
 
-// RollCredential gives credential ref a new secret, returned in Key this once. The old secret
-// keeps verifying for in.GraceSeconds.
+// RollCredential gives credential ref a new secret, returned this once: Key for an API token,
+// whose old secret keeps verifying for in.GraceSeconds; Data for a certificate credential,
+// re-issued with a new certificate and key (an API_CERTIFICATE's bundle encrypted with
+// in.Password) while the previous certificate is revoked at once.
 func (c *Client) RollCredential(ctx context.Context, project, ref string, in keyward.RollInput) (*keyward.IssuedCredential, error) {
 	p, err := credentialPath(project, ref)
 	if err != nil {
 		return nil, err
 	}
 	var out keyward.IssuedCredential
-	if err := c.do(ctx, request{method: http.MethodPost, path: p + "/roll", body: in}, &out); err != nil {
+	r := request{method: http.MethodPost, path: p + "/roll", body: in, passwords: []string{in.Password}}
+	if err := c.do(ctx, r, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -450,6 +456,9 @@ type request struct {
 	// passwords are secrets that no error may show, whatever their length.
 	passwords []string
 	noAuth    bool // send no Authorization header (login)
+	// accept is the media type of a success answer that is not JSON (a PEM file, a DER CRL);
+	// its body is then returned as is, into an out of type *[]byte.
+	accept string
 }
 
 // do sends r and decodes a 2xx answer's JSON body into out.
@@ -485,7 +494,11 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	if c.token != "" && !r.noAuth {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	req.Header.Set("Accept", "application/json, application/problem+json")
+	if r.accept != "" {
+		req.Header.Set("Accept", r.accept+", application/problem+json")
+	} else {
+		req.Header.Set("Accept", "application/json, application/problem+json")
+	}
 	req.Header.Set("User-Agent", c.userAgent)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -505,6 +518,17 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 		return c.responseError(resp, &r)
 	}
 	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*[]byte); ok {
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+		if err == nil && len(b) > maxResponse {
+			err = fmt.Errorf("the answer is larger than %d bytes", maxResponse)
+		}
+		if err != nil {
+			return terr(fmt.Errorf("read %d response: %w", resp.StatusCode, err))
+		}
+		*raw = b
 		return nil
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponse)).Decode(out); err != nil {

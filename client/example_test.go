@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log"
@@ -106,4 +107,29 @@ func ExampleClient_Login() {
 	if _, err := c.AddMember(ctx, "acme-prod", "bob", "viewer"); err != nil {
 		log.Fatal(err)
 	}
+}
+
+func ExampleClient_CreateCredential_certificate() {
+	ctx := context.Background()
+	c := client.New("https://keyward.example.com", os.Getenv("KEYWARD_TOKEN"))
+
+	days := int64(30)
+	issued, err := c.CreateCredential(ctx, "acme-prod", keyward.CreateCredentialInput{
+		Type:               keyward.APICertificate,
+		Name:               "ci-mtls",
+		ExpirationDays:     &days,
+		CertificateOptions: keyward.CertificateOptions{Password: os.Getenv("P12_PASSWORD")},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Data is the PKCS#12 bundle, base64, shown this once.
+	p12, err := base64.StdEncoding.DecodeString(issued.Data)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile("ci-mtls.p12", p12, 0o600); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("serial", issued.Serial)
 }

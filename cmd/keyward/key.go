@@ -8,13 +8,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/client"
 )
 
 func newKeyCmd(a *app) *cobra.Command {
-	cmd := newGroupCmd("key", "Create, list, change, renew, roll, revoke and verify API keys",
+	cmd := newGroupCmd("key", "Create, list, change, renew, roll, revoke, verify and reveal credentials",
 		newKeyCreateCmd(a),
 		newKeyListCmd(a),
 		newKeyGetCmd(a),
@@ -23,6 +24,7 @@ func newKeyCmd(a *app) *cobra.Command {
 		newKeyRollCmd(a),
 		newKeyRevokeCmd(a),
 		newKeyVerifyCmd(a),
+		newKeyRevealCmd(a),
 	)
 	cmd.Aliases = []string{"keys"}
 	return cmd
@@ -35,33 +37,63 @@ func newKeyCreateCmd(a *app) *cobra.Command {
 		days                                    int64
 		never                                   bool
 		meta, roles                             []string
+		cluster, namespace                      string
+		keyAlgorithm, encoding                  string
+		out                                     outFile
 	)
 	cmd := &cobra.Command{
 		Use:   "create <project> --name NAME",
-		Short: "Create an API key and print its secret, once",
-		Long: `Create an API key in a project (slug or id) and print its secret, once.
+		Short: "Create an API key, certificate or kubeconfig and print its secret, once",
+		Long: `Create a credential in a project (slug or id) and print its secret, once.
 
-Without --expiration-days, --expires-at or --never-expires the key expires after
-the server's default (` + strconv.Itoa(keyward.DefaultExpirationDays) + ` days). In a table the secret is the last line of
-stdout; with -o json it is the "key" field.
+--type is API_TOKEN (the default), API_CERTIFICATE or KUBE_CONFIG:
 
-Without --role the key gets your roles in the project. Each --role (a name or an
-id; repeat for more) must grant nothing you lack there, or the server refuses
-and creates nothing. The key can never do more than you can: should you lose a
-permission later, so does the key.`,
+  API_TOKEN        an API key. In a table the key is the last line of stdout;
+                   with -o json it is the "key" field.
+  API_CERTIFICATE  a client certificate and its private key in a PKCS#12 bundle
+                   encrypted with a password (8 characters or more). The
+                   password is $KEYWARD_P12_PASSWORD, else the first line of
+                   stdin; never an argument, and the server does not keep it.
+                   The certificate authenticates to "keyward serve --tls" as
+                   the credential's token would (curl --cert-type P12).
+  KUBE_CONFIG      a kubeconfig for the virtual cluster --cluster (see "keyward
+                   cluster list") whose context uses --namespace, with a client
+                   certificate and key embedded.
+
+The secret of a certificate or kubeconfig is binary or long: give --out FILE to
+have it decoded and written to FILE with mode 0600 (an existing FILE is kept
+unless --force; an API key is written with a newline). Without --out it is
+printed in base64, as the last line of stdout, or the "data" field with -o json. --key-algorithm picks the key of a
+certificate (ecdsa-p256, the default, rsa-2048 or rsa-3072); --encoding picks
+how a PKCS#12 bundle is encrypted: modern (AES-256 and PBKDF2, the default) or
+legacy (3DES, for old keychains such as macOS's before 2023).
+
+Without --expiration-days, --expires-at or --never-expires the credential
+expires after the server's default (` + strconv.Itoa(keyward.DefaultExpirationDays) + ` days); a certificate must expire.
+
+Without --role the credential gets your roles in the project. Each --role (a
+name or an id; repeat for more) must grant nothing you lack there, or the
+server refuses and creates nothing. The credential can never do more than you
+can: should you lose a permission later, so does the credential.`,
 		Example: `  keyward key create acme-prod --name ci-deploy --expiration-days 30 --meta team=infra
   keyward key create acme-prod --name reader --role viewer
-  keyward -o json key create acme-prod --name ci-deploy | jq -r .key`,
+  keyward -o json key create acme-prod --name ci-deploy | jq -r .key
+  KEYWARD_P12_PASSWORD=... keyward key create acme-prod --type API_CERTIFICATE --name ci-mtls --out ci-mtls.p12
+  printf '%s\n' "$P12_PASSWORD" | keyward key create acme-prod --type API_CERTIFICATE --name ci-mtls --out ci-mtls.p12
+  keyward key create acme-prod --type KUBE_CONFIG --name deployer --cluster prod --namespace team-a --out kubeconfig.yaml`,
 		Args: exactArgs("project"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fs := cmd.Flags()
 			in := keyward.CreateCredentialInput{
-				Type:         keyward.CredentialType(typ),
-				Name:         name,
-				Description:  description,
-				NeverExpires: never,
-				Environment:  keyward.Environment(env),
-				KeyType:      keyward.KeyType(keyType),
+				Type:                keyward.CredentialType(typ),
+				Name:                name,
+				Description:         description,
+				NeverExpires:        never,
+				Environment:         keyward.Environment(env),
+				KeyType:             keyward.KeyType(keyType),
+				VirtualK8sName:      cluster,
+				VirtualK8sNamespace: namespace,
+				CertificateOptions:  keyward.CertificateOptions{KeyAlgorithm: keyAlgorithm, Encoding: encoding},
 			}
 			for _, r := range roles {
 				if strings.TrimSpace(r) == "" {
@@ -100,6 +132,12 @@ permission later, so does the key.`,
 			if err := enumFlags(in.Type, in.Environment, in.KeyType, ""); err != nil {
 				return err
 			}
+			if err := certificateFlags(fs, in.Type); err != nil {
+				return err
+			}
+			if err := out.check(); err != nil {
+				return err
+			}
 			if len(meta) > 0 {
 				if in.Meta, err = parseMeta(meta); err != nil {
 					return err
@@ -109,11 +147,16 @@ permission later, so does the key.`,
 			if err != nil {
 				return err
 			}
+			if in.Type == keyward.APICertificate {
+				if in.Password, err = a.readP12Password(); err != nil {
+					return err
+				}
+			}
 			ic, err := c.CreateCredential(cmd.Context(), args[0], in)
 			if err != nil {
 				return err
 			}
-			return a.printIssued(ic)
+			return a.deliverIssued(ic, out)
 		},
 	}
 	f := cmd.Flags()
@@ -128,7 +171,57 @@ permission later, so does the key.`,
 	f.StringVar(&typ, "type", "", "credential type (server default: API_TOKEN)")
 	f.StringArrayVar(&meta, "meta", nil, "metadata key=value; repeat for more")
 	f.StringArrayVar(&roles, "role", nil, "give the key this role (name or id) instead of yours; repeat for more")
+	f.StringVar(&cluster, "cluster", "", "KUBE_CONFIG: the virtual cluster (see \"keyward cluster list\")")
+	f.StringVar(&namespace, "namespace", "", "KUBE_CONFIG: the namespace of the kubeconfig's context")
+	f.StringVar(&keyAlgorithm, "key-algorithm", "", "certificate key: ecdsa-p256 (default), rsa-2048 or rsa-3072")
+	f.StringVar(&encoding, "encoding", "", "API_CERTIFICATE: PKCS#12 encryption, modern (default) or legacy")
+	out.addFlags(cmd, "the secret (a certificate or kubeconfig decoded)")
 	return cmd
+}
+
+// certificateFlags checks the flags of "key create" that depend on the credential's type.
+func certificateFlags(fs *pflag.FlagSet, typ keyward.CredentialType) error {
+	certificate := typ == keyward.APICertificate || typ == keyward.KubeConfig
+	if typ != keyward.KubeConfig {
+		for _, n := range []string{"cluster", "namespace"} {
+			if fs.Changed(n) {
+				return usageErrorf("--%s goes with --type KUBE_CONFIG", n)
+			}
+		}
+	}
+	if typ == keyward.KubeConfig {
+		for _, n := range []string{"cluster", "namespace"} {
+			if v, _ := fs.GetString(n); strings.TrimSpace(v) == "" {
+				return usageErrorf("--type KUBE_CONFIG needs --cluster and --namespace")
+			}
+		}
+	}
+	if certificate && fs.Changed("never-expires") {
+		return usageErrorf("a certificate must expire: give --expiration-days or --expires-at instead of --never-expires")
+	}
+	if fs.Changed("key-algorithm") && !certificate {
+		return usageErrorf("--key-algorithm goes with --type API_CERTIFICATE or KUBE_CONFIG")
+	}
+	if fs.Changed("encoding") && typ != keyward.APICertificate {
+		return usageErrorf("--encoding goes with --type API_CERTIFICATE")
+	}
+	return keyOptionFlags(fs)
+}
+
+// keyOptionFlags checks the values of --key-algorithm and --encoding.
+func keyOptionFlags(fs *pflag.FlagSet) error {
+	alg, _ := fs.GetString("key-algorithm")
+	if err := oneOf("key-algorithm", alg, keyAlgorithms...); err != nil {
+		return err
+	}
+	if fs.Changed("key-algorithm") && alg == "" {
+		return usageErrorf("--key-algorithm must not be empty")
+	}
+	enc, _ := fs.GetString("encoding")
+	if fs.Changed("encoding") && enc == "" {
+		return usageErrorf("--encoding must not be empty")
+	}
+	return oneOf("encoding", enc, p12Encodings...)
 }
 
 // enumFlags checks the enumerated flags shared by create and list; empty values pass.
@@ -359,17 +452,34 @@ func newKeyRenewCmd(a *app) *cobra.Command {
 
 func newKeyRollCmd(a *app) *cobra.Command {
 	var (
-		grace        time.Duration
-		graceSeconds int64
+		grace                  time.Duration
+		graceSeconds, days     int64
+		keyAlgorithm, encoding string
+		out                    outFile
 	)
 	cmd := &cobra.Command{
 		Use:   "roll <project> <id-or-name>",
-		Short: "Give an API key a new secret and print it, once",
-		Long: `Give an API key a new secret and print it, once. The old secret stops working
-at once, or after the grace period given with --grace (or --grace-seconds), so
-that the new one can be deployed first.`,
-		Example: `  keyward key roll acme-prod ci-deploy --grace 1h`,
-		Args:    exactArgs("project", "id-or-name"),
+		Short: "Give a credential a new secret and print it, once",
+		Long: `Give a credential a new secret and print it, once.
+
+An API key's old secret stops working at once, or after the grace period given
+with --grace (or --grace-seconds), so that the new one can be deployed first.
+
+An API_CERTIFICATE or KUBE_CONFIG is re-issued: a new certificate and key, valid
+until --expiration-days from now or, by default, the credential's current
+expiry. The previous certificate is revoked at once (there is no grace period).
+An API_CERTIFICATE's new bundle gets a new password: $KEYWARD_P12_PASSWORD when
+set, else, once the server has said the credential needs one, the first line of
+stdin (prompted for on a terminal). --key-algorithm and --encoding are as for
+"key create".
+
+With --out FILE the secret (the decoded bundle or kubeconfig, or an API key and
+a newline) is written to FILE with mode 0600 (an existing FILE is kept unless
+--force); without, it is printed as "key create" prints it.`,
+		Example: `  keyward key roll acme-prod ci-deploy --grace 1h
+  printf '%s\n' "$NEW_P12_PASSWORD" | keyward key roll acme-prod ci-mtls --out ci-mtls.p12 --force
+  keyward key roll acme-prod deployer --expiration-days 30 --out kubeconfig.yaml --force`,
+		Args: exactArgs("project", "id-or-name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fs := cmd.Flags()
 			if err := atMostOne(fs, "grace", "grace-seconds"); err != nil {
@@ -385,20 +495,48 @@ that the new one can be deployed first.`,
 			if in.GraceSeconds < 0 {
 				return usageErrorf("the grace period must not be negative")
 			}
+			if fs.Changed("expiration-days") {
+				if days < 1 {
+					return usageErrorf("--expiration-days must be 1 or more")
+				}
+				in.ExpirationDays = &days
+			}
+			if err := keyOptionFlags(fs); err != nil {
+				return err
+			}
+			in.KeyAlgorithm, in.Encoding = keyAlgorithm, encoding
+			if err := out.check(); err != nil {
+				return err
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
+			if in.Password, err = a.p12PasswordFromEnv(); err != nil {
+				return err
+			}
 			ic, err := c.RollCredential(cmd.Context(), args[0], args[1], in)
+			if in.Password == "" && needsPassword(err) {
+				// An API_CERTIFICATE: the server refused and changed nothing. Ask for the
+				// password now, rather than read stdin for every roll.
+				if in.Password, err = a.readP12Password(); err != nil {
+					return err
+				}
+				ic, err = c.RollCredential(cmd.Context(), args[0], args[1], in)
+			}
 			if err != nil {
 				return err
 			}
-			return a.printIssued(ic)
+			return a.deliverIssued(ic, out)
 		},
 	}
 	f := cmd.Flags()
-	f.DurationVar(&grace, "grace", 0, "keep the old secret valid this long (such as 30m or 24h)")
-	f.Int64Var(&graceSeconds, "grace-seconds", 0, "keep the old secret valid this many seconds")
+	f.DurationVar(&grace, "grace", 0, "API key: keep the old secret valid this long (such as 30m or 24h)")
+	f.Int64Var(&graceSeconds, "grace-seconds", 0, "API key: keep the old secret valid this many seconds")
+	f.Int64Var(&days, "expiration-days", 0, "certificate: the new certificate expires this many days from now (default: the current expiry)")
+	f.StringVar(&keyAlgorithm, "key-algorithm", "", "certificate: the new key, ecdsa-p256 (default), rsa-2048 or rsa-3072")
+	f.StringVar(&encoding, "encoding", "", "API_CERTIFICATE: PKCS#12 encryption, modern (default) or legacy")
+	out.addFlags(cmd, "the new secret (a certificate or kubeconfig decoded)")
 	return cmd
 }
 

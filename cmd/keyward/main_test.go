@@ -49,7 +49,7 @@ func testConfigDir(t *testing.T) string {
 // runCLIEnv is runCLI with env set on top of the cleared environment.
 func runCLIEnv(t *testing.T, env map[string]string, stdin string, args ...string) result {
 	t.Helper()
-	for _, k := range []string{"KEYWARD_SERVER", "KEYWARD_TOKEN", "KEYWARD_PASSWORD", "KEYWARD_CURRENT_PASSWORD"} {
+	for _, k := range []string{"KEYWARD_SERVER", "KEYWARD_TOKEN", "KEYWARD_PASSWORD", "KEYWARD_CURRENT_PASSWORD", "KEYWARD_P12_PASSWORD"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("KEYWARD_CONFIG_DIR", testConfigDir(t))

@@ -137,6 +137,15 @@ func (a *app) credentialFields(c *keyward.Credential) []field {
 	if c.RevokedAt != nil {
 		fs = append(fs, field{"Revoked", fmtTime(*c.RevokedAt)})
 	}
+	if c.Cluster != "" || c.Namespace != "" {
+		fs = append(fs, field{"Cluster", orDash(c.Cluster)}, field{"Namespace", orDash(c.Namespace)})
+	}
+	if c.Serial != "" {
+		fs = append(fs, field{"Serial", c.Serial}, field{"Fingerprint", orDash(c.Fingerprint)})
+	}
+	if c.Recoverable {
+		fs = append(fs, field{"Recoverable", "yes (keyward key reveal)"})
+	}
 	return append(fs,
 		field{"Last used", fmtTimePtr(c.LastUsedAt, "never")},
 		field{"Created", fmtTime(c.CreatedAt)},
@@ -147,8 +156,9 @@ func (a *app) credentialFields(c *keyward.Credential) []field {
 	)
 }
 
-// printIssued prints a credential with its secret. In a table the key comes last, alone on its
-// line, so that `tail -n 1` finds it; the warning goes to stderr.
+// printIssued prints a credential with its secret: the key of an API token, or the base64
+// data of a certificate credential. In a table the secret comes last, alone on its line, so
+// that `tail -n 1` finds it; the warning goes to stderr.
 func (a *app) printIssued(ic *keyward.IssuedCredential) error {
 	if a.jsonOut() {
 		if err := a.printJSON(ic); err != nil {
@@ -158,12 +168,37 @@ func (a *app) printIssued(ic *keyward.IssuedCredential) error {
 		if err := details(a.stdout, a.credentialFields(&ic.Credential)); err != nil {
 			return err
 		}
-		if _, err := fmt.Fprintf(a.stdout, "\n%s\n", ic.Key); err != nil {
+		secret := ic.Key
+		if secret == "" {
+			secret = ic.Data
+		}
+		if _, err := fmt.Fprintf(a.stdout, "\n%s\n", secret); err != nil {
 			return err
 		}
 	}
-	_, err := fmt.Fprintln(a.stderr, secretWarning)
+	_, err := fmt.Fprintln(a.stderr, issuedWarning(ic))
 	return err
+}
+
+// issuedWarning is the warning that follows a secret the server shows once.
+func issuedWarning(ic *keyward.IssuedCredential) string {
+	if ic.Key != "" || ic.Data == "" {
+		return secretWarning
+	}
+	return "This " + secretNoun(ic) + " will not be shown again. Store it now."
+}
+
+// secretNoun names what a certificate credential's data is.
+func secretNoun(ic *keyward.IssuedCredential) string {
+	switch {
+	case ic.Key != "":
+		return "key"
+	case ic.Type == keyward.KubeConfig:
+		return "kubeconfig"
+	case ic.Type == keyward.APICertificate:
+		return "PKCS#12 bundle"
+	}
+	return "credential"
 }
 
 // printCredentials prints a page of credentials: as JSON, or as a table.
@@ -203,6 +238,7 @@ func (a *app) printProject(p *keyward.Project) error {
 		{"ID", strconv.FormatInt(p.ID, 10)},
 		{"Slug", p.Slug},
 		{"Name", orDash(p.Name)},
+		{"Recoverable keys", yesNo(p.RecoverableKeys)},
 		{"Created", fmtTime(p.CreatedAt)},
 	})
 }
@@ -409,4 +445,43 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// printCluster prints one virtual cluster.
+func (a *app) printCluster(cl *keyward.Cluster) error {
+	if a.jsonOut() {
+		return a.printJSON(cl)
+	}
+	return details(a.stdout, []field{
+		{"ID", strconv.FormatInt(cl.ID, 10)},
+		{"Name", cl.Name},
+		{"Server", cl.Server},
+		{"CA bundle", fmtCABundle(cl.CAPEM)},
+		{"Created", fmtTime(cl.CreatedAt)},
+	})
+}
+
+// printClusters prints every virtual cluster; with -o json as the API's {"items": [...]}.
+func (a *app) printClusters(cls []keyward.Cluster) error {
+	if a.jsonOut() {
+		return a.printJSON(keyward.Page[keyward.Cluster]{Items: nonNil(cls)})
+	}
+	rows := make([][]string, len(cls))
+	for i := range cls {
+		cl := &cls[i]
+		rows[i] = []string{strconv.FormatInt(cl.ID, 10), cl.Name, cl.Server, fmtCABundle(cl.CAPEM), fmtTime(cl.CreatedAt)}
+	}
+	return table(a.stdout, []string{"ID", "NAME", "SERVER", "CA BUNDLE", "CREATED"}, rows)
+}
+
+// fmtCABundle says what a cluster's CA bundle holds, without printing it.
+func fmtCABundle(pemData string) string {
+	n := strings.Count(pemData, "-----BEGIN CERTIFICATE-----")
+	switch n {
+	case 0:
+		return "none (the system's trusted CAs)"
+	case 1:
+		return "1 certificate"
+	}
+	return strconv.Itoa(n) + " certificates"
 }

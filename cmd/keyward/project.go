@@ -1,16 +1,20 @@
 package main
 
 import (
+	"strings"
+	"unicode/utf8"
+
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
 )
 
 func newProjectCmd(a *app) *cobra.Command {
-	cmd := newGroupCmd("project", "Create, list and show projects",
+	cmd := newGroupCmd("project", "Create, list, show and change projects",
 		newProjectCreateCmd(a),
 		newProjectListCmd(a),
 		newProjectGetCmd(a),
+		newProjectUpdateCmd(a),
 	)
 	cmd.Aliases = []string{"projects"}
 	return cmd
@@ -104,4 +108,58 @@ func newProjectGetCmd(a *app) *cobra.Command {
 			return a.printProject(p)
 		},
 	}
+}
+
+func newProjectUpdateCmd(a *app) *cobra.Command {
+	var (
+		name        string
+		recoverable bool
+	)
+	cmd := &cobra.Command{
+		Use:   "update <slug-or-id> [--name NAME] [--recoverable-keys=true|false]",
+		Short: "Rename a project, or turn recoverable keys on or off",
+		Long: `Rename a project, or turn recoverable keys on or off. Only the flags given
+change anything; it needs the projects:admin permission in the project.
+
+With --recoverable-keys=true the API keys created or rolled in the project from
+then on are also kept sealed under the server's master key, so that "keyward
+key reveal" can print them again (each reveal needs keys:reveal and is
+audited). Keys created before are not recoverable until they are rolled.
+--recoverable-keys=false stops keeping new keys.`,
+		Example: `  keyward project update acme-prod --name "Acme production"
+  keyward project update acme-prod --recoverable-keys=true`,
+		Args: exactArgs("slug-or-id"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fs := cmd.Flags()
+			var in keyward.UpdateProjectInput
+			if fs.Changed("name") {
+				if strings.TrimSpace(name) == "" {
+					return usageErrorf("--name must not be empty")
+				}
+				if utf8.RuneCountInString(name) > 100 {
+					return usageErrorf("--name is longer than 100 characters")
+				}
+				in.Name = &name
+			}
+			if fs.Changed("recoverable-keys") {
+				in.RecoverableKeys = &recoverable
+			}
+			if in.Name == nil && in.RecoverableKeys == nil {
+				return usageErrorf("nothing to change: give --name or --recoverable-keys")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			p, err := c.UpdateProject(cmd.Context(), args[0], in)
+			if err != nil {
+				return err
+			}
+			return a.printProject(p)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&name, "name", "", "new display name")
+	f.BoolVar(&recoverable, "recoverable-keys", false, "keep new API keys recoverable (true) or not (false)")
+	return cmd
 }

@@ -31,10 +31,11 @@ type app struct {
 	getenv func(string) string
 	now    func() time.Time
 
-	flags  *pflag.FlagSet // the root's persistent flags
-	server string
-	token  string
-	output string
+	flags     *pflag.FlagSet // the root's persistent flags
+	server    string
+	serverSet bool // server was set by a command's own flag ("cluster add --keyward-server")
+	token     string
+	output    string
 
 	lines *bufio.Reader // stdin, read line by line by readLine
 }
@@ -42,7 +43,8 @@ type app struct {
 const rootLong = `keyward issues, renews, rolls, revokes and verifies API credentials.
 
 "keyward serve" runs the server. Every other command calls a running server's API:
-the one at --server (or $KEYWARD_SERVER, else ` + defaultServer + `).
+the one at --server (or $KEYWARD_SERVER, else ` + defaultServer + `), but for
+"migrate", "ca rotate-master-key" and "ca import", which open the database.
 
 The token a command authenticates with is the first of:
   1. --token
@@ -99,6 +101,8 @@ func newRootCmd(a *app) *cobra.Command {
 		newUserCmd(a),
 		newRoleCmd(a),
 		newMigrateCmd(a),
+		newClusterCmd(a),
+		newCACmd(a),
 	)
 	// "project members" is defined with the other role bindings, in member.go.
 	for _, c := range root.Commands() {
@@ -141,7 +145,7 @@ func (a *app) newClient(server, token string) *client.Client {
 // serverURL returns the server of --server, else $KEYWARD_SERVER, else the default, checked.
 func (a *app) serverURL() (string, error) {
 	server := a.server
-	if !a.flags.Changed("server") {
+	if !a.flags.Changed("server") && !a.serverSet {
 		if env := a.getenv("KEYWARD_SERVER"); env != "" {
 			server = env
 		}
