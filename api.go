@@ -30,6 +30,10 @@ type CreateCredentialInput struct {
 	// Roles are role names or numeric ids; by default the creator's roles in the project. Each
 	// must grant nothing the creator lacks there.
 	Roles []string `json:"roles,omitempty"`
+	// RateLimit, Remaining and Refill bound the key's use (see Credential).
+	RateLimit *RateLimit `json:"ratelimit,omitempty"`
+	Remaining *int64     `json:"remaining,omitempty"`
+	Refill    *Refill    `json:"refill,omitempty"`
 	CertificateOptions
 	// VirtualK8sName and VirtualK8sNamespace place a KUBE_CONFIG credential: the cluster (see
 	// /v1/clusters) and the namespace of its context.
@@ -67,8 +71,16 @@ type UpdateCredentialInput struct {
 	NeverExpires *bool              `json:"never_expires,omitempty"`
 	Active       *bool              `json:"active,omitempty"`
 	// Roles replaces the credential's roles (names or ids); none may exceed the caller's rights.
-	Roles   *[]string `json:"roles,omitempty"`
-	Version int64     `json:"-"`
+	Roles *[]string `json:"roles,omitempty"`
+	// RateLimit and Refill replace the key's limits; ClearRateLimit / ClearRefill remove them.
+	// Remaining sets the uses left (ClearRemaining: unlimited).
+	RateLimit      *RateLimit `json:"ratelimit,omitempty"`
+	ClearRateLimit bool       `json:"clear_ratelimit,omitempty"`
+	Remaining      *int64     `json:"remaining,omitempty"`
+	ClearRemaining bool       `json:"clear_remaining,omitempty"`
+	Refill         *Refill    `json:"refill,omitempty"`
+	ClearRefill    bool       `json:"clear_refill,omitempty"`
+	Version        int64      `json:"-"`
 }
 
 // RenewInput moves a credential's expiry: exactly one of the two fields.
@@ -147,13 +159,15 @@ func (l *PermissionList) UnmarshalJSON(b []byte) error {
 
 // The verification codes.
 const (
-	CodeValid       = "VALID"
-	CodeNotFound    = "NOT_FOUND"
-	CodeExpired     = "EXPIRED"
-	CodeNotYetValid = "NOT_YET_VALID"
-	CodeRevoked     = "REVOKED"
-	CodeDisabled    = "DISABLED"
-	CodeForbidden   = "FORBIDDEN"
+	CodeValid         = "VALID"
+	CodeNotFound      = "NOT_FOUND"
+	CodeExpired       = "EXPIRED"
+	CodeNotYetValid   = "NOT_YET_VALID"
+	CodeRevoked       = "REVOKED"
+	CodeDisabled      = "DISABLED"
+	CodeForbidden     = "FORBIDDEN"
+	CodeRateLimited   = "RATE_LIMITED"
+	CodeUsageExceeded = "USAGE_EXCEEDED"
 )
 
 // Verification is the answer to a verify call. The credential's fields are present only when
@@ -172,6 +186,39 @@ type Verification struct {
 	Permissions []Permission `json:"permissions,omitempty"`
 	// Roles are the names of the key's roles.
 	Roles []string `json:"roles,omitempty"`
+	// RateLimit is the state of the key's rate limit after this verification, when it has one.
+	RateLimit *RateLimitState `json:"ratelimit,omitempty"`
+	// Remaining is how many uses the key has left, when its uses are counted.
+	Remaining *int64 `json:"remaining,omitempty"`
+}
+
+// RateLimitState is a key's rate limit as one verification left it. Reset is how long until
+// the full limit is available again (JSON: milliseconds).
+type RateLimitState struct {
+	Limit     int           `json:"limit"`
+	Remaining int           `json:"remaining"`
+	Reset     time.Duration `json:"-"`
+}
+
+type rateLimitStateJSON struct {
+	Limit     int   `json:"limit"`
+	Remaining int   `json:"remaining"`
+	Reset     int64 `json:"reset"`
+}
+
+// MarshalJSON writes Reset in milliseconds.
+func (s RateLimitState) MarshalJSON() ([]byte, error) {
+	return json.Marshal(rateLimitStateJSON{Limit: s.Limit, Remaining: s.Remaining, Reset: s.Reset.Milliseconds()})
+}
+
+// UnmarshalJSON reads Reset in milliseconds.
+func (s *RateLimitState) UnmarshalJSON(b []byte) error {
+	var j rateLimitStateJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	s.Limit, s.Remaining, s.Reset = j.Limit, j.Remaining, time.Duration(j.Reset)*time.Millisecond
+	return nil
 }
 
 // Whoami describes the caller.

@@ -4,6 +4,7 @@
 package keyward
 
 import (
+	"encoding/json"
 	"regexp"
 	"time"
 )
@@ -180,8 +181,53 @@ type Credential struct {
 	Namespace string `json:"virtual_k8s_namespace,omitempty"`
 	// Recoverable tells that the key is kept sealed and can be revealed again.
 	Recoverable bool `json:"recoverable"`
+	// RateLimit bounds how often the credential verifies; nil for no limit.
+	RateLimit *RateLimit `json:"ratelimit,omitempty"`
+	// Remaining counts the uses left (each successful verification takes one); nil for
+	// unlimited. Refill tops it up periodically.
+	Remaining    *int64     `json:"remaining,omitempty"`
+	Refill       *Refill    `json:"refill,omitempty"`
+	LastRefillAt *time.Time `json:"last_refill_at,omitempty"`
 	// State is computed by the authority from the fields above at the moment of reading.
 	State State `json:"state"`
+}
+
+// RateLimit allows Limit verifications per Duration (in JSON, duration is in milliseconds).
+type RateLimit struct {
+	Limit    int           `json:"limit"`
+	Duration time.Duration `json:"-"`
+}
+
+type rateLimitJSON struct {
+	Limit    int   `json:"limit"`
+	Duration int64 `json:"duration"`
+}
+
+// MarshalJSON writes the duration in milliseconds.
+func (r RateLimit) MarshalJSON() ([]byte, error) {
+	return json.Marshal(rateLimitJSON{Limit: r.Limit, Duration: r.Duration.Milliseconds()})
+}
+
+// UnmarshalJSON reads the duration in milliseconds.
+func (r *RateLimit) UnmarshalJSON(b []byte) error {
+	var j rateLimitJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	r.Limit, r.Duration = j.Limit, time.Duration(j.Duration)*time.Millisecond
+	return nil
+}
+
+// The refill intervals: at 00:00 UTC every day, or on the first of every month.
+const (
+	RefillDaily   = "daily"
+	RefillMonthly = "monthly"
+)
+
+// Refill sets a credential's remaining uses to Amount at the start of every Interval.
+type Refill struct {
+	Interval string `json:"interval"`
+	Amount   int64  `json:"amount"`
 }
 
 // Certificate is one certificate a credential was issued: the current one, or one that a roll

@@ -65,7 +65,8 @@ type Store interface {
 	// DeleteRoleBinding removes b. ENotFound when it does not exist.
 	DeleteRoleBinding(ctx context.Context, b RoleBinding, ev *Event) error
 
-	// CreateCredential stores c with its first secret and sets c.ID and c.Version (1). s is nil
+	// CreateCredential stores c (with its rate limit, remaining and refill) and its first
+	// secret, and sets c.ID and c.Version (1). s is nil
 	// for a certificate credential, which instead has c.Serial: the store then also records the
 	// certificate (not after c.ExpiresAt). EConflict when the name is taken in the project or
 	// the digest or serial exists.
@@ -77,7 +78,8 @@ type Store interface {
 	// ListCredentials returns the credentials that match f by ascending id.
 	ListCredentials(ctx context.Context, f CredentialFilter) ([]*Credential, error)
 	// UpdateCredential writes c's mutable fields (name, description, meta, not_before,
-	// expires_at, active, revoked_at, role ids, updated_at) if the stored version still equals c.Version,
+	// expires_at, active, revoked_at, role ids, rate limit, refill, updated_at; never
+	// remaining or last_refill_at, which only SetRemaining and ConsumeCredit write) if the stored version still equals c.Version,
 	// then increments c.Version. When it sets revoked_at, the credential's certificates are
 	// revoked at the same instant. EConflict when stale or when the new name is taken,
 	// ENotFound when missing.
@@ -90,6 +92,17 @@ type Store interface {
 	RollCredential(ctx context.Context, c *Credential, s *CredentialSecret, graceUntil time.Time, ev *Event) error
 	// CredentialBySecret returns the credential that owns digest and that secret. ENotFound.
 	CredentialBySecret(ctx context.Context, digest []byte) (*Credential, *CredentialSecret, error)
+	// ConsumeCredit takes one use from a credential with counted uses, atomically, so that N
+	// concurrent calls on K remaining succeed exactly K times across every server sharing the
+	// store. When the credential has a refill and its last refill is before refillFrom (the
+	// start of the current refill period), remaining is first set to the refill amount and
+	// last_refill_at to refillFrom. It returns the uses left after this one and true, or false
+	// when none was left; remaining is nil and ok true when the credential's uses are not
+	// counted. ENotFound.
+	ConsumeCredit(ctx context.Context, credentialID int64, refillFrom time.Time) (remaining *int64, ok bool, err error)
+	// SetRemaining sets a credential's uses left (nil: unlimited) and writes ev, without
+	// bumping the version: it is a counter, not a change of the credential. ENotFound.
+	SetRemaining(ctx context.Context, credentialID int64, remaining *int64, ev *Event) error
 	// CredentialBySerial returns the credential that was issued the certificate with serial,
 	// and that certificate. ENotFound.
 	CredentialBySerial(ctx context.Context, serial string) (*Credential, *Certificate, error)

@@ -22,13 +22,21 @@ func (a *Authority) Authenticate(ctx context.Context, key, remoteAddr string) (*
 		return nil, errUnauthenticated
 	}
 	now := a.clock()
-	e, err := a.lookup(ctx, sha256.Sum256([]byte(key)), now)
+	e, err := a.lookup(ctx, digestOf(key), now)
 	if isCode(err, keyward.ENotFound) {
 		return nil, errUnauthenticated
 	} else if err != nil {
 		return nil, err
 	}
 	return a.callerOf(e, now, remoteAddr)
+}
+
+// digestOf is the SHA-256 of a key that token.Valid accepted (so at most 64 bytes), hashed from
+// a stack copy: converting the string would allocate on every verification.
+func digestOf(key string) [32]byte {
+	var b [64]byte
+	n := copy(b[:], key)
+	return sha256.Sum256(b[:n])
 }
 
 // callerOf turns a cache entry into the Caller it authenticates, if it is valid now.
@@ -45,6 +53,16 @@ func (a *Authority) callerOf(e *entry, now time.Time, remoteAddr string) (*keywa
 // lookup returns what is known about the token secret with digest d, from the cache or the
 // store. ENotFound when no credential has that secret.
 func (a *Authority) lookup(ctx context.Context, d [32]byte, now time.Time) (*entry, error) {
+	if e := a.cache.get(d, now); e != nil {
+		a.metrics.cacheHit()
+		return e, nil
+	}
+	return a.loadToken(ctx, d, now)
+}
+
+// loadToken is lookup's miss path, apart so that its closure does not make d escape (and
+// allocate) on every hit.
+func (a *Authority) loadToken(ctx context.Context, d [32]byte, now time.Time) (*entry, error) {
 	return a.lookupEntry(ctx, d, now, func() (*keyward.Credential, *time.Time, error) {
 		cred, secret, err := a.store.CredentialBySecret(ctx, d[:])
 		if err != nil {

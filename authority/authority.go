@@ -327,6 +327,9 @@ func (u *usageRecorder) close() error {
 
 // isCode reports whether err is a keyward error with code.
 func isCode(err error, code keyward.Code) bool {
+	if err == nil {
+		return false // the hot path: no allocation for errors.As's target
+	}
 	var e *keyward.Error
 	return errors.As(err, &e) && e.Code == code
 }

@@ -111,7 +111,9 @@ func (c *cache) put(d [32]byte, e *entry, epoch uint64) {
 	if c.epoch.Load() != epoch {
 		return
 	}
-	if _, ok := s.entries[d]; !ok && len(s.entries) >= c.perShard {
+	if old, ok := s.entries[d]; ok {
+		s.drop(d, old) // an expired entry being reloaded: keep the index free of duplicates
+	} else if len(s.entries) >= c.perShard {
 		for victim, old := range s.entries {
 			s.drop(victim, old)
 			break
@@ -158,7 +160,9 @@ func (c *cache) invalidate(inv keyward.Invalidation) {
 		default:
 			for _, id := range inv.CredentialIDs {
 				for _, d := range append([][32]byte(nil), s.byCred[id]...) {
-					s.drop(d, s.entries[d])
+					if e := s.entries[d]; e != nil {
+						s.drop(d, e)
+					}
 				}
 			}
 			if len(users) > 0 {

@@ -56,6 +56,19 @@ func TestCache(t *testing.T) {
 			t.Fatalf("%d entries after invalidating all", c.len())
 		}
 	})
+	t.Run("ReloadAfterTTLThenInvalidate", func(t *testing.T) {
+		c := newCache(time.Second, 100)
+		c.put(d(7), testEntry(7, 1, t0), c.epoch.Load())
+		// The entry expires and the next verification reloads it under the same digest.
+		c.put(d(7), testEntry(7, 1, t0.Add(2*time.Second)), c.epoch.Load())
+		if got := len(c.shard(d(7)).byCred[7]); got != 1 {
+			t.Fatalf("index holds the digest %d times, want 1", got)
+		}
+		c.invalidate(keyward.Invalidation{CredentialIDs: []int64{7}})
+		if c.get(d(7), t0.Add(2*time.Second)) != nil || c.len() != 0 {
+			t.Fatal("invalidation left the reloaded entry")
+		}
+	})
 	t.Run("Bounded", func(t *testing.T) {
 		c := newCache(time.Minute, cacheShards) // one entry per shard
 		for i := 0; i < 1000; i++ {

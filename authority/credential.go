@@ -2,7 +2,6 @@ package authority
 
 import (
 	"context"
-	"crypto/sha256"
 	"sort"
 	"strconv"
 	"time"
@@ -236,6 +235,10 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 		fe.add("key_type", "must be secret or publishable")
 	}
 	validateMeta(fe, in.Meta)
+	validateLimits(fe, in.RateLimit, in.Remaining, in.Refill)
+	if in.Refill != nil && in.Remaining == nil {
+		in.Remaining = &in.Refill.Amount // a refill counts uses from its first amount
+	}
 	if err := fe.err(); err != nil {
 		return nil, err
 	}
@@ -252,6 +255,11 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 		Type: in.Type, Environment: in.Environment, KeyType: in.KeyType, CreatedBy: c.User.ID,
 		RoleIDs: roleIDs, Meta: meta, NotBefore: notBefore, ExpiresAt: expires, Active: true,
 		CreatedAt: now, UpdatedAt: now, Cluster: in.VirtualK8sName, Namespace: in.VirtualK8sNamespace,
+		RateLimit: in.RateLimit, Remaining: in.Remaining, Refill: in.Refill,
+	}
+	if in.Refill != nil {
+		from := refillFrom(in.Refill, now)
+		cred.LastRefillAt = &from
 	}
 	ev := a.event(ctx, "credential.create", project.ID, 0, now)
 	ev.Detail = map[string]string{"name": in.Name, "type": string(in.Type)}
@@ -425,7 +433,9 @@ func (a *Authority) UpdateCredential(ctx context.Context, projectRef, ref string
 		}
 		changed = append(changed, "meta")
 	}
-	if in.ExpiresAt != nil || in.NeverExpires != nil {
+	if (in.ExpiresAt != nil || in.NeverExpires != nil) && c.Type != keyward.APIToken && c.Type != keyward.Session {
+		fe.add("expires_at", "a certificate's expiry is signed into it; roll the credential to re-issue it")
+	} else if in.ExpiresAt != nil || in.NeverExpires != nil {
 		never := in.NeverExpires != nil && *in.NeverExpires
 		if in.NeverExpires != nil && !*in.NeverExpires && in.ExpiresAt == nil {
 			fe.add("never_expires", "false needs expires_at")
@@ -439,6 +449,31 @@ func (a *Authority) UpdateCredential(ctx context.Context, projectRef, ref string
 	if in.Active != nil {
 		c.Active = *in.Active
 		changed = append(changed, "active")
+	}
+	validateLimits(fe, in.RateLimit, in.Remaining, in.Refill)
+	switch {
+	case in.ClearRateLimit && in.RateLimit != nil:
+		fe.add("ratelimit", "give ratelimit or clear_ratelimit, not both")
+	case in.ClearRateLimit:
+		c.RateLimit = nil
+		changed = append(changed, "ratelimit")
+	case in.RateLimit != nil:
+		c.RateLimit = in.RateLimit
+		changed = append(changed, "ratelimit")
+	}
+	switch {
+	case in.ClearRefill && in.Refill != nil:
+		fe.add("refill", "give refill or clear_refill, not both")
+	case in.ClearRefill:
+		c.Refill = nil
+		changed = append(changed, "refill")
+	case in.Refill != nil:
+		c.Refill = in.Refill
+		changed = append(changed, "refill")
+	}
+	setRemaining := in.Remaining != nil || in.ClearRemaining
+	if in.Remaining != nil && in.ClearRemaining {
+		fe.add("remaining", "give remaining or clear_remaining, not both")
 	}
 	if err := fe.err(); err != nil {
 		return nil, err
@@ -456,14 +491,27 @@ func (a *Authority) UpdateCredential(ctx context.Context, projectRef, ref string
 		}
 		changed = append(changed, "roles")
 	}
-	if len(changed) == 0 {
-		return nil, keyward.Errorf(keyward.EInvalid, "nothing to change: give name, description, meta, expires_at, never_expires, active or roles")
+	if len(changed) == 0 && !setRemaining {
+		return nil, keyward.Errorf(keyward.EInvalid, "nothing to change: give name, description, meta, expires_at, never_expires, active, roles, ratelimit, remaining or refill")
 	}
-	c.UpdatedAt = now
-	ev := a.event(ctx, "credential.update", c.ProjectID, c.ID, now)
-	ev.Detail = map[string]string{"fields": joinComma(changed)}
-	if err := a.store.UpdateCredential(ctx, c, ev); err != nil {
-		return nil, err
+	if len(changed) > 0 {
+		c.UpdatedAt = now
+		ev := a.event(ctx, "credential.update", c.ProjectID, c.ID, now)
+		ev.Detail = map[string]string{"fields": joinComma(changed)}
+		if err := a.store.UpdateCredential(ctx, c, ev); err != nil {
+			return nil, err
+		}
+	}
+	if setRemaining {
+		ev := a.event(ctx, "credential.remaining", c.ProjectID, c.ID, now)
+		ev.Detail = map[string]string{"remaining": "unlimited"}
+		if in.Remaining != nil {
+			ev.Detail["remaining"] = strconv.FormatInt(*in.Remaining, 10)
+		}
+		if err := a.store.SetRemaining(ctx, c.ID, in.Remaining, ev); err != nil {
+			return nil, err
+		}
+		c.Remaining = in.Remaining
 	}
 	a.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
 	c.State = c.StateAt(now)
@@ -642,7 +690,7 @@ func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible 
 		return notFound, nil
 	}
 	now := a.clock()
-	e, err := a.lookup(ctx, sha256.Sum256([]byte(in.Key)), now)
+	e, err := a.lookup(ctx, digestOf(in.Key), now)
 	if isCode(err, keyward.ENotFound) {
 		return notFound, nil
 	} else if err != nil {
@@ -675,8 +723,14 @@ func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible 
 		}
 	}
 	if code == keyward.CodeValid {
-		a.usage.record(cred.ID, now)
-		return e.valid, nil // shared and read-only: nothing below the API writes to it
+		v, err := a.applyLimits(ctx, cred, e.valid) // e.valid is shared and read-only
+		if err != nil {
+			return nil, err
+		}
+		if v.Valid {
+			a.usage.record(cred.ID, now)
+		}
+		return v, nil
 	}
 	v := *e.valid
 	v.Valid, v.Code = false, code

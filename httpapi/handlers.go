@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
@@ -139,9 +140,17 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 	if in.Key == "" {
 		return keyward.Invalid("key", "is required")
 	}
+	start := time.Now()
 	v, err := s.authority.Verify(r.Context(), in)
 	if err != nil {
 		return err
+	}
+	s.metrics.ObserveVerification("verify", v.Code, time.Since(start))
+	if v.RateLimit != nil {
+		setRateLimitHeaders(w.Header(), v)
+	}
+	if v.Code == keyward.CodeRateLimited || v.Code == keyward.CodeUsageExceeded {
+		s.metrics.RateLimited("key")
 	}
 	return writeJSON(w, http.StatusOK, v)
 }

@@ -398,3 +398,16 @@ func TestStatusOf(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactKeys(t *testing.T) {
+	key := "kw_live_" + strings.Repeat("A", 38)
+	for in, want := range map[string]string{
+		"/api/v1/applications/key/" + key:        "/api/v1/applications/key/kw_live_AAAA...",
+		"/v1/projects/acme/credentials/web/roll": "/v1/projects/acme/credentials/web/roll",
+		"/a/" + key + "/b/" + key:                "/a/kw_live_AAAA.../b/kw_live_AAAA...",
+	} {
+		if got := httpapi.RedactKeys(in); got != want {
+			t.Errorf("RedactKeys(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

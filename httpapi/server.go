@@ -18,6 +18,8 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/metrics"
+	"github.com/keyward/keyward/token"
 )
 
 // MaxBodyBytes is the largest request body accepted; larger ones get 413.
@@ -25,12 +27,14 @@ const MaxBodyBytes = 1 << 20
 
 // Server serves the native API.
 type Server struct {
-	authority *authority.Authority
-	store     keyward.Store
-	logger    *slog.Logger
-	timeout   time.Duration
-	mux       *http.ServeMux
-	endpoints []Endpoint
+	authority  *authority.Authority
+	store      keyward.Store
+	logger     *slog.Logger
+	timeout    time.Duration
+	mux        *http.ServeMux
+	endpoints  []Endpoint
+	metrics    *metrics.Metrics
+	keyHeaders []string
 }
 
 // Endpoint is one method and path pattern the server answers, for tests and documentation
@@ -50,6 +54,11 @@ type Options struct {
 	Logger *slog.Logger
 	// RequestTimeout bounds each request; past it the caller gets 504. Default 30s.
 	RequestTimeout time.Duration
+	// Metrics, when set, is served on /metrics and fed by the verification endpoints.
+	Metrics *metrics.Metrics
+	// GatewayKeyHeaders are extra request headers /v1/auth reads the key from, before the
+	// native Authorization and X-API-Key.
+	GatewayKeyHeaders []string
 }
 
 // New returns a Server; store is used only for readiness checks.
@@ -60,7 +69,8 @@ func New(a *authority.Authority, store keyward.Store, opts Options) *Server {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 30 * time.Second
 	}
-	s := &Server{authority: a, store: store, logger: opts.Logger, timeout: opts.RequestTimeout, mux: http.NewServeMux()}
+	s := &Server{authority: a, store: store, logger: opts.Logger, timeout: opts.RequestTimeout, mux: http.NewServeMux(),
+		metrics: opts.Metrics, keyHeaders: opts.GatewayKeyHeaders}
 	s.routes()
 	return s
 }
@@ -99,6 +109,15 @@ func (s *Server) routes() {
 	s.route("/v1/projects/{project}/members/{user}/roles/{role}", false, map[string]handlerFunc{"DELETE": s.removeMember})
 	s.route("/v1/whoami", false, map[string]handlerFunc{"GET": s.whoami})
 	s.route("/v1/audit", false, map[string]handlerFunc{"GET": s.listEvents})
+	s.route("/v1/auth", true, map[string]handlerFunc{"GET": s.forwardAuth, "POST": s.forwardAuth, "HEAD": s.forwardAuth})
+	// Envoy's ext_authz appends the original path to the service's path prefix.
+	s.route("/v1/auth/{path...}", true, map[string]handlerFunc{"GET": s.forwardAuth, "POST": s.forwardAuth, "HEAD": s.forwardAuth})
+	if s.metrics != nil {
+		s.route("/metrics", true, map[string]handlerFunc{"GET": func(w http.ResponseWriter, r *http.Request) error {
+			s.metrics.Handler().ServeHTTP(w, r)
+			return nil
+		}})
+	}
 	s.route("/healthz", true, map[string]handlerFunc{"GET": s.healthz})
 	s.route("/readyz", true, map[string]handlerFunc{"GET": s.readyz})
 	s.mux.Handle("/", s.wrap(true, func(w http.ResponseWriter, r *http.Request) error {
@@ -185,7 +204,7 @@ func (s *Server) base(h http.Handler) http.Handler {
 					s.writeError(w, r, id, keyward.Errorf(keyward.EInternal, "internal error"))
 				}
 			}
-			s.logger.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+			s.logger.Info("request", "request_id", id, "method", r.Method, "path", RedactKeys(r.URL.Path),
 				"status", w.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 		}()
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
@@ -193,6 +212,15 @@ func (s *Server) base(h http.Handler) http.Handler {
 		defer cancel()
 		h.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// RedactKeys replaces every keyward token in s (some vendor APIs put the key in the URL) by its
+// displayable start, so that a log line never holds a key.
+func RedactKeys(s string) string {
+	if !strings.Contains(s, "kw_") {
+		return s
+	}
+	return token.Pattern.ReplaceAllStringFunc(s, func(k string) string { return token.Start(k) + "..." })
 }
 
 // Mount serves another surface (a vendor dialect) under pattern, behind the common middleware

@@ -90,11 +90,23 @@ func Environment(s string) (keyward.Environment, bool) {
 		}
 	}
 	var want [checksumLen]byte
-	appendChecksum(want[:0], crc32.ChecksumIEEE([]byte(s[:total-checksumLen])))
+	appendChecksum(want[:0], crcString(s[:total-checksumLen]))
 	if string(want[:]) != s[total-checksumLen:] {
 		return "", false
 	}
 	return env, true
+}
+
+var ieee = crc32.MakeTable(crc32.IEEE)
+
+// crcString is crc32.ChecksumIEEE over a string without converting it to a slice, which would
+// allocate on every check of a presented key.
+func crcString(s string) uint32 {
+	crc := ^uint32(0)
+	for i := 0; i < len(s); i++ {
+		crc = ieee[byte(crc)^s[i]] ^ (crc >> 8)
+	}
+	return ^crc
 }
 
 func isBase62(c byte) bool {

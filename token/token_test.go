@@ -1,6 +1,7 @@
 package token
 
 import (
+	"hash/crc32"
 	"strings"
 	"testing"
 
@@ -119,6 +120,16 @@ func BenchmarkValid(b *testing.B) {
 	for b.Loop() {
 		if !Valid(tok) {
 			b.Fatal("invalid")
+		}
+	}
+}
+
+func TestCRCString(t *testing.T) {
+	for i := 0; i < 200; i++ {
+		tok, _ := New(keyward.Live)
+		s := tok[:i%len(tok)]
+		if got, want := crcString(s), crc32.ChecksumIEEE([]byte(s)); got != want {
+			t.Fatalf("crcString(%q) = %08x, want %08x", s, got, want)
 		}
 	}
 }

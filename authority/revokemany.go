@@ -1,0 +1,107 @@
+package authority
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/keyward/keyward"
+)
+
+// MaxRevokeNames bounds the names one RevokeCredentials call takes.
+const MaxRevokeNames = 200
+
+// RevokeManyInput selects the credentials of a project that RevokeCredentials revokes: those
+// named in Names (names or ids) and, when Expired is set, every credential whose expiry has
+// passed and that is not revoked yet, of Type ("" for every type) and of Kind.
+type RevokeManyInput struct {
+	Names   []string
+	Expired bool
+	Type    keyward.CredentialType
+	Kind    CredentialKind
+}
+
+// RevokeFailure is a credential RevokeCredentials could not revoke, and why.
+type RevokeFailure struct {
+	Name   string
+	Reason string
+}
+
+// RevokeManyResult tells what RevokeCredentials did, in the order of the input (named
+// credentials first, then the expired ones).
+type RevokeManyResult struct {
+	Revoked []string
+	Failed  []RevokeFailure
+}
+
+// RevokeCredentials revokes several credentials of a project, each as RevokeCredential does (a
+// credential revoked already counts as revoked). It needs keys:revoke in the project, checked
+// once for the whole request. A credential that cannot be revoked (not found, say) is reported
+// in Failed and the others go on; a store failure stops the call with its error, leaving the
+// credentials revoked before it revoked.
+func (a *Authority) RevokeCredentials(ctx context.Context, projectRef string, in RevokeManyInput) (*RevokeManyResult, error) {
+	project, err := a.resolveProject(ctx, projectRef, keyward.PermKeysRevoke)
+	if err != nil {
+		return nil, err
+	}
+	fe := fieldErrors{}
+	switch {
+	case len(in.Names) == 0 && !in.Expired:
+		fe.add("names", "name at least one credential, or ask for the expired ones")
+	case len(in.Names) > MaxRevokeNames:
+		fe.add("names", "at most "+strconv.Itoa(MaxRevokeNames)+" names per request")
+	}
+	for _, n := range in.Names {
+		if n == "" {
+			fe.add("names", "must not be empty")
+		}
+	}
+	switch in.Type {
+	case "", keyward.APIToken, keyward.APICertificate, keyward.KubeConfig:
+	default:
+		fe.add("type", "must be API_TOKEN, API_CERTIFICATE or KUBE_CONFIG")
+	}
+	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	type target struct{ ref, name string }
+	var targets []target
+	seen := map[string]bool{}
+	for _, n := range in.Names {
+		if !seen[n] {
+			seen[n] = true
+			targets = append(targets, target{n, n})
+		}
+	}
+	if in.Expired {
+		now := a.clock()
+		holders := map[int64]*Holder{}
+		err := a.eachCredential(ctx, project, func(c *keyward.Credential) error {
+			if c.RevokedAt != nil || c.ExpiresAt == nil || now.Before(*c.ExpiresAt) || seen[c.Name] ||
+				(in.Type != "" && c.Type != in.Type) {
+				return nil
+			}
+			h, err := a.heldAs(ctx, c, in.Kind, holders)
+			if h != nil {
+				targets = append(targets, target{strconv.FormatInt(c.ID, 10), c.Name})
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	res := &RevokeManyResult{Revoked: []string{}, Failed: []RevokeFailure{}}
+	projectID := strconv.FormatInt(project.ID, 10)
+	for _, t := range targets {
+		_, err := a.RevokeCredential(ctx, projectID, t.ref)
+		switch keyward.ErrorCode(err) {
+		case "":
+			res.Revoked = append(res.Revoked, t.name)
+		case keyward.ENotFound, keyward.EConflict, keyward.EForbidden, keyward.EInvalid:
+			res.Failed = append(res.Failed, RevokeFailure{Name: t.name, Reason: keyward.ErrorMessage(err)})
+		default:
+			return nil, err
+		}
+	}
+	return res, nil
+}
