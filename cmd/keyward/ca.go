@@ -52,7 +52,7 @@ func (a *app) publicClient() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.newClient(server, ""), nil
+	return a.newClient(server, "")
 }
 
 // writeMaterial writes public certificate material to --out (replacing it: a CRL is fetched

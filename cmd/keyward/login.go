@@ -266,7 +266,11 @@ token.`,
 			if u, err := url.Parse(server); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
 				fmt.Fprintf(a.stderr, "warning: %s is plain http: the password and the session token cross the network unencrypted\n", server)
 			}
-			ic, err := a.newClient(server, "").Login(cmd.Context(), in)
+			c, err := a.newClient(server, "")
+			if err != nil {
+				return err
+			}
+			ic, err := c.Login(cmd.Context(), in)
 			if err != nil {
 				return err
 			}
@@ -346,7 +350,11 @@ session there is nothing to do.`,
 				}
 				return a.loggedOut(s, nil, "the session had expired")
 			}
-			cr, err := a.newClient(s.Server, s.Token).Logout(cmd.Context())
+			c, err := a.newClient(s.Server, s.Token)
+			if err != nil {
+				return err
+			}
+			cr, err := c.Logout(cmd.Context())
 			var ke *keyward.Error
 			switch {
 			case err == nil:

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -33,6 +36,7 @@ type app struct {
 
 	flags     *pflag.FlagSet // the root's persistent flags
 	server    string
+	cacert    string
 	serverSet bool // server was set by a command's own flag ("cluster add --keyward-server")
 	token     string
 	output    string
@@ -89,6 +93,7 @@ func newRootCmd(a *app) *cobra.Command {
 	a.flags.StringVar(&a.server, "server", defaultServer, "URL of the keyward server (env KEYWARD_SERVER)")
 	a.flags.StringVar(&a.token, "token", "", "API token to authenticate with (env KEYWARD_TOKEN, preferred; else the session of \"keyward login\")")
 	a.flags.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+	a.flags.StringVar(&a.cacert, "cacert", "", "PEM file of the CA to trust for an https server, such as keyward's own (keyward ca pem) (env KEYWARD_CACERT)")
 
 	root.AddCommand(
 		newServeCmd(),
@@ -134,12 +139,35 @@ func (a *app) client() (*client.Client, error) {
 			return nil, err
 		}
 	}
-	return a.newClient(server, token), nil
+	return a.newClient(server, token)
 }
 
-// newClient returns a client for server that authenticates with token ("" for none).
-func (a *app) newClient(server, token string) *client.Client {
-	return client.New(server, token, client.WithUserAgent(userAgent))
+// newClient returns a client for server that authenticates with token ("" for none), trusting
+// the CA of --cacert / $KEYWARD_CACERT besides the system's when one is given.
+func (a *app) newClient(server, token string) (*client.Client, error) {
+	opts := []client.Option{client.WithUserAgent(userAgent)}
+	cacert := a.cacert
+	if !a.flags.Changed("cacert") {
+		cacert = a.getenv("KEYWARD_CACERT")
+	}
+	if cacert != "" {
+		pem, err := os.ReadFile(cacert)
+		if err != nil {
+			return nil, usageErrorf("--cacert: %v", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageErrorf("--cacert %s holds no PEM certificate", cacert)
+		}
+		opts = append(opts, client.WithHTTPClient(&http.Client{
+			Timeout:   60 * time.Second,
+			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+		}))
+	}
+	return client.New(server, token, opts...), nil
 }
 
 // serverURL returns the server of --server, else $KEYWARD_SERVER, else the default, checked.
