@@ -344,7 +344,8 @@ func (a *Authority) ListOwnKeys(ctx context.Context, scope OwnKeysScope) ([]OwnK
 // each revocation is durable and audited on its own. When a step fails, the keys already created
 // are revoked again (best effort) so that no key the caller never saw stays valid, and the
 // error is returned. Two regenerations that race for the same user and environment collide on
-// the new keys' names: the loser changes nothing it keeps and gets EConflict.
+// the new keys' names: the loser changes nothing it keeps and gets EConflict. (A name that a
+// credential of someone else holds is skipped instead.)
 func (a *Authority) RegenerateOwnKeys(ctx context.Context, in RegenerateOwnKeysInput) ([]*keyward.IssuedCredential, error) {
 	c, project, err := a.ownKeysProject(ctx, in.OwnKeysScope)
 	if err != nil {

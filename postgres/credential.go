@@ -25,7 +25,9 @@ const credentialColumns = `c.id, c.project_id, p.slug, c.name, c.description, c.
 	c.last_used_at, c.version, c.start, COALESCE(c.serial, ''), COALESCE(c.fingerprint, ''),
 	COALESCE(c.cluster, ''), COALESCE(c.namespace, ''),
 	EXISTS (SELECT 1 FROM credential_secrets rs
-		WHERE rs.credential_id = c.id AND rs.valid_until IS NULL AND rs.sealed IS NOT NULL)`
+		WHERE rs.credential_id = c.id AND rs.valid_until IS NULL AND rs.sealed IS NOT NULL),
+	c.ratelimit_limit, c.ratelimit_duration_ms, c.remaining, c.refill_interval, c.refill_amount,
+	c.last_refill_at`
 
 const credentialFrom = ` FROM credentials c JOIN projects p ON p.id = c.project_id`
 
@@ -45,6 +47,7 @@ type credentialScan struct {
 	meta                                      []byte
 	notBefore, expiresAt, revokedAt, lastUsed *time.Time
 	typ, env, keyType                         string
+	limits                                    limitsScan
 }
 
 func (cs *credentialScan) dest() []any {
@@ -52,7 +55,9 @@ func (cs *credentialScan) dest() []any {
 	return []any{&c.ID, &c.ProjectID, &c.Project, &c.Name, &c.Description, &cs.typ, &cs.env,
 		&cs.keyType, &c.CreatedBy, &cs.roles, &cs.meta, &cs.notBefore, &cs.expiresAt, &c.Active,
 		&cs.revokedAt, &c.CreatedAt, &c.UpdatedAt, &cs.lastUsed, &c.Version, &c.Start, &c.Serial,
-		&c.Fingerprint, &c.Cluster, &c.Namespace, &c.Recoverable}
+		&c.Fingerprint, &c.Cluster, &c.Namespace, &c.Recoverable,
+		&cs.limits.rateLimit, &cs.limits.rateDuration, &cs.limits.remaining, &cs.limits.refillInterval,
+		&cs.limits.refillAmount, &cs.limits.lastRefill}
 }
 
 func (cs *credentialScan) credential() (*keyward.Credential, error) {
@@ -74,6 +79,7 @@ func (cs *credentialScan) credential() (*keyward.Credential, error) {
 	c.LastUsedAt = utc(cs.lastUsed)
 	c.CreatedAt = c.CreatedAt.UTC()
 	c.UpdatedAt = c.UpdatedAt.UTC()
+	cs.limits.fill(&c)
 	return &c, nil
 }
 
@@ -99,8 +105,9 @@ func metaJSON(m map[string]string) (string, error) {
 // c.Version (1), c.Project, c.Recoverable, sec.CredentialID and ev.ID, and fills ev's
 // ProjectID and CredentialID when 0. sec may be nil only for a certificate credential, which
 // has c.Serial and c.ExpiresAt (the certificate's not-after) instead: the certificate is then
-// recorded too. EInvalid when neither a secret nor a serial is given, or a serial without an
-// expiry; EConflict when the name is taken in the project or the digest or serial exists;
+// recorded too. Its rate limit, remaining, refill and last refill are stored as given (nil as
+// NULL). EInvalid when neither a secret nor a serial is given, a serial without an expiry, or a
+// rate limit's count outside 32 bits; EConflict when the name is taken in the project or the digest or serial exists;
 // ENotFound when the project does not exist.
 func (s *Store) CreateCredential(ctx context.Context, c *keyward.Credential, sec *keyward.CredentialSecret, ev *keyward.Event) error {
 	if err := checkMaterial(c, sec); err != nil {
@@ -174,17 +181,24 @@ func insertCredential(ctx context.Context, tx pgx.Tx, c *keyward.Credential, sec
 	if err != nil {
 		return err
 	}
-	var id int64
-	err = tx.QueryRow(ctx, `INSERT INTO credentials (project_id, name, description, type, environment,
-		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
-		last_used_at, version, start, serial, fingerprint, cluster, namespace)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $17, $18, $19, $20)
-		RETURNING id`,
-		c.ProjectID, c.Name, c.Description, string(c.Type), string(c.Environment), string(c.KeyType),
+	if err := checkLimits(c); err != nil {
+		return err
+	}
+	args := []any{c.ProjectID, c.Name, c.Description, string(c.Type), string(c.Environment), string(c.KeyType),
 		c.CreatedBy, meta, nullTS(c.NotBefore), nullTS(c.ExpiresAt), c.Active,
 		nullTS(c.RevokedAt), ts(c.CreatedAt), ts(c.UpdatedAt), nullTS(c.LastUsedAt),
 		c.Start, nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster),
-		nullString(c.Namespace)).Scan(&id)
+		nullString(c.Namespace)}
+	args = append(args, limitArgs(c)...)
+	args = append(args, c.Remaining, nullTS(c.LastRefillAt))
+	var id int64
+	err = tx.QueryRow(ctx, `INSERT INTO credentials (project_id, name, description, type, environment,
+		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
+		last_used_at, version, start, serial, fingerprint, cluster, namespace, ratelimit_limit,
+		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $17, $18, $19, $20,
+			$21, $22, $23, $24, $25, $26)
+		RETURNING id`, args...).Scan(&id)
 	switch {
 	case isUnique(err) && constraint(err) == "credentials_serial":
 		return keyward.Errorf(keyward.EConflict, "certificate serial already exists")
@@ -401,8 +415,10 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 // UpdateCredential writes c's mutable fields and ev if the stored version still equals
 // c.Version, then increments c.Version and sets ev.ID. When c.RevokedAt is set, every
 // certificate of the credential that is not revoked yet is revoked at c.RevokedAt, in the same
-// transaction. It never writes the serial, fingerprint, start, cluster or namespace. EConflict
-// when stale, ENotFound when missing; neither writes anything.
+// transaction. It writes the rate limit and the refill (nil clears them) but never remaining
+// or last_refill_at, nor the serial, fingerprint, start, cluster or namespace. EConflict when
+// stale, ENotFound when missing; neither writes anything. EInvalid for a rate limit's count
+// outside 32 bits.
 func (s *Store) UpdateCredential(ctx context.Context, c *keyward.Credential, ev *keyward.Event) error {
 	nev := *ev
 	var evID int64
@@ -564,10 +580,16 @@ func updateCredential(ctx context.Context, tx pgx.Tx, c *keyward.Credential, kin
 	if err != nil {
 		return err
 	}
+	if err := checkLimits(c); err != nil {
+		return err
+	}
+	// Never remaining or last_refill_at: they are counters that ConsumeCredit moves between a
+	// read and this write, which a stale copy in c must not undo.
 	q := `UPDATE credentials SET description = $1, meta = $2, not_before = $3, expires_at = $4, active = $5,
-		revoked_at = $6, updated_at = $7, name = $8, version = version + 1`
-	args := []any{c.Description, meta, nullTS(c.NotBefore), nullTS(c.ExpiresAt), c.Active,
-		nullTS(c.RevokedAt), ts(c.UpdatedAt), c.Name}
+		revoked_at = $6, updated_at = $7, name = $8, ratelimit_limit = $9, ratelimit_duration_ms = $10,
+		refill_interval = $11, refill_amount = $12, version = version + 1`
+	args := append([]any{c.Description, meta, nullTS(c.NotBefore), nullTS(c.ExpiresAt), c.Active,
+		nullTS(c.RevokedAt), ts(c.UpdatedAt), c.Name}, limitArgs(c)...)
 	switch kind {
 	case rollSecretMaterial:
 		args = append(args, c.Start)

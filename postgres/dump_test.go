@@ -127,6 +127,24 @@ func fill(t *testing.T, s keyward.Store) (live []string) {
 	must("PutSetting", s.PutSetting(ctx, "ca", []byte("sealed-ca-state"), nil))
 	must("PutSetting", s.PutSetting(ctx, "masterkey.check", []byte("sealed-check"), ev("setting.put")))
 
+	// Rate limits and usage credits: a refilled key with one use taken, a counted one without a
+	// refill, and a rate-limited one whose uses are not counted.
+	zero, two := int64(0), int64(2)
+	refilled, refilledTok := create("refilled", alice.ID, func(c *keyward.Credential) {
+		c.RateLimit = &keyward.RateLimit{Limit: 100, Duration: 1500 * time.Millisecond}
+		c.Remaining = &zero
+		c.Refill = &keyward.Refill{Interval: keyward.RefillMonthly, Amount: 1000}
+	})
+	month := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if left, ok, err := s.ConsumeCredit(ctx, refilled.ID, month); err != nil || !ok || left == nil || *left != 999 {
+		t.Fatalf("ConsumeCredit = %v, %v, %v; want 999, true", left, ok, err)
+	}
+	_, countedTok := create("counted", alice.ID, func(c *keyward.Credential) { c.Remaining = &two })
+	_, limitedTok := create("limited", alice.ID, func(c *keyward.Credential) {
+		c.RateLimit = &keyward.RateLimit{Limit: 5, Duration: time.Minute}
+	})
+	live = append(live, refilledTok, countedTok, limitedTok)
+
 	must("TouchCredentials", s.TouchCredentials(ctx, map[int64]time.Time{rolled.ID: now.Add(5 * time.Second), b.Credential.ID: now}))
 	must("AppendEvent", s.AppendEvent(ctx, &keyward.Event{Time: now, Action: "credential.verify", Outcome: keyward.OutcomeDenied}))
 	return live
@@ -217,6 +235,35 @@ func TestCopy(t *testing.T) {
 		cls, err := pg.ListClusters(ctx)
 		if err != nil || len(cls) != 2 || cls[0].Name != "Prod" || string(cls[1].ClientCA) != "sealed-client-ca" {
 			t.Fatalf("ListClusters = %+v, %v; want Prod before dev (byte order), dev with its client CA", cls, err)
+		}
+	})
+
+	t.Run("Limits", func(t *testing.T) {
+		exported := map[string]keyward.Credential{}
+		for _, c := range want.Credentials {
+			exported[c.Name] = c
+		}
+		r, c, l := exported["refilled"], exported["counted"], exported["limited"]
+		if r.RateLimit == nil || *r.RateLimit != (keyward.RateLimit{Limit: 100, Duration: 1500 * time.Millisecond}) ||
+			r.Remaining == nil || *r.Remaining != 999 || r.Refill == nil || *r.Refill != (keyward.Refill{Interval: keyward.RefillMonthly, Amount: 1000}) ||
+			r.LastRefillAt == nil || r.LastRefillAt.Day() != 1 {
+			t.Fatalf("SQLite exported the refilled key as %+v", r)
+		}
+		if c.Remaining == nil || *c.Remaining != 2 || c.Refill != nil || c.RateLimit != nil || c.LastRefillAt != nil {
+			t.Fatalf("SQLite exported the counted key as %+v", c)
+		}
+		if l.RateLimit == nil || l.Remaining != nil || l.Refill != nil {
+			t.Fatalf("SQLite exported the rate-limited key as %+v", l)
+		}
+		// PostgreSQL counts on from where SQLite stopped, on the same refill schedule.
+		if left, ok, err := pg.ConsumeCredit(ctx, r.ID, *r.LastRefillAt); err != nil || !ok || left == nil || *left != 998 {
+			t.Fatalf("ConsumeCredit on PostgreSQL = %v, %v, %v; want 998, true", left, ok, err)
+		}
+		if left, ok, err := pg.ConsumeCredit(ctx, r.ID, r.LastRefillAt.AddDate(0, 1, 0)); err != nil || !ok || left == nil || *left != 999 {
+			t.Fatalf("ConsumeCredit on PostgreSQL, a month on = %v, %v, %v; want 999, true", left, ok, err)
+		}
+		if left, ok, err := pg.ConsumeCredit(ctx, l.ID, time.Time{}); err != nil || !ok || left != nil {
+			t.Fatalf("ConsumeCredit of an uncounted key on PostgreSQL = %v, %v, %v; want nil, true", left, ok, err)
 		}
 	})
 

@@ -19,9 +19,11 @@ var _ keyward.ChangeFeed = (*Store)(nil)
 // The change feed: every mutation that can change a verification answer sends, in its own
 // transaction, a NOTIFY on the store's channel with the keyward.Invalidation as JSON, so the
 // notification is delivered, to every server that LISTENs, exactly when the change commits and
-// never for a change that rolled back:
+// never for a change that rolled back (ConsumeCredit and TouchCredentials record use, not change,
+// and send none):
 //
 //	UpdateCredential, RollCredential          {"c":[id]}
+//	SetRemaining                              {"c":[id]}
 //	UpdateUser, DeleteUser                    {"u":[id]}
 //	CreateRoleBinding, DeleteRoleBinding      {"u":[user id]}
 //	UpdateRole, DeleteRole, Import            {"a":true}

@@ -163,6 +163,33 @@ func TestWatch(t *testing.T) {
 		}
 	})
 
+	// Uses are not changes: ConsumeCredit says nothing; SetRemaining names the credential.
+	t.Run("Credits", func(t *testing.T) {
+		now := time.Now()
+		two := int64(2)
+		c := &keyward.Credential{ProjectID: boot.Project.ID, Name: "metered", Type: keyward.APIToken, Environment: keyward.Live,
+			KeyType: keyward.Secret, CreatedBy: boot.Admin.ID, Active: true, CreatedAt: now, UpdatedAt: now, Remaining: &two}
+		if err := b.CreateCredential(ctx, c, &keyward.CredentialSecret{Digest: []byte("metered")}, ev()); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if _, _, err := b.ConsumeCredit(ctx, c.ID, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.quiet(t, 300*time.Millisecond)
+		if err := b.SetRemaining(ctx, c.ID, &two, ev()); err != nil {
+			t.Fatal(err)
+		}
+		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.CredentialIDs, []int64{c.ID}) || inv.All {
+			t.Fatalf("invalidation = %+v, want credential %d", inv, c.ID)
+		}
+		if err := b.SetRemaining(ctx, 999999, &two, ev()); keyward.ErrorCode(err) != keyward.ENotFound {
+			t.Fatalf("SetRemaining of a missing credential: %v", err)
+		}
+		w.quiet(t, 300*time.Millisecond)
+	})
+
 	t.Run("OtherSchema", func(t *testing.T) {
 		other := MustOpen(t, postgrestest.SchemaURL(t, db))
 		ob := newBootstrap("")

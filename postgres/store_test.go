@@ -42,6 +42,25 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// TestStoreShared runs the shared-database checks on two stores (two pools) on one schema, as
+// two keyward servers on one database have.
+func TestStoreShared(t *testing.T) {
+	url := postgrestest.SchemaURL(t, postgrestest.URL(t))
+	storetest.RunShared(t, func(t *testing.T) (keyward.Store, keyward.Store) {
+		postgrestest.Reset(t, url)
+		a, err := postgres.Open(t.Context(), url)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		b, err := postgres.Open(t.Context(), url)
+		if err != nil {
+			a.Close()
+			t.Fatalf("Open: %v", err)
+		}
+		return a, b
+	})
+}
+
 // rawConn connects to url directly, bypassing the store, to inspect or tamper with it.
 func rawConn(t *testing.T, url string) *pgx.Conn {
 	t.Helper()
@@ -450,4 +469,86 @@ func TestRoleSequence(t *testing.T) {
 	if got, want := r.ID, int64(6); got != want {
 		t.Fatalf("next role id = %d, want %d", got, want)
 	}
+}
+
+// TestConsumeCreditLocks checks that a use waits for nothing but a write to its own
+// credential: a transaction that holds another credential's row, or reads everything, does not
+// delay it; one that holds its own row delays it until it ends (a deadline ends the wait with
+// ETimeout, taking nothing), and then the use counts from what that transaction left.
+func TestConsumeCreditLocks(t *testing.T) {
+	url := postgrestest.SchemaURL(t, postgrestest.URL(t))
+	s := MustOpen(t, url)
+	ctx := t.Context()
+	boot := newBootstrap("")
+	if err := s.Bootstrap(ctx, boot); err != nil {
+		t.Fatalf("Bootstrap: %v", err)
+	}
+	metered := func(name string) *keyward.Credential {
+		five := int64(5)
+		now := time.Now()
+		c := &keyward.Credential{ProjectID: boot.Project.ID, Name: name, Type: keyward.APIToken, Environment: keyward.Live,
+			KeyType: keyward.Secret, CreatedBy: boot.Admin.ID, Active: true, CreatedAt: now, UpdatedAt: now, Remaining: &five}
+		if err := s.CreateCredential(ctx, c, &keyward.CredentialSecret{Digest: []byte(name)},
+			&keyward.Event{Action: "create", Outcome: keyward.OutcomeSuccess}); err != nil {
+			t.Fatalf("CreateCredential: %v", err)
+		}
+		return c
+	}
+	held, free := metered("held"), metered("free")
+	want := func(t *testing.T, ctx context.Context, id int64, left int64) {
+		t.Helper()
+		got, ok, err := s.ConsumeCredit(ctx, id, time.Time{})
+		if err != nil || !ok || got == nil || *got != left {
+			t.Fatalf("ConsumeCredit(%d) = %v, %v, %v; want %d, true", id, got, ok, err, left)
+		}
+	}
+
+	reader := rawConn(t, url)
+	rtx, err := reader.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtx.Rollback(context.Background())
+	if _, err := rtx.Exec(ctx, `SELECT count(*) FROM credentials`); err != nil {
+		t.Fatal(err)
+	}
+	writer := rawConn(t, url)
+	wtx, err := writer.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wtx.Rollback(context.Background())
+	if _, err := wtx.Exec(ctx, `UPDATE credentials SET remaining = 3 WHERE id = $1`, held.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("OtherRowFree", func(t *testing.T) {
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		start := time.Now()
+		want(t, dctx, free.ID, 4)
+		t.Logf("a use beside an open reader and another row's writer took %v", time.Since(start))
+	})
+
+	t.Run("ErrOwnRowTimeout", func(t *testing.T) {
+		dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		_, _, err := s.ConsumeCredit(dctx, held.ID, time.Time{})
+		if keyward.ErrorCode(err) != keyward.ETimeout {
+			t.Fatalf("ConsumeCredit behind a held row = %v, want %s", err, keyward.ETimeout)
+		}
+	})
+
+	t.Run("OwnRowAfterCommit", func(t *testing.T) {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			time.Sleep(200 * time.Millisecond)
+			if err := wtx.Commit(context.Background()); err != nil {
+				t.Errorf("Commit: %v", err)
+			}
+		}()
+		want(t, ctx, held.ID, 2) // from the 3 the writer committed, not the 5 before it
+		<-done
+	})
 }

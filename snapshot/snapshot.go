@@ -26,7 +26,8 @@ import (
 // two stores that hold the same rows are equal (reflect.DeepEqual): projects, users, roles,
 // credentials and events by id; role bindings by user, project (0 first), role; secrets by
 // credential id, then digest; certificates by serial and settings by key (byte order); clusters
-// by id.
+// by id. Credentials carry their rate limits and refills, and their counters (Remaining,
+// LastRefillAt) as they stood at the export: uses taken on the source after it are not copied.
 type Snapshot struct {
 	// SchemaVersion is the exporting store's schema version, for the record.
 	SchemaVersion int64

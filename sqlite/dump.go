@@ -301,16 +301,25 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 	}
 	if err := insert("credentials", `INSERT INTO credentials (id, project_id, name, description, type, environment,
 		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
-		last_used_at, version, start, serial, fingerprint, cluster, namespace)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		last_used_at, version, start, serial, fingerprint, cluster, namespace, ratelimit_limit,
+		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		len(snap.Credentials), func(i int) ([]any, error) {
-			c := snap.Credentials[i]
+			c := &snap.Credentials[i]
 			meta, err := metaJSON(c.Meta)
-			return []any{c.ID, c.ProjectID, c.Name, c.Description, string(c.Type), string(c.Environment),
+			if err != nil {
+				return nil, err
+			}
+			if err := checkLimits(c); err != nil {
+				return nil, err
+			}
+			args := []any{c.ID, c.ProjectID, c.Name, c.Description, string(c.Type), string(c.Environment),
 				string(c.KeyType), c.CreatedBy, meta, nullMicros(c.NotBefore), nullMicros(c.ExpiresAt), c.Active,
 				nullMicros(c.RevokedAt), micros(c.CreatedAt), micros(c.UpdatedAt), nullMicros(c.LastUsedAt),
 				c.Version, c.Start, nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster),
-				nullString(c.Namespace)}, err
+				nullString(c.Namespace)}
+			args = append(args, limitArgs(c)...)
+			return append(args, nullInt64(c.Remaining), nullMicros(c.LastRefillAt)), nil
 		}); err != nil {
 		return err
 	}

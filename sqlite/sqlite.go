@@ -39,6 +39,8 @@ type Store struct {
 
 	bySecret *sql.Stmt // the verify hot path, prepared once
 	bySerial *sql.Stmt // its mutual-TLS twin
+	consume  *sql.Stmt // ConsumeCredit's update, on the write connection
+	counted  *sql.Stmt // and its read when it took nothing
 
 	closeOnce sync.Once
 	closeErr  error
@@ -108,6 +110,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: prepare: %w", err)
 	}
+	if s.consume, err = write.PrepareContext(ctx, consumeCredit); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	}
+	if s.counted, err = read.PrepareContext(ctx, selectCounted); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: prepare: %w", err)
+	}
 	return s, nil
 }
 
@@ -142,7 +152,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
-		for _, st := range []*sql.Stmt{s.bySecret, s.bySerial} {
+		for _, st := range []*sql.Stmt{s.bySecret, s.bySerial, s.consume, s.counted} {
 			if st != nil {
 				errs = append(errs, st.Close())
 			}

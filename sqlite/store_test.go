@@ -39,6 +39,24 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// TestStoreShared runs the shared-database checks on two stores opened on one file, as two
+// keyward processes on one host would have.
+func TestStoreShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (keyward.Store, keyward.Store) {
+		path := filepath.Join(t.TempDir(), "keyward.db")
+		a, err := sqlite.Open(t.Context(), path)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		b, err := sqlite.Open(t.Context(), path)
+		if err != nil {
+			a.Close()
+			t.Fatalf("Open: %v", err)
+		}
+		return a, b
+	})
+}
+
 // rawDB opens the file directly, bypassing the store, to inspect or tamper with it.
 func rawDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
@@ -205,6 +223,61 @@ func TestMigrations(t *testing.T) {
 		}
 		if _, k, err := s.CredentialBySerial(ctx, "0abc"); err != nil || !k.NotAfter.Equal(expires) {
 			t.Fatalf("CredentialBySerial after migrating = %+v, %v", k, err)
+		}
+	})
+
+	// 0004 on a database that 0003 made and used: credentials have no rate limit, refill or
+	// counted uses (ConsumeCredit lets them through and counts nothing) until SetRemaining.
+	t.Run("LimitsFromVersion3", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "keyward.db")
+		db := rawDB(t, path)
+		if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range []string{"0001_init.sql", "0002_users.sql", "0003_certificates.sql"} {
+			schema, err := os.ReadFile(filepath.Join("migrations", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Exec(string(schema)); err != nil {
+				t.Fatalf("apply %s: %v", name, err)
+			}
+			if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, i+1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, q := range []string{
+			`INSERT INTO projects (id, slug, name, created_at) VALUES (1, 'system', 'System', 0)`,
+			`INSERT INTO users (id, name, created_at, updated_at) VALUES (1, 'admin', 0, 0)`,
+			`INSERT INTO credentials (id, project_id, name, type, environment, key_type, created_by, active,
+				created_at, updated_at, version, start) VALUES (1, 1, 'old', 'API_TOKEN', 'live', 'secret', 1, 1, 0, 0, 1, 'kw_live_Old')`,
+			`INSERT INTO credential_secrets (digest, credential_id, created_at) VALUES (x'0102', 1, 0)`,
+		} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("prepare version 3: %v", err)
+			}
+		}
+		db.Close()
+
+		s := MustOpen(t, path)
+		ctx := t.Context()
+		c, _, err := s.CredentialBySecret(ctx, []byte{1, 2})
+		if err != nil {
+			t.Fatalf("CredentialBySecret after migrating: %v", err)
+		}
+		if c.RateLimit != nil || c.Remaining != nil || c.Refill != nil || c.LastRefillAt != nil || c.Version != 1 {
+			t.Fatalf("migrated credential = %+v; want no rate limit, counted uses or refill", c)
+		}
+		day := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+		if left, ok, err := s.ConsumeCredit(ctx, c.ID, day); err != nil || left != nil || !ok {
+			t.Fatalf("ConsumeCredit after migrating = %v, %v, %v; want nil, true", left, ok, err)
+		}
+		two := int64(2)
+		if err := s.SetRemaining(ctx, c.ID, &two, &keyward.Event{Action: "credential.remaining", Outcome: keyward.OutcomeSuccess}); err != nil {
+			t.Fatalf("SetRemaining after migrating: %v", err)
+		}
+		if left, ok, err := s.ConsumeCredit(ctx, c.ID, day); err != nil || left == nil || *left != 1 || !ok {
+			t.Fatalf("ConsumeCredit after SetRemaining = %v, %v, %v; want 1, true", left, ok, err)
 		}
 	})
 
@@ -483,5 +556,119 @@ func TestSnapshotCertificates(t *testing.T) {
 		if err := s.Import(ctx, want); !errors.Is(err, snapshot.ErrNotEmpty) {
 			t.Fatalf("Import into a used store = %v, want %v", err, snapshot.ErrNotEmpty)
 		}
+	}
+}
+
+// TestConsumeCreditBesideReaders checks that a use is not held up by readers: a read
+// transaction left open on another connection (a long export, a slow list) does not delay
+// ConsumeCredit, whether it takes a use, refuses one or finds the uses uncounted.
+func TestConsumeCreditBesideReaders(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	s := MustOpen(t, path)
+	ctx := t.Context()
+	b := &keyward.Bootstrap{
+		Project:    &keyward.Project{Slug: keyward.SystemProject, Name: "System"},
+		Roles:      []*keyward.Role{{ID: 1, Name: keyward.RoleAdmin, Permissions: keyward.AllPermissions, BuiltIn: true}},
+		Admin:      &keyward.User{Name: keyward.AdminUser},
+		Credential: &keyward.Credential{Name: "boot", Type: keyward.APIToken, Environment: keyward.Live, KeyType: keyward.Secret, Active: true},
+		Secret:     &keyward.CredentialSecret{Digest: []byte("boot")},
+		Event:      &keyward.Event{Action: "bootstrap", Outcome: keyward.OutcomeSuccess},
+	}
+	if err := s.Bootstrap(ctx, b); err != nil {
+		t.Fatalf("Bootstrap: %v", err)
+	}
+	one := int64(1)
+	counted := &keyward.Credential{ProjectID: b.Project.ID, Name: "counted", Type: keyward.APIToken, Environment: keyward.Live,
+		KeyType: keyward.Secret, CreatedBy: b.Admin.ID, Active: true, Remaining: &one}
+	if err := s.CreateCredential(ctx, counted, &keyward.CredentialSecret{Digest: []byte("counted")},
+		&keyward.Event{Action: "create", Outcome: keyward.OutcomeSuccess}); err != nil {
+		t.Fatalf("CreateCredential: %v", err)
+	}
+
+	db := rawDB(t, path)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM credentials`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), `ROLLBACK`)
+
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		id   int64
+		left *int64
+		ok   bool
+	}{{counted.ID, new(int64), true}, {counted.ID, new(int64), false}, {b.Credential.ID, nil, true}} {
+		left, ok, err := s.ConsumeCredit(cctx, tc.id, time.Time{})
+		if err != nil || ok != tc.ok || (left == nil) != (tc.left == nil) || left != nil && *left != *tc.left {
+			t.Fatalf("ConsumeCredit(%d) beside an open read = %v, %v, %v; want %v, %v", tc.id, left, ok, err, tc.left, tc.ok)
+		}
+	}
+}
+
+// TestSnapshotLimits checks that Export and Import carry what 0004 added: rate limits, counted
+// uses, refills and the last refill.
+func TestSnapshotLimits(t *testing.T) {
+	ctx := t.Context()
+	src := MustOpen(t, filepath.Join(t.TempDir(), "src.db"))
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	day := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	b := &keyward.Bootstrap{
+		Project:    &keyward.Project{Slug: keyward.SystemProject, Name: "System", CreatedAt: now},
+		Roles:      []*keyward.Role{{ID: 1, Name: keyward.RoleAdmin, Permissions: keyward.AllPermissions, BuiltIn: true}},
+		Admin:      &keyward.User{Name: keyward.AdminUser, CreatedAt: now},
+		Credential: &keyward.Credential{Name: "boot", Type: keyward.APIToken, Environment: keyward.Live, KeyType: keyward.Secret, Active: true},
+		Secret:     &keyward.CredentialSecret{Digest: []byte("boot")},
+		Event:      &keyward.Event{Action: "bootstrap", Outcome: keyward.OutcomeSuccess},
+	}
+	if err := src.Bootstrap(ctx, b); err != nil {
+		t.Fatalf("Bootstrap: %v", err)
+	}
+	zero := int64(0)
+	c := &keyward.Credential{ProjectID: b.Project.ID, Name: "metered", Type: keyward.APIToken, Environment: keyward.Live,
+		KeyType: keyward.Secret, CreatedBy: b.Admin.ID, Active: true, CreatedAt: now, UpdatedAt: now,
+		RateLimit: &keyward.RateLimit{Limit: 50, Duration: 1500 * time.Millisecond}, Remaining: &zero,
+		Refill: &keyward.Refill{Interval: keyward.RefillDaily, Amount: 10}}
+	if err := src.CreateCredential(ctx, c, &keyward.CredentialSecret{Digest: []byte("metered")},
+		&keyward.Event{Action: "create", Outcome: keyward.OutcomeSuccess}); err != nil {
+		t.Fatalf("CreateCredential: %v", err)
+	}
+	if left, ok, err := src.ConsumeCredit(ctx, c.ID, day); err != nil || !ok || left == nil || *left != 9 {
+		t.Fatalf("ConsumeCredit = %v, %v, %v; want 9, true", left, ok, err)
+	}
+	want, err := src.Export(ctx)
+	if err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	m := want.Credentials[1]
+	if m.RateLimit == nil || *m.RateLimit != *c.RateLimit || m.Remaining == nil || *m.Remaining != 9 ||
+		m.Refill == nil || *m.Refill != *c.Refill || m.LastRefillAt == nil || !m.LastRefillAt.Equal(day) {
+		t.Fatalf("Export lost a 0004 field: %+v", m)
+	}
+	if boot := want.Credentials[0]; boot.RateLimit != nil || boot.Remaining != nil || boot.Refill != nil || boot.LastRefillAt != nil {
+		t.Fatalf("Export invented limits: %+v", boot)
+	}
+	dst := MustOpen(t, filepath.Join(t.TempDir(), "dst.db"))
+	got, err := snapshot.Copy(ctx, src, dst)
+	if err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	if d := snapshot.Diff(want, got); d != nil {
+		t.Fatalf("the copy differs: %v", d)
+	}
+	// The copy counts on from where the source stopped, and refills on the same schedule.
+	if left, ok, err := dst.ConsumeCredit(ctx, c.ID, day); err != nil || !ok || left == nil || *left != 8 {
+		t.Fatalf("ConsumeCredit in the copy = %v, %v, %v; want 8, true", left, ok, err)
+	}
+	if left, ok, err := dst.ConsumeCredit(ctx, c.ID, day.Add(24*time.Hour)); err != nil || !ok || left == nil || *left != 9 {
+		t.Fatalf("ConsumeCredit in the copy, the next day = %v, %v, %v; want 9, true", left, ok, err)
 	}
 }

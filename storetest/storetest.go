@@ -48,6 +48,17 @@
 //   - UpdateProject writes Name and RecoverableKeys only, never Slug or CreatedAt;
 //   - CreateCluster sets the event's Detail["cluster_id"] like CreateUser does; a nil or empty
 //     ClientCA comes back nil; ListClusters is by name;
+//   - Credential.RateLimit, Remaining, Refill and LastRefillAt round-trip through every read
+//     (CredentialBySecret and ListCredentials included), nil as nil and 0 as 0; a rate limit's
+//     Duration in whole milliseconds; a RateLimit.Limit outside 32 bits is EInvalid;
+//     UpdateCredential and RollCredential write RateLimit and Refill (nil clears them) but never
+//     Remaining or LastRefillAt, whatever the struct they are given holds;
+//   - ConsumeCredit and SetRemaining never bump the version nor move UpdatedAt; ConsumeCredit
+//     writes no event and changes nothing when it refuses a use (a refill amount of 0 included:
+//     the refill is not recorded then), and returns (0, false) when it refuses; refillFrom zero
+//     never refills; a credential whose Remaining is nil is (nil, true) and left as it is, even
+//     with a Refill;
+//   - SetRemaining writes ev as given (it fills no id) and leaves LastRefillAt alone;
 //   - Setting returns a non-nil value; PutSetting with a nil event writes none;
 //   - Reseal calls fn once per existing setting named in keys (a repeated key once), per cluster
 //     with a client CA and per secret with a Sealed token, old and current ones alike; an error
@@ -104,6 +115,10 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	t.Run("UpdateCredential", func(t *testing.T) { testUpdateCredential(t, open) })
 	t.Run("RollCredential", func(t *testing.T) { testRollCredential(t, open) })
 	t.Run("TouchCredentials", func(t *testing.T) { testTouchCredentials(t, open) })
+	t.Run("CredentialLimits", func(t *testing.T) { testCredentialLimits(t, open) })
+	t.Run("UpdateCredentialLimits", func(t *testing.T) { testUpdateCredentialLimits(t, open) })
+	t.Run("ConsumeCredit", func(t *testing.T) { testConsumeCredit(t, open) })
+	t.Run("SetRemaining", func(t *testing.T) { testSetRemaining(t, open) })
 	t.Run("UpdateProject", func(t *testing.T) { testUpdateProject(t, open) })
 	t.Run("CreateCertificateCredential", func(t *testing.T) { testCreateCertificateCredential(t, open) })
 	t.Run("CredentialBySerial", func(t *testing.T) { testCredentialBySerial(t, open) })
@@ -116,6 +131,16 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	t.Run("Reseal", func(t *testing.T) { testReseal(t, open) })
 	t.Run("AppendEvent", func(t *testing.T) { testAppendEvent(t, open) })
 	t.Run("ListEvents", func(t *testing.T) { testListEvents(t, open) })
+}
+
+// RunShared runs the checks that need two stores on one database, as two keyward servers (or
+// processes) sharing it have: ConsumeCredit counts every use exactly once whichever store takes
+// it, and each store sees what the other wrote. open must return two stores opened separately
+// (each with its own connections) on one new, empty, not yet bootstrapped database that no other
+// test uses; RunShared calls it once per subtest and closes both stores when the subtest ends.
+// A store that cannot be shared runs Run only.
+func RunShared(t *testing.T, open func(t *testing.T) (keyward.Store, keyward.Store)) {
+	testShared(t, open)
 }
 
 // t0 is the suite's "now": fixed, and a whole number of microseconds so it survives storage.
@@ -275,11 +300,23 @@ func clone(c *keyward.Credential) *keyward.Credential {
 			n.Meta[k] = v
 		}
 	}
-	for _, p := range []**time.Time{&n.NotBefore, &n.ExpiresAt, &n.RevokedAt, &n.LastUsedAt} {
+	for _, p := range []**time.Time{&n.NotBefore, &n.ExpiresAt, &n.RevokedAt, &n.LastUsedAt, &n.LastRefillAt} {
 		if *p != nil {
 			t := **p
 			*p = &t
 		}
+	}
+	if c.RateLimit != nil {
+		r := *c.RateLimit
+		n.RateLimit = &r
+	}
+	if c.Remaining != nil {
+		r := *c.Remaining
+		n.Remaining = &r
+	}
+	if c.Refill != nil {
+		r := *c.Refill
+		n.Refill = &r
 	}
 	return &n
 }
@@ -337,6 +374,7 @@ func credentialDiff(got, want *keyward.Credential) []string {
 		{"ExpiresAt", got.ExpiresAt, want.ExpiresAt},
 		{"RevokedAt", got.RevokedAt, want.RevokedAt},
 		{"LastUsedAt", got.LastUsedAt, want.LastUsedAt},
+		{"LastRefillAt", got.LastRefillAt, want.LastRefillAt},
 		{"CreatedAt", &got.CreatedAt, &want.CreatedAt},
 		{"UpdatedAt", &got.UpdatedAt, &want.UpdatedAt},
 	} {
@@ -368,7 +406,32 @@ func credentialDiff(got, want *keyward.Credential) []string {
 	if got.Recoverable != want.Recoverable {
 		add("Recoverable", got.Recoverable, want.Recoverable)
 	}
+	if !samePtr(got.RateLimit, want.RateLimit) {
+		add("RateLimit", show(got.RateLimit), show(want.RateLimit))
+	}
+	if !samePtr(got.Remaining, want.Remaining) {
+		add("Remaining", show(got.Remaining), show(want.Remaining))
+	}
+	if !samePtr(got.Refill, want.Refill) {
+		add("Refill", show(got.Refill), show(want.Refill))
+	}
 	return d
+}
+
+// samePtr compares two optional values: both nil, or equal values.
+func samePtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return *a == *b
+}
+
+// show renders an optional value for a message: "nil" or the value.
+func show[T any](p *T) string {
+	if p == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("%+v", *p)
 }
 
 // checkCredential fails t when got differs from want.

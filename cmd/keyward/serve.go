@@ -18,9 +18,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/dialect/f5xc"
+	"github.com/keyward/keyward/dialect/projectkeys"
+	"github.com/keyward/keyward/dialect/servicestack"
+	"github.com/keyward/keyward/dialect/voltmx"
 	"github.com/keyward/keyward/httpapi"
 	"github.com/keyward/keyward/masterkey"
+	"github.com/keyward/keyward/metrics"
+	"github.com/keyward/keyward/ratelimit"
 )
 
 // serveConfig holds what `keyward serve` is told by flags and environment.
@@ -36,6 +43,11 @@ type serveConfig struct {
 	masterKeyFile      string
 	tls                bool
 	tlsCert, tlsKey    string
+	metrics            bool
+	gatewayHeaders     []string
+	cacheTTL           time.Duration
+	cacheSize          int
+	redis              string
 }
 
 func newServeCmd() *cobra.Command {
@@ -69,6 +81,11 @@ usage data and closes the database.`,
 	f.BoolVar(&cfg.tls, "tls", false, "serve HTTPS and accept client certificates issued by keyward's CA as credentials")
 	f.StringVar(&cfg.tlsCert, "tls-cert", "", "with --tls: the server certificate (PEM); default one issued by keyward's CA for --addr")
 	f.StringVar(&cfg.tlsKey, "tls-key", "", "with --tls: the server certificate's key (PEM)")
+	f.BoolVar(&cfg.metrics, "metrics", true, "serve Prometheus metrics on /metrics")
+	f.StringSliceVar(&cfg.gatewayHeaders, "gateway-key-header", nil, "extra request header /v1/auth reads the key from (repeatable), before Authorization and X-API-Key")
+	f.DurationVar(&cfg.cacheTTL, "cache-ttl", authority.DefaultCacheTTL, "how long a verification result is reused: the bound on staleness when change notifications are lost")
+	f.IntVar(&cfg.cacheSize, "cache-size", authority.DefaultCacheSize, "how many keys the verification cache holds")
+	f.StringVar(&cfg.redis, "redis", "", "Redis URL (redis://[:password@]host:6379/0, rediss:// for TLS) through which replicas share login throttling and rate limits (env KEYWARD_REDIS_URL); without it each replica limits alone. While Redis does not answer, logins are refused (503)")
 	return cmd
 }
 
@@ -99,6 +116,16 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.redis == "" { // not the flag's default, which --help would show with its password
+		cfg.redis = os.Getenv("KEYWARD_REDIS_URL")
+	}
+	limiter, err := openLimiter(cfg.redis, logger)
+	if err != nil {
+		return err
+	}
+	if limiter != nil {
+		defer limiter.Close()
+	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return fmt.Errorf("creating the data directory: %w", err)
 	}
@@ -122,7 +149,14 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	auth := authority.New(store, authority.Options{Logger: logger, MasterKey: mk})
+	opts := authority.Options{Logger: logger, MasterKey: mk, CacheTTL: cfg.cacheTTL, CacheSize: cfg.cacheSize}
+	if limiter != nil {
+		checkLimiter(ctx, limiter, cfg.redis, logger)
+		opts.Limiter = limiter
+	} else if db.kind == kindPostgres {
+		logger.Info("login throttling is per replica; give every replica --redis to share it")
+	}
+	auth := authority.New(store, opts)
 	defer func() {
 		if err := auth.Close(); err != nil {
 			logger.Error("writing pending usage data", "err", err)
@@ -160,7 +194,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		logger.Warn("serving plain HTTP on a non-loopback address; use --tls or put TLS in front of it", "addr", ln.Addr().String())
 	}
 	srv := &http.Server{
-		Handler:           httpapi.New(auth, store, httpapi.Options{Logger: logger, RequestTimeout: cfg.requestTimeout}),
+		Handler:           newHandler(cfg, auth, store, logger),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.requestTimeout + 10*time.Second,
 		WriteTimeout:      cfg.requestTimeout + 10*time.Second,
@@ -280,4 +314,47 @@ func serverTLS(cfg serveConfig, auth *authority.Authority, addr string) (*tls.Co
 		ClientAuth:   tls.RequestClientCert,
 		MinVersion:   tls.VersionTLS12,
 	}, nil
+}
+
+// newHandler assembles the HTTP surfaces: the native API, its metrics and the gateway check.
+func newHandler(cfg serveConfig, auth *authority.Authority, store keyward.Store, logger *slog.Logger) http.Handler {
+	opts := httpapi.Options{Logger: logger, RequestTimeout: cfg.requestTimeout, GatewayKeyHeaders: cfg.gatewayHeaders}
+	if cfg.metrics {
+		opts.Metrics = metrics.New(func() (uint64, uint64, int) {
+			st := auth.Stats()
+			return st.CacheHits, st.CacheMisses, st.CacheEntries
+		})
+	}
+	api := httpapi.New(auth, store, opts)
+	// The vendor dialects, each a thin translation onto the same authority.
+	f5xc.New(auth, f5xc.Options{Logger: logger}).Register(api.Mount)
+	voltmx.New(auth, voltmx.Options{Logger: logger}).Register(api.Mount)
+	projectkeys.New(auth, projectkeys.Options{Logger: logger}).Register(api.Mount)
+	servicestack.New(auth, servicestack.Options{Logger: logger}).Register(api.Mount)
+	return api
+}
+
+// openLimiter returns the Redis limiter --redis names, or nil for the per-process default. It
+// only reads the URL; checkLimiter connects.
+func openLimiter(rawURL string, logger *slog.Logger) (*ratelimit.Redis, error) {
+	if rawURL == "" {
+		return nil, nil
+	}
+	lim, err := ratelimit.OpenRedis(rawURL, ratelimit.RedisOptions{Logger: logger})
+	if err != nil {
+		return nil, usageErrorf("--redis: %v", err)
+	}
+	return lim, nil
+}
+
+// checkLimiter says whether Redis answers. One that does not is not fatal: go-redis reconnects,
+// and meanwhile logins are refused (fail closed) rather than let unthrottled guesses through.
+func checkLimiter(ctx context.Context, lim *ratelimit.Redis, rawURL string, logger *slog.Logger) {
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := lim.Ping(pctx); err != nil {
+		logger.Warn("Redis does not answer yet; logins are refused until it does", "redis", ratelimit.RedactRedisURL(rawURL), "err", err)
+		return
+	}
+	logger.Info("rate limits shared through Redis", "redis", ratelimit.RedactRedisURL(rawURL))
 }
