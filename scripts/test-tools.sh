@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# test-tools.sh: install the real clients keyward's tests drive, when missing: openssl (PKCS#12
+# bundles, CRLs), curl (mutual TLS with a PKCS#12 bundle), kubectl (Debian's kubernetes-client,
+# reading issued kubeconfigs) and nginx (the forward-auth example). Debian packages, as root
+# (directly or through sudo -n). Run by `make test`; quiet and quick when all are there. A tool
+# that cannot be installed is reported here, and the test that needs it fails saying so.
+set -euo pipefail
+
+log() { echo "test-tools: $*" >&2; }
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+		sudo -n "$@"
+	else
+		return 1
+	fi
+}
+
+missing=()
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+	missing+=(nginx-light)
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+log "installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! as_root apt-get update -qq >/dev/null 2>&1 ||
+	! as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+	log "could not install ${missing[*]}: run 'apt-get install ${missing[*]}' as root"
+	exit 0
+fi
+# Debian starts nginx on port 80 after installing it; the tests run their own.
+as_root sh -c 'service nginx stop >/dev/null 2>&1 || pkill -x nginx || true'
+log "installed ${missing[*]}"
