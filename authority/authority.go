@@ -142,7 +142,14 @@ func (a *Authority) watch(ctx context.Context, feed keyward.ChangeFeed) {
 		if ctx.Err() != nil {
 			return
 		}
-		a.cache.invalidate(keyward.Invalidation{All: true})
+		// Changes may have been missed while the feed was down. If the database answers, drop
+		// everything; if it does not, nothing can change there, so cached keys keep answering
+		// (for at most the TTL) and the feed flushes the cache when it is back.
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if a.store.Ping(pctx) == nil {
+			a.cache.invalidate(keyward.Invalidation{All: true})
+		}
+		cancel()
 		a.logger.Warn("change feed interrupted; the cache TTL bounds staleness until it is back", "err", err)
 		select {
 		case <-ctx.Done():
