@@ -29,11 +29,14 @@ const P12Iterations = 200_000
 
 // PKCS#12 password bounds: MinP12Password in characters, MaxP12Password in bytes.
 const (
-	MinP12Password = 8
+	// MinP12Password is F5 Distributed Cloud's documented minimum (6 to 50), so that its
+	// documented requests work unchanged; the bundle's 200,000 PBKDF2 rounds slow guessing, and
+	// the certificate stays revocable whatever happens to the file.
+	MinP12Password = 6
 	MaxP12Password = 256
 )
 
-// ValidateP12Password checks a PKCS#12 bundle password against keyward's policy: 8 characters
+// ValidateP12Password checks a PKCS#12 bundle password against keyward's policy: 6 characters
 // to 256 bytes of valid UTF-8, no control characters, no characters outside the Basic
 // Multilingual Plane (PKCS#12 encodes passwords as BMPString, which cannot hold them). The
 // error, a keyward EInvalid about "password", never contains the password.

@@ -51,7 +51,7 @@ func newKeyCreateCmd(a *app) *cobra.Command {
   API_TOKEN        an API key. In a table the key is the last line of stdout;
                    with -o json it is the "key" field.
   API_CERTIFICATE  a client certificate and its private key in a PKCS#12 bundle
-                   encrypted with a password (8 characters or more). The
+                   encrypted with a password (6 characters or more). The
                    password is $KEYWARD_P12_PASSWORD, else the first line of
                    stdin; never an argument, and the server does not keep it.
                    The certificate authenticates to "keyward serve --tls" as
