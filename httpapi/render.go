@@ -64,7 +64,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID st
 	code := keyward.ErrorCode(err)
 	if code == keyward.EInternal {
 		// The detail goes to the log only; the caller gets a request id to quote.
-		s.logger.Error("internal error", "request_id", requestID, "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logger.Error("internal error", "request_id", requestID, "method", r.Method, "path", RedactKeys(r.URL.Path), "err", err)
 	}
 	p := Problem{
 		Type: "urn:keyward:error:" + string(code), Status: StatusOf(code), Code: code,
