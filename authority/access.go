@@ -22,7 +22,10 @@ func (a *Authority) Authenticate(ctx context.Context, key, remoteAddr string) (*
 		return nil, errUnauthenticated
 	}
 	now := a.clock()
-	e, err := a.lookup(ctx, digestOf(key), now)
+	d := digestOf(key)
+	e, err := a.lookupEntry(ctx, d, now, func() (*keyward.Credential, *time.Time, error) {
+		return a.credentialBySecret(ctx, d)
+	})
 	if isCode(err, keyward.ENotFound) {
 		return nil, errUnauthenticated
 	} else if err != nil {
@@ -40,7 +43,7 @@ func digestOf(key string) [32]byte {
 }
 
 // callerOf turns a cache entry into the Caller it authenticates, if it is valid now.
-func (a *Authority) callerOf(e *entry, now time.Time, remoteAddr string) (*keyward.Caller, error) {
+func (a *Authority) callerOf(e *callerEntry, now time.Time, remoteAddr string) (*keyward.Caller, error) {
 	if !secretLive(e.validUntil, now) || e.cred.StateAt(now) != keyward.StateActive || !e.creatorActive() {
 		return nil, errUnauthenticated
 	}
@@ -50,8 +53,8 @@ func (a *Authority) callerOf(e *entry, now time.Time, remoteAddr string) (*keywa
 	return &keyward.Caller{User: e.creator, Credential: &cred, Grants: e.grants, RemoteAddr: remoteAddr}, nil
 }
 
-// lookup returns what is known about the token secret with digest d, from the cache or the
-// store. ENotFound when no credential has that secret.
+// lookup returns what verification needs about the token secret with digest d, from the cache
+// or the store. ENotFound when no credential has that secret.
 func (a *Authority) lookup(ctx context.Context, d [32]byte, now time.Time) (*entry, error) {
 	if e := a.cache.get(d, now); e != nil {
 		a.metrics.cacheHit()
@@ -60,42 +63,16 @@ func (a *Authority) lookup(ctx context.Context, d [32]byte, now time.Time) (*ent
 	return a.loadToken(ctx, d, now)
 }
 
-// loadToken is lookup's miss path, apart so that its closure does not make d escape (and
-// allocate) on every hit.
+// loadToken is lookup's miss path, apart so that what makes d escape does not allocate on
+// every hit.
 func (a *Authority) loadToken(ctx context.Context, d [32]byte, now time.Time) (*entry, error) {
-	return a.lookupEntry(ctx, d, now, func() (*keyward.Credential, *time.Time, error) {
-		cred, secret, err := a.store.CredentialBySecret(ctx, d[:])
-		if err != nil {
-			return nil, nil, err
-		}
-		return cred, secret.ValidUntil, nil
-	})
-}
-
-// lookupEntry returns the cached entry under key k, or builds it from what load returns: the
-// credential and the end of the presented secret's validity (nil: no end of its own).
-func (a *Authority) lookupEntry(ctx context.Context, k [32]byte, now time.Time, load func() (*keyward.Credential, *time.Time, error)) (*entry, error) {
-	if e := a.cache.get(k, now); e != nil {
-		a.metrics.cacheHit()
-		return e, nil
-	}
 	a.metrics.cacheMiss()
 	epoch := a.cache.epoch.Load()
-	cred, validUntil, err := load()
+	cred, validUntil, err := a.credentialBySecret(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	creator, err := a.store.UserByID(ctx, cred.CreatedBy)
-	if isCode(err, keyward.ENotFound) {
-		creator = &keyward.User{ID: cred.CreatedBy, Disabled: true}
-	} else if err != nil {
-		return nil, err
-	}
-	grants, err := a.grants(ctx, creator, cred)
-	if err != nil {
-		return nil, err
-	}
-	byID, err := a.roles(ctx)
+	creator, byID, grants, err := a.resolve(ctx, cred)
 	if err != nil {
 		return nil, err
 	}
@@ -105,18 +82,63 @@ func (a *Authority) lookupEntry(ctx context.Context, k [32]byte, now time.Time, 
 			roles = append(roles, r.Name)
 		}
 	}
-	e := &entry{cred: cred, validUntil: validUntil, creator: creator, grants: grants,
-		perms: permsOf(effective(grants, cred.ProjectID)), loaded: now}
-	e.valid = &keyward.Verification{
-		Valid: true, Code: keyward.CodeValid, CredentialID: cred.ID, Name: cred.Name, Project: cred.Project,
-		Environment: cred.Environment, KeyType: cred.KeyType, Meta: cred.Meta, ExpiresAt: cred.ExpiresAt,
-		Permissions: e.perms.list(), Roles: roles,
-	}
-	a.cache.put(k, e, epoch)
+	e := a.cache.newEntry(cred, validUntil, creator, grants, roles, now)
+	a.cache.put(d, e, epoch)
 	return e, nil
 }
 
-func (e *entry) creatorActive() bool { return !e.creator.Disabled && e.creator.DeletedAt == nil }
+// credentialBySecret loads the credential that the secret with digest d opens and the end of
+// that secret's validity (nil: no end of its own).
+func (a *Authority) credentialBySecret(ctx context.Context, d [32]byte) (*keyward.Credential, *time.Time, error) {
+	cred, secret, err := a.store.CredentialBySecret(ctx, d[:])
+	if err != nil {
+		return nil, nil, err
+	}
+	return cred, secret.ValidUntil, nil
+}
+
+// lookupEntry returns the cached authentication entry under key k, or builds it from what load
+// returns: the credential and the end of the presented secret's validity (nil: no end of its
+// own).
+func (a *Authority) lookupEntry(ctx context.Context, k [32]byte, now time.Time, load func() (*keyward.Credential, *time.Time, error)) (*callerEntry, error) {
+	if e := a.cache.getCaller(k, now); e != nil {
+		a.metrics.cacheHit()
+		return e, nil
+	}
+	a.metrics.cacheMiss()
+	epoch := a.cache.epoch.Load()
+	cred, validUntil, err := load()
+	if err != nil {
+		return nil, err
+	}
+	creator, _, grants, err := a.resolve(ctx, cred)
+	if err != nil {
+		return nil, err
+	}
+	e := &callerEntry{cred: cred, validUntil: validUntil, creator: creator, grants: grants, loaded: now.UnixMicro()}
+	a.cache.putCaller(k, e, epoch)
+	return e, nil
+}
+
+// resolve reads what both cache tables derive from a credential: its creator (a disabled
+// stand-in when the user no longer exists), every role by id, and the credential's grants.
+func (a *Authority) resolve(ctx context.Context, cred *keyward.Credential) (*keyward.User, map[int64]*keyward.Role, map[int64]map[keyward.Permission]bool, error) {
+	creator, err := a.store.UserByID(ctx, cred.CreatedBy)
+	if isCode(err, keyward.ENotFound) {
+		creator = &keyward.User{ID: cred.CreatedBy, Disabled: true}
+	} else if err != nil {
+		return nil, nil, nil, err
+	}
+	byID, err := a.roles(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	grants, err := a.grants(ctx, creator, cred, byID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return creator, byID, grants, nil
+}
 
 // changed drops what the cache holds about inv on this server; a store with a change feed tells
 // the other servers from inside the transaction that made the change.
@@ -130,12 +152,8 @@ func secretLive(validUntil *time.Time, now time.Time) bool {
 
 // grants computes a credential's effective permissions: per project, the permissions its
 // creator currently holds there (or globally, under 0) that are also in the credential's own
-// roles. A session acts with all of its user's rights.
-func (a *Authority) grants(ctx context.Context, user *keyward.User, c *keyward.Credential) (map[int64]map[keyward.Permission]bool, error) {
-	byID, err := a.roles(ctx)
-	if err != nil {
-		return nil, err
-	}
+// roles. A session acts with all of its user's rights. byID is every role by id.
+func (a *Authority) grants(ctx context.Context, user *keyward.User, c *keyward.Credential, byID map[int64]*keyward.Role) (map[int64]map[keyward.Permission]bool, error) {
 	allowed := map[keyward.Permission]bool{}
 	if c.Type == keyward.Session {
 		for _, p := range keyward.AllPermissions {

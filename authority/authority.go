@@ -77,7 +77,9 @@ type Options struct {
 	// worst case for a change to reach this server when change notifications are lost.
 	// Default DefaultCacheTTL.
 	CacheTTL time.Duration
-	// CacheSize bounds the number of cached secrets. Default DefaultCacheSize.
+	// CacheSize bounds the number of cached secrets for verification; the cache of API callers
+	// (authentication, with their full records) holds at most min(CacheSize, 10,000).
+	// Default DefaultCacheSize.
 	CacheSize int
 	// MasterKey seals the CA's keys and recoverable tokens. Without it the authority issues
 	// API tokens only; InitCA then loads or creates the CA.

@@ -206,3 +206,17 @@ func BenchmarkCreate(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkAuthenticate measures resolving an API caller's key (every request to keyward's own
+// API), from the authentication cache.
+func BenchmarkAuthenticate(b *testing.B) {
+	e := seeded(b, 1_000)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := e.a.Authenticate(e.ctx, e.keys[i%len(e.keys)], "127.0.0.1"); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

@@ -668,19 +668,19 @@ func (a *Authority) Verify(ctx context.Context, in keyward.VerifyInput) (*keywar
 	if err != nil {
 		return nil, err
 	}
-	return a.verify(ctx, in, func(cred *keyward.Credential) bool { return c.Can(keyward.PermKeysVerify, cred.ProjectID) })
+	return a.verify(ctx, in, func(projectID int64, _ string) bool { return c.Can(keyward.PermKeysVerify, projectID) })
 }
 
 // VerifyForGateway verifies a key presented to a gateway (forward-auth): there is no separate
 // caller, the gateway is trusted by where it runs. project, when not empty, restricts the
 // answer to keys of that project (slug); others are NOT_FOUND.
 func (a *Authority) VerifyForGateway(ctx context.Context, in keyward.VerifyInput, project string) (*keyward.Verification, error) {
-	return a.verify(ctx, in, func(cred *keyward.Credential) bool { return project == "" || cred.Project == project })
+	return a.verify(ctx, in, func(_ int64, slug string) bool { return project == "" || slug == project })
 }
 
-// verify is the verification both entry points share; visible says whether a found key may be
-// reported, so that an invisible one is NOT_FOUND.
-func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible func(*keyward.Credential) bool) (*keyward.Verification, error) {
+// verify is the verification both entry points share; visible says whether a found key, in the
+// project with that id and slug, may be reported, so that an invisible one is NOT_FOUND.
+func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible func(projectID int64, project string) bool) (*keyward.Verification, error) {
 	for _, p := range in.Permission {
 		if !keyward.ValidPermission(p) {
 			return nil, keyward.Invalid("permission", "unknown permission "+strconv.Quote(string(p)))
@@ -696,12 +696,11 @@ func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible 
 	} else if err != nil {
 		return nil, err
 	}
-	cred := e.cred
-	if !secretLive(e.validUntil, now) || !visible(cred) {
+	if !e.secretLive(now) || !visible(e.projectID, e.valid.Project) {
 		return notFound, nil
 	}
 	code := keyward.CodeValid
-	switch cred.StateAt(now) {
+	switch e.stateAt(now) {
 	case keyward.StateRevoked:
 		code = keyward.CodeRevoked
 	case keyward.StateDisabled:
@@ -723,16 +722,16 @@ func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible 
 		}
 	}
 	if code == keyward.CodeValid {
-		v, err := a.applyLimits(ctx, cred, e.valid) // e.valid is shared and read-only
+		v, err := a.applyLimits(ctx, e.credID(), e.limits(), &e.valid) // e.valid is shared and read-only
 		if err != nil {
 			return nil, err
 		}
 		if v.Valid {
-			a.usage.record(cred.ID, now)
+			a.usage.record(e.credID(), now)
 		}
 		return v, nil
 	}
-	v := *e.valid
+	v := e.valid
 	v.Valid, v.Code = false, code
 	if code != keyward.CodeForbidden {
 		v.Permissions = nil

@@ -57,13 +57,13 @@ func refillFrom(r *keyward.Refill, now time.Time) time.Time {
 // comes first so that a refused request spends no use. A rate limiter that cannot answer lets
 // the request through (and says so in the log): a key's rate limit protects the API behind
 // keyward, and keyward must not become the reason that API is down.
-func (a *Authority) applyLimits(ctx context.Context, cred *keyward.Credential, v *keyward.Verification) (*keyward.Verification, error) {
-	if cred.RateLimit == nil && cred.Remaining == nil {
+func (a *Authority) applyLimits(ctx context.Context, id int64, l *limits, v *keyward.Verification) (*keyward.Verification, error) {
+	if l == nil || (l.rateLimit == nil && !l.counted) {
 		return v, nil
 	}
 	out := *v
-	if rl := cred.RateLimit; rl != nil {
-		res, err := a.limiter.Allow(ctx, "key:"+strconv.FormatInt(cred.ID, 10), ratelimit.Rate{Limit: rl.Limit, Period: rl.Duration})
+	if rl := l.rateLimit; rl != nil {
+		res, err := a.limiter.Allow(ctx, "key:"+strconv.FormatInt(id, 10), ratelimit.Rate{Limit: rl.Limit, Period: rl.Duration})
 		if err != nil {
 			a.logger.Warn("rate limiter unavailable; letting the verification through", "err", err)
 		} else {
@@ -75,8 +75,8 @@ func (a *Authority) applyLimits(ctx context.Context, cred *keyward.Credential, v
 			}
 		}
 	}
-	if cred.Remaining != nil {
-		left, ok, err := a.store.ConsumeCredit(ctx, cred.ID, refillFrom(cred.Refill, a.clock()))
+	if l.counted {
+		left, ok, err := a.store.ConsumeCredit(ctx, id, refillFrom(l.refill, a.clock()))
 		if err != nil {
 			return nil, err
 		}
