@@ -261,6 +261,17 @@ func pageSize(limit int) (int, error) {
 	return limit, nil
 }
 
+// paginate cuts rows fetched with limit+1 into a page, with the cursor of the next page when
+// there is one.
+func paginate[T any](rows []T, limit int, id func(T) int64) *keyward.Page[T] {
+	page := &keyward.Page[T]{Items: rows}
+	if len(rows) > limit {
+		page.Items = rows[:limit]
+		page.NextCursor = encodeCursor(id(rows[limit-1]))
+	}
+	return page
+}
+
 // usageRecorder batches last_used_at so that a verification never writes to the database.
 type usageRecorder struct {
 	store  keyward.Store

@@ -105,11 +105,7 @@ func (a *Authority) ListProjects(ctx context.Context, cursor string, limit int) 
 	if err != nil {
 		return nil, err
 	}
-	page := &keyward.Page[*keyward.Project]{Items: ps}
-	if len(ps) > limit {
-		page.Items = ps[:limit]
-		page.NextCursor = encodeCursor(ps[limit-1].ID)
-	}
+	page := paginate(ps, limit, func(x *keyward.Project) int64 { return x.ID })
 	return page, nil
 }
 
@@ -377,11 +373,7 @@ func (a *Authority) ListCredentials(ctx context.Context, projectRef string, in L
 	if err != nil {
 		return nil, err
 	}
-	page := &keyward.Page[*keyward.Credential]{Items: cs}
-	if len(cs) > limit {
-		page.Items = cs[:limit]
-		page.NextCursor = encodeCursor(cs[limit-1].ID)
-	}
+	page := paginate(cs, limit, func(x *keyward.Credential) int64 { return x.ID })
 	for _, c := range page.Items {
 		c.State = c.StateAt(now)
 	}
@@ -789,10 +781,6 @@ func (a *Authority) ListEvents(ctx context.Context, in ListEventsInput) (*keywar
 	if err != nil {
 		return nil, err
 	}
-	page := &keyward.Page[*keyward.Event]{Items: evs}
-	if len(evs) > limit {
-		page.Items = evs[:limit]
-		page.NextCursor = encodeCursor(evs[limit-1].ID)
-	}
+	page := paginate(evs, limit, func(x *keyward.Event) int64 { return x.ID })
 	return page, nil
 }

@@ -174,11 +174,7 @@ func (a *Authority) ListUsers(ctx context.Context, cursor string, limit int) (*k
 	if err != nil {
 		return nil, err
 	}
-	page := &keyward.Page[*keyward.User]{Items: us}
-	if len(us) > limit {
-		page.Items = us[:limit]
-		page.NextCursor = encodeCursor(us[limit-1].ID)
-	}
+	page := paginate(us, limit, func(x *keyward.User) int64 { return x.ID })
 	return page, nil
 }
 
@@ -287,11 +283,7 @@ func (a *Authority) ListSessions(ctx context.Context, ref, cursor string, limit 
 	if err != nil {
 		return nil, err
 	}
-	page := &keyward.Page[*keyward.Credential]{Items: cs}
-	if len(cs) > limit {
-		page.Items = cs[:limit]
-		page.NextCursor = encodeCursor(cs[limit-1].ID)
-	}
+	page := paginate(cs, limit, func(x *keyward.Credential) int64 { return x.ID })
 	for _, c := range page.Items {
 		c.State = c.StateAt(now)
 	}
