@@ -216,20 +216,28 @@ func LoadOrCreate(path string) (key *Key, created bool, err error) {
 // (with an error matching fs.ErrExist) if path exists, so it can never overwrite another key.
 // A partly written file is removed.
 func (k *Key) WriteFile(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Write a complete private file under a temporary name, then link it into place: link fails
+	// if path exists, and whoever sees path sees the whole key, never a half-written file.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".masterkey-*")
 	if err != nil {
 		return fmt.Errorf("masterkey: %w", err)
 	}
-	_, werr := f.WriteString(k.encode() + "\n")
+	defer os.Remove(tmp.Name())
+	werr := tmp.Chmod(0o600)
 	if werr == nil {
-		werr = f.Sync()
+		_, werr = tmp.WriteString(k.encode() + "\n")
 	}
-	if cerr := f.Close(); werr == nil {
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
 		werr = cerr
 	}
 	if werr != nil {
-		os.Remove(path)
 		return fmt.Errorf("masterkey: writing %s: %w", path, werr)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return fmt.Errorf("masterkey: %w", err)
 	}
 	return nil
 }
