@@ -130,6 +130,10 @@ type Store interface {
 	Setting(ctx context.Context, key string) ([]byte, error)
 	// PutSetting creates or replaces a setting. ev may be nil for settings written at start.
 	PutSetting(ctx context.Context, key string, value []byte, ev *Event) error
+	// CreateSetting stores a setting only if none exists under key, atomically, so that of
+	// servers starting at once exactly one writes (the CA, the master key check). EConflict
+	// when the key exists; then nothing is written. ev may be nil.
+	CreateSetting(ctx context.Context, key string, value []byte, ev *Event) error
 	// Reseal rewrites, in one transaction, every sealed value the store holds (settings named
 	// in keys, clusters' client CAs, sealed secrets) through fn, for a master key rotation.
 	// fn gets a label telling what the blob is: "setting:<key>", "cluster", "secret".

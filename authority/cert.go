@@ -35,27 +35,36 @@ func (a *Authority) InitCA(ctx context.Context) error {
 	if a.mk == nil {
 		return errors.New("authority: InitCA needs Options.MasterKey")
 	}
+	// Servers starting at once on an empty database race here: CreateSetting lets exactly one
+	// write the key check and the CA, and the others adopt what it wrote.
 	check, err := a.store.Setting(ctx, SettingKeyCheck)
-	switch {
-	case isCode(err, keyward.ENotFound):
-		if err := a.store.PutSetting(ctx, SettingKeyCheck, a.mk.Check(), nil); err != nil {
-			return err
+	if isCode(err, keyward.ENotFound) {
+		err = a.store.CreateSetting(ctx, SettingKeyCheck, a.mk.Check(), nil)
+		if isCode(err, keyward.EConflict) {
+			check, err = a.store.Setting(ctx, SettingKeyCheck)
 		}
-	case err != nil:
+	}
+	if err != nil {
 		return err
-	default:
+	}
+	if check != nil {
 		if err := a.mk.Verify(check); err != nil {
 			return err
 		}
 	}
 	state, err := a.store.Setting(ctx, SettingCA)
 	if isCode(err, keyward.ENotFound) {
-		c, err := ca.New(ca.Options{})
-		if err != nil {
-			return err
+		created, cerr := a.createCA(ctx)
+		if cerr == nil {
+			a.ca.Store(created)
+			return nil
 		}
-		return a.storeCA(ctx, c, "ca.create")
-	} else if err != nil {
+		if !isCode(cerr, keyward.EConflict) {
+			return cerr
+		}
+		state, err = a.store.Setting(ctx, SettingCA) // another server created it first: use that one
+	}
+	if err != nil {
 		return err
 	}
 	c, err := ca.Unmarshal(state, a.mk)
@@ -64,6 +73,24 @@ func (a *Authority) InitCA(ctx context.Context) error {
 	}
 	a.ca.Store(c)
 	return nil
+}
+
+// createCA makes a new CA and stores it if no server has stored one yet (EConflict if one has).
+func (a *Authority) createCA(ctx context.Context) (*ca.CA, error) {
+	c, err := ca.New(ca.Options{})
+	if err != nil {
+		return nil, err
+	}
+	data, err := c.Marshal(a.mk)
+	if err != nil {
+		return nil, err
+	}
+	ev := &keyward.Event{Time: a.clock(), Actor: "system", Action: "ca.create", Outcome: keyward.OutcomeSuccess,
+		Detail: map[string]string{"subject": c.Certificate().Subject.String()}}
+	if err := a.store.CreateSetting(ctx, SettingCA, data, ev); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func (a *Authority) storeCA(ctx context.Context, c *ca.CA, action string) error {

@@ -1,6 +1,7 @@
 package authority_test
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/ratelimit"
 	"github.com/keyward/keyward/sqlite"
@@ -378,3 +380,50 @@ func TestLoginTimingParity(t *testing.T) {
 
 // bigRate keeps the throttle out of the timing comparison.
 var bigRate = ratelimit.Rate{Limit: 1000, Period: time.Second}
+
+// Servers starting at once on an empty database all end up with the one CA that was stored.
+func TestInitCAConcurrent(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mk, err := masterkey.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	auths := make([]*authority.Authority, n)
+	errs := make(chan error, n)
+	for i := range auths {
+		auths[i] = authority.New(s, authority.Options{MasterKey: mk})
+		defer auths[i].Close()
+	}
+	for _, a := range auths {
+		go func(a *authority.Authority) { errs <- a.InitCA(ctx) }(a)
+	}
+	for range auths {
+		if err := <-errs; err != nil {
+			t.Fatalf("InitCA: %v", err)
+		}
+	}
+	stored := authority.New(s, authority.Options{MasterKey: mk})
+	defer stored.Close()
+	if err := stored.InitCA(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := stored.CA().Certificate().Raw
+	for i, a := range auths {
+		if !bytes.Equal(a.CA().Certificate().Raw, want) {
+			t.Fatalf("server %d uses a CA other than the stored one", i)
+		}
+	}
+	// And a server with another master key is refused.
+	other, _ := masterkey.Generate()
+	wrong := authority.New(s, authority.Options{MasterKey: other})
+	defer wrong.Close()
+	if err := wrong.InitCA(ctx); err == nil {
+		t.Fatal("InitCA accepted a different master key")
+	}
+}

@@ -171,3 +171,34 @@ func (s *Store) Reseal(ctx context.Context, keys []string, fn func(label string,
 	}
 	return nil
 }
+
+// CreateSetting implements keyward.Store: an insert that does nothing when the key exists.
+func (s *Store) CreateSetting(ctx context.Context, key string, value []byte, ev *keyward.Event) error {
+	if value == nil {
+		value = []byte{}
+	}
+	var evID int64
+	err := s.inTx(ctx, "create setting", func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
+			ON CONFLICT (key) DO NOTHING`, key, value, ts(time.Now()))
+		if err != nil {
+			return err
+		}
+		n := tag.RowsAffected()
+		if n == 0 {
+			return keyward.Errorf(keyward.EConflict, "setting %q exists", key)
+		}
+		if ev == nil {
+			return nil
+		}
+		evID, err = insertEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if ev != nil {
+		ev.ID = evID
+	}
+	return nil
+}

@@ -165,3 +165,37 @@ func (s *Store) Reseal(ctx context.Context, keys []string, fn func(label string,
 	}
 	return nil
 }
+
+// CreateSetting implements keyward.Store: an insert that does nothing when the key exists.
+func (s *Store) CreateSetting(ctx context.Context, key string, value []byte, ev *keyward.Event) error {
+	if value == nil {
+		value = []byte{}
+	}
+	var evID int64
+	err := s.inTx(ctx, "create setting", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
+			ON CONFLICT (key) DO NOTHING`, key, value, micros(time.Now()))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return keyward.Errorf(keyward.EConflict, "setting %q exists", key)
+		}
+		if ev == nil {
+			return nil
+		}
+		evID, err = insertEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if ev != nil {
+		ev.ID = evID
+	}
+	return nil
+}

@@ -3,7 +3,9 @@ package storetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,4 +289,64 @@ func testReseal(t *testing.T, open func(t *testing.T) keyward.Store) {
 			f.check(t, "")
 		})
 	}
+}
+
+func testCreateSetting(t *testing.T, open func(t *testing.T) keyward.Store) {
+	t.Run("OK", func(t *testing.T) {
+		f := setup(t, open)
+		ev := f.event("ca.create")
+		if err := f.s.CreateSetting(t.Context(), "ca", []byte("first"), ev); err != nil {
+			t.Fatalf("CreateSetting: %v", err)
+		}
+		if ev.ID <= 0 {
+			t.Fatalf("event ID = %d, want > 0", ev.ID)
+		}
+		got, err := f.s.Setting(t.Context(), "ca")
+		if err != nil || string(got) != "first" {
+			t.Fatalf("Setting = %q, %v", got, err)
+		}
+	})
+	t.Run("ErrExists", func(t *testing.T) {
+		f := setup(t, open)
+		if err := f.s.CreateSetting(t.Context(), "ca", []byte("first"), nil); err != nil {
+			t.Fatal(err)
+		}
+		before := len(f.events(t))
+		wantCode(t, f.s.CreateSetting(t.Context(), "ca", []byte("second"), f.event("ca.create")), keyward.EConflict)
+		if got, _ := f.s.Setting(t.Context(), "ca"); string(got) != "first" {
+			t.Fatalf("a refused CreateSetting replaced the value: %q", got)
+		}
+		if got := len(f.events(t)); got != before {
+			t.Fatalf("a refused CreateSetting wrote %d events", got-before)
+		}
+	})
+	// Servers starting at once race to create the CA: exactly one wins, the others see EConflict.
+	t.Run("Concurrent", func(t *testing.T) {
+		f := setup(t, open)
+		const n = 12
+		errs := make(chan error, n)
+		var wg sync.WaitGroup
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				errs <- f.s.CreateSetting(t.Context(), "ca", []byte(fmt.Sprintf("v%d", i)), nil)
+			}(i)
+		}
+		wg.Wait()
+		close(errs)
+		ok := 0
+		for err := range errs {
+			switch keyward.ErrorCode(err) {
+			case "":
+				ok++
+			case keyward.EConflict:
+			default:
+				t.Errorf("CreateSetting: %v", err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d of %d concurrent CreateSetting calls succeeded, want exactly 1", ok, n)
+		}
+	})
 }

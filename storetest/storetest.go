@@ -128,6 +128,7 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	t.Run("SealedSecret", func(t *testing.T) { testSealedSecret(t, open) })
 	t.Run("Clusters", func(t *testing.T) { testClusters(t, open) })
 	t.Run("Settings", func(t *testing.T) { testSettings(t, open) })
+	t.Run("CreateSetting", func(t *testing.T) { testCreateSetting(t, open) })
 	t.Run("Reseal", func(t *testing.T) { testReseal(t, open) })
 	t.Run("AppendEvent", func(t *testing.T) { testAppendEvent(t, open) })
 	t.Run("ListEvents", func(t *testing.T) { testListEvents(t, open) })
