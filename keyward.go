@@ -308,6 +308,9 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 // 63 characters, not starting with a dash, and not all digits (URLs take a slug or an id).
 func ValidSlug(s string) bool { return slugRE.MatchString(s) && !allDigits(s) }
 
+// NameRule says what ValidName accepts, for the error that refuses a name.
+const NameRule = "must be 1-128 letters, digits, '.', '_' or '-', start with a letter or digit, and not be all digits"
+
 // ValidName reports whether s can name a credential or user: letters, digits, '.', '_' and '-',
 // at most 128 characters, starting with a letter or digit. Names must not look like numeric ids,
 // since URLs accept either.

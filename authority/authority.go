@@ -170,9 +170,6 @@ func (a *Authority) Close() error {
 	return a.usage.close()
 }
 
-// FlushUsage writes the pending last_used_at batch now.
-func (a *Authority) FlushUsage(ctx context.Context) error { return a.usage.flush(ctx) }
-
 // clock returns the current time at the store's precision, so that what is returned equals what
 // a later read returns.
 func (a *Authority) clock() time.Time { return a.now().UTC().Truncate(time.Microsecond) }

@@ -315,7 +315,7 @@ func (a *Authority) CreateCluster(ctx context.Context, in keyward.ClusterInput) 
 	}
 	fe := fieldErrors{}
 	if !keyward.ValidName(in.Name) {
-		fe.add("name", "must be 1-128 letters, digits, '.', '_' or '-', start with a letter or digit")
+		fe.add("name", keyward.NameRule)
 	}
 	if u, err := url.Parse(in.Server); err != nil || u.Scheme != "https" || u.Host == "" {
 		fe.add("server", "must be an https URL")

@@ -210,7 +210,7 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 		fe.add("password", "password, key_algorithm and encoding apply to certificate credentials only")
 	}
 	if !keyward.ValidName(in.Name) {
-		fe.add("name", "must be 1-128 letters, digits, '.', '_' or '-', start with a letter or digit, and not be all digits")
+		fe.add("name", keyward.NameRule)
 	}
 	validateDescription(fe, in.Description)
 	expires := validateExpiry(fe, now, in.ExpirationDays, in.ExpiresAt, in.NeverExpires, keyward.DefaultExpirationDays)
@@ -407,7 +407,7 @@ func (a *Authority) UpdateCredential(ctx context.Context, projectRef, ref string
 	changed := []string{}
 	if in.Name != nil && *in.Name != c.Name {
 		if !keyward.ValidName(*in.Name) {
-			fe.add("name", "must be 1-128 letters, digits, '.', '_' or '-', start with a letter or digit, and not be all digits")
+			fe.add("name", keyward.NameRule)
 		}
 		c.Name = *in.Name
 		changed = append(changed, "name")

@@ -60,7 +60,7 @@ func (a *Authority) CreateRole(ctx context.Context, in keyward.RoleInput) (*keyw
 		return nil, err
 	}
 	if !keyward.ValidName(in.Name) {
-		return nil, keyward.Invalid("name", "must be 1-128 letters, digits, '.', '_' or '-', start with a letter or digit, and not be all digits")
+		return nil, keyward.Invalid("name", keyward.NameRule)
 	}
 	if in.ID < 0 {
 		return nil, keyward.Invalid("id", "must be positive")
@@ -105,7 +105,7 @@ func (a *Authority) UpdateRole(ctx context.Context, ref string, in keyward.RoleI
 	}
 	if in.Name != "" {
 		if !keyward.ValidName(in.Name) {
-			return nil, keyward.Invalid("name", "must be 1-128 letters, digits, '.', '_' or '-'")
+			return nil, keyward.Invalid("name", keyward.NameRule)
 		}
 		r.Name = in.Name
 	}

@@ -102,7 +102,7 @@ func (a *Authority) ScheduleCredential(ctx context.Context, projectRef, ref stri
 	}
 	if in.Name != nil && *in.Name != c.Name {
 		if !keyward.ValidName(*in.Name) {
-			fe.add("name", "must be 1-128 letters, digits, '.', '_' or '-', start with a letter or digit, and not be all digits")
+			fe.add("name", keyward.NameRule)
 		}
 		changed = append(changed, "name")
 	}

@@ -82,7 +82,7 @@ func (a *Authority) CreateServiceCredential(ctx context.Context, projectRef stri
 		fe.add("virtual_k8s_name", "applies to KUBE_CONFIG credentials only")
 	}
 	if !keyward.ValidName(in.Name) {
-		fe.add("name", "must be 1-128 letters, digits, '.', '_' or '-', start with a letter or digit, and not be all digits")
+		fe.add("name", keyward.NameRule)
 	}
 	validateDescription(fe, in.Description)
 	expires := validateExpiry(fe, now, in.ExpirationDays, in.ExpiresAt, false, keyward.DefaultExpirationDays)

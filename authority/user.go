@@ -131,7 +131,7 @@ func (a *Authority) CreateUser(ctx context.Context, in keyward.CreateUserInput) 
 		return nil, err
 	}
 	if !keyward.ValidName(in.Name) {
-		return nil, keyward.Invalid("name", "must be 1-128 letters, digits, '.', '_' or '-', start with a letter or digit, and not be all digits")
+		return nil, keyward.Invalid("name", keyward.NameRule)
 	}
 	hash := ""
 	if in.Password != "" {
