@@ -242,11 +242,6 @@ func (k *Key) WriteFile(path string) error {
 	return nil
 }
 
-// Reveal returns the key in standard base64, the form [Parse] reads. It exists for the one
-// place that must show a key (handing a newly generated key to an operator to put in a secret
-// store); nothing else should call it, and its result must never be logged.
-func (k *Key) Reveal() string { return k.encode() }
-
 func (k *Key) encode() string { return base64.StdEncoding.EncodeToString(k.key[:]) }
 
 // Fingerprint returns a short, non-secret identifier of the key: 16 hex digits of a

@@ -195,7 +195,7 @@ func TestFromEnv(t *testing.T) {
 		t.Fatalf("unset: %v %v %v", k, ok, err)
 	}
 	want := mustGenerate(t)
-	t.Setenv(EnvVar, want.Reveal())
+	t.Setenv(EnvVar, want.encode())
 	if k, ok, err := FromEnv(); !ok || err != nil || !k.Equal(want) {
 		t.Fatalf("set: %v %v %v", k, ok, err)
 	}
@@ -267,10 +267,10 @@ func TestLoadFile(t *testing.T) {
 		mode    os.FileMode
 		wantMsg string
 	}{
-		{name: "0600 base64", content: k.Reveal() + "\n", mode: 0o600},
+		{name: "0600 base64", content: k.encode() + "\n", mode: 0o600},
 		{name: "0400 hex", content: hex.EncodeToString(mustRaw(t, k)), mode: 0o400},
-		{name: "0644 refused", content: k.Reveal(), mode: 0o644, wantMsg: "chmod 600"},
-		{name: "0640 refused", content: k.Reveal(), mode: 0o640, wantMsg: "group or others"},
+		{name: "0644 refused", content: k.encode(), mode: 0o644, wantMsg: "chmod 600"},
+		{name: "0640 refused", content: k.encode(), mode: 0o640, wantMsg: "group or others"},
 		{name: "bad content", content: "xyz", mode: 0o600, wantMsg: "neither base64"},
 	}
 	for i, tt := range tests {
@@ -287,7 +287,7 @@ func TestLoadFile(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantMsg) {
 					t.Fatalf("LoadFile error = %v, want one containing %q", err, tt.wantMsg)
 				}
-				if strings.Contains(err.Error(), k.Reveal()) {
+				if strings.Contains(err.Error(), k.encode()) {
 					t.Fatal("error reveals the key")
 				}
 				return
@@ -307,7 +307,7 @@ func TestLoadFile(t *testing.T) {
 
 func mustRaw(t *testing.T, k *Key) []byte {
 	t.Helper()
-	b, err := base64.StdEncoding.DecodeString(k.Reveal())
+	b, err := base64.StdEncoding.DecodeString(k.encode())
 	if err != nil {
 		t.Fatal(err)
 	}
