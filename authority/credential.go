@@ -297,13 +297,33 @@ func (a *Authority) newSecret(project *keyward.Project, env keyward.Environment,
 	return tok, &keyward.CredentialSecret{Digest: token.Digest(tok), CreatedAt: now, Sealed: sealed}, nil
 }
 
-// credential resolves a project and a credential in it (by id or name) and checks p.
+// credential resolves a project and a credential in it (by id or name) and checks p and, for
+// every p but keys:read, that the caller dominates the credential (see dominance.go).
 func (a *Authority) credential(ctx context.Context, projectRef, ref string, p keyward.Permission) (*keyward.Credential, error) {
 	project, err := a.resolveProject(ctx, projectRef, p)
 	if err != nil {
 		return nil, err
 	}
-	var c *keyward.Credential
+	c, err := a.credentialIn(ctx, project, ref)
+	if err != nil {
+		return nil, err
+	}
+	if p != keyward.PermKeysRead {
+		// Every permission but reading yields or changes the credential: the dominance rule.
+		if err := a.checkDominance(ctx, c, p); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// credentialIn reads a credential of project by id or name, with its State; no permission is
+// checked.
+func (a *Authority) credentialIn(ctx context.Context, project *keyward.Project, ref string) (*keyward.Credential, error) {
+	var (
+		c   *keyward.Credential
+		err error
+	)
 	if id, convErr := strconv.ParseInt(ref, 10, 64); convErr == nil {
 		c, err = a.store.CredentialByID(ctx, project.ID, id)
 	} else {
@@ -783,4 +803,45 @@ func (a *Authority) ListEvents(ctx context.Context, in ListEventsInput) (*keywar
 	}
 	page := paginate(evs, limit, func(x *keyward.Event) int64 { return x.ID })
 	return page, nil
+}
+
+// UpdateAndRollCredential applies update (when not nil) and then rolls the credential (when
+// roll is not nil), for vendor operations that do both in one request (Volt MX modify with
+// regenerate). Every permission both steps need, and the dominance rule, are checked before the
+// first write, so that a refused request changes nothing.
+func (a *Authority) UpdateAndRollCredential(ctx context.Context, projectRef, ref string, update *keyward.UpdateCredentialInput, roll *keyward.RollInput) (*keyward.Credential, *keyward.IssuedCredential, error) {
+	if update == nil && roll == nil {
+		return nil, nil, keyward.Errorf(keyward.EInvalid, "nothing to change")
+	}
+	var c *keyward.Credential
+	for _, step := range []struct {
+		want bool
+		perm keyward.Permission
+	}{{update != nil, keyward.PermKeysUpdate}, {roll != nil, keyward.PermKeysRoll}} {
+		if !step.want {
+			continue
+		}
+		var err error
+		if c, err = a.credential(ctx, projectRef, ref, step.perm); err != nil {
+			return nil, nil, err
+		}
+	}
+	if c.RevokedAt != nil {
+		return nil, nil, errRevoked(c)
+	}
+	ref = strconv.FormatInt(c.ID, 10) // the update may rename it
+	if update != nil {
+		var err error
+		if c, err = a.UpdateCredential(ctx, projectRef, ref, *update); err != nil {
+			return nil, nil, err
+		}
+	}
+	if roll == nil {
+		return c, nil, nil
+	}
+	issued, err := a.RollCredential(ctx, projectRef, ref, *roll)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &issued.Credential, issued, nil
 }

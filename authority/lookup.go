@@ -57,7 +57,7 @@ func (a *Authority) CredentialByKey(ctx context.Context, key string) (*keyward.C
 
 // DisplayKey returns how a credential's key is shown when it is read again: the key itself
 // when it is recoverable (its project keeps recoverable keys and it was created or rolled
-// since) and the caller holds keys:reveal in its project, the reveal audited exactly as
+// since), the caller holds keys:reveal in its project and dominates it, the reveal audited exactly as
 // RevealKey audits it; otherwise MaskedKey(c). A caller that may not reveal the key is not
 // refused, and nothing is audited for it: it asked to read the credential, which c shows it
 // may, and gets the masked form. Only c.ID and c.ProjectID are trusted; the rest is re-read.
@@ -67,6 +67,13 @@ func (a *Authority) DisplayKey(ctx context.Context, c *keyward.Credential) (stri
 		return "", err
 	}
 	if !c.Recoverable || a.mk == nil || !who.Can(keyward.PermKeysReveal, c.ProjectID) {
+		return MaskedKey(c), nil
+	}
+	// A key with more rights than the caller's is shown masked, not refused: the caller asked
+	// to read, which it may (the dominance rule, dominance.go).
+	if ok, err := a.callerDominates(ctx, c); err != nil {
+		return "", err
+	} else if !ok {
 		return MaskedKey(c), nil
 	}
 	rk, err := a.RevealKey(ctx, strconv.FormatInt(c.ProjectID, 10), strconv.FormatInt(c.ID, 10))

@@ -208,12 +208,30 @@ func TestDisplayKey(t *testing.T) {
 	}
 
 	t.Run("RevealedToOwner", func(t *testing.T) {
+		mine, err := f.a.CreateCredential(owner, "acme", keyward.CreateCredentialInput{Name: "olgas", Roles: []string{"Client"}})
+		if err != nil {
+			t.Fatal(err)
+		}
 		before := len(f.events(t, "acme", "credential.reveal"))
-		if got, want := read(t, owner, acme.Key), acme.Key; got != want {
+		if got, want := read(t, owner, mine.Key), mine.Key; got != want {
 			t.Fatalf("shown = %q, want the key", got)
 		}
 		if got, want := len(f.events(t, "acme", "credential.reveal")), before+1; got != want {
 			t.Fatalf("reveal events = %d, want %d", got, want)
+		}
+	})
+	t.Run("MaskedWhenStrongerThanCaller", func(t *testing.T) {
+		// The global admin's key holds more than an owner of acme: the dominance rule.
+		before, denied := len(f.events(t, "acme", "credential.reveal")), len(f.events(t, "acme", "authorize"))
+		got := read(t, owner, acme.Key)
+		if want := authority.MaskedKey(&acme.Credential); got != want || strings.Contains(got, acme.Key[12:]) {
+			t.Fatalf("shown = %q, want %q", got, want)
+		}
+		if len(f.events(t, "acme", "credential.reveal")) != before || len(f.events(t, "acme", "authorize")) != denied {
+			t.Fatal("a masked read was audited as a reveal or a refusal")
+		}
+		if _, err := f.a.RevealKey(owner, "acme", "k1"); keyward.ErrorCode(err) != keyward.EForbidden {
+			t.Fatalf("owner revealing the admin's key: %v, want forbidden", err)
 		}
 	})
 	t.Run("MaskedWithoutReveal", func(t *testing.T) {

@@ -35,8 +35,9 @@ type RevokeManyResult struct {
 
 // RevokeCredentials revokes several credentials of a project, each as RevokeCredential does (a
 // credential revoked already counts as revoked). It needs keys:revoke in the project, checked
-// once for the whole request. A credential that cannot be revoked (not found, say) is reported
-// in Failed and the others go on; a store failure stops the call with its error, leaving the
+// once for the whole request, and the caller must dominate every credential it names or selects
+// (dominance.go), checked before the first write. A credential that cannot be revoked (not
+// found, say) is reported in Failed and the others go on; a store failure stops the call with its error, leaving the
 // credentials revoked before it revoked.
 func (a *Authority) RevokeCredentials(ctx context.Context, projectRef string, in RevokeManyInput) (*RevokeManyResult, error) {
 	project, err := a.resolveProject(ctx, projectRef, keyward.PermKeysRevoke)
@@ -87,6 +88,19 @@ func (a *Authority) RevokeCredentials(ctx context.Context, projectRef string, in
 			return err
 		})
 		if err != nil {
+			return nil, err
+		}
+	}
+	// The dominance rule, for every target before the first write: a request naming one
+	// credential the caller may not remove revokes none.
+	for _, t := range targets {
+		c, err := a.credentialIn(ctx, project, t.ref)
+		if isCode(err, keyward.ENotFound) {
+			continue // reported per name below
+		} else if err != nil {
+			return nil, err
+		}
+		if err := a.checkDominance(ctx, c, keyward.PermKeysRevoke); err != nil {
 			return nil, err
 		}
 	}

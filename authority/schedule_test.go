@@ -29,6 +29,7 @@ func TestScheduleCredential(t *testing.T) {
 		name  string
 		setup keyward.CreateCredentialInput // Name, ExpirationDays and Roles are filled in when empty
 		as    string                        // "admin" when empty
+		by    string                        // who creates the credential; "admin" when empty
 		at    time.Time                     // the clock during the call, t0 when zero
 		// in builds the input from the credential as created.
 		in        func(c *keyward.Credential) authority.ScheduleInput
@@ -182,6 +183,7 @@ func TestScheduleCredential(t *testing.T) {
 		},
 		{
 			name: "ReplaceRoles",
+			by:   "owner",
 			as:   "owner",
 			in: func(*keyward.Credential) authority.ScheduleInput {
 				return authority.ScheduleInput{Roles: &[]string{"Client"}}
@@ -219,14 +221,30 @@ func TestScheduleCredential(t *testing.T) {
 		},
 		{
 			name:  "SameRolesGiveNothing",
+			setup: keyward.CreateCredentialInput{Roles: []string{"Client"}},
+			by:    "owner",
+			as:    "owner",
+			in: func(*keyward.Credential) authority.ScheduleInput {
+				return authority.ScheduleInput{Roles: &[]string{"4"}, Name: ptr("kept-client")}
+			},
+			check: func(t *testing.T, c *keyward.Credential) {
+				if c.Name != "kept-client" || len(c.RoleIDs) != 1 || c.RoleIDs[0] != 4 {
+					t.Errorf("name %q, roles %v", c.Name, c.RoleIDs)
+				}
+			},
+		},
+		{
+			// The dominance rule: an owner of acme may not change the admin's admin key.
+			name:  "StrongerKeyRefused",
 			setup: keyward.CreateCredentialInput{Roles: []string{"admin"}},
 			as:    "owner",
 			in: func(*keyward.Credential) authority.ScheduleInput {
-				return authority.ScheduleInput{Roles: &[]string{"1"}, Name: ptr("kept-admin")}
+				return authority.ScheduleInput{Name: ptr("hijacked")}
 			},
+			wantCode: keyward.EForbidden,
 			check: func(t *testing.T, c *keyward.Credential) {
-				if c.Name != "kept-admin" || len(c.RoleIDs) != 1 || c.RoleIDs[0] != 1 {
-					t.Errorf("name %q, roles %v", c.Name, c.RoleIDs)
+				if c.Version != 1 || c.Name == "hijacked" {
+					t.Errorf("a refused update changed the key: name %q, version %d", c.Name, c.Version)
 				}
 			},
 		},
@@ -248,7 +266,7 @@ func TestScheduleCredential(t *testing.T) {
 			project:  keyward.SystemProject,
 			ref:      func(*keyward.Credential) string { return strconv.FormatInt(session.ID, 10) },
 			in:       func(*keyward.Credential) authority.ScheduleInput { return authority.ScheduleInput{NeverExpires: true} },
-			wantCode: keyward.EInvalid, wantField: "type",
+			wantCode: keyward.ENotFound, // a session is its user's, not a project credential
 		},
 		{
 			name: "NothingToChange",
@@ -291,7 +309,11 @@ func TestScheduleCredential(t *testing.T) {
 			if setup.Roles == nil {
 				setup.Roles = []string{"viewer"}
 			}
-			created, err := f.a.CreateCredential(f.admin, "acme", setup)
+			by := callers["admin"]
+			if tc.by != "" {
+				by = callers[tc.by]
+			}
+			created, err := f.a.CreateCredential(by, "acme", setup)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -367,6 +367,15 @@ func (a *Authority) RegenerateOwnKeys(ctx context.Context, in RegenerateOwnKeysI
 	if err != nil {
 		return nil, err
 	}
+	// A weaker key of the user must not remove the user's stronger keys (dominance.go): check
+	// every key this regeneration revokes before its first write.
+	for _, cred := range existing {
+		if cred.RevokedAt == nil && slices.Contains(envs, cred.Environment) {
+			if err := a.checkDominance(ctx, cred, keyward.PermKeysRevoke); err != nil {
+				return nil, err
+			}
+		}
+	}
 	prefix := ownKeyPrefix(c.User)
 	last := map[string]int64{}
 	for _, cred := range existing {

@@ -220,6 +220,17 @@ func TestPolicyMatrix(t *testing.T) {
 	for _, c := range callers {
 		sessions[c.name] = login(c.name)
 	}
+	// The credentials the matrix acts on are viewer keys of a project member, which every caller
+	// with any access there dominates: this table is about permissions; the dominance rule
+	// has its own matrix (escalation_test.go).
+	// (A key acts with its creator's rights in every project the creator is bound in, so each
+	// project gets a holder of its own.)
+	holders := map[string]string{}
+	for _, slug := range []string{"own", "other"} {
+		admin("POST", "/v1/users", `{"name":"holder-`+slug+`","password":"`+pw+`"}`)
+		admin("POST", "/v1/projects/"+slug+"/members", `{"user":"holder-`+slug+`","role":"Client"}`)
+		holders[slug] = login("holder-" + slug)
+	}
 	verifiable := admin("POST", "/v1/projects/own/credentials", `{"name":"probe"}`)
 	var probe keyward.IssuedCredential
 	verifiable.json(t, &probe)
@@ -261,7 +272,9 @@ func TestPolicyMatrix(t *testing.T) {
 				body := ""
 				if strings.Contains(p, "{ref}") {
 					ref := fresh("cred")
-					admin("POST", "/v1/projects/"+scope+"/credentials", `{"name":"`+ref+`"}`)
+					if r := e.do(t, "POST", "/v1/projects/"+scope+"/credentials", js, `{"name":"`+ref+`","roles":["viewer"]}`, "Authorization", "Bearer "+holders[scope]); r.status != 201 {
+						t.Fatalf("setup: holder creates %s: %d %s", ref, r.status, r.body)
+					}
 					p = strings.ReplaceAll(p, "{ref}", ref)
 				}
 				if strings.Contains(p, "{cluster}") {

@@ -50,10 +50,10 @@ func TestSeedDocument(t *testing.T) {
 	}
 }
 
-// createKey issues an API key in project through the authority, as the admin.
+// createKey issues an API key in project through the authority, as the owner (a login session).
 func (s *stack) createKey(t testing.TB, project string, in keyward.CreateCredentialInput) *keyward.IssuedCredential {
 	t.Helper()
-	c, err := s.a.CreateCredential(s.admin, project, in)
+	c, err := s.a.CreateCredential(s.owner, project, in)
 	if err != nil {
 		t.Fatal(err)
 	}

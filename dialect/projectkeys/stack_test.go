@@ -93,6 +93,9 @@ type stack struct {
 	store *faultStore
 	clock *clock
 	admin context.Context // the bootstrap admin, for setting up
+	// owner is the owner's login session: keys it creates are ones the owner's key may act on
+	// (a key made by the global admin holds more than any owner: the dominance rule).
+	owner context.Context
 	log   *syncBuffer
 	// Tokens by user: admin (global admin), owner (owner of acme and vault, an API key with
 	// the owner role), svcadmin (ServiceStack's Admin in acme: every key permission but not
@@ -210,6 +213,7 @@ func newStack(t testing.TB) *stack {
 		t.Fatal(err)
 	}
 	s.tokens["owner"] = ownerKey.Key
+	s.owner = keyward.NewContext(ctx, sess)
 	return s
 }
 

@@ -120,8 +120,8 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 
 // modify changes a key's expiry or description and, with regenerate=true (a keyward
 // extension), replaces it with a new key, returned in id; the old key stops working at once.
-// neverExpires=true wins over expiresOn. The changes are applied before the key is
-// regenerated, so that a refused change regenerates nothing.
+// neverExpires=true wins over expiresOn. Both steps' permissions are checked before either
+// writes, so that a refused request changes nothing.
 func (h *Handler) modify(w http.ResponseWriter, r *http.Request) error {
 	p, err := readParams(r, "expiresOn", "neverExpires", "description", "regenerate")
 	if err != nil {
@@ -161,17 +161,20 @@ func (h *Handler) modify(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	project, ref := refs(c)
+	var update *keyward.UpdateCredentialInput
+	var roll *keyward.RollInput
 	if changes {
-		if _, err := h.a.UpdateCredential(r.Context(), project, ref, in); err != nil {
-			return err
-		}
+		update = &in
+	}
+	if regenerate {
+		roll = &keyward.RollInput{}
+	}
+	_, issued, err := h.a.UpdateAndRollCredential(r.Context(), project, ref, update, roll)
+	if err != nil {
+		return err
 	}
 	id := r.PathValue("appKey")
-	if regenerate {
-		issued, err := h.a.RollCredential(r.Context(), project, ref, keyward.RollInput{})
-		if err != nil {
-			return err
-		}
+	if issued != nil {
 		id = issued.Key
 	}
 	writeJSON(w, http.StatusOK, message{ID: id, Message: "App API key updated successfully"})

@@ -243,7 +243,15 @@ func TestRegenerate(t *testing.T) {
 
 func TestDelete(t *testing.T) {
 	e := start(t, voltmx.Options{})
-	key := e.create(t, e.admin, "acme")
+	// An owner may not delete a key of the global admin, which holds more than she does.
+	adminKey := e.create(t, e.admin, "acme")
+	if r := e.do(t, req{method: "DELETE", path: voltmx.Path + "/" + adminKey, auth: e.olga}); r.status != http.StatusUnauthorized {
+		t.Fatalf("owner deleting the admin's key: %d %s; want 401", r.status, r.body)
+	}
+	if _, err := e.a.Authenticate(context.Background(), adminKey, "127.0.0.1"); err != nil {
+		t.Fatalf("a refused delete revoked the key: %v", err)
+	}
+	key := e.create(t, e.olga, "acme")
 	del := func(caller string) *response {
 		return e.do(t, req{method: "DELETE", path: voltmx.Path + "/" + key, auth: caller})
 	}

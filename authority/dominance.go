@@ -1,0 +1,101 @@
+package authority
+
+import (
+	"context"
+
+	"github.com/keyward/keyward"
+)
+
+// The dominance rule (DESIGN rule 2a): a permission to act on a credential is not a right to
+// hold it. Nobody obtains, changes or removes a credential whose rights exceed their own in that
+// scope. This file is the rule's one home; every operation that yields or changes an existing
+// credential reaches it through credential() or checkDominance, on every surface.
+
+// Rights are a credential's or a caller's effective permissions per project id (0: every
+// project), as grants computes them.
+type Rights = map[int64]map[keyward.Permission]bool
+
+// dominates reports whether a caller with the rights have holds everything the credential c
+// does: (a) every permission of every role c carries, in c's project (the caller could have
+// created c: this also covers what a certificate signs into its O and what c would regain if
+// its creator's rights grew back), and (b) every permission c holds now in every scope, a
+// global right of c needing a global right of the caller. byID is every role by id; cRights is
+// c's effective rights.
+func dominates(have Rights, c *keyward.Credential, cRights Rights, byID map[int64]*keyward.Role) bool {
+	inProject := effective(have, c.ProjectID)
+	for _, id := range c.RoleIDs {
+		r := byID[id]
+		if r == nil {
+			continue // a deleted custom role grants nothing
+		}
+		if !within(r, inProject) {
+			return false
+		}
+	}
+	for scope, perms := range cRights {
+		for p, ok := range perms {
+			if !ok {
+				continue
+			}
+			if have[0][p] || (scope != 0 && have[scope][p]) {
+				continue
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// callerDominates reports whether the caller of ctx dominates c. A login session is nobody's
+// to act on through a credential path but its own user's.
+func (a *Authority) callerDominates(ctx context.Context, c *keyward.Credential) (bool, error) {
+	who, err := caller(ctx)
+	if err != nil {
+		return false, err
+	}
+	if c.Type == keyward.Session {
+		return c.CreatedBy == who.User.ID && who.Credential != nil && who.Credential.Type == keyward.Session, nil
+	}
+	_, byID, cRights, err := a.resolve(ctx, c)
+	if err != nil {
+		return false, err
+	}
+	return dominates(who.Grants, c, cRights, byID), nil
+}
+
+// checkDominance refuses, audited and before any write, an operation on c by a caller that does
+// not dominate it: EForbidden when the caller may read the project's keys (it can see c
+// exists), else ENotFound, exactly as for a credential that does not exist.
+func (a *Authority) checkDominance(ctx context.Context, c *keyward.Credential, op keyward.Permission) error {
+	ok, err := a.callerDominates(ctx, c)
+	if err != nil || ok {
+		return err
+	}
+	who, _ := caller(ctx)
+	if c.Type == keyward.Session {
+		// A login session is its user's, not a project credential: nobody else sees it here.
+		return keyward.Errorf(keyward.ENotFound, "credential %q not found", c.Name)
+	}
+	refusal := keyward.Errorf(keyward.EForbidden, "credential %q holds rights you do not hold; only a caller with at least its rights may %s it", c.Name, verbOf(op))
+	if !who.Can(keyward.PermKeysRead, c.ProjectID) {
+		refusal = keyward.Errorf(keyward.ENotFound, "credential %q not found", c.Name)
+	}
+	return a.deny(ctx, c.ProjectID, map[string]string{"permission": string(op), "rule": "dominance", "credential": c.Name}, refusal)
+}
+
+// verbOf names what a permission lets a caller do to a credential, for refusals.
+func verbOf(p keyward.Permission) string {
+	switch p {
+	case keyward.PermKeysRoll:
+		return "roll"
+	case keyward.PermKeysRenew:
+		return "renew"
+	case keyward.PermKeysRevoke:
+		return "revoke"
+	case keyward.PermKeysReveal:
+		return "reveal"
+	case keyward.PermKeysUpdate:
+		return "update"
+	}
+	return "change"
+}
