@@ -227,6 +227,37 @@ func TestRegenerate(t *testing.T) {
 			t.Fatalf("the key was regenerated although the request was refused: %v", err)
 		}
 	})
+	t.Run("WithoutKeysRollChangesNothing", func(t *testing.T) {
+		// keys:update but not keys:roll: the description must not change before the refusal.
+		if _, err := e.a.CreateRole(e.adminCtx, keyward.RoleInput{Name: "editor", Permissions: []keyward.Permission{
+			keyward.PermKeysRead, keyward.PermKeysUpdate, keyward.PermKeysCreate, keyward.PermProjectsRead}}); err != nil {
+			t.Fatal(err)
+		}
+		ed := e.user(t, "edna", "acme", "editor")
+		mine := e.create(t, ed, "acme", "description", "untouched")
+		r := e.do(t, req{method: "POST", path: voltmx.Path + "/" + mine, auth: ed, contentType: formCT,
+			body: form("regenerate", "true", "description", "changed")})
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("%d %s; want 401", r.status, r.body)
+		}
+		if d := e.details(t, ed, mine); d["description"] != "untouched" {
+			t.Fatalf("a refused modify changed the description: %v", d["description"])
+		}
+	})
+	t.Run("StrongerKeyNotRegenerated", func(t *testing.T) {
+		// An owner may not regenerate the global admin's key (the dominance rule).
+		adminKey := e.create(t, e.admin, "acme")
+		r := e.do(t, req{method: "POST", path: voltmx.Path + "/" + adminKey, auth: e.olga, contentType: formCT, body: form("regenerate", "true")})
+		if r.status != http.StatusUnauthorized || strings.Contains(string(r.body), "kw_") {
+			t.Fatalf("%d %s; want 401", r.status, r.body)
+		}
+		if _, err := e.a.Authenticate(context.Background(), adminKey, "127.0.0.1"); err != nil {
+			t.Fatalf("the admin's key was regenerated: %v", err)
+		}
+		if d := e.details(t, e.olga, adminKey); d["appAPIKey"] == adminKey {
+			t.Fatal("GET displayed the admin's recoverable key in full to an owner")
+		}
+	})
 	t.Run("ViewerMayNot", func(t *testing.T) {
 		r := e.do(t, req{method: "POST", path: voltmx.Path + "/" + fresh, auth: e.vera, contentType: formCT, body: form("regenerate", "true")})
 		if r.status != http.StatusUnauthorized {
