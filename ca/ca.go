@@ -258,7 +258,7 @@ func Import(certPEM, keyPEM []byte, now func() time.Time) (*CA, error) {
 	if err != nil {
 		return nil, keyward.Invalid("key", err.Error())
 	}
-	sc := chain[0]
+	sc, at := chain[0], clock()
 	switch {
 	case !sc.BasicConstraintsValid || !sc.IsCA:
 		return nil, keyward.Invalid("certificate", fmt.Sprintf("%q is not a CA certificate (basicConstraints CA:TRUE is missing)", sc.Subject.CommonName))
@@ -268,7 +268,7 @@ func Import(certPEM, keyPEM []byte, now func() time.Time) (*CA, error) {
 		return nil, keyward.Invalid("certificate", fmt.Sprintf("%q may not sign CRLs (its keyUsage lacks cRLSign), and keyward publishes a CRL signed by its CA", sc.Subject.CommonName))
 	case len(sc.SubjectKeyId) == 0:
 		return nil, keyward.Invalid("certificate", fmt.Sprintf("%q has no subject key identifier, which keyward needs to sign CRLs", sc.Subject.CommonName))
-	case clock().Before(sc.NotBefore) || clock().After(sc.NotAfter):
+	case at.Before(sc.NotBefore) || at.After(sc.NotAfter):
 		return nil, keyward.Invalid("certificate", fmt.Sprintf("%q is valid only from %s to %s", sc.Subject.CommonName,
 			sc.NotBefore.UTC().Format(time.RFC3339), sc.NotAfter.UTC().Format(time.RFC3339)))
 	}
