@@ -67,7 +67,7 @@ func (a *Authority) InitCA(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c, err := ca.Unmarshal(state, a.mk)
+	c, err := ca.Unmarshal(state, a.mk, a.now)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (a *Authority) InitCA(ctx context.Context) error {
 
 // createCA makes a new CA and stores it if no server has stored one yet (EConflict if one has).
 func (a *Authority) createCA(ctx context.Context) (*ca.CA, error) {
-	c, err := ca.New(ca.Options{})
+	c, err := ca.New(ca.Options{Now: a.now})
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func (a *Authority) ImportCA(ctx context.Context, certPEM, keyPEM []byte) error 
 	if a.mk == nil {
 		return errNoCA
 	}
-	c, err := ca.Import(certPEM, keyPEM)
+	c, err := ca.Import(certPEM, keyPEM, a.now)
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,7 @@ func (a *Authority) CRL(ctx context.Context, cluster string) ([]byte, error) {
 			return nil, err
 		}
 		if cl.ClientCA != nil {
-			if signer, err = ca.Unmarshal(cl.ClientCA, a.mk); err != nil {
+			if signer, err = ca.Unmarshal(cl.ClientCA, a.mk, a.now); err != nil {
 				return nil, err
 			}
 		}
@@ -190,7 +190,7 @@ func (a *Authority) CRL(ctx context.Context, cluster string) ([]byte, error) {
 		revoked = append(revoked, ca.Revoked{Serial: serial, RevokedAt: *c.RevokedAt})
 	}
 	// The CRL number only has to grow; the clock in microseconds does.
-	return signer.CRL(revoked, big.NewInt(now.UnixMicro()), now, now.Add(time.Hour))
+	return signer.CRL(revoked, big.NewInt(now.UnixMicro()), now, now.Add(ca.DefaultCRLValidity))
 }
 
 // issueCertificate issues the certificate of a certificate credential c (type, name, project,
@@ -225,7 +225,7 @@ func (a *Authority) issueCertificate(ctx context.Context, c *keyward.Credential,
 			return "", err
 		}
 		if cluster.ClientCA != nil {
-			if signer, err = ca.Unmarshal(cluster.ClientCA, a.mk); err != nil {
+			if signer, err = ca.Unmarshal(cluster.ClientCA, a.mk, a.now); err != nil {
 				return "", err
 			}
 		}
@@ -337,7 +337,7 @@ func (a *Authority) CreateCluster(ctx context.Context, in keyward.ClusterInput) 
 		if a.mk == nil {
 			return nil, errNoCA
 		}
-		c, err := ca.Import([]byte(in.ClientCACert), []byte(in.ClientCAKey))
+		c, err := ca.Import([]byte(in.ClientCACert), []byte(in.ClientCAKey), a.now)
 		if err != nil {
 			return nil, err
 		}
@@ -379,7 +379,7 @@ func (a *Authority) ClusterClientCAPEM(ctx context.Context, name string) ([]byte
 	if cl.ClientCA == nil {
 		return a.CAChainPEM()
 	}
-	c, err := ca.Unmarshal(cl.ClientCA, a.mk)
+	c, err := ca.Unmarshal(cl.ClientCA, a.mk, a.now)
 	if err != nil {
 		return nil, err
 	}

@@ -94,8 +94,10 @@ type Options struct {
 	Name string
 	// RSA makes the CA keys RSA-2048 instead of ECDSA P-256.
 	RSA bool
-	// Now is the creation time; zero means time.Now. Tests set it.
-	Now time.Time
+	// Now is the CA's clock: it dates the CA's certificates, the default start of what it
+	// issues, its CRLs, and what "valid now" means to [CA.Verify]. Nil means time.Now;
+	// keyward passes its authority's clock so that a test's fixed clock reaches every check.
+	Now func() time.Time
 }
 
 // CA is a certificate authority: a signing certificate and key, and the chain from the signing
@@ -112,15 +114,14 @@ type CA struct {
 
 	roots         *x509.CertPool
 	intermediates *x509.CertPool
+
+	now func() time.Time // the clock; never nil
 }
 
 // New creates a CA: an ECDSA P-256 (or RSA-2048) root and an intermediate signed by it.
 func New(opts Options) (*CA, error) {
-	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	now = now.UTC().Truncate(time.Second)
+	clock := orNow(opts.Now)
+	now := clock().UTC().Truncate(time.Second)
 	alg := KeyECDSAP256
 	if opts.RSA {
 		alg = KeyRSA2048
@@ -158,7 +159,15 @@ func New(opts Options) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return build([]*x509.Certificate{inter, root}, key, rootKey)
+	return build([]*x509.Certificate{inter, root}, key, rootKey, clock)
+}
+
+// orNow is clock, or time.Now when clock is nil.
+func orNow(clock func() time.Time) func() time.Time {
+	if clock == nil {
+		return time.Now
+	}
+	return clock
 }
 
 func caTemplate(cn string, notBefore, notAfter time.Time) (*x509.Certificate, error) {
@@ -192,8 +201,9 @@ func sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, parentKey crypto
 	return cert, nil
 }
 
-// build checks that chain and keys fit together and fills the derived fields.
-func build(chain []*x509.Certificate, key, rootKey crypto.Signer) (*CA, error) {
+// build checks that chain and keys fit together and fills the derived fields; now is the CA's
+// clock (not nil).
+func build(chain []*x509.Certificate, key, rootKey crypto.Signer, now func() time.Time) (*CA, error) {
 	if len(chain) == 0 {
 		return nil, errors.New("ca: empty certificate chain")
 	}
@@ -212,7 +222,7 @@ func build(chain []*x509.Certificate, key, rootKey crypto.Signer) (*CA, error) {
 				i+1, chain[i].Subject.CommonName, chain[i+1].Subject.CommonName))
 		}
 	}
-	c := &CA{chain: chain, key: key, rootKey: rootKey, roots: x509.NewCertPool(), intermediates: x509.NewCertPool()}
+	c := &CA{chain: chain, key: key, rootKey: rootKey, roots: x509.NewCertPool(), intermediates: x509.NewCertPool(), now: now}
 	c.notBefore, c.notAfter = chain[0].NotBefore, chain[0].NotAfter
 	for _, cert := range chain[1:] {
 		if cert.NotBefore.After(c.notBefore) {
@@ -236,12 +246,10 @@ func publicKeyMatches(key crypto.Signer, cert *x509.Certificate) bool {
 
 // Import makes a CA from an existing CA certificate (or chain) and its private key; see the
 // package documentation for what is accepted and why. Problems with the input are returned as
-// keyward EInvalid errors naming "certificate" or "key".
-func Import(certPEM, keyPEM []byte) (*CA, error) {
-	return importAt(certPEM, keyPEM, time.Now())
-}
-
-func importAt(certPEM, keyPEM []byte, now time.Time) (*CA, error) {
+// keyward EInvalid errors naming "certificate" or "key". now is the CA's clock, as
+// [Options].Now: nil means time.Now; the certificate must be valid at now().
+func Import(certPEM, keyPEM []byte, now func() time.Time) (*CA, error) {
+	clock := orNow(now)
 	chain, err := parseCertsPEM(certPEM)
 	if err != nil {
 		return nil, keyward.Invalid("certificate", err.Error())
@@ -250,7 +258,7 @@ func importAt(certPEM, keyPEM []byte, now time.Time) (*CA, error) {
 	if err != nil {
 		return nil, keyward.Invalid("key", err.Error())
 	}
-	sc := chain[0]
+	sc, at := chain[0], clock()
 	switch {
 	case !sc.BasicConstraintsValid || !sc.IsCA:
 		return nil, keyward.Invalid("certificate", fmt.Sprintf("%q is not a CA certificate (basicConstraints CA:TRUE is missing)", sc.Subject.CommonName))
@@ -260,11 +268,11 @@ func importAt(certPEM, keyPEM []byte, now time.Time) (*CA, error) {
 		return nil, keyward.Invalid("certificate", fmt.Sprintf("%q may not sign CRLs (its keyUsage lacks cRLSign), and keyward publishes a CRL signed by its CA", sc.Subject.CommonName))
 	case len(sc.SubjectKeyId) == 0:
 		return nil, keyward.Invalid("certificate", fmt.Sprintf("%q has no subject key identifier, which keyward needs to sign CRLs", sc.Subject.CommonName))
-	case now.Before(sc.NotBefore) || now.After(sc.NotAfter):
+	case at.Before(sc.NotBefore) || at.After(sc.NotAfter):
 		return nil, keyward.Invalid("certificate", fmt.Sprintf("%q is valid only from %s to %s", sc.Subject.CommonName,
 			sc.NotBefore.UTC().Format(time.RFC3339), sc.NotAfter.UTC().Format(time.RFC3339)))
 	}
-	return build(chain, key, nil)
+	return build(chain, key, nil, clock)
 }
 
 func parseCertsPEM(data []byte) ([]*x509.Certificate, error) {
@@ -342,10 +350,11 @@ func (c *CA) ChainPEM() []byte {
 func (c *CA) Pool() *x509.CertPool { return c.roots.Clone() }
 
 // Verify checks that cert, presented by a client, is a client certificate issued by this CA
-// and valid now. It does not check revocation: the caller looks the serial up.
-func (c *CA) Verify(cert *x509.Certificate) error { return c.VerifyAt(cert, time.Now()) }
+// and valid now by the CA's clock. It does not check revocation: the caller looks the serial
+// up.
+func (c *CA) Verify(cert *x509.Certificate) error { return c.VerifyAt(cert, c.now()) }
 
-// VerifyAt is [CA.Verify] at the instant now, for tests with an injected clock.
+// VerifyAt is [CA.Verify] at the instant now, for a caller that has read its clock already.
 func (c *CA) VerifyAt(cert *x509.Certificate, now time.Time) error {
 	if cert == nil {
 		return keyward.Errorf(keyward.EUnauthenticated, "no client certificate")
@@ -406,9 +415,10 @@ func sealKey(mk *masterkey.Key, key crypto.Signer, label string) ([]byte, error)
 	return mk.Seal(der, label)
 }
 
-// Unmarshal reads state written by [CA.Marshal], opening its keys with mk. With another master
-// key it fails with an error that wraps [masterkey.ErrMismatch].
-func Unmarshal(data []byte, mk *masterkey.Key) (*CA, error) {
+// Unmarshal reads state written by [CA.Marshal], opening its keys with mk; now is the CA's
+// clock, as [Options].Now (nil means time.Now). With another master key it fails with an
+// error that wraps [masterkey.ErrMismatch].
+func Unmarshal(data []byte, mk *masterkey.Key, now func() time.Time) (*CA, error) {
 	var st state
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, fmt.Errorf("ca: reading CA state: %w", err)
@@ -430,7 +440,7 @@ func Unmarshal(data []byte, mk *masterkey.Key) (*CA, error) {
 			return nil, err
 		}
 	}
-	return build(chain, key, rootKey)
+	return build(chain, key, rootKey, orNow(now))
 }
 
 func openKey(mk *masterkey.Key, sealed []byte, label string) (crypto.Signer, error) {
@@ -456,9 +466,9 @@ func openKey(mk *masterkey.Key, sealed []byte, label string) (crypto.Signer, err
 }
 
 // Reseal re-encrypts CA state written by [CA.Marshal] from oldKey to newKey, the step
-// `keyward ca rotate-master-key` takes. The certificates are unchanged.
+// `keyward ca rotate-master-key` takes. The certificates are unchanged, and no clock is read.
 func Reseal(data []byte, oldKey, newKey *masterkey.Key) ([]byte, error) {
-	c, err := Unmarshal(data, oldKey)
+	c, err := Unmarshal(data, oldKey, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -812,7 +812,7 @@ func TestKubeconfigInvalid(t *testing.T) {
 func importOpenSSLCA(t *testing.T, openssl, dir string) *CA {
 	t.Helper()
 	certPEM, keyPEM := opensslCA(t, openssl, dir, "default")
-	c, err := Import(certPEM, keyPEM)
+	c, err := Import(certPEM, keyPEM, nil)
 	if err != nil {
 		t.Fatalf("Import of an openssl CA: %v", err)
 	}
@@ -882,7 +882,7 @@ func TestImport(t *testing.T) {
 	}
 	for _, tt := range accepted {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Import(tt.cert, tt.key)
+			c, err := Import(tt.cert, tt.key, nil)
 			if err != nil {
 				t.Fatalf("Import: %v", err)
 			}
@@ -909,7 +909,7 @@ func TestImport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			back, err := Unmarshal(data, mk)
+			back, err := Unmarshal(data, mk, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -935,7 +935,7 @@ func TestImport(t *testing.T) {
 	}
 	for _, tt := range refused {
 		t.Run("refuse "+tt.name, func(t *testing.T) {
-			_, err := Import(tt.cert, tt.key)
+			_, err := Import(tt.cert, tt.key, nil)
 			wantInvalid(t, err, tt.field)
 			if !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("error %q does not say %q", err, tt.msg)
@@ -943,12 +943,18 @@ func TestImport(t *testing.T) {
 		})
 	}
 	t.Run("refuse an expired CA", func(t *testing.T) {
-		_, err := importAt(defCert, defKey, time.Now().AddDate(0, 0, 31))
+		later := time.Now().AddDate(0, 0, 31)
+		_, err := Import(defCert, defKey, func() time.Time { return later })
+		wantInvalid(t, err, "certificate")
+	})
+	t.Run("refuse a CA not yet valid", func(t *testing.T) {
+		earlier := time.Now().AddDate(0, 0, -1)
+		_, err := Import(defCert, defKey, func() time.Time { return earlier })
 		wantInvalid(t, err, "certificate")
 	})
 	t.Run("refuse a chain whose second certificate did not sign the first", func(t *testing.T) {
 		bad := append(bytes.Clone(f.ec.ChainPEM()[:len(pemCert(chain[0]))]), pemCert(f.rsa.Chain()[1])...)
-		_, err := Import(bad, interKey)
+		_, err := Import(bad, interKey, nil)
 		wantInvalid(t, err, "certificate")
 	})
 }
@@ -995,7 +1001,7 @@ func TestMarshalUnmarshal(t *testing.T) {
 					}
 				}
 			}
-			back, err := Unmarshal(data, mk)
+			back, err := Unmarshal(data, mk, nil)
 			if err != nil {
 				t.Fatalf("Unmarshal: %v", err)
 			}
@@ -1008,7 +1014,7 @@ func TestMarshalUnmarshal(t *testing.T) {
 				t.Fatalf("certificate from the restored CA: %v", err)
 			}
 
-			_, err = Unmarshal(data, wrong)
+			_, err = Unmarshal(data, wrong, nil)
 			if !errors.Is(err, masterkey.ErrMismatch) || !strings.Contains(err.Error(), "the master key does not match") {
 				t.Fatalf("Unmarshal with the wrong master key = %v", err)
 			}
@@ -1017,10 +1023,10 @@ func TestMarshalUnmarshal(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Reseal: %v", err)
 			}
-			if _, err := Unmarshal(resealed, wrong); err != nil {
+			if _, err := Unmarshal(resealed, wrong, nil); err != nil {
 				t.Fatalf("Unmarshal after Reseal: %v", err)
 			}
-			if _, err := Unmarshal(resealed, mk); !errors.Is(err, masterkey.ErrMismatch) {
+			if _, err := Unmarshal(resealed, mk, nil); !errors.Is(err, masterkey.ErrMismatch) {
 				t.Fatalf("the old key still opens resealed state: %v", err)
 			}
 		})
@@ -1041,7 +1047,7 @@ func TestMarshalUnmarshal(t *testing.T) {
 			"truncated key":   regexp.MustCompile(`"key":"[^"]{10}`).ReplaceAllString(string(data), `"key":"`),
 			"missing all key": regexp.MustCompile(`"key":"[^"]*"`).ReplaceAllString(string(data), `"key":""`),
 		} {
-			if _, err := Unmarshal([]byte(d), mk); err == nil {
+			if _, err := Unmarshal([]byte(d), mk, nil); err == nil {
 				t.Errorf("%s: Unmarshal succeeded", name)
 			}
 		}

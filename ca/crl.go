@@ -16,13 +16,24 @@ type Revoked struct {
 	RevokedAt time.Time
 }
 
+// DefaultCRLValidity is how long a CRL is current when [CA.CRL] is given no next update: the
+// hour for which keyward's CRL endpoints sign theirs.
+const DefaultCRLValidity = time.Hour
+
 // CRL returns a DER certificate revocation list signed by the CA's signing certificate,
 // listing revoked. number is the CRL number, which must grow with each CRL the CA publishes
 // (RFC 5280 5.2.3) so that clients can tell a newer list from an older one; the caller keeps
-// it. thisUpdate must not be after nextUpdate.
+// it. A zero thisUpdate means now by the CA's clock, a zero nextUpdate [DefaultCRLValidity]
+// after thisUpdate; thisUpdate must not be after nextUpdate.
 func (c *CA) CRL(revoked []Revoked, number *big.Int, thisUpdate, nextUpdate time.Time) ([]byte, error) {
 	if number == nil || number.Sign() < 0 {
 		return nil, errors.New("ca: a CRL number must be a non-negative integer")
+	}
+	if thisUpdate.IsZero() {
+		thisUpdate = c.now()
+	}
+	if nextUpdate.IsZero() {
+		nextUpdate = thisUpdate.Add(DefaultCRLValidity)
 	}
 	if nextUpdate.Before(thisUpdate) {
 		return nil, errors.New("ca: a CRL's next update must not be before its this update")

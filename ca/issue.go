@@ -31,8 +31,8 @@ type ClientRequest struct {
 	// that a presented certificate leads back to its credential.
 	URIs []*url.URL
 	// NotBefore and NotAfter are the validity window, truncated to whole seconds (X.509
-	// cannot say more). A zero NotBefore means now; NotAfter is required and must not be
-	// later than the CA's own expiry.
+	// cannot say more). A zero NotBefore means now by the CA's clock; NotAfter is required
+	// and must not be later than the CA's own expiry.
 	NotBefore, NotAfter time.Time
 	// KeyAlgorithm is KeyECDSAP256 (the default when empty), KeyRSA2048 or KeyRSA3072.
 	KeyAlgorithm string
@@ -71,7 +71,7 @@ func (c *CA) IssueClient(req ClientRequest) (*Issued, error) {
 	}
 	notBefore := req.NotBefore
 	if notBefore.IsZero() {
-		notBefore = time.Now()
+		notBefore = c.now()
 	}
 	notBefore = notBefore.UTC().Truncate(time.Second)
 	notAfter := req.NotAfter.UTC().Truncate(time.Second)
@@ -108,9 +108,10 @@ func (c *CA) IssueClient(req ClientRequest) (*Issued, error) {
 }
 
 // IssueServer issues a TLS server certificate for hosts (IP addresses or DNS names; a
-// "host:port" is accepted and its port dropped) valid from a few minutes ago for ttl. Unlike
-// IssueClient it clamps the expiry to the CA's rather than failing: it runs at server start,
-// where refusing would stop the service for a certificate that can simply be renewed later.
+// "host:port" is accepted and its port dropped) valid from a few minutes ago, by the CA's
+// clock, for ttl. Unlike IssueClient it clamps the expiry to the CA's rather than failing: it
+// runs at server start, where refusing would stop the service for a certificate that can
+// simply be renewed later.
 func (c *CA) IssueServer(hosts []string, ttl time.Duration) (*Issued, error) {
 	if len(hosts) == 0 {
 		return nil, keyward.Invalid("hosts", "at least one host name or IP address is required")
@@ -144,7 +145,7 @@ func (c *CA) IssueServer(hosts []string, ttl time.Duration) (*Issued, error) {
 			tmpl.Subject.CommonName = h
 		}
 	}
-	now := time.Now().UTC().Truncate(time.Second)
+	now := c.now().UTC().Truncate(time.Second)
 	tmpl.NotBefore = now.Add(-5 * time.Minute)
 	if tmpl.NotBefore.Before(c.notBefore) {
 		tmpl.NotBefore = c.notBefore

@@ -149,7 +149,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := authority.Options{Logger: logger, MasterKey: mk, CacheTTL: cfg.cacheTTL, CacheSize: cfg.cacheSize}
+	opts := authority.Options{Now: time.Now, Logger: logger, MasterKey: mk, CacheTTL: cfg.cacheTTL, CacheSize: cfg.cacheSize}
 	if limiter != nil {
 		checkLimiter(ctx, limiter, cfg.redis, logger)
 		opts.Limiter = limiter

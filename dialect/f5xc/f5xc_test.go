@@ -61,6 +61,12 @@ type env struct {
 // "example" (the seed's virtual_k8s_name).
 func start(t *testing.T) *env {
 	t.Helper()
+	return startAt(t, t0)
+}
+
+// startAt is start with the clock set to now.
+func startAt(t *testing.T, now time.Time) *env {
+	t.Helper()
 	ctx := context.Background()
 	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
 	if err != nil {
@@ -71,7 +77,7 @@ func start(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: t0}
+	clk := &clock{t: now}
 	logger := slog.New(slog.DiscardHandler)
 	a := authority.New(s, authority.Options{Now: clk.Now, Logger: logger, MasterKey: mk, UsageFlushInterval: time.Hour})
 	t.Cleanup(func() { a.Close() })
