@@ -76,7 +76,7 @@ type Store interface {
 	// ENotFound; then nothing is written and Select is not called.
 	DeleteUserRevoking(ctx context.Context, userID int64, at time.Time, ev *Event, rv Revocation) ([]int64, error)
 	// DeleteRoleBindingRevoking does what DeleteRoleBinding does and, in the same transaction,
-	// revokes at `at` the credentials of b's user that rv.Select picks, as RevokeCredentials
+	// revokes at `at` the credentials of b's user that rv.Select picks, as Revocation
 	// describes. It returns the ids of the credentials it revoked. ENotFound; then nothing is
 	// written and Select is not called.
 	DeleteRoleBindingRevoking(ctx context.Context, b RoleBinding, at time.Time, ev *Event, rv Revocation) ([]int64, error)

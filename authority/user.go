@@ -210,7 +210,8 @@ func (a *Authority) UpdateUser(ctx context.Context, ref string, in keyward.Updat
 }
 
 // DeleteUser deletes a user: its bindings go, every credential it created is revoked (each
-// with a credential.revoke event in its project), and its name is free again. It needs users:admin and cannot be done to oneself.
+// with a credential.revoke event in its project), and its name is free again. It needs
+// users:admin and cannot be done to oneself.
 func (a *Authority) DeleteUser(ctx context.Context, ref string) (*keyward.User, error) {
 	u, err := a.resolveUser(ctx, ref, false)
 	if err != nil {
