@@ -65,6 +65,22 @@ type Store interface {
 	// DeleteRoleBinding removes b. ENotFound when it does not exist.
 	DeleteRoleBinding(ctx context.Context, b RoleBinding, ev *Event) error
 
+	// UpdateUserRevoking does what UpdateUser does and, in the same transaction, revokes at
+	// u.UpdatedAt the credentials rv.Select picks (the user's bindings do not change: before
+	// and after are alike), as Revocation describes. It returns the ids of the
+	// credentials it revoked. ENotFound; then nothing is written and Select is not called.
+	UpdateUserRevoking(ctx context.Context, u *User, ev *Event, rv Revocation) ([]int64, error)
+	// DeleteUserRevoking does what DeleteUser does, and revokes the credentials rv.Select picks
+	// (after is empty) with an rv.Event each, as Revocation describes, before DeleteUser
+	// revokes the rest without one. It returns the ids of every credential it revoked.
+	// ENotFound; then nothing is written and Select is not called.
+	DeleteUserRevoking(ctx context.Context, userID int64, at time.Time, ev *Event, rv Revocation) ([]int64, error)
+	// DeleteRoleBindingRevoking does what DeleteRoleBinding does and, in the same transaction,
+	// revokes at `at` the credentials of b's user that rv.Select picks, as Revocation
+	// describes. It returns the ids of the credentials it revoked. ENotFound; then nothing is
+	// written and Select is not called.
+	DeleteRoleBindingRevoking(ctx context.Context, b RoleBinding, at time.Time, ev *Event, rv Revocation) ([]int64, error)
+
 	// CreateCredential stores c (with its rate limit, remaining and refill) and its first
 	// secret, and sets c.ID and c.Version (1). s is nil
 	// for a certificate credential, which instead has c.Serial: the store then also records the
@@ -159,6 +175,19 @@ type Bootstrap struct {
 	Credential *Credential // its CreatedBy and RoleIDs are filled in by the store
 	Secret     *CredentialSecret
 	Event      *Event
+}
+
+// Revocation is what a change to a user revokes with it, in the change's own transaction: the
+// *Revoking store methods call Select once, inside the transaction, with the credentials the
+// user created that are not revoked yet (every project and type, by ascending id) and the
+// user's role bindings before and after the change; each credential it picks (by id; picking
+// one not in created is an error) is revoked: revoked_at and updated_at set to the change's
+// time, version + 1, every certificate of it not revoked yet revoked at that instant (so the
+// CRL lists it), and the event Event returns for it, as stored after the revocation, written.
+// Select and Event must be quick and must not call the store. A nil Select picks nothing.
+type Revocation struct {
+	Select func(created []*Credential, before, after []RoleBinding) []*Credential
+	Event  func(revoked *Credential) *Event
 }
 
 // ProjectFilter selects projects for ListProjects.

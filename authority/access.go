@@ -150,10 +150,21 @@ func secretLive(validUntil *time.Time, now time.Time) bool {
 	return validUntil == nil || now.Before(*validUntil)
 }
 
-// grants computes a credential's effective permissions: per project, the permissions its
-// creator currently holds there (or globally, under 0) that are also in the credential's own
-// roles. A session acts with all of its user's rights. byID is every role by id.
+// grants computes a credential's effective permissions from its creator's current bindings,
+// as grantsOf does. byID is every role by id.
 func (a *Authority) grants(ctx context.Context, user *keyward.User, c *keyward.Credential, byID map[int64]*keyward.Role) (map[int64]map[keyward.Permission]bool, error) {
+	bindings, err := a.store.RoleBindings(ctx, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	return grantsOf(c, bindings, byID), nil
+}
+
+// grantsOf computes a credential's effective permissions under its creator's bindings: per
+// project, the permissions the creator holds there (or globally, under 0) that are also in the
+// credential's own roles. A session acts with all of its user's rights. byID is every role by
+// id.
+func grantsOf(c *keyward.Credential, bindings []keyward.RoleBinding, byID map[int64]*keyward.Role) map[int64]map[keyward.Permission]bool {
 	allowed := map[keyward.Permission]bool{}
 	if c.Type == keyward.Session {
 		for _, p := range keyward.AllPermissions {
@@ -166,10 +177,6 @@ func (a *Authority) grants(ctx context.Context, user *keyward.User, c *keyward.C
 				allowed[p] = true
 			}
 		}
-	}
-	bindings, err := a.store.RoleBindings(ctx, user.ID)
-	if err != nil {
-		return nil, err
 	}
 	grants := map[int64]map[keyward.Permission]bool{}
 	for _, b := range bindings {
@@ -187,7 +194,7 @@ func (a *Authority) grants(ctx context.Context, user *keyward.User, c *keyward.C
 			grants[b.ProjectID][p] = true
 		}
 	}
-	return grants, nil
+	return grants
 }
 
 // roles returns every role by id.

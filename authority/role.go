@@ -218,14 +218,15 @@ func (a *Authority) bind(ctx context.Context, project *keyward.Project, u *keywa
 	ev := a.event(ctx, action, projectID, 0, a.clock())
 	ev.Detail = map[string]string{"user": u.Name, "role": r.Name}
 	if create {
-		err = a.store.CreateRoleBinding(ctx, b, ev)
+		if err = a.store.CreateRoleBinding(ctx, b, ev); err == nil {
+			a.changed(keyward.Invalidation{UserIDs: []int64{u.ID}})
+		}
 	} else {
-		err = a.store.DeleteRoleBinding(ctx, b, ev)
+		err = a.unbind(ctx, u, r, b, ev)
 	}
 	if err != nil {
 		return nil, err
 	}
-	a.changed(keyward.Invalidation{UserIDs: []int64{u.ID}})
 	views, err := a.bindingViews(ctx, []keyward.RoleBinding{b})
 	if err != nil {
 		return nil, err
@@ -242,7 +243,8 @@ func (a *Authority) GrantGlobalRole(ctx context.Context, userRef, roleRef string
 	return a.bind(ctx, nil, u, roleRef, true)
 }
 
-// RevokeGlobalRole removes a user's global binding to a role. It needs users:admin.
+// RevokeGlobalRole removes a user's global binding to a role, revoking the user's certificate
+// credentials that no longer stand without it (followsCreator). It needs users:admin.
 func (a *Authority) RevokeGlobalRole(ctx context.Context, userRef, roleRef string) error {
 	u, err := a.resolveUser(ctx, userRef, false)
 	if err != nil {
@@ -303,7 +305,9 @@ func (a *Authority) AddMember(ctx context.Context, projectRef string, in keyward
 	return a.bind(ctx, p, u, in.Role, true)
 }
 
-// RemoveMember removes a user's binding to a role in a project. It needs projects:admin there.
+// RemoveMember removes a user's binding to a role in a project, revoking the user's
+// certificate credentials that no longer stand without it (followsCreator). It needs
+// projects:admin there.
 func (a *Authority) RemoveMember(ctx context.Context, projectRef, userRef, roleRef string) error {
 	p, err := a.resolveProject(ctx, projectRef, keyward.PermProjectsAdmin)
 	if err != nil {

@@ -179,8 +179,10 @@ func (a *Authority) ListUsers(ctx context.Context, cursor string, limit int) (*k
 }
 
 // UpdateUser disables or enables a user. Disabling takes effect on the user's next request and
-// on the next verification of every key it created. It needs users:admin; nobody disables
-// themselves, so that the last admin cannot lock everyone out by accident.
+// on the next verification of every key it created, and revokes its certificate credentials
+// into the CRL (followsCreator); enabling it again restores no certificate. It needs
+// users:admin; nobody disables themselves, so that the last admin cannot lock everyone out by
+// accident.
 func (a *Authority) UpdateUser(ctx context.Context, ref string, in keyward.UpdateUserInput) (*keyward.User, error) {
 	u, err := a.resolveUser(ctx, ref, false)
 	if err != nil {
@@ -201,15 +203,15 @@ func (a *Authority) UpdateUser(ctx context.Context, ref string, in keyward.Updat
 	}
 	ev := a.event(ctx, action, 0, 0, now)
 	ev.Detail = map[string]string{"user": u.Name}
-	if err := a.store.UpdateUser(ctx, u, ev); err != nil {
+	if err := a.writeUser(ctx, u, ev, now); err != nil {
 		return nil, err
 	}
-	a.changed(keyward.Invalidation{UserIDs: []int64{u.ID}})
 	return u, nil
 }
 
-// DeleteUser deletes a user: its bindings go, every credential it created is revoked, and its
-// name is free again. It needs users:admin and cannot be done to oneself.
+// DeleteUser deletes a user: its bindings go, every credential it created is revoked (each
+// with a credential.revoke event in its project), and its name is free again. It needs
+// users:admin and cannot be done to oneself.
 func (a *Authority) DeleteUser(ctx context.Context, ref string) (*keyward.User, error) {
 	u, err := a.resolveUser(ctx, ref, false)
 	if err != nil {
@@ -222,10 +224,9 @@ func (a *Authority) DeleteUser(ctx context.Context, ref string) (*keyward.User, 
 	now := a.clock()
 	ev := a.event(ctx, "user.delete", 0, 0, now)
 	ev.Detail = map[string]string{"user": u.Name}
-	if err := a.store.DeleteUser(ctx, u.ID, now, ev); err != nil {
+	if err := a.deleteUser(ctx, u, ev, now); err != nil {
 		return nil, err
 	}
-	a.changed(keyward.Invalidation{UserIDs: []int64{u.ID}})
 	return a.store.UserByID(ctx, u.ID)
 }
 

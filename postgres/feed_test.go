@@ -163,6 +163,71 @@ func TestWatch(t *testing.T) {
 		}
 	})
 
+	// A change to a user that revokes what it created names the user and every credential it
+	// revoked, so other servers drop them at once; a refused one says nothing.
+	t.Run("Revoking", func(t *testing.T) {
+		u := &keyward.User{Name: "leaver", CreatedAt: time.Now()}
+		if err := b.CreateUser(ctx, u, "", ev()); err != nil {
+			t.Fatal(err)
+		}
+		bind := keyward.RoleBinding{UserID: u.ID, ProjectID: boot.Project.ID, RoleID: boot.Roles[0].ID}
+		if err := b.CreateRoleBinding(ctx, bind, ev()); err != nil {
+			t.Fatal(err)
+		}
+		w.next(t, 2*time.Second) // the binding's
+		now := time.Now()
+		var certs []int64
+		for _, serial := range []string{"fee1", "fee2"} {
+			exp := now.Add(time.Hour)
+			c := &keyward.Credential{ProjectID: boot.Project.ID, Name: "cert-" + serial, Type: keyward.APICertificate,
+				Environment: keyward.Live, KeyType: keyward.Secret, CreatedBy: u.ID, Active: true, CreatedAt: now,
+				UpdatedAt: now, ExpiresAt: &exp, Serial: serial, Fingerprint: serial}
+			if err := b.CreateCredential(ctx, c, nil, ev()); err != nil {
+				t.Fatal(err)
+			}
+			certs = append(certs, c.ID)
+		}
+		// Each call picks the first certificate it is offered.
+		first := keyward.Revocation{
+			Select: func(created []*keyward.Credential, _, _ []keyward.RoleBinding) []*keyward.Credential {
+				return created[:1]
+			},
+			Event: func(c *keyward.Credential) *keyward.Event {
+				e := ev()
+				e.ProjectID, e.CredentialID = c.ProjectID, c.ID
+				return e
+			},
+		}
+		if _, err := b.DeleteRoleBindingRevoking(ctx, bind, time.Now(), ev(), first); err != nil {
+			t.Fatal(err)
+		}
+		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.UserIDs, []int64{u.ID}) || !slices.Equal(inv.CredentialIDs, certs[:1]) {
+			t.Fatalf("invalidation = %+v, want user %d and credential %d", inv, u.ID, certs[0])
+		}
+		if _, err := b.DeleteRoleBindingRevoking(ctx, bind, time.Now(), ev(), first); keyward.ErrorCode(err) != keyward.ENotFound {
+			t.Fatalf("removing the binding again: %v", err)
+		}
+		w.quiet(t, 300*time.Millisecond)
+		u.Disabled, u.UpdatedAt = true, time.Now()
+		if _, err := b.UpdateUserRevoking(ctx, u, ev(), first); err != nil {
+			t.Fatal(err)
+		}
+		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.UserIDs, []int64{u.ID}) || !slices.Equal(inv.CredentialIDs, certs[1:]) {
+			t.Fatalf("invalidation = %+v, want user %d and credential %d", inv, u.ID, certs[1])
+		}
+		tok := &keyward.Credential{ProjectID: boot.Project.ID, Name: "leaver-token", Type: keyward.APIToken, Environment: keyward.Live,
+			KeyType: keyward.Secret, CreatedBy: u.ID, Active: true, CreatedAt: now, UpdatedAt: now}
+		if err := b.CreateCredential(ctx, tok, &keyward.CredentialSecret{Digest: []byte("leaver")}, ev()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.DeleteUserRevoking(ctx, u.ID, time.Now(), ev(), first); err != nil {
+			t.Fatal(err)
+		}
+		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.UserIDs, []int64{u.ID}) || !slices.Equal(inv.CredentialIDs, []int64{tok.ID}) {
+			t.Fatalf("invalidation = %+v, want user %d and credential %d", inv, u.ID, tok.ID)
+		}
+	})
+
 	// Uses are not changes: ConsumeCredit says nothing; SetRemaining names the credential.
 	t.Run("Credits", func(t *testing.T) {
 		now := time.Now()

@@ -269,25 +269,6 @@ func (s *Store) CreateRoleBinding(ctx context.Context, b keyward.RoleBinding, ev
 // DeleteRoleBinding removes b and stores ev, then sets ev.ID. ENotFound when b does not exist
 // (a global binding is not a project's, nor the other way round).
 func (s *Store) DeleteRoleBinding(ctx context.Context, b keyward.RoleBinding, ev *keyward.Event) error {
-	var evID int64
-	err := s.inTx(ctx, "delete role binding", func(tx pgx.Tx) error {
-		ok, err := oneRow(tx.Exec(ctx, `DELETE FROM role_bindings
-			WHERE user_id = $1 AND COALESCE(project_id, 0) = $2 AND role_id = $3`, b.UserID, b.ProjectID, b.RoleID))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return keyward.Errorf(keyward.ENotFound, "role binding not found")
-		}
-		if err := s.notify(ctx, tx, keyward.Invalidation{UserIDs: []int64{b.UserID}}); err != nil {
-			return err
-		}
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	ev.ID = evID
-	return nil
+	_, err := s.DeleteRoleBindingRevoking(ctx, b, ev.Time, ev, keyward.Revocation{})
+	return err
 }

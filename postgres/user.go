@@ -152,27 +152,8 @@ func (s *Store) ListUsers(ctx context.Context, f keyward.UserFilter) ([]*keyward
 // UpdateUser writes u.Disabled and u.UpdatedAt, and ev, and sets ev.ID. ENotFound for a
 // missing or deleted user.
 func (s *Store) UpdateUser(ctx context.Context, u *keyward.User, ev *keyward.Event) error {
-	var evID int64
-	err := s.inTx(ctx, "update user", func(tx pgx.Tx) error {
-		ok, err := oneRow(tx.Exec(ctx, `UPDATE users SET disabled = $1, updated_at = $2
-			WHERE id = $3 AND deleted_at IS NULL`, u.Disabled, ts(u.UpdatedAt), u.ID))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return keyward.Errorf(keyward.ENotFound, "user not found")
-		}
-		if err := s.notify(ctx, tx, keyward.Invalidation{UserIDs: []int64{u.ID}}); err != nil {
-			return err
-		}
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	ev.ID = evID
-	return nil
+	_, err := s.UpdateUserRevoking(ctx, u, ev, keyward.Revocation{})
+	return err
 }
 
 // PasswordHash returns the user's password hash, "" when it has none. ENotFound for a
@@ -214,47 +195,10 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string, 
 	return nil
 }
 
-// DeleteUser, in one transaction with ev: marks the user deleted (at) and disabled, renames
-// it to "<name>~deleted~<id>", drops its password hash (a deleted user can never log in
-// again), removes its role bindings, and revokes at every credential it created that is not
-// revoked yet, moving their updated_at to at and bumping their versions; their certificates
-// not yet revoked are revoked at the same instant. It sets ev.ID.
-// ENotFound for a missing or already deleted user.
+// DeleteUser is DeleteUserRevoking with no Revocation: every credential the user created that
+// is not revoked yet is revoked, without an event of its own. ENotFound for a missing or
+// already deleted user.
 func (s *Store) DeleteUser(ctx context.Context, userID int64, at time.Time, ev *keyward.Event) error {
-	var evID int64
-	err := s.inTx(ctx, "delete user", func(tx pgx.Tx) error {
-		t := ts(at)
-		ok, err := oneRow(tx.Exec(ctx, `UPDATE users SET disabled = true, deleted_at = $1, updated_at = $1,
-			name = name || '~deleted~' || id, password_hash = NULL
-			WHERE id = $2 AND deleted_at IS NULL`, t, userID))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return keyward.Errorf(keyward.ENotFound, "user not found")
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM role_bindings WHERE user_id = $1`, userID); err != nil {
-			return err
-		}
-		// The certificates of the credentials about to be revoked are revoked with them, as
-		// UpdateCredential does, so that the CRL lists them.
-		if _, err := tx.Exec(ctx, `UPDATE certificates SET revoked_at = $1 WHERE revoked_at IS NULL
-			AND credential_id IN (SELECT id FROM credentials WHERE created_by = $2 AND revoked_at IS NULL)`, t, userID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE credentials SET revoked_at = $1, updated_at = $1, version = version + 1
-			WHERE created_by = $2 AND revoked_at IS NULL`, t, userID); err != nil {
-			return err
-		}
-		if err := s.notify(ctx, tx, keyward.Invalidation{UserIDs: []int64{userID}}); err != nil {
-			return err
-		}
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	ev.ID = evID
-	return nil
+	_, err := s.DeleteUserRevoking(ctx, userID, at, ev, keyward.Revocation{})
+	return err
 }

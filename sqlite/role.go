@@ -230,22 +230,6 @@ func (s *Store) CreateRoleBinding(ctx context.Context, b keyward.RoleBinding, ev
 // DeleteRoleBinding removes b and stores ev, then sets ev.ID. ENotFound when b does not exist
 // (a global binding is not a project's, nor the other way round).
 func (s *Store) DeleteRoleBinding(ctx context.Context, b keyward.RoleBinding, ev *keyward.Event) error {
-	var evID int64
-	err := s.inTx(ctx, "delete role binding", func(tx *sql.Tx) error {
-		ok, err := oneRow(tx.ExecContext(ctx, `DELETE FROM role_bindings
-			WHERE user_id = ? AND COALESCE(project_id, 0) = ? AND role_id = ?`, b.UserID, b.ProjectID, b.RoleID))
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return keyward.Errorf(keyward.ENotFound, "role binding not found")
-		}
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	ev.ID = evID
-	return nil
+	_, err := s.DeleteRoleBindingRevoking(ctx, b, ev.Time, ev, keyward.Revocation{})
+	return err
 }

@@ -22,6 +22,12 @@
 //     false); every other user method answers ENotFound for it, CreateRoleBinding included;
 //   - DeleteUser revokes (revoked_at = updated_at = at, version + 1) exactly the credentials
 //     the user created that were not revoked, disabled ones included, and writes one event;
+//   - the *Revoking methods call a Revocation's Select once (never when they answer ENotFound)
+//     with exactly the user's credentials not revoked yet, by id, and its bindings before and
+//     after the change (after: empty, not nil, for DeleteUserRevoking); each pick is revoked as
+//     DeleteUser revokes and gets the event Event returns, given the credential as stored
+//     after its revocation; a pick that was not offered, or a nil Event, fails the whole
+//     change; they return the ids revoked, ascending;
 //   - CreateRole and UpdateRole make a nil Permissions empty; UpdateRole never writes BuiltIn;
 //     ids the store picks never collide with ids given earlier; DeleteRole is EConflict while
 //     any binding or credential, a revoked one included, names the role;
@@ -107,6 +113,9 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	t.Run("ProjectBindings", func(t *testing.T) { testProjectBindings(t, open) })
 	t.Run("CreateRoleBinding", func(t *testing.T) { testCreateRoleBinding(t, open) })
 	t.Run("DeleteRoleBinding", func(t *testing.T) { testDeleteRoleBinding(t, open) })
+	t.Run("UpdateUserRevoking", func(t *testing.T) { testUpdateUserRevoking(t, open) })
+	t.Run("DeleteUserRevoking", func(t *testing.T) { testDeleteUserRevoking(t, open) })
+	t.Run("DeleteRoleBindingRevoking", func(t *testing.T) { testDeleteRoleBindingRevoking(t, open) })
 	t.Run("CreateCredential", func(t *testing.T) { testCreateCredential(t, open) })
 	t.Run("CredentialByID", func(t *testing.T) { testCredentialByID(t, open) })
 	t.Run("CredentialByName", func(t *testing.T) { testCredentialByName(t, open) })

@@ -1,0 +1,263 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// UpdateUserRevoking writes u.Disabled and u.UpdatedAt and ev, and revokes at u.UpdatedAt the
+// credentials rv.Select picks, each with its rv.Event, in one transaction; it sets ev.ID and
+// returns the ids it revoked. ENotFound for a missing or deleted user.
+func (s *Store) UpdateUserRevoking(ctx context.Context, u *keyward.User, ev *keyward.Event, rv keyward.Revocation) ([]int64, error) {
+	var evID int64
+	var revoked []int64
+	err := s.inTx(ctx, "update user", func(tx *sql.Tx) error {
+		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE users SET disabled = ?, updated_at = ?
+			WHERE id = ? AND deleted_at IS NULL`, u.Disabled, micros(u.UpdatedAt), u.ID))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyward.Errorf(keyward.ENotFound, "user not found")
+		}
+		if evID, err = insertEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		bindings, err := bindingsIn(ctx, tx, u.ID, rv)
+		if err != nil {
+			return err
+		}
+		revoked, err = revokeSelected(ctx, tx, u.ID, u.UpdatedAt, bindings, bindings, rv)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	ev.ID = evID
+	return revoked, nil
+}
+
+// DeleteUserRevoking, in one transaction with ev: marks the user deleted (at) and disabled,
+// renames it to "<name>~deleted~<id>", drops its password hash (a deleted user can never log
+// in again) and removes its role bindings; then revokes at the credentials rv.Select picks,
+// each with its rv.Event, and every other credential the user created that is not revoked
+// yet, without an event, moving their updated_at to at and bumping their versions; their
+// certificates not yet revoked are revoked at the same instant. It sets ev.ID and returns
+// every id it revoked, ascending. ENotFound for a missing or already deleted user.
+func (s *Store) DeleteUserRevoking(ctx context.Context, userID int64, at time.Time, ev *keyward.Event, rv keyward.Revocation) ([]int64, error) {
+	var evID int64
+	var revoked []int64
+	err := s.inTx(ctx, "delete user", func(tx *sql.Tx) error {
+		before, err := bindingsIn(ctx, tx, userID, rv)
+		if err != nil {
+			return err
+		}
+		t := micros(at)
+		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE users SET disabled = 1, deleted_at = ?, updated_at = ?,
+			name = name || '~deleted~' || id, password_hash = NULL
+			WHERE id = ? AND deleted_at IS NULL`, t, t, userID))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyward.Errorf(keyward.ENotFound, "user not found")
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM role_bindings WHERE user_id = ?`, userID); err != nil {
+			return err
+		}
+		if evID, err = insertEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		if revoked, err = revokeSelected(ctx, tx, userID, at, before, []keyward.RoleBinding{}, rv); err != nil {
+			return err
+		}
+		// A deleted user keeps no live credential, whatever Select picked.
+		rest, err := createdIDs(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		for _, id := range rest {
+			if _, err := revokeCredential(ctx, tx, id, at); err != nil {
+				return err
+			}
+		}
+		revoked = append(revoked, rest...)
+		slices.Sort(revoked)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	ev.ID = evID
+	return revoked, nil
+}
+
+// DeleteRoleBindingRevoking removes b and stores ev, and revokes at the credentials of b's
+// user that rv.Select picks, each with its rv.Event, in one transaction; it sets ev.ID and
+// returns the ids it revoked. ENotFound when b does not exist (a global binding is not a
+// project's, nor the other way round).
+func (s *Store) DeleteRoleBindingRevoking(ctx context.Context, b keyward.RoleBinding, at time.Time, ev *keyward.Event, rv keyward.Revocation) ([]int64, error) {
+	var evID int64
+	var revoked []int64
+	err := s.inTx(ctx, "delete role binding", func(tx *sql.Tx) error {
+		before, err := bindingsIn(ctx, tx, b.UserID, rv)
+		if err != nil {
+			return err
+		}
+		ok, err := oneRow(tx.ExecContext(ctx, `DELETE FROM role_bindings
+			WHERE user_id = ? AND COALESCE(project_id, 0) = ? AND role_id = ?`, b.UserID, b.ProjectID, b.RoleID))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyward.Errorf(keyward.ENotFound, "role binding not found")
+		}
+		if evID, err = insertEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		after, err := bindingsIn(ctx, tx, b.UserID, rv)
+		if err != nil {
+			return err
+		}
+		revoked, err = revokeSelected(ctx, tx, b.UserID, at, before, after, rv)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	ev.ID = evID
+	return revoked, nil
+}
+
+// bindingsIn reads the user's role bindings in tx, as RoleBindings orders them, when rv will
+// need them (it has a Select).
+func bindingsIn(ctx context.Context, tx *sql.Tx, userID int64, rv keyward.Revocation) ([]keyward.RoleBinding, error) {
+	if rv.Select == nil {
+		return nil, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT user_id, COALESCE(project_id, 0), role_id FROM role_bindings
+		WHERE user_id = ? ORDER BY COALESCE(project_id, 0), role_id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	bs := []keyward.RoleBinding{}
+	for rows.Next() {
+		var b keyward.RoleBinding
+		if err := rows.Scan(&b.UserID, &b.ProjectID, &b.RoleID); err != nil {
+			return nil, err
+		}
+		bs = append(bs, b)
+	}
+	return bs, rows.Err()
+}
+
+// createdIDs returns the ids of the credentials the user created that are not revoked yet.
+func createdIDs(ctx context.Context, tx *sql.Tx, userID int64) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM credentials WHERE created_by = ? AND revoked_at IS NULL ORDER BY id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// revokeSelected does a Revocation's work in tx: it lists what the user created and has not
+// revoked, lets rv.Select pick, and revokes each pick at with its event. It returns the ids
+// revoked, ascending.
+func revokeSelected(ctx context.Context, tx *sql.Tx, userID int64, at time.Time, before, after []keyward.RoleBinding, rv keyward.Revocation) ([]int64, error) {
+	if rv.Select == nil {
+		return nil, nil
+	}
+	if rv.Event == nil {
+		return nil, errors.New("sqlite: a Revocation with a Select needs an Event: every revocation is audited")
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+credentialColumns+credentialFrom+`
+		WHERE c.created_by = ? AND c.revoked_at IS NULL ORDER BY c.id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	var created []*keyward.Credential
+	for rows.Next() {
+		c, err := scanCredential(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		created = append(created, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	picked, err := picks(created, rv.Select(slices.Clone(created), before, after))
+	if err != nil {
+		return nil, err
+	}
+	var revoked []int64
+	for _, c := range created {
+		if !picked[c.ID] {
+			continue
+		}
+		ok, err := revokeCredential(ctx, tx, c.ID, at)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		c.RevokedAt, c.UpdatedAt, c.Version = &at, at, c.Version+1
+		ev := rv.Event(c)
+		if ev == nil {
+			return nil, fmt.Errorf("sqlite: no event for the revocation of credential %d", c.ID)
+		}
+		if _, err := insertEvent(ctx, tx, ev); err != nil {
+			return nil, err
+		}
+		revoked = append(revoked, c.ID)
+	}
+	return revoked, nil
+}
+
+// picks returns the ids of what a Select picked, each of which must be among created.
+func picks(created, picked []*keyward.Credential) (map[int64]bool, error) {
+	offered := make(map[int64]bool, len(created))
+	for _, c := range created {
+		offered[c.ID] = true
+	}
+	ids := make(map[int64]bool, len(picked))
+	for _, p := range picked {
+		if !offered[p.ID] {
+			return nil, fmt.Errorf("sqlite: a Revocation picked credential %d, which is not one it was offered", p.ID)
+		}
+		ids[p.ID] = true
+	}
+	return ids, nil
+}
+
+// revokeCredential revokes the credential id at, unless it is revoked already, bumping its
+// version, and with it every certificate of it not revoked yet. It reports whether it did.
+func revokeCredential(ctx context.Context, tx *sql.Tx, id int64, at time.Time) (bool, error) {
+	t := micros(at)
+	ok, err := oneRow(tx.ExecContext(ctx, `UPDATE credentials SET revoked_at = ?, updated_at = ?, version = version + 1
+		WHERE id = ? AND revoked_at IS NULL`, t, t, id))
+	if err != nil || !ok {
+		return false, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE certificates SET revoked_at = ? WHERE credential_id = ? AND revoked_at IS NULL`, t, id)
+	return err == nil, err
+}
