@@ -184,9 +184,11 @@ type Bootstrap struct {
 // one not in created is an error) is revoked: revoked_at and updated_at set to the change's
 // time, version + 1, every certificate of it not revoked yet revoked at that instant (so the
 // CRL lists it), and the event Event returns for it, as stored after the revocation, written.
-// Select and Event must be quick and must not call the store. A nil Select picks nothing.
+// Select and Event must be quick and must not call the store. A nil Select picks nothing. An
+// error from Select (a refusal: the caller may not remove what the change would revoke) rolls
+// the whole change back and is returned as it is.
 type Revocation struct {
-	Select func(created []*Credential, before, after []RoleBinding) []*Credential
+	Select func(created []*Credential, before, after []RoleBinding) ([]*Credential, error)
 	Event  func(revoked *Credential) *Event
 }
 

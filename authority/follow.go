@@ -81,15 +81,23 @@ func (a *Authority) followCreator(ctx context.Context, u *keyward.User, reason s
 			return keyward.Revocation{}, err
 		}
 	}
+	who := keyward.CallerFrom(ctx)
 	return keyward.Revocation{
-		Select: func(created []*keyward.Credential, before, after []keyward.RoleBinding) []*keyward.Credential {
+		Select: func(created []*keyward.Credential, before, after []keyward.RoleBinding) ([]*keyward.Credential, error) {
 			var out []*keyward.Credential
 			for _, c := range created {
-				if followsCreator(c, reason, before, after, byID) {
-					out = append(out, c)
+				if !followsCreator(c, reason, before, after, byID) {
+					continue
 				}
+				// The dominance rule: a project admin who unbinds a member may not thereby
+				// revoke a certificate holding more than she does (users:admin, which disable
+				// and delete need, holds everything a user can get anyway).
+				if reason == reasonBindingRemove && who != nil && !dominates(who.Grants, c, grantsOf(c, before, byID), byID) {
+					return nil, keyward.Errorf(keyward.EForbidden, "removing this binding would revoke credential %q, which holds rights you do not hold", c.Name)
+				}
+				out = append(out, c)
 			}
-			return out
+			return out, nil
 		},
 		Event: func(c *keyward.Credential) *keyward.Event {
 			ev := a.event(ctx, "credential.revoke", c.ProjectID, c.ID, now)
@@ -148,7 +156,9 @@ func (a *Authority) unbind(ctx context.Context, u *keyward.User, r *keyward.Role
 		return err
 	}
 	revoked, err := a.store.DeleteRoleBindingRevoking(ctx, b, ev.Time, ev, rv)
-	if err != nil {
+	if isCode(err, keyward.EForbidden) {
+		return a.deny(ctx, b.ProjectID, map[string]string{"rule": "dominance", "binding": r.Name}, err)
+	} else if err != nil {
 		return err
 	}
 	a.changed(keyward.Invalidation{UserIDs: []int64{u.ID}, CredentialIDs: revoked})

@@ -368,6 +368,17 @@ func TestRemoveBindingRevokesCertificates(t *testing.T) {
 	elsewhere := f.issueAs(t, dev, "globex", "dev-kube", keyward.KubeConfig, "own")
 	boss := f.user(t, "boss", "owner")
 
+	// dev's acme certificates also act in globex, where dev is bound too (a credential acts with
+	// its creator's rights wherever they hold); an owner of acme alone does not dominate them,
+	// so her unbinding would revoke credentials holding more than she does: refused, unchanged.
+	if err := f.a.RemoveMember(boss, "acme", "dev", "Client"); keyward.ErrorCode(err) != keyward.EForbidden {
+		t.Fatalf("unbinding by an owner of acme alone: %v, want forbidden", err)
+	}
+	f.wantStanding(t, named, drawn, tok, elsewhere)
+	if _, err := f.a.AddMember(f.admin, "globex", keyward.BindingInput{User: "boss", Role: "owner"}); err != nil {
+		t.Fatal(err)
+	}
+	boss = f.login(t, "boss")
 	if err := f.a.RemoveMember(boss, "acme", "dev", "Client"); err != nil {
 		t.Fatal(err)
 	}

@@ -189,8 +189,8 @@ func TestWatch(t *testing.T) {
 		}
 		// Each call picks the first certificate it is offered.
 		first := keyward.Revocation{
-			Select: func(created []*keyward.Credential, _, _ []keyward.RoleBinding) []*keyward.Credential {
-				return created[:1]
+			Select: func(created []*keyward.Credential, _, _ []keyward.RoleBinding) ([]*keyward.Credential, error) {
+				return created[:1], nil
 			},
 			Event: func(c *keyward.Credential) *keyward.Event {
 				e := ev()

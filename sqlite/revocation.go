@@ -204,7 +204,11 @@ func revokeSelected(ctx context.Context, tx *sql.Tx, userID int64, at time.Time,
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	picked, err := picks(created, rv.Select(slices.Clone(created), before, after))
+	selected, err := rv.Select(slices.Clone(created), before, after)
+	if err != nil {
+		return nil, err // a refusal: the whole change rolls back
+	}
+	picked, err := picks(created, selected)
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,7 @@ func isCertificate(c *keyward.Credential) bool {
 // revocation returns the Revocation; its events are the admin's at when.
 func (r *recorder) revocation(f *fixture, when time.Time) keyward.Revocation {
 	return keyward.Revocation{
-		Select: func(created []*keyward.Credential, before, after []keyward.RoleBinding) []*keyward.Credential {
+		Select: func(created []*keyward.Credential, before, after []keyward.RoleBinding) ([]*keyward.Credential, error) {
 			r.calls++
 			r.created, r.before, r.after = nil, before, after
 			var out []*keyward.Credential
@@ -73,7 +73,7 @@ func (r *recorder) revocation(f *fixture, when time.Time) keyward.Revocation {
 					out = append(out, c)
 				}
 			}
-			return out
+			return out, nil
 		},
 		Event: func(c *keyward.Credential) *keyward.Event {
 			r.given[c.ID] = clone(c)
@@ -217,22 +217,29 @@ func testUpdateUserRevoking(t *testing.T, open func(t *testing.T) keyward.Store)
 		}
 	})
 
-	// A Select that picks what it was not offered, or a Revocation without an Event, fails the
-	// whole change.
+	// A Select that picks what it was not offered or refuses, or a Revocation without an Event,
+	// fails the whole change.
 	for _, tc := range []struct {
 		name string
 		rv   func(f *revocationFixture) keyward.Revocation
 	}{
 		{"PickedNotOffered", func(f *revocationFixture) keyward.Revocation {
 			rv := newRecorder(isCertificate).revocation(f.fixture, at(time.Hour))
-			rv.Select = func([]*keyward.Credential, []keyward.RoleBinding, []keyward.RoleBinding) []*keyward.Credential {
-				return []*keyward.Credential{f.carols}
+			rv.Select = func([]*keyward.Credential, []keyward.RoleBinding, []keyward.RoleBinding) ([]*keyward.Credential, error) {
+				return []*keyward.Credential{f.carols}, nil
 			}
 			return rv
 		}},
 		{"NoEvent", func(f *revocationFixture) keyward.Revocation {
 			rv := newRecorder(isCertificate).revocation(f.fixture, at(time.Hour))
 			rv.Event = nil
+			return rv
+		}},
+		{"SelectRefuses", func(f *revocationFixture) keyward.Revocation {
+			rv := newRecorder(isCertificate).revocation(f.fixture, at(time.Hour))
+			rv.Select = func([]*keyward.Credential, []keyward.RoleBinding, []keyward.RoleBinding) ([]*keyward.Credential, error) {
+				return nil, keyward.Errorf(keyward.EForbidden, "refused")
+			}
 			return rv
 		}},
 	} {
