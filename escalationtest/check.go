@@ -163,8 +163,8 @@ type cell struct {
 	call Call
 }
 
-// Cells expands the operations into their cells.
-func (m *Matrix) Cells(ops ...*Op) []cell {
+// plan expands the operations into their cells.
+func (m *Matrix) plan(ops ...*Op) []cell {
 	var out []cell
 	for _, op := range ops {
 		callers := op.Callers
@@ -229,7 +229,7 @@ func (m *Matrix) Run(ops ...*Op) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for _, c := range m.Cells(serial...) {
+		for _, c := range m.plan(serial...) {
 			m.run(c)
 		}
 	}()
@@ -243,7 +243,7 @@ func (m *Matrix) Run(ops ...*Op) {
 			}
 		}()
 	}
-	for _, c := range m.Cells(parallel...) {
+	for _, c := range m.plan(parallel...) {
 		queue <- c
 	}
 	close(queue)
