@@ -235,9 +235,6 @@ func (f *Fixture) ContextOf(tok string) (context.Context, error) {
 	return keyward.NewContext(context.Background(), c), nil
 }
 
-// Admin is the bootstrap admin's context, for setting up.
-func (f *Fixture) Admin() context.Context { return f.admin }
-
 // Name returns a credential name no other call returns.
 func (f *Fixture) Name(prefix string) string {
 	return prefix + "-" + strconv.FormatInt(f.seq.Add(1), 10)
