@@ -24,8 +24,11 @@ vet:
 staticcheck:
 	$(GO) run $(STATICCHECK) ./...
 
+# Under -race the escalation matrix runs a sample of its cells (escalationtest.Matrix.Stride);
+# the escalation step runs all of them without it.
 unit:
 	$(GO) test -race -count=1 -timeout 12m ./...
+	$(GO) test -count=1 -timeout 5m -run 'TestEscalationMatrix' ./httpapi/ ./cmd/keyward/
 
 # Benchmarks never fail on timing; they print ns/op, allocs/op, requests/s and latencies.
 bench:
