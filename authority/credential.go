@@ -309,6 +309,7 @@ func (a *Authority) credential(ctx context.Context, projectRef, ref string, p ke
 	} else {
 		c, err = a.store.CredentialByName(ctx, project.ID, ref)
 	}
+	c, err = hideSession(c, err) // a session is its user's, never a project's (session.go)
 	if isCode(err, keyward.ENotFound) {
 		return nil, keyward.Errorf(keyward.ENotFound, "credential %q not found in project %q", ref, project.Slug)
 	} else if err != nil {

@@ -254,9 +254,17 @@ func (a *Authority) SetPassword(ctx context.Context, ref string, in keyward.SetP
 	if err != nil {
 		return err
 	}
-	ev := a.event(ctx, "user.password", 0, 0, a.clock())
+	now := a.clock()
+	ev := a.event(ctx, "user.password", 0, 0, now)
 	ev.Detail = map[string]string{"user": u.Name}
-	return a.store.SetPasswordHash(ctx, u.ID, hash, ev)
+	// The session making the change, if it is the user's, goes on; the others end.
+	end := a.sessionEnd(ctx, u, now, ownSession(c, u), "password changed")
+	ids, err := a.store.SetPasswordHash(ctx, u.ID, hash, ev, end)
+	if err != nil {
+		return err
+	}
+	a.changed(keyward.Invalidation{CredentialIDs: ids})
+	return nil
 }
 
 // ListSessions lists a user's login sessions, newest last.
