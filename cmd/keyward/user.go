@@ -22,6 +22,7 @@ func newUserCmd(a *app) *cobra.Command {
 		newUserGrantCmd(a),
 		newUserRevokeCmd(a),
 		newUserSessionsCmd(a),
+		newUserLogoutCmd(a),
 	)
 	cmd.Aliases = []string{"users"}
 	return cmd
@@ -319,7 +320,8 @@ func newUserSessionsCmd(a *app) *cobra.Command {
 		Use:   "sessions <name-or-id>",
 		Short: "List a user's login sessions",
 		Long: `List a user's login sessions (credentials of type SESSION), ended ones
-included. "keyward logout" ends your own.`,
+included: your own, or anyone's with the users:admin permission. "keyward
+user logout" ends them; "keyward logout" ends the one you are using.`,
 		Args: exactArgs("name-or-id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkLimit(limit); err != nil {
@@ -353,5 +355,59 @@ included. "keyward logout" ends your own.`,
 	f.IntVar(&limit, "limit", 0, "sessions per page (server default when 0)")
 	f.StringVar(&cursor, "cursor", "", "start at this cursor, from a previous page")
 	f.BoolVar(&all, "all", false, "follow the cursors and list every session")
+	return cmd
+}
+
+func newUserLogoutCmd(a *app) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "logout <name-or-id> (<session-id> | --all)",
+		Short: "End a user's login sessions",
+		Long: `End one login session of a user (an id from "keyward user sessions"), or with
+--all every live one but the session you are using, when it is theirs ("keyward
+logout" ends that one). Your own sessions, or anyone's with the users:admin
+permission. Changing a password ends the user's other sessions too.`,
+		Example: `  keyward user logout alice 42
+  keyward user logout alice --all`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if all {
+				return exactArgs("name-or-id")(cmd, args)
+			}
+			return exactArgs("name-or-id", "session-id")(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var id int64
+			if !all {
+				var err error
+				if id, err = strconv.ParseInt(args[1], 10, 64); err != nil || id <= 0 {
+					return usageErrorf("session id %q: give the numeric id \"keyward user sessions\" shows", args[1])
+				}
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if all {
+				res, err := c.RevokeSessions(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if a.jsonOut() {
+					return a.printJSON(res)
+				}
+				msg := fmt.Sprintf("Ended %d session(s) of %s.", len(res.Revoked), args[0])
+				if res.Kept != 0 {
+					msg += fmt.Sprintf(" Yours (%d) goes on.", res.Kept)
+				}
+				return a.done(msg)
+			}
+			s, err := c.RevokeSession(cmd.Context(), args[0], id)
+			if err != nil {
+				return err
+			}
+			return a.printCredential(s)
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "end every live session of the user but yours")
 	return cmd
 }
