@@ -121,8 +121,10 @@ func (c *Client) DeleteUser(ctx context.Context, ref string) (*keyward.User, err
 	return &out, nil
 }
 
-// SetPassword sets the password of user ref. A user changing their own password must give the
-// current one in in.CurrentPassword; a caller with users:admin setting another user's need not.
+// SetPassword sets the password of user ref. A caller with users:admin sets anyone's without
+// the current one. Anyone else changes only their own, through a login session (an API key
+// gets keyward.EForbidden), giving the current one in in.CurrentPassword. The user's other
+// sessions end.
 func (c *Client) SetPassword(ctx context.Context, ref string, in keyward.SetPasswordInput) error {
 	p, err := userPath(ref)
 	if err != nil {

@@ -12,7 +12,8 @@ import (
 )
 
 // Sessions through the native API: the system project's credential endpoints never show or
-// touch one, whoever asks; the user's own endpoints list and end them.
+// touch one, whoever asks; the user's own endpoints list and end them; an API key cannot set
+// its user's password.
 func TestSessionsHTTP(t *testing.T) {
 	e, _ := startWith(t, authority.Options{
 		PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1},
@@ -121,6 +122,19 @@ func TestSessionsHTTP(t *testing.T) {
 		}
 	})
 
+	t.Run("PasswordNeedsASession", func(t *testing.T) {
+		var key keyward.IssuedCredential
+		s := login("alice")
+		admin("POST", "/v1/projects/system/members", `{"user":"alice","role":"Client"}`)
+		as(s.Key, "POST", credPath, `{"name":"alice-key"}`).json(t, &key)
+		body := `{"password":"another passphrase","current_password":"` + pass + `"}`
+		if r := as(key.Key, "PUT", "/v1/users/alice/password", body); r.status != 403 {
+			t.Fatalf("own password through an API key: %d %s, want 403", r.status, r.body)
+		}
+		if r := as(s.Key, "PUT", "/v1/users/alice/password", body); r.status != 204 {
+			t.Fatalf("own password through a session: %d %s, want 204", r.status, r.body)
+		}
+	})
 }
 
 // httpProblem is the part of a problem document the tests compare.

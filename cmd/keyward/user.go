@@ -195,10 +195,12 @@ func newUserPasswdCmd(a *app) *cobra.Command {
 		Short: "Set a user's password",
 		Long: `Set a user's password. The new password is the first line of stdin.
 
-When you change your own password the server wants the current one too: it is
-$KEYWARD_CURRENT_PASSWORD when set, else the second line of stdin. (Setting your
-first password, when you have none yet, needs no current one.) Setting another
-user's password needs the users:admin permission and no current password.
+Changing your own password needs a login session ("keyward login"; an API key is
+refused) and the current password: it is $KEYWARD_CURRENT_PASSWORD when set, else
+the second line of stdin. With the users:admin permission you set anyone's
+password, your own included, without the current one; that is also how a user
+without a password (the bootstrap admin, with its token) gets a first one. The
+user's other sessions end.
 
 On a terminal each password is prompted for, and shows as you type it; pipe
 them in to keep them off the screen. --password-stdin changes nothing (stdin is
@@ -230,8 +232,8 @@ where passwords always come from); it is accepted so that scripts can say so.`,
 					return err
 				}
 			case own:
-				// A first password (the bootstrap admin's, say) has no current one to give; one
-				// given anyway is sent, and the server decides.
+				// A first password (the bootstrap admin's, set with users:admin) has no current
+				// one to give; one given anyway is sent, and the server decides.
 				in.CurrentPassword = a.getenv("KEYWARD_CURRENT_PASSWORD")
 				if in.CurrentPassword == "" && !a.stdinIsTerminal() {
 					if in.CurrentPassword, _, err = a.readLine(""); err != nil {
