@@ -259,7 +259,15 @@ type LoginInput struct {
 	TTLSeconds int64  `json:"ttl_seconds,omitempty"` // default DefaultSessionTTL
 }
 
-// Session lifetimes.
+// RevokedSessions is what ending a user's sessions did: the ids of the sessions it revoked,
+// ascending, and the one it kept (the caller's own, 0 for none).
+type RevokedSessions struct {
+	Revoked []int64 `json:"revoked"`
+	Kept    int64   `json:"kept,omitempty"`
+}
+
+// Session lifetimes: a session lives DefaultSessionTTL unless its login asks otherwise, and
+// never longer than MaxSessionTTL from its creation, whatever its expiry says.
 const (
 	DefaultSessionTTL = 12 * time.Hour
 	MaxSessionTTL     = 7 * 24 * time.Hour

@@ -265,6 +265,9 @@ func (c *Credential) StateAt(now time.Time) State {
 		return StatePending
 	case c.ExpiresAt != nil && !now.Before(*c.ExpiresAt):
 		return StateExpired
+	case c.Type == Session && !now.Before(c.CreatedAt.Add(MaxSessionTTL)):
+		// The cap holds whatever expires_at says, so no write anywhere can extend a session.
+		return StateExpired
 	}
 	return StateActive
 }

@@ -38,8 +38,17 @@ type Store interface {
 	UpdateUser(ctx context.Context, u *User, ev *Event) error
 	// PasswordHash returns the user's password hash, "" when it has none. ENotFound.
 	PasswordHash(ctx context.Context, userID int64) (string, error)
-	// SetPasswordHash replaces the user's password hash. ENotFound.
-	SetPasswordHash(ctx context.Context, userID int64, hash string, ev *Event) error
+	// SetPasswordHash replaces the user's password hash and, in the same transaction, ends the
+	// user's login sessions as end says (see RevokeSessions), so that a changed password leaves
+	// no session opened with the old one. It returns the ids of the sessions it revoked.
+	// ENotFound.
+	SetPasswordHash(ctx context.Context, userID int64, hash string, ev *Event, end SessionEnd) ([]int64, error)
+	// RevokeSessions revokes, in one transaction, every login session (Type Session) the user
+	// created that is neither revoked nor expired at end.At, except end.Keep: revoked_at and
+	// updated_at become end.At and versions are bumped, and each gets its own copy of
+	// end.Event with CredentialID and ProjectID set. It returns the ids it revoked, ascending
+	// (none is no error). ENotFound for a missing or deleted user.
+	RevokeSessions(ctx context.Context, userID int64, end SessionEnd) ([]int64, error)
 	// DeleteUser, in one transaction: marks the user deleted and disabled, frees its name (the
 	// stored name becomes "<name>~deleted~<id>"), removes its role bindings and revokes (at)
 	// every credential it created that is not revoked yet, bumping their versions. ENotFound.
@@ -207,14 +216,25 @@ type UserFilter struct {
 
 // CredentialFilter selects credentials for ListCredentials.
 type CredentialFilter struct {
-	ProjectID   int64
-	CreatedBy   int64          // 0 for any creator
-	Type        CredentialType // "" for any
-	Environment Environment    // "" for any
-	State       State          // "" for any; evaluated at Now
+	ProjectID int64
+	CreatedBy int64 // 0 for any creator
+	// Type selects one type; "" is every type but Session: login sessions belong to their
+	// user, not to the project that stores them, so they are listed only when asked for.
+	Type        CredentialType
+	Environment Environment // "" for any
+	State       State       // "" for any; evaluated at Now
 	Now         time.Time
 	AfterID     int64
 	Limit       int
+}
+
+// SessionEnd says which login sessions of a user SetPasswordHash and RevokeSessions end, and
+// how: at At, every one not revoked nor expired yet but Keep (a session's id, 0 for none),
+// each audited by a copy of Event (required) whose CredentialID and ProjectID the store sets.
+type SessionEnd struct {
+	At    time.Time
+	Keep  int64
+	Event *Event
 }
 
 // EventFilter selects events for ListEvents.

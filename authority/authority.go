@@ -31,6 +31,9 @@ type Authority struct {
 	loginUserRate  ratelimit.Rate
 	loginAddrRate  ratelimit.Rate
 	passwordParams password.Params
+	hashSlots      chan struct{} // bounds concurrent argon2 runs: see hashSlot
+	dummyOnce      sync.Once     // makes dummyHash: see checkDummy
+	dummyHash      string
 	cache          *cache
 	metrics        stats
 	mk             *masterkey.Key
@@ -73,6 +76,10 @@ type Options struct {
 	LoginUserRate, LoginAddrRate ratelimit.Rate
 	// PasswordParams is the argon2id cost of new password hashes. Default password.Default.
 	PasswordParams password.Params
+	// MaxConcurrentHashes bounds the password hashes (logins, password changes, new users with
+	// a password) computed at once, each holding PasswordParams.Memory; one more is refused at
+	// once with EUnavailable. Default DefaultMaxConcurrentHashes().
+	MaxConcurrentHashes int
 	// CacheTTL bounds how long a verification result is reused without asking the store: the
 	// worst case for a change to reach this server when change notifications are lost.
 	// Default DefaultCacheTTL.
@@ -115,6 +122,9 @@ func New(store keyward.Store, opts Options) *Authority {
 	if opts.PasswordParams.Memory == 0 {
 		opts.PasswordParams = password.Default
 	}
+	if opts.MaxConcurrentHashes <= 0 {
+		opts.MaxConcurrentHashes = DefaultMaxConcurrentHashes()
+	}
 	if opts.CacheTTL <= 0 {
 		opts.CacheTTL = DefaultCacheTTL
 	}
@@ -125,6 +135,7 @@ func New(store keyward.Store, opts Options) *Authority {
 		store: store, now: opts.Now, logger: opts.Logger, limiter: opts.Limiter,
 		loginUserRate: opts.LoginUserRate, loginAddrRate: opts.LoginAddrRate, passwordParams: opts.PasswordParams,
 		cache: newCache(opts.CacheTTL, opts.CacheSize), mk: opts.MasterKey,
+		hashSlots: make(chan struct{}, opts.MaxConcurrentHashes),
 	}
 	a.usage = newUsageRecorder(store, opts.Logger, opts.UsageFlushInterval)
 	if feed, ok := store.(keyward.ChangeFeed); ok {

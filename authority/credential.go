@@ -329,6 +329,7 @@ func (a *Authority) credentialIn(ctx context.Context, project *keyward.Project, 
 	} else {
 		c, err = a.store.CredentialByName(ctx, project.ID, ref)
 	}
+	c, err = hideSession(c, err) // a session is its user's, never a project's (session.go)
 	if isCode(err, keyward.ENotFound) {
 		return nil, keyward.Errorf(keyward.ENotFound, "credential %q not found in project %q", ref, project.Slug)
 	} else if err != nil {

@@ -298,6 +298,9 @@ func (a *Authority) AddMember(ctx context.Context, projectRef string, in keyward
 	if in.User == "" || in.Role == "" {
 		return nil, keyward.Invalid("user", "user and role are required")
 	}
+	if err := a.bindableRole(ctx, p, in.Role, in.User); err != nil {
+		return nil, err // before the user is looked up: see bindableRole
+	}
 	u, err := a.memberUser(ctx, in.User)
 	if err != nil {
 		return nil, err
@@ -312,6 +315,9 @@ func (a *Authority) RemoveMember(ctx context.Context, projectRef, userRef, roleR
 	p, err := a.resolveProject(ctx, projectRef, keyward.PermProjectsAdmin)
 	if err != nil {
 		return err
+	}
+	if err := a.bindableRole(ctx, p, roleRef, userRef); err != nil {
+		return err // before the user is looked up: see bindableRole
 	}
 	u, err := a.memberUser(ctx, userRef)
 	if err != nil {

@@ -262,7 +262,8 @@ func TestScheduleCredential(t *testing.T) {
 			},
 		},
 		{
-			name:     "SessionIsNotRescheduled",
+			// A session is its user's: through a project it does not exist (session.go).
+			name:     "SessionIsNotFound",
 			project:  keyward.SystemProject,
 			ref:      func(*keyward.Credential) string { return strconv.FormatInt(session.ID, 10) },
 			in:       func(*keyward.Credential) authority.ScheduleInput { return authority.ScheduleInput{NeverExpires: true} },

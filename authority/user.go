@@ -14,8 +14,10 @@ import (
 	"github.com/keyward/keyward/token"
 )
 
-// Failed-login limits: per user name and per source address. A failure costs one event; the
-// check before each attempt costs none, so a user who keeps getting it right is never slowed.
+// Failed-login limits: per user name and per source address. Each attempt reserves one event
+// before its password is checked and gives it back when it succeeds (see password.go), so a
+// failure costs one event, a user who keeps getting it right is never slowed, and no burst of
+// parallel guesses gets more than the limit evaluated.
 var (
 	DefaultLoginUserRate = ratelimit.Rate{Limit: 5, Period: 15 * time.Minute}
 	DefaultLoginAddrRate = ratelimit.Rate{Limit: 20, Period: 15 * time.Minute}
@@ -138,8 +140,13 @@ func (a *Authority) CreateUser(ctx context.Context, in keyward.CreateUserInput) 
 		if err := password.Validate(in.Password, in.Name); err != nil {
 			return nil, err
 		}
-		var err error
-		if hash, err = password.Hash(in.Password, a.passwordParams); err != nil {
+		release, err := a.hashSlot()
+		if err != nil {
+			return nil, err
+		}
+		hash, err = password.Hash(in.Password, a.passwordParams)
+		release()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -230,34 +237,88 @@ func (a *Authority) DeleteUser(ctx context.Context, ref string) (*keyward.User, 
 	return a.store.UserByID(ctx, u.ID)
 }
 
-// SetPassword sets a user's password: one's own with the current password (when one is set),
-// anyone's with users:admin.
+// SetPassword sets a user's password. With users:admin (globally) a caller sets anyone's,
+// its own included, without the current password: a reset. Without it, a user changes only
+// its own, from a login session, giving the current password (mismatches are throttled like
+// failed logins); so an API key, whatever its roles, never turns into a login, and a user
+// without a password gets a first one from an admin only. Service users have no password.
+// The change ends the user's other sessions (all of them on a reset of someone else) in the
+// same transaction, each audited.
 func (a *Authority) SetPassword(ctx context.Context, ref string, in keyward.SetPasswordInput) error {
 	u, err := a.resolveUser(ctx, ref, true)
 	if err != nil {
 		return err
 	}
 	c, _ := caller(ctx)
-	if u.ID == c.User.ID && u.HasPassword {
-		old, err := a.store.PasswordHash(ctx, u.ID)
-		if err != nil {
-			return err
+	if IsServiceUser(u.Name) {
+		return a.deny(ctx, 0, map[string]string{"user": u.Name, "password": "service user"},
+			keyward.Errorf(keyward.EForbidden, "a service user has no password: it acts through its credential only"))
+	}
+	reset := c.Can(keyward.PermUsersAdmin, 0)
+	if !reset {
+		// resolveUser let a caller without users:admin through for itself only.
+		session := c.Credential != nil && c.Credential.Type == keyward.Session
+		if !session || !u.HasPassword {
+			return a.deny(ctx, 0, map[string]string{"user": u.Name, "password": "own change without a session"},
+				keyward.Errorf(keyward.EForbidden, "changing your own password needs a login session and your current password; setting a password without it needs users:admin"))
 		}
-		ok, err := password.Check(in.CurrentPassword, old)
-		if err != nil || !ok {
-			return keyward.Invalid("current_password", "does not match")
+		if in.CurrentPassword == "" {
+			return keyward.Invalid("current_password", "is required to change your own password")
+		}
+		if len(in.CurrentPassword) > password.MaxLength {
+			return keyward.Invalid("current_password", "does not match") // no password is that long
 		}
 	}
 	if err := password.Validate(in.Password, u.Name); err != nil {
 		return err
 	}
-	hash, err := password.Hash(in.Password, a.passwordParams)
+	var held *reservation
+	if !reset {
+		if held, err = a.reserve(ctx, []limitKey{a.userKey(u.Name)}); err != nil {
+			return err
+		}
+	}
+	hash, err := a.checkAndHash(ctx, u, reset, in)
+	if err != nil {
+		if held != nil && !isCode(err, keyward.EInvalid) {
+			held.refund(ctx) // not evaluated: it does not count
+		}
+		return err
+	}
+	if held != nil {
+		held.refund(ctx)
+	}
+	now := a.clock()
+	ev := a.event(ctx, "user.password", 0, 0, now)
+	ev.Detail = map[string]string{"user": u.Name}
+	// The session making the change, if it is the user's, goes on.
+	end := a.sessionEnd(ctx, u, now, ownSession(c, u), "password changed")
+	ids, err := a.store.SetPasswordHash(ctx, u.ID, hash, ev, end)
 	if err != nil {
 		return err
 	}
-	ev := a.event(ctx, "user.password", 0, 0, a.clock())
-	ev.Detail = map[string]string{"user": u.Name}
-	return a.store.SetPasswordHash(ctx, u.ID, hash, ev)
+	a.changed(keyward.Invalidation{CredentialIDs: ids})
+	return nil
+}
+
+// checkAndHash checks in.CurrentPassword against u's (unless reset) and hashes in.Password,
+// within one hash slot. A mismatch is EInvalid.
+func (a *Authority) checkAndHash(ctx context.Context, u *keyward.User, reset bool, in keyward.SetPasswordInput) (string, error) {
+	release, err := a.hashSlot()
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	if !reset {
+		old, err := a.store.PasswordHash(ctx, u.ID)
+		if err != nil {
+			return "", err
+		}
+		if ok, err := password.Check(in.CurrentPassword, old); err != nil || !ok {
+			return "", keyward.Invalid("current_password", "does not match")
+		}
+	}
+	return password.Hash(in.Password, a.passwordParams)
 }
 
 // ListSessions lists a user's login sessions, newest last.
@@ -293,7 +354,9 @@ func (a *Authority) ListSessions(ctx context.Context, ref, cursor string, limit 
 
 // Login exchanges a user name and password for a session token. Unknown users, wrong
 // passwords, disabled users and users without a password all get the same answer after the same
-// argon2 work; failures are throttled per name and per source address.
+// argon2 work; a name or password that cannot be valid gets it before any work. Attempts are
+// reserved per name and per source address before the password is checked, and given back
+// when they succeed (see password.go). Service users cannot log in.
 func (a *Authority) Login(ctx context.Context, in keyward.LoginInput, remoteAddr string) (*keyward.IssuedCredential, error) {
 	ttl := keyward.DefaultSessionTTL
 	if in.TTLSeconds != 0 {
@@ -302,53 +365,31 @@ func (a *Authority) Login(ctx context.Context, in keyward.LoginInput, remoteAddr
 			return nil, keyward.Invalid("ttl_seconds", "must be between 60 and "+strconv.Itoa(int(keyward.MaxSessionTTL/time.Second)))
 		}
 	}
-	if in.Name == "" || in.Password == "" {
+	if !loginCandidate(in.Name, in.Password) {
 		return nil, errLogin
 	}
-	limits := []struct {
-		key  string
-		rate ratelimit.Rate
-	}{{"login:user:" + in.Name, a.loginUserRate}, {"login:addr:" + remoteAddr, a.loginAddrRate}}
-	for _, k := range limits {
-		res, err := a.limiter.Peek(ctx, k.key, k.rate)
-		if err != nil {
-			return nil, err
-		}
-		if !res.Allowed {
-			return nil, &keyward.Error{Code: keyward.ERateLimited, Message: "too many failed logins; try again later", RetryAfter: res.RetryAfter}
-		}
-	}
-	now := a.clock()
-	u, err := a.store.UserByName(ctx, in.Name)
-	if err != nil && !isCode(err, keyward.ENotFound) {
+	held, err := a.reserve(ctx, a.loginKeys(in.Name, remoteAddr))
+	if err != nil {
 		return nil, err
 	}
-	ok := false
-	if u != nil && u.HasPassword {
-		hash, err := a.store.PasswordHash(ctx, u.ID)
-		if err != nil {
-			return nil, err
-		}
-		ok, _ = password.Check(in.Password, hash)
-	} else {
-		password.CheckDummy(in.Password)
+	u, ok, err := a.checkLogin(ctx, in)
+	if err != nil {
+		held.refund(ctx) // not evaluated: it does not count
+		return nil, err
 	}
-	if !ok || u.Disabled {
-		for _, k := range limits {
-			if _, err := a.limiter.Allow(ctx, k.key, k.rate); err != nil {
-				a.logger.Warn("recording a failed login failed", "err", err)
-			}
-		}
+	now := a.clock()
+	if !ok {
 		ev := &keyward.Event{Time: now, Action: "user.login", RemoteAddr: remoteAddr, Outcome: keyward.OutcomeDenied,
 			Detail: map[string]string{"user": in.Name}}
 		if u != nil {
 			ev.ActorUserID, ev.Actor = u.ID, u.Name
 		}
-		if err := a.store.AppendEvent(ctx, ev); err != nil {
+		if err := a.store.AppendEvent(ctx, boundEvent(ev)); err != nil {
 			a.logger.Warn("auditing a failed login failed", "err", err)
 		}
 		return nil, errLogin
 	}
+	held.refund(ctx)
 	system, err := a.store.ProjectBySlug(ctx, keyward.SystemProject)
 	if err != nil {
 		return nil, err
@@ -370,11 +411,36 @@ func (a *Authority) Login(ctx context.Context, in keyward.LoginInput, remoteAddr
 	}
 	ev := &keyward.Event{Time: now, ActorUserID: u.ID, Actor: u.Name, Action: "user.login", ProjectID: system.ID,
 		RemoteAddr: remoteAddr, Outcome: keyward.OutcomeSuccess}
-	if err := a.store.CreateCredential(ctx, cred, &keyward.CredentialSecret{Digest: token.Digest(tok), CreatedAt: now}, ev); err != nil {
+	if err := a.store.CreateCredential(ctx, cred, &keyward.CredentialSecret{Digest: token.Digest(tok), CreatedAt: now}, boundEvent(ev)); err != nil {
 		return nil, err
 	}
 	cred.State = cred.StateAt(now)
 	return &keyward.IssuedCredential{Credential: *cred, Key: tok}, nil
+}
+
+// checkLogin finds the user and checks the password within one hash slot: ok only for an
+// enabled user (not a service user) whose password matches. u is the user when one has the
+// name. An unknown name costs the same argon2 run as a wrong password.
+func (a *Authority) checkLogin(ctx context.Context, in keyward.LoginInput) (u *keyward.User, ok bool, err error) {
+	release, err := a.hashSlot()
+	if err != nil {
+		return nil, false, err
+	}
+	defer release()
+	u, err = a.store.UserByName(ctx, in.Name)
+	if err != nil && !isCode(err, keyward.ENotFound) {
+		return nil, false, err
+	}
+	if u == nil || !u.HasPassword || IsServiceUser(u.Name) {
+		a.checkDummy(in.Password)
+		return u, false, nil
+	}
+	hash, err := a.store.PasswordHash(ctx, u.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	ok, _ = password.Check(in.Password, hash)
+	return u, ok && !u.Disabled, nil
 }
 
 // Logout revokes the session the caller is using.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"iter"
 	"net/http"
+	"strconv"
 
 	"github.com/keyward/keyward"
 )
@@ -120,8 +121,10 @@ func (c *Client) DeleteUser(ctx context.Context, ref string) (*keyward.User, err
 	return &out, nil
 }
 
-// SetPassword sets the password of user ref. A user changing their own password must give the
-// current one in in.CurrentPassword; a caller with users:admin setting another user's need not.
+// SetPassword sets the password of user ref. A caller with users:admin sets anyone's without
+// the current one. Anyone else changes only their own, through a login session (an API key
+// gets keyward.EForbidden), giving the current one in in.CurrentPassword. The user's other
+// sessions end.
 func (c *Client) SetPassword(ctx context.Context, ref string, in keyward.SetPasswordInput) error {
 	p, err := userPath(ref)
 	if err != nil {
@@ -153,6 +156,39 @@ func (c *Client) AllSessions(ctx context.Context, ref string, limit int) iter.Se
 	return all(func(cursor string) (*keyward.Page[keyward.Credential], error) {
 		return c.ListSessions(ctx, ref, cursor, limit)
 	}, "")
+}
+
+// RevokeSession ends session id of user ref (their own, or anyone's with users:admin) and
+// returns it. A session that is not that user's, like a user the caller may not see, is
+// keyward.ENotFound. Ending an ended session changes nothing and succeeds.
+func (c *Client) RevokeSession(ctx context.Context, ref string, id int64) (*keyward.Credential, error) {
+	p, err := userPath(ref)
+	if err != nil {
+		return nil, err
+	}
+	var out keyward.Credential
+	path := p + "/sessions/" + strconv.FormatInt(id, 10)
+	if err := c.do(ctx, request{method: http.MethodDelete, path: path}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RevokeSessions ends every live session of user ref but the one the Client authenticates
+// with, when that is one of theirs (Logout ends that one), and says which it ended.
+func (c *Client) RevokeSessions(ctx context.Context, ref string) (*keyward.RevokedSessions, error) {
+	p, err := userPath(ref)
+	if err != nil {
+		return nil, err
+	}
+	var out keyward.RevokedSessions
+	if err := c.do(ctx, request{method: http.MethodDelete, path: p + "/sessions"}, &out); err != nil {
+		return nil, err
+	}
+	if out.Revoked == nil {
+		out.Revoked = []int64{}
+	}
+	return &out, nil
 }
 
 // UserRoles returns every role binding of user ref: the global ones (Project "*") and those of

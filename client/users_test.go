@@ -142,6 +142,25 @@ func TestUserAndRoleCalls(t *testing.T) {
 			want: &keyward.Page[keyward.Credential]{Items: []keyward.Credential{cred}},
 		},
 		{
+			name: "RevokeSession",
+			ex:   exchange{method: "DELETE", path: "/v1/users/alice/sessions/12", status: 200, rbody: credJSON},
+			call: func(c *client.Client) (any, error) { return c.RevokeSession(ctx, "alice", 12) },
+			want: &cred,
+		},
+		{
+			name: "RevokeSessions",
+			ex: exchange{method: "DELETE", path: "/v1/users/alice/sessions", status: 200,
+				rbody: `{"revoked":[13,14],"kept":12}`},
+			call: func(c *client.Client) (any, error) { return c.RevokeSessions(ctx, "alice") },
+			want: &keyward.RevokedSessions{Revoked: []int64{13, 14}, Kept: 12},
+		},
+		{
+			name: "RevokeSessionsNone",
+			ex:   exchange{method: "DELETE", path: "/v1/users/alice/sessions", status: 200, rbody: `{"revoked":null}`},
+			call: func(c *client.Client) (any, error) { return c.RevokeSessions(ctx, "alice") },
+			want: &keyward.RevokedSessions{Revoked: []int64{}},
+		},
+		{
 			name: "UserRoles",
 			ex: exchange{method: "GET", path: "/v1/users/alice/roles", status: 200,
 				rbody: `{"items":[` + globalBindingJSON + `,` + bindingJSON + `]}`},
@@ -410,6 +429,8 @@ func TestUserAndRoleLocalValidation(t *testing.T) {
 		"EmptyMemberUser":  func() error { _, err := c.AddMember(ctx, "acme", "", "admin"); return err },
 		"DotDotMemberRole": func() error { return c.RemoveMember(ctx, "acme", "alice", "..") },
 		"EmptySessions":    func() error { _, err := c.ListSessions(ctx, "", "", 0); return err },
+		"EmptyEndSession":  func() error { _, err := c.RevokeSession(ctx, "", 12); return err },
+		"EmptyEndSessions": func() error { _, err := c.RevokeSessions(ctx, ".."); return err },
 	} {
 		if got := keyward.ErrorCode(call()); got != keyward.EInvalid {
 			t.Errorf("%s: code = %q, want invalid", name, got)

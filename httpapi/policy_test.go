@@ -90,6 +90,8 @@ var policy = map[string]struct {
 	"DELETE /v1/users/{user}":                                   {keyward.PermUsersAdmin, user, 200},
 	"PUT /v1/users/{user}/password":                             {keyward.PermUsersAdmin, user, 204},
 	"GET /v1/users/{user}/sessions":                             {keyward.PermUsersAdmin, user, 200},
+	"DELETE /v1/users/{user}/sessions":                          {keyward.PermUsersAdmin, user, 200},
+	"DELETE /v1/users/{user}/sessions/{session}":                {keyward.PermUsersAdmin, user, 200},
 	"GET /v1/users/{user}/roles":                                {keyward.PermUsersAdmin, user, 200},
 	"POST /v1/users/{user}/roles":                               {keyward.PermUsersAdmin, user, 201},
 	"DELETE /v1/users/{user}/roles/{role}":                      {keyward.PermUsersAdmin, user, 204},
@@ -287,6 +289,12 @@ func TestPolicyMatrix(t *testing.T) {
 					target = fresh("target")
 					admin("POST", "/v1/users", `{"name":"`+target+`"}`)
 					p = strings.ReplaceAll(p, "{user}", target)
+				}
+				if strings.Contains(p, "{session}") {
+					admin("PUT", "/v1/users/"+target+"/password", `{"password":"`+pw+`"}`)
+					var s keyward.IssuedCredential
+					admin("POST", "/v1/login", `{"name":"`+target+`","password":"`+pw+`"}`).json(t, &s)
+					p = strings.ReplaceAll(p, "{session}", fmt.Sprint(s.ID))
 				}
 				if strings.Contains(p, "{role}") {
 					role := "viewer"

@@ -108,6 +108,22 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, page)
 }
 
+func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.authority.RevokeSession(r.Context(), r.PathValue("user"), r.PathValue("session"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) revokeSessions(w http.ResponseWriter, r *http.Request) error {
+	res, err := s.authority.RevokeSessions(r.Context(), r.PathValue("user"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}
+
 func (s *Server) userRoles(w http.ResponseWriter, r *http.Request) error {
 	bs, err := s.authority.UserRoles(r.Context(), r.PathValue("user"))
 	if err != nil {

@@ -76,23 +76,6 @@ func Check(password, encoded string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// dummy is a hash of a random password, checked when a login names no user, so that an
-// unknown user costs the same argon2 run as a wrong password.
-var dummy = func() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	h, err := Hash(base64.RawStdEncoding.EncodeToString(b), Default)
-	if err != nil {
-		panic(err)
-	}
-	return h
-}()
-
-// CheckDummy spends the time of one Check and always fails.
-func CheckDummy(password string) {
-	_, _ = Check(password, dummy)
-}
-
 // Validate applies the password policy for user name: at least MinLength characters, at most
 // MaxLength bytes, valid UTF-8, and neither the user name nor containing it.
 func Validate(password, name string) error {

@@ -354,8 +354,8 @@ func stateCondition(st keyward.State, n int) (string, error) {
 }
 
 // ListCredentials returns the credentials of f.ProjectID that match f (created by f.CreatedBy
-// when it is not 0), by ascending id after f.AfterID, at most f.Limit (default 100, at most
-// 1000). The state is evaluated at f.Now, or
+// when it is not 0; of f.Type, or of every type but Session when it is ""), by ascending id
+// after f.AfterID, at most f.Limit (default 100, at most 1000). The state is evaluated at f.Now, or
 // at the present when f.Now is zero. EInvalid without a project or with an unknown state.
 func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter) ([]*keyward.Credential, error) {
 	if f.ProjectID <= 0 {
@@ -370,6 +370,10 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 	if f.Type != "" {
 		args = append(args, string(f.Type))
 		q += fmt.Sprintf(` AND c.type = $%d`, len(args))
+	} else {
+		// Sessions only when asked for: see keyward.CredentialFilter.
+		args = append(args, string(keyward.Session))
+		q += fmt.Sprintf(` AND c.type <> $%d`, len(args))
 	}
 	if f.Environment != "" {
 		args = append(args, string(f.Environment))

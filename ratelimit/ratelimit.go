@@ -32,6 +32,10 @@ type Limiter interface {
 	Allow(ctx context.Context, key string, r Rate) (Result, error)
 	// Peek reports whether one more event would be allowed, recording nothing.
 	Peek(ctx context.Context, key string, r Rate) (Result, error)
+	// Refund gives back one event that Allow recorded for key under r, for a caller that
+	// reserves an attempt before it knows whether the attempt counts (a login counts only
+	// when it fails). The key never gets more than r's full burst back.
+	Refund(ctx context.Context, key string, r Rate) error
 }
 
 // gcra computes the outcome for an event at now given the key's theoretical arrival time tat
@@ -79,6 +83,23 @@ func (m *Memory) Allow(_ context.Context, key string, r Rate) (Result, error) {
 // Peek implements Limiter.
 func (m *Memory) Peek(_ context.Context, key string, r Rate) (Result, error) {
 	return m.check(key, r, false), nil
+}
+
+// Refund implements Limiter.
+func (m *Memory) Refund(_ context.Context, key string, r Rate) error {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	tat, ok := m.tats[key]
+	if !ok {
+		return nil
+	}
+	if tat = tat.Add(-r.interval()); tat.After(now) {
+		m.tats[key] = tat
+	} else {
+		delete(m.tats, key) // as good as new
+	}
+	return nil
 }
 
 func (m *Memory) check(key string, r Rate, record bool) Result {

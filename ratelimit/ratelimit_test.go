@@ -53,3 +53,57 @@ func TestMemory(t *testing.T) {
 		t.Fatalf("%d lapsed keys kept", n)
 	}
 }
+
+// A refund gives back exactly one recorded event, and never more than the full burst.
+func TestMemoryRefund(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMemory(func() time.Time { return now })
+	testRefund(t, m)
+}
+
+// testRefund runs the refund rules on a limiter whose clock stands still for the test (an hour
+// long period keeps Redis's real clock out of it).
+func testRefund(t *testing.T, l Limiter) {
+	t.Helper()
+	ctx := context.Background()
+	r := Rate{Limit: 5, Period: time.Hour}
+	allowed := func(key string, n int) int {
+		t.Helper()
+		got := 0
+		for range n {
+			res, err := l.Allow(ctx, key, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Allowed {
+				got++
+			}
+		}
+		return got
+	}
+	if got := allowed("alice", 6); got != 5 {
+		t.Fatalf("%d of 6 allowed, want 5", got)
+	}
+	if err := l.Refund(ctx, "alice", r); err != nil {
+		t.Fatal(err)
+	}
+	if got := allowed("alice", 3); got != 1 {
+		t.Fatalf("after one refund %d of 3 allowed, want 1", got)
+	}
+	// Refunding more than was recorded gives back the full burst, no more.
+	for range 20 {
+		if err := l.Refund(ctx, "alice", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := allowed("alice", 10); got != 5 {
+		t.Fatalf("after refunding everything %d of 10 allowed, want the burst of 5", got)
+	}
+	// A key never seen stays as it is.
+	if err := l.Refund(ctx, "bob", r); err != nil {
+		t.Fatal(err)
+	}
+	if got := allowed("bob", 10); got != 5 {
+		t.Fatalf("refund of an unknown key: %d of 10 allowed, want 5", got)
+	}
+}

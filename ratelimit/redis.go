@@ -63,6 +63,29 @@ return {1, math.floor((period - (nxt - now)) / interval), 0, nxt - now}
 
 var gcraRedis = redis.NewScript(gcraScript)
 
+// refundScript gives back one event: it moves the key's TAT back one interval, and deletes the
+// key when that leaves it as good as new (a TAT not after now), so that a refund never grants
+// more than the full burst. A missing key stays missing.
+//
+//	KEYS[1]  the prefixed key
+//	ARGV[1]  the emission interval, µs
+const refundScript = `
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local tat = (tonumber(cur) or 0) - tonumber(ARGV[1])
+if tat <= now then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000))
+return 1
+`
+
+var refundRedis = redis.NewScript(refundScript)
+
 // Redis is a Limiter whose state lives in Redis, so that every keyward server that uses the same
 // Redis (and prefix) enforces one limit together. It runs the same GCRA as Memory, one atomic
 // script per call (EVALSHA, loading the script when Redis does not have it), on one key per
@@ -176,6 +199,15 @@ func (r *Redis) Allow(ctx context.Context, key string, rate Rate) (Result, error
 // Peek implements Limiter: it neither records an event nor creates the key.
 func (r *Redis) Peek(ctx context.Context, key string, rate Rate) (Result, error) {
 	return r.check(ctx, key, rate, false)
+}
+
+// Refund implements Limiter.
+func (r *Redis) Refund(ctx context.Context, key string, rate Rate) error {
+	if rate.Limit <= 0 || rate.Period < time.Microsecond {
+		return fmt.Errorf("ratelimit: invalid rate: %d per %s", rate.Limit, rate.Period)
+	}
+	interval := max(1, rate.interval().Microseconds())
+	return r.fail(ctx, refundRedis.Run(ctx, r.client, []string{r.prefix + key}, interval).Err())
 }
 
 func (r *Redis) check(ctx context.Context, key string, rate Rate, record bool) (Result, error) {

@@ -327,3 +327,21 @@ func TestRedisURL(t *testing.T) {
 		t.Fatal("prefix= on the URL was not used")
 	}
 }
+
+// TestRedisRefund is TestMemoryRefund on Redis.
+func TestRedisRefund(t *testing.T) {
+	lim, rdb, prefix := newTestRedis(t)
+	testRefund(t, lim)
+	// A refund that leaves a key as good as new deletes it.
+	ctx := context.Background()
+	r := Rate{Limit: 5, Period: time.Hour}
+	if _, err := lim.Allow(ctx, "carol", r); err != nil {
+		t.Fatal(err)
+	}
+	if err := lim.Refund(ctx, "carol", r); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rdb.Exists(ctx, prefix+"carol").Result(); err != nil || n != 0 {
+		t.Fatalf("key after a full refund: exists=%d err=%v, want deleted", n, err)
+	}
+}

@@ -344,8 +344,8 @@ func stateCondition(st keyward.State) (cond string, nowArgs int, err error) {
 }
 
 // ListCredentials returns the credentials of f.ProjectID that match f (created by f.CreatedBy
-// when it is not 0), by ascending id after f.AfterID, at most f.Limit (default 100, at most
-// 1000). The state is evaluated at f.Now, or at the present when f.Now is zero. EInvalid without a project or with an unknown state.
+// when it is not 0; of f.Type, or of every type but Session when it is ""), by ascending id
+// after f.AfterID, at most f.Limit (default 100, at most 1000). The state is evaluated at f.Now, or at the present when f.Now is zero. EInvalid without a project or with an unknown state.
 func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter) ([]*keyward.Credential, error) {
 	if f.ProjectID <= 0 {
 		return nil, keyward.Invalid("project_id", "required")
@@ -359,6 +359,9 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 	if f.Type != "" {
 		q += ` AND c.type = ?`
 		args = append(args, string(f.Type))
+	} else {
+		q += ` AND c.type <> ?` // sessions only when asked for: see keyward.CredentialFilter
+		args = append(args, string(keyward.Session))
 	}
 	if f.Environment != "" {
 		q += ` AND c.environment = ?`

@@ -165,11 +165,16 @@ func (s *Store) PasswordHash(ctx context.Context, userID int64) (string, error) 
 	return hash, nil
 }
 
-// SetPasswordHash replaces the user's password hash ("" removes it) and stores ev, then sets
-// ev.ID. It changes nothing else, updated_at included. ENotFound for a missing or deleted
-// user.
-func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string, ev *keyward.Event) error {
+// SetPasswordHash replaces the user's password hash ("" removes it), stores ev and sets ev.ID,
+// and in the same transaction revokes the user's sessions as end says (see RevokeSessions),
+// returning their ids. It changes nothing else of the user, updated_at included. ENotFound for
+// a missing or deleted user; EInvalid without end.Event.
+func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string, ev *keyward.Event, end keyward.SessionEnd) ([]int64, error) {
+	if end.Event == nil {
+		return nil, keyward.Invalid("event", "required")
+	}
 	var evID int64
+	var ids []int64
 	err := s.inTx(ctx, "set password hash", func(tx *sql.Tx) error {
 		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE users SET password_hash = ?
 			WHERE id = ? AND deleted_at IS NULL`, nullString(hash), userID))
@@ -179,14 +184,17 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string, 
 		if !ok {
 			return keyward.Errorf(keyward.ENotFound, "user not found")
 		}
-		evID, err = insertEvent(ctx, tx, ev)
+		if evID, err = insertEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		ids, err = revokeSessions(ctx, tx, userID, end)
 		return err
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ev.ID = evID
-	return nil
+	return ids, nil
 }
 
 // DeleteUser is DeleteUserRevoking with no Revocation: every credential the user created that

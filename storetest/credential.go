@@ -383,11 +383,13 @@ func testListCredentials(t *testing.T, open func(t *testing.T) keyward.Store) {
 			filter keyward.CredentialFilter
 			want   []string
 		}{
-			{"Any", keyward.CredentialFilter{}, []string{"admin-1", "bob-1", "carol-1", "bob-2", "bob-3"}},
-			{"One", keyward.CredentialFilter{CreatedBy: bob.ID}, []string{"bob-1", "bob-2", "bob-3"}},
+			// bob-2, a session, is listed only when sessions are asked for.
+			{"Any", keyward.CredentialFilter{}, []string{"admin-1", "bob-1", "carol-1", "bob-3"}},
+			{"One", keyward.CredentialFilter{CreatedBy: bob.ID}, []string{"bob-1", "bob-3"}},
 			{"Other", keyward.CredentialFilter{CreatedBy: carol.ID}, []string{"carol-1"}},
 			{"WithType", keyward.CredentialFilter{CreatedBy: bob.ID, Type: keyward.Session}, []string{"bob-2"}},
-			{"WithState", keyward.CredentialFilter{CreatedBy: bob.ID, State: keyward.StateActive}, []string{"bob-1", "bob-2"}},
+			{"SessionsWithState", keyward.CredentialFilter{Type: keyward.Session, State: keyward.StateActive}, []string{"bob-2"}},
+			{"WithState", keyward.CredentialFilter{CreatedBy: bob.ID, State: keyward.StateActive}, []string{"bob-1"}},
 			{"WithLimit", keyward.CredentialFilter{CreatedBy: bob.ID, Limit: 1}, []string{"bob-1"}},
 			{"Nobody", keyward.CredentialFilter{CreatedBy: 999999}, []string{}},
 		} {

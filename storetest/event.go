@@ -92,7 +92,7 @@ func testListEvents(t *testing.T, open func(t *testing.T) keyward.Store) {
 		want = append(want, ev)
 
 		ev = f.event("user.password")
-		if err := f.s.SetPasswordHash(ctx, u.ID, "other hash", ev); err != nil {
+		if _, err := f.s.SetPasswordHash(ctx, u.ID, "other hash", ev, f.sessionEnd(t0, 0)); err != nil {
 			t.Fatalf("SetPasswordHash: %v", err)
 		}
 		want = append(want, ev)

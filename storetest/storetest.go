@@ -33,6 +33,12 @@
 //     any binding or credential, a revoked one included, names the role;
 //   - CreateRoleBinding checks its user, project and role itself: ENotFound, never EInvalid;
 //   - lists return a non-nil empty slice when nothing matches; Limit 0 means 100;
+//   - ListCredentials lists sessions (Type Session) only when f.Type asks for them;
+//   - RevokeSessions and SetPasswordHash revoke exactly the user's sessions that are neither
+//     revoked nor expired at end.At, but end.Keep (revoked_at = updated_at = end.At, version
+//     bumped), writing one copy of end.Event per session (CredentialID, ProjectID set; the
+//     caller's event is not modified), and return their ids ascending, an empty slice for
+//     none; without end.Event they are EInvalid and write nothing;
 //   - ListCredentials without a project, or with an unknown state, is EInvalid;
 //   - Credential.Serial, Fingerprint, Cluster and Namespace come back "" when absent; Recoverable
 //     is derived on every read (and set by CreateCredential and RollCredential): true exactly
@@ -105,6 +111,8 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	t.Run("PasswordHash", func(t *testing.T) { testPasswordHash(t, open) })
 	t.Run("SetPasswordHash", func(t *testing.T) { testSetPasswordHash(t, open) })
 	t.Run("DeleteUser", func(t *testing.T) { testDeleteUser(t, open) })
+	t.Run("RevokeSessions", func(t *testing.T) { testRevokeSessions(t, open) })
+	t.Run("SetPasswordHashEndsSessions", func(t *testing.T) { testSetPasswordHashEndsSessions(t, open) })
 	t.Run("Roles", func(t *testing.T) { testRoles(t, open) })
 	t.Run("CreateRole", func(t *testing.T) { testCreateRole(t, open) })
 	t.Run("UpdateRole", func(t *testing.T) { testUpdateRole(t, open) })

@@ -536,8 +536,12 @@ func testSetPasswordHash(t *testing.T, open func(t *testing.T) keyward.Store) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				ev := f.event("user.password")
-				if err := f.s.SetPasswordHash(t.Context(), u.ID, tc.hash, ev); err != nil {
+				ids, err := f.s.SetPasswordHash(t.Context(), u.ID, tc.hash, ev, f.sessionEnd(at(time.Minute), 0))
+				if err != nil {
 					t.Fatalf("SetPasswordHash: %v", err)
+				}
+				if ids == nil || len(ids) != 0 {
+					t.Fatalf("SetPasswordHash revoked %v of a user without sessions, want an empty slice", ids)
 				}
 				if got, want := f.passwordHash(t, u.ID), tc.hash; got != want {
 					t.Fatalf("PasswordHash = %q, want %q", got, want)
@@ -565,7 +569,8 @@ func testSetPasswordHash(t *testing.T, open func(t *testing.T) keyward.Store) {
 			t.Run(tc.name, func(t *testing.T) {
 				before := len(f.events(t))
 				ev := f.event("user.password")
-				wantCode(t, f.s.SetPasswordHash(t.Context(), tc.id, "new-hash", ev), keyward.ENotFound)
+				_, err := f.s.SetPasswordHash(t.Context(), tc.id, "new-hash", ev, f.sessionEnd(at(time.Minute), 0))
+				wantCode(t, err, keyward.ENotFound)
 				f.wantNoEvent(t, before, ev)
 			})
 		}

@@ -382,6 +382,16 @@ func TestRBACTour(t *testing.T) {
 	step(asBob, "", 1, "key", "create", "acme", "--name", "too-much", "--role", "admin")
 	step(asBob, "", 1, "key", "revoke", "acme", "bob-key") // Client lacks keys:revoke
 
+	// Bob changes his password from his session, with the current one; his key cannot, and
+	// his other session ends.
+	const bobNewPW = "a fresh passphrase 7"
+	asBobElsewhere := []string{"KEYWARD_CONFIG_DIR=" + t.TempDir()}
+	step(asBobElsewhere, bobPW+"\n", 0, "login", "--user", "bob")
+	step([]string{"KEYWARD_TOKEN=" + key}, bobNewPW+"\n"+bobPW+"\n", 1, "user", "passwd", "bob")
+	step(asBob, bobNewPW+"\n"+bobPW+"\n", 0, "user", "passwd", "bob")
+	step(asBobElsewhere, "", 1, "whoami")
+	step(asBob, "", 0, "whoami")
+
 	step(asAdmin, "", 0, "key", "verify", key, "--permission", "keys:read")
 	step(asAdmin, "", 1, "key", "verify", key, "--permission", "keys:revoke")
 	step(asAdmin, "", 0, "user", "disable", "bob")

@@ -28,7 +28,7 @@ import (
 //   - user create --password-stdin: the first line of stdin.
 //   - user passwd: the new password is the first line of stdin; when you change your own, the
 //     current one is $KEYWARD_CURRENT_PASSWORD, else the second line (none is needed for a
-//     first password).
+//     first password, which only users:admin sets).
 //
 // On a terminal each line is prompted for on stderr. There is no way to turn the terminal's echo
 // off without a dependency keyward does not take, so the prompt says that what is typed shows.

@@ -22,6 +22,7 @@ func newUserCmd(a *app) *cobra.Command {
 		newUserGrantCmd(a),
 		newUserRevokeCmd(a),
 		newUserSessionsCmd(a),
+		newUserLogoutCmd(a),
 	)
 	cmd.Aliases = []string{"users"}
 	return cmd
@@ -194,10 +195,12 @@ func newUserPasswdCmd(a *app) *cobra.Command {
 		Short: "Set a user's password",
 		Long: `Set a user's password. The new password is the first line of stdin.
 
-When you change your own password the server wants the current one too: it is
-$KEYWARD_CURRENT_PASSWORD when set, else the second line of stdin. (Setting your
-first password, when you have none yet, needs no current one.) Setting another
-user's password needs the users:admin permission and no current password.
+Changing your own password needs a login session ("keyward login"; an API key is
+refused) and the current password: it is $KEYWARD_CURRENT_PASSWORD when set, else
+the second line of stdin. With the users:admin permission you set anyone's
+password, your own included, without the current one; that is also how a user
+without a password (the bootstrap admin, with its token) gets a first one. The
+user's other sessions end.
 
 On a terminal each password is prompted for, and shows as you type it; pipe
 them in to keep them off the screen. --password-stdin changes nothing (stdin is
@@ -229,8 +232,8 @@ where passwords always come from); it is accepted so that scripts can say so.`,
 					return err
 				}
 			case own:
-				// A first password (the bootstrap admin's, say) has no current one to give; one
-				// given anyway is sent, and the server decides.
+				// A first password (the bootstrap admin's, set with users:admin) has no current
+				// one to give; one given anyway is sent, and the server decides.
 				in.CurrentPassword = a.getenv("KEYWARD_CURRENT_PASSWORD")
 				if in.CurrentPassword == "" && !a.stdinIsTerminal() {
 					if in.CurrentPassword, _, err = a.readLine(""); err != nil {
@@ -319,7 +322,8 @@ func newUserSessionsCmd(a *app) *cobra.Command {
 		Use:   "sessions <name-or-id>",
 		Short: "List a user's login sessions",
 		Long: `List a user's login sessions (credentials of type SESSION), ended ones
-included. "keyward logout" ends your own.`,
+included: your own, or anyone's with the users:admin permission. "keyward
+user logout" ends them; "keyward logout" ends the one you are using.`,
 		Args: exactArgs("name-or-id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkLimit(limit); err != nil {
@@ -353,5 +357,59 @@ included. "keyward logout" ends your own.`,
 	f.IntVar(&limit, "limit", 0, "sessions per page (server default when 0)")
 	f.StringVar(&cursor, "cursor", "", "start at this cursor, from a previous page")
 	f.BoolVar(&all, "all", false, "follow the cursors and list every session")
+	return cmd
+}
+
+func newUserLogoutCmd(a *app) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "logout <name-or-id> (<session-id> | --all)",
+		Short: "End a user's login sessions",
+		Long: `End one login session of a user (an id from "keyward user sessions"), or with
+--all every live one but the session you are using, when it is theirs ("keyward
+logout" ends that one). Your own sessions, or anyone's with the users:admin
+permission. Changing a password ends the user's other sessions too.`,
+		Example: `  keyward user logout alice 42
+  keyward user logout alice --all`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if all {
+				return exactArgs("name-or-id")(cmd, args)
+			}
+			return exactArgs("name-or-id", "session-id")(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var id int64
+			if !all {
+				var err error
+				if id, err = strconv.ParseInt(args[1], 10, 64); err != nil || id <= 0 {
+					return usageErrorf("session id %q: give the numeric id \"keyward user sessions\" shows", args[1])
+				}
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if all {
+				res, err := c.RevokeSessions(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if a.jsonOut() {
+					return a.printJSON(res)
+				}
+				msg := fmt.Sprintf("Ended %d session(s) of %s.", len(res.Revoked), args[0])
+				if res.Kept != 0 {
+					msg += fmt.Sprintf(" Yours (%d) goes on.", res.Kept)
+				}
+				return a.done(msg)
+			}
+			s, err := c.RevokeSession(cmd.Context(), args[0], id)
+			if err != nil {
+				return err
+			}
+			return a.printCredential(s)
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "end every live session of the user but yours")
 	return cmd
 }

@@ -28,6 +28,8 @@ func TestUserCommands(t *testing.T) {
 		"DELETE /v1/users/alice/roles/7":       {204, "", ""},
 		"GET /v1/users/alice/sessions":         {200, "", `{"items":[` + credJSON + `]}`},
 		"GET /v1/users/alice/sessions?limit=1": {200, "", `{"items":[` + credJSON + `],"next_cursor":"s2"}`},
+		"DELETE /v1/users/alice/sessions/12":   {200, "", credJSON},
+		"DELETE /v1/users/alice/sessions":      {200, "", `{"revoked":[13,14],"kept":12}`},
 	})
 	base := []string{"--server", f.URL, "--token", testToken}
 	tests := []struct {
@@ -60,6 +62,10 @@ func TestUserCommands(t *testing.T) {
 			[]string{"ID", "STATE", "LAST USED", "12", "active", "never", "kw_live_AbCd"}, ""},
 		{"SessionsPage", "", []string{"user", "sessions", "alice", "--limit", "1"}, "GET /v1/users/alice/sessions?limit=1", "",
 			[]string{"12"}, "--cursor s2"},
+		{"LogoutOne", "", []string{"user", "logout", "alice", "12"}, "DELETE /v1/users/alice/sessions/12", "",
+			[]string{"ID:", "12"}, ""},
+		{"LogoutAll", "", []string{"user", "logout", "alice", "--all"}, "DELETE /v1/users/alice/sessions", "",
+			[]string{"Ended 2 session(s) of alice. Yours (12) goes on."}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,6 +241,9 @@ func TestUserUsageErrors(t *testing.T) {
 		{"GrantNoRole", "", []string{"user", "grant", "alice"}, "missing argument <role>"},
 		{"RevokeNoRole", "", []string{"user", "revoke", "alice"}, "missing argument <role>"},
 		{"SessionsNoUser", "", []string{"user", "sessions"}, "missing argument"},
+		{"LogoutNoSession", "", []string{"user", "logout", "alice"}, "missing argument <session-id>"},
+		{"LogoutBadSession", "", []string{"user", "logout", "alice", "x"}, "numeric id"},
+		{"LogoutAllAndSession", "", []string{"user", "logout", "alice", "12", "--all"}, "argument"},
 		{"Unknown", "", []string{"user", "frobnicate"}, "unknown command"},
 	}
 	for _, tt := range tests {
