@@ -72,6 +72,11 @@ func (a *Authority) loadToken(ctx context.Context, d [32]byte, now time.Time) (*
 	if err != nil {
 		return nil, err
 	}
+	if cred.Type == keyward.Session {
+		// A login session signs its user in to keyward; it is no API key, so verification and
+		// gateways never accept it (it would otherwise pass as a key of the system project).
+		return nil, keyward.Errorf(keyward.ENotFound, "not found")
+	}
 	creator, byID, grants, err := a.resolve(ctx, cred)
 	if err != nil {
 		return nil, err

@@ -309,3 +309,21 @@ func TestUserSessions(t *testing.T) {
 		}
 	})
 }
+
+// A login session is no API key: verification and gateways answer NOT_FOUND for it, as for a
+// key that does not exist, while it keeps authenticating its user to keyward.
+func TestSessionIsNoAPIKey(t *testing.T) {
+	f := newRBAC(t)
+	f.user(t, "alice", "owner")
+	s, _ := f.loginSession(t, "alice")
+	v, err := f.a.Verify(f.admin, keyward.VerifyInput{Key: s.Key})
+	if err != nil || v.Valid || v.Code != keyward.CodeNotFound {
+		t.Fatalf("verify a session = %+v, %v; want NOT_FOUND", v, err)
+	}
+	if v, err := f.a.VerifyForGateway(context.Background(), keyward.VerifyInput{Key: s.Key}, ""); err != nil || v.Code != keyward.CodeNotFound {
+		t.Fatalf("gateway verify of a session = %+v, %v; want NOT_FOUND", v, err)
+	}
+	if _, err := f.a.Authenticate(context.Background(), s.Key, "10.0.0.1"); err != nil {
+		t.Fatalf("the session no longer signs its user in: %v", err)
+	}
+}
