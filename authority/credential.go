@@ -658,6 +658,9 @@ func (a *Authority) RevokeCredential(ctx context.Context, projectRef, ref string
 		}
 		ref = strconv.FormatInt(c.ID, 10) // a rename cannot move the target between attempts
 		now := a.clock()
+		if done, err := a.revokeService(ctx, c, now); done || err != nil {
+			return c, err
+		}
 		c.RevokedAt, c.UpdatedAt = &now, now
 		ev := a.event(ctx, "credential.revoke", c.ProjectID, c.ID, now)
 		err = a.store.UpdateCredential(ctx, c, ev)

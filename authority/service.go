@@ -352,3 +352,44 @@ func (a *Authority) holder(ctx context.Context, id int64) (*Holder, error) {
 	}
 	return h, nil
 }
+
+// revokeService revokes c when it is a service credential (its creator a service user), and
+// reports whether it did: the service user, which exists for c alone, is disabled and everything
+// it created (c and any key c minted) is revoked, in one transaction, each with its
+// credential.revoke event. So revoking a service credential is final for all it could reach.
+// On success c is updated to its revoked state.
+func (a *Authority) revokeService(ctx context.Context, c *keyward.Credential, now time.Time) (bool, error) {
+	creator, err := a.store.UserByID(ctx, c.CreatedBy)
+	if isCode(err, keyward.ENotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if !IsServiceUser(creator.Name) {
+		return false, nil
+	}
+	u := *creator
+	u.Disabled, u.UpdatedAt = true, now
+	ev := a.event(ctx, "user.disable", 0, 0, now)
+	ev.Detail = map[string]string{"user": u.Name, "reason": "service credential revoked"}
+	rv := keyward.Revocation{
+		Select: func(created []*keyward.Credential, _, _ []keyward.RoleBinding) ([]*keyward.Credential, error) {
+			return created, nil
+		},
+		Event: func(r *keyward.Credential) *keyward.Event {
+			e := a.event(ctx, "credential.revoke", r.ProjectID, r.ID, now)
+			if r.ID != c.ID {
+				e.Detail = map[string]string{"reason": "service credential revoked", "service_credential": c.Name}
+			}
+			return e
+		},
+	}
+	revoked, err := a.store.UpdateUserRevoking(ctx, &u, ev, rv)
+	if err != nil {
+		return false, err
+	}
+	a.changed(keyward.Invalidation{UserIDs: []int64{u.ID}, CredentialIDs: revoked})
+	c.RevokedAt, c.UpdatedAt, c.Version = &now, now, c.Version+1
+	c.State = c.StateAt(now)
+	return true, nil
+}

@@ -172,8 +172,16 @@ func TestRevokedServiceCredentialIsFinal(t *testing.T) {
 	if err := f.a.SetPassword(f.as(t, svc.Key), user, keyward.SetPasswordInput{Password: planted}); keyward.ErrorCode(err) != keyward.EForbidden {
 		t.Fatalf("the service credential gave its user a password: %v", err)
 	}
+	// A key the service credential minted (it holds keys:create) must not outlive it.
+	child, err := f.a.CreateCredential(f.as(t, svc.Key), "acme", keyward.CreateCredentialInput{Name: "deployer-child"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.a.RevokeCredential(f.admin, "acme", "deployer"); err != nil {
 		t.Fatal(err)
+	}
+	if v, err := f.a.Verify(f.admin, keyward.VerifyInput{Key: child.Key}); err != nil || v.Code != keyward.CodeRevoked {
+		t.Fatalf("a key minted by a revoked service credential: %+v, %v; want REVOKED", v, err)
 	}
 	on, days := true, int64(30)
 	if _, err := f.a.UpdateCredential(f.admin, "acme", "deployer", keyward.UpdateCredentialInput{Active: &on}); keyward.ErrorCode(err) != keyward.EConflict {
