@@ -161,6 +161,9 @@ func checkMaterial(c *keyward.Credential, sec *keyward.CredentialSecret) error {
 // certificate (when c.Serial is set), and sets c.ID, c.Version, c.Project, c.RoleIDs (sorted),
 // c.Recoverable and sec.CredentialID.
 func insertCredential(ctx context.Context, tx pgx.Tx, c *keyward.Credential, sec *keyward.CredentialSecret) error {
+	if err := keyward.CheckText(c); err != nil {
+		return err
+	}
 	if err := checkMaterial(c, sec); err != nil {
 		return err
 	}
@@ -295,6 +298,9 @@ func (s *Store) CredentialByID(ctx context.Context, projectID, id int64) (*keywa
 
 // CredentialByName returns the credential name of the project. ENotFound.
 func (s *Store) CredentialByName(ctx context.Context, projectID int64, name string) (*keyward.Credential, error) {
+	if !keyward.ValidText(name) {
+		return nil, keyward.Errorf(keyward.ENotFound, "credential not found")
+	}
 	c, err := scanCredential(s.queryRow(ctx,
 		`SELECT `+credentialColumns+credentialFrom+` WHERE c.project_id = $1 AND c.name = $2`, projectID, name))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -576,6 +582,9 @@ const (
 // then re-checks WHERE on the new row version: the stale version no longer matches, so exactly
 // one of several writers that read the same version updates the row.
 func updateCredential(ctx context.Context, tx pgx.Tx, c *keyward.Credential, kind rollKind) error {
+	if err := keyward.CheckText(c); err != nil {
+		return err
+	}
 	meta, err := metaJSON(c.Meta)
 	if err != nil {
 		return err

@@ -169,10 +169,15 @@ func collect[T any](ctx context.Context, tx pgx.Tx, q string, scan func(pgx.Rows
 
 // Import writes every row of snap into the store, keeping ids, in one transaction, then moves
 // the id sequences past the largest ids so that new rows get new ids. It refuses a store that
-// holds any row (snapshot.ErrNotEmpty) and writes nothing then. Credential.Project and
+// holds any row (snapshot.ErrNotEmpty), or a snapshot holding text keyward.ValidText refuses
+// (*snapshot.InvalidTextError), and writes nothing then. Credential.Project and
 // Credential.Recoverable (both derived) are ignored;
 // the schema must be this build's (Open migrated it).
 func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
+	// PostgreSQL cannot store such text, and SQLite must not take it either: refused alike.
+	if bad := snap.InvalidText(); len(bad) > 0 {
+		return fmt.Errorf("postgres: import: %w", &snapshot.InvalidTextError{Places: bad})
+	}
 	return s.inTx(ctx, "import", func(tx pgx.Tx) error {
 		// Keep a replica's first-start Bootstrap from writing between the check and the copy.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(COALESCE(current_schema(), '')))`,

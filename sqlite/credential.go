@@ -169,6 +169,9 @@ func checkMaterial(c *keyward.Credential, sec *keyward.CredentialSecret) error {
 // certificate (when c.Serial is set), and sets c.ID, c.Version, c.Project, c.RoleIDs (sorted),
 // c.Recoverable and sec.CredentialID.
 func insertCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, sec *keyward.CredentialSecret) error {
+	if err := keyward.CheckText(c); err != nil {
+		return err
+	}
 	if err := checkMaterial(c, sec); err != nil {
 		return err
 	}
@@ -288,6 +291,9 @@ func (s *Store) CredentialByID(ctx context.Context, projectID, id int64) (*keywa
 
 // CredentialByName returns the credential name of the project. ENotFound.
 func (s *Store) CredentialByName(ctx context.Context, projectID int64, name string) (*keyward.Credential, error) {
+	if !keyward.ValidText(name) {
+		return nil, keyward.Errorf(keyward.ENotFound, "credential not found")
+	}
 	c, err := scanCredential(s.read.QueryRowContext(ctx,
 		`SELECT `+credentialColumns+credentialFrom+` WHERE c.project_id = ? AND c.name = ?`, projectID, name))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -555,6 +561,9 @@ const (
 // not touch c: the caller bumps c.Version once the transaction commits. A certificate roll
 // whose serial another credential holds is EConflict.
 func updateCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, kind rollKind) error {
+	if err := keyward.CheckText(c); err != nil {
+		return err
+	}
 	meta, err := metaJSON(c.Meta)
 	if err != nil {
 		return err

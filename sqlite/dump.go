@@ -228,9 +228,14 @@ func collect[T any](ctx context.Context, tx *sql.Tx, q string, scan func(*sql.Ro
 
 // Import writes every row of snap into the store, keeping ids, in one transaction; AUTOINCREMENT
 // then hands out ids past the largest imported. It refuses a store that holds any row
-// (snapshot.ErrNotEmpty) and writes nothing then. Credential.Project and Credential.Recoverable
-// (both derived) are ignored.
+// (snapshot.ErrNotEmpty), or a snapshot holding text keyward.ValidText refuses
+// (*snapshot.InvalidTextError), and writes nothing then. Credential.Project and
+// Credential.Recoverable (both derived) are ignored.
 func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
+	// PostgreSQL cannot store such text, and SQLite must not take it either: refused alike.
+	if bad := snap.InvalidText(); len(bad) > 0 {
+		return fmt.Errorf("sqlite: import: %w", &snapshot.InvalidTextError{Places: bad})
+	}
 	return s.inTx(ctx, "import", func(tx *sql.Tx) error {
 		var used bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM projects) OR EXISTS (SELECT 1 FROM users)
