@@ -262,13 +262,13 @@ func importRows(ctx context.Context, tx pgx.Tx, snap *snapshot.Snapshot) error {
 			nullTS(c.RevokedAt), ts(c.CreatedAt), ts(c.UpdatedAt), nullTS(c.LastUsedAt), c.Version, c.Start,
 			nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster), nullString(c.Namespace)}
 		row = append(row, limitArgs(&c)...)
-		rows = append(rows, append(row, c.Remaining, nullTS(c.LastRefillAt)))
+		rows = append(rows, append(row, c.Remaining, nullTS(c.LastRefillAt), c.Purpose))
 	}
 	if err := copyIn("credentials", "id", "project_id", "name", "description", "type", "environment",
 		"key_type", "created_by", "meta", "not_before", "expires_at", "active", "revoked_at", "created_at",
 		"updated_at", "last_used_at", "version", "start", "serial", "fingerprint", "cluster", "namespace",
 		"ratelimit_limit", "ratelimit_duration_ms", "refill_interval", "refill_amount", "remaining",
-		"last_refill_at"); err != nil {
+		"last_refill_at", "purpose"); err != nil {
 		return err
 	}
 	for _, c := range snap.Credentials {

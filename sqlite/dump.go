@@ -307,8 +307,8 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 	if err := insert("credentials", `INSERT INTO credentials (id, project_id, name, description, type, environment,
 		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
 		last_used_at, version, start, serial, fingerprint, cluster, namespace, ratelimit_limit,
-		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at, purpose)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		len(snap.Credentials), func(i int) ([]any, error) {
 			c := &snap.Credentials[i]
 			meta, err := metaJSON(c.Meta)
@@ -324,7 +324,7 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 				c.Version, c.Start, nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster),
 				nullString(c.Namespace)}
 			args = append(args, limitArgs(c)...)
-			return append(args, nullInt64(c.Remaining), nullMicros(c.LastRefillAt)), nil
+			return append(args, nullInt64(c.Remaining), nullMicros(c.LastRefillAt), c.Purpose), nil
 		}); err != nil {
 		return err
 	}

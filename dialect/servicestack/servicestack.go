@@ -11,15 +11,16 @@
 // Only callers holding one of the roles Client, Admin or Partner in the project (a global admin
 // counts) may call; the authority checks it (authority.OwnKeysScope.AnyRole). The keys live in
 // Options.Project or, by default, in the project of the credential the caller authenticated
-// with; each is an API_TOKEN credential created by the caller with the caller's roles, named
-// <user>-<environment>-<key type>-<n>.
+// with; each is an API_TOKEN credential created by the caller with the caller's roles, marked as
+// an own key (keyward.PurposeOwnKey) and named <user>-<environment>-<key type>-<n> (see
+// authority/userkeys.go).
 //
 // Responses are JSON by default and JSV (see jsv.go) when the request says so with ?format=jsv,
 // a .jsv suffix on the path, or Accept: text/jsv (?format=json and .json ask for JSON). Request
 // bodies may be JSON or JSV, with their Content-Type, or empty; form and text bodies, which a
-// cross-site HTML form can send with a browser's cached credentials, are refused. Errors are the response DTO with only its
-// ResponseStatus {ErrorCode, Message, Errors: [{ErrorCode, FieldName, Message}]}, never a stack
-// trace. docs/dialects/servicestack.md shows every operation with curl.
+// cross-site HTML form can send with a browser's cached credentials, are refused. Errors are
+// the response DTO with only its ResponseStatus {ErrorCode, Message, Errors: [{ErrorCode,
+// FieldName, Message}]}, never a stack trace. docs/dialects/servicestack.md shows every operation with curl.
 package servicestack
 
 import (
