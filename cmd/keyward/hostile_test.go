@@ -6,10 +6,12 @@ import (
 	"encoding/base64"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -130,20 +132,20 @@ func postgresStore(t *testing.T) keyward.Store {
 }
 
 // export reads every row of the store.
-func (e *surfaceEnv) export() *snapshot.Snapshot {
-	e.t.Helper()
+func (e *surfaceEnv) export(t *testing.T) *snapshot.Snapshot {
+	t.Helper()
 	snap, err := e.store.(snapshot.Exporter).Export(context.Background())
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return snap
 }
 
-// unchanged fails the test when the store holds other rows than before.
-func (e *surfaceEnv) unchanged(what string, before *snapshot.Snapshot) {
-	e.t.Helper()
-	if d := snapshot.Diff(before, e.export()); d != nil {
-		e.t.Fatalf("%s changed the store: %v", what, d)
+// unchanged fails t when the store holds other rows than before.
+func (e *surfaceEnv) unchanged(t *testing.T, what string, before *snapshot.Snapshot) {
+	t.Helper()
+	if d := snapshot.Diff(before, e.export(t)); d != nil {
+		t.Fatalf("%s changed the store: %v", what, d)
 	}
 }
 
@@ -157,11 +159,11 @@ func (h hostileRequest) String() string {
 	return h.method + " " + h.path + " [" + h.contentType + "] " + strconv.Quote(h.body)
 }
 
-func (e *surfaceEnv) send(client *http.Client, rq hostileRequest) (int, string) {
-	e.t.Helper()
+func (e *surfaceEnv) send(t *testing.T, client *http.Client, rq hostileRequest) (int, string) {
+	t.Helper()
 	req, err := http.NewRequest(rq.method, e.srv.URL+rq.path, strings.NewReader(rq.body))
 	if err != nil {
-		e.t.Fatalf("%s: %v", rq, err)
+		t.Fatalf("%s: %v", rq, err)
 	}
 	if rq.contentType != "" {
 		req.Header.Set("Content-Type", rq.contentType)
@@ -171,7 +173,7 @@ func (e *surfaceEnv) send(client *http.Client, rq hostileRequest) (int, string) 
 	}
 	res, err := client.Do(req)
 	if err != nil {
-		e.t.Fatalf("%s: %v", rq, err)
+		t.Fatalf("%s: %v", rq, err)
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
@@ -263,7 +265,7 @@ func TestHostileBytesEveryEndpoint(t *testing.T) {
 	}{{"SQLite", sqliteStore}, {"PostgreSQL", postgresStore}} {
 		t.Run(engine.name, func(t *testing.T) {
 			e := startSurfaces(t, engine.open(t))
-			before := e.export()
+			before := e.export(t)
 			auth := map[string]string{
 				"Authorization": "Bearer " + e.admin, "X-VoltMX-Authorization": e.admin,
 			}
@@ -277,7 +279,7 @@ func TestHostileBytesEveryEndpoint(t *testing.T) {
 					// guard; without a key it writes nothing either.
 					rq.header = nil
 				}
-				status, body := e.send(e.client, rq)
+				status, body := e.send(t, e.client, rq)
 				sent++
 				switch {
 				case status >= 500:
@@ -308,11 +310,11 @@ func TestHostileBytesEveryEndpoint(t *testing.T) {
 			if sent < 500 {
 				t.Fatalf("only %d requests sent: the route list is incomplete", sent)
 			}
-			e.unchanged("hostile bytes", before)
+			e.unchanged(t, "hostile bytes", before)
 
 			// The same names, valid, do reach the store: the refusals above are not for
 			// another reason.
-			status, body := e.send(e.client, hostileRequest{method: "POST", path: "/v1/projects/acme/credentials",
+			status, body := e.send(t, e.client, hostileRequest{method: "POST", path: "/v1/projects/acme/credentials",
 				contentType: "application/json", header: auth, body: `{"name":"clean","description":"clé ✓ 鍵","meta":{"team":"ü"}}`})
 			if status != http.StatusCreated {
 				t.Fatalf("a valid Unicode body: %d %s", status, body)
@@ -420,18 +422,18 @@ func TestCrossSiteForms(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := e.export()
+			before := e.export(t)
 			for _, rq := range tc.refuse {
-				status, body := e.send(tc.client, rq)
+				status, body := e.send(t, tc.client, rq)
 				if status < 400 || status >= 500 {
-					t.Errorf("%s %v: %d %s, want a refusal", rq, rq.header, status, body)
+					t.Errorf("%s with %v: %d %s, want a refusal", rq, slices.Sorted(maps.Keys(rq.header)), status, body)
 				}
 			}
-			e.unchanged("a cross-site request", before)
-			if status, body := e.send(tc.client, tc.ok); status != tc.status {
+			e.unchanged(t, "a cross-site request", before)
+			if status, body := e.send(t, tc.client, tc.ok); status != tc.status {
 				t.Fatalf("the same from a script, %s: %d %s, want %d", tc.ok, status, body, tc.status)
 			}
-			if snapshot.Diff(before, e.export()) == nil {
+			if snapshot.Diff(before, e.export(t)) == nil {
 				t.Fatalf("%s succeeded but changed nothing: the refusals above prove nothing", tc.ok)
 			}
 		})
@@ -440,7 +442,7 @@ func TestCrossSiteForms(t *testing.T) {
 	t.Run("SameOriginBrowser", func(t *testing.T) {
 		// A page of keyward's own origin (a console) may change state.
 		h := map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": e.srv.URL, "Authorization": "Bearer " + e.admin}
-		status, body := e.send(e.client, hostileRequest{method: "POST", path: "/v1/projects/acme/credentials",
+		status, body := e.send(t, e.client, hostileRequest{method: "POST", path: "/v1/projects/acme/credentials",
 			contentType: "application/json", body: `{"name":"from-console"}`, header: h})
 		if status != http.StatusCreated {
 			t.Fatalf("same-origin request: %d %s", status, body)
