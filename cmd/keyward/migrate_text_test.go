@@ -75,7 +75,7 @@ func TestMigrateCopyInvalidText(t *testing.T) {
 			t.Errorf("the report does not name %q:\n%s", p, r.stderr)
 		}
 	}
-	if strings.ContainsAny(r.stderr, "\x00\xff") {
+	if !keyward.ValidText(r.stderr) {
 		t.Errorf("the report repeats the bad bytes: %q", r.stderr)
 	}
 
