@@ -190,7 +190,15 @@ type Credential struct {
 	LastRefillAt *time.Time `json:"last_refill_at,omitempty"`
 	// State is computed by the authority from the fields above at the moment of reading.
 	State State `json:"state"`
+	// Purpose marks a credential that the authority made for a purpose of its own, never set
+	// through a create or update request: PurposeOwnKey, or "" for an ordinary credential.
+	Purpose string `json:"purpose,omitempty"`
 }
+
+// PurposeOwnKey marks one of a user's own keys (the self-service keys a user regenerates all
+// at once), which belong to the user that created them. Only the authority sets it, so a
+// credential is an own key because it was made as one, never because of its name.
+const PurposeOwnKey = "own_key"
 
 // RateLimit allows Limit verifications per Duration (in JSON, duration is in milliseconds).
 type RateLimit struct {

@@ -8,7 +8,8 @@ import (
 // Store persists the domain. Every mutating method writes the Event it is given in the same
 // transaction as the change and returns only once both are committed. Methods return *Error with
 // the codes they name; anything else is an internal failure (EUnavailable when the database
-// cannot be reached).
+// cannot be reached). Every write refuses a string that ValidText refuses (CheckText: EInvalid,
+// nothing written), and every lookup by such a string is ENotFound.
 type Store interface {
 	// Bootstrap writes, in one transaction, everything a first start creates. It returns
 	// EConflict when the store was bootstrapped before, and then changes nothing.

@@ -2,6 +2,7 @@ package authority
 
 import (
 	"context"
+	"crypto/rand"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,13 +14,16 @@ import (
 
 // A user's own keys are the self-service model of API key providers: in a project, a user holds
 // one API key per environment and key type, and replaces them all at once. They are ordinary
-// API_TOKEN credentials created by the user, with the user's roles, named
+// API_TOKEN credentials created by the user, with the user's roles, and marked as own keys
+// (Purpose keyward.PurposeOwnKey) when this file creates them: that stored mark, never a name,
+// tells them apart from the other credentials the user may have created, which are never
+// listed or revoked here, and from credentials of others that take their names. They are named
 //
 //	<user>-<environment>-<key type>-<n>
 //
-// (n counts the regenerations of that environment and key type), which is how they are told
-// apart from the other credentials the user may have created: those are never listed or
-// revoked here. A user name longer than ownKeyPrefixMax is cut and followed by ".<user id>" so
+// (n counts the regenerations of that environment and key type) or, when someone else holds
+// that name, <user>-<environment>-<key type>-<10 random characters>, which nobody can take
+// beforehand. A user name longer than ownKeyPrefixMax is cut and followed by ".<user id>" so
 // that every name stays within the 128 characters a credential name may have.
 
 // OwnKeysScope names a caller's own keys and who may manage them.
@@ -77,7 +81,8 @@ func ownKeyName(prefix string, env keyward.Environment, kt keyward.KeyType, n in
 	return prefix + "-" + string(env) + "-" + string(kt) + "-" + strconv.FormatInt(n, 10)
 }
 
-// parseOwnKeyName reports whether name is one of prefix's own key names, and its parts.
+// parseOwnKeyName reports whether name is one of prefix's numbered own key names, and its parts.
+// It only numbers the next key: what makes a credential an own key is its Purpose.
 func parseOwnKeyName(prefix, name string) (keyward.Environment, keyward.KeyType, int64, bool) {
 	rest, ok := strings.CutPrefix(name, prefix+"-")
 	if !ok {
@@ -274,9 +279,9 @@ func (a *Authority) requireAnyRole(ctx context.Context, c *keyward.Caller, proje
 		keyward.Errorf(keyward.EForbidden, "one of the roles %s is required", strings.Join(names, ", ")))
 }
 
-// ownKeys returns the user's own keys in project (in state, "" for any), by ascending id.
+// ownKeys returns the user's own keys in project (in state, "" for any), by ascending id: the
+// credentials the user created as own keys, whatever their names.
 func (a *Authority) ownKeys(ctx context.Context, u *keyward.User, project *keyward.Project, state keyward.State, now time.Time) ([]*keyward.Credential, error) {
-	prefix := ownKeyPrefix(u)
 	var out []*keyward.Credential
 	var after int64
 	for {
@@ -288,7 +293,7 @@ func (a *Authority) ownKeys(ctx context.Context, u *keyward.User, project *keywa
 			return nil, err
 		}
 		for _, c := range page {
-			if _, _, _, ok := parseOwnKeyName(prefix, c.Name); ok {
+			if c.Purpose == keyward.PurposeOwnKey {
 				c.State = c.StateAt(now)
 				out = append(out, c)
 			}
@@ -344,8 +349,8 @@ func (a *Authority) ListOwnKeys(ctx context.Context, scope OwnKeysScope) ([]OwnK
 // each revocation is durable and audited on its own. When a step fails, the keys already created
 // are revoked again (best effort) so that no key the caller never saw stays valid, and the
 // error is returned. Two regenerations that race for the same user and environment collide on
-// the new keys' names: the loser changes nothing it keeps and gets EConflict. (A name that a
-// credential of someone else holds is skipped instead.)
+// the new keys' names: the loser changes nothing it keeps and gets EConflict. (A name that any
+// other credential holds is passed over for a random one instead.)
 func (a *Authority) RegenerateOwnKeys(ctx context.Context, in RegenerateOwnKeysInput) ([]*keyward.IssuedCredential, error) {
 	c, project, err := a.ownKeysProject(ctx, in.OwnKeysScope)
 	if err != nil {
@@ -379,9 +384,10 @@ func (a *Authority) RegenerateOwnKeys(ctx context.Context, in RegenerateOwnKeysI
 	prefix := ownKeyPrefix(c.User)
 	last := map[string]int64{}
 	for _, cred := range existing {
-		env, kt, n, _ := parseOwnKeyName(prefix, cred.Name)
-		if k := string(env) + "/" + string(kt); n > last[k] {
-			last[k] = n
+		if env, kt, n, ok := parseOwnKeyName(prefix, cred.Name); ok {
+			if k := string(env) + "/" + string(kt); n > last[k] {
+				last[k] = n
+			}
 		}
 	}
 	var created []*keyward.IssuedCredential
@@ -407,18 +413,19 @@ func (a *Authority) RegenerateOwnKeys(ctx context.Context, in RegenerateOwnKeysI
 	return created, nil
 }
 
-// maxOwnKeyNameTries bounds how many taken names a regeneration skips.
-const maxOwnKeyNameTries = 16
+// maxOwnKeyNameTries bounds how many names a new own key tries: the numbered one, then random
+// ones, of which a taken one is only ever a 1 in 2^50 accident.
+const maxOwnKeyNameTries = 4
 
 // createOwnKeyAfter creates the own key that follows number n of its environment and key type.
-// A name taken by a credential of someone else (which cannot be one of the caller's own keys)
-// is skipped, so that nobody can block another user's regeneration by taking the next name; a
-// name taken by the caller's own new key means that another regeneration got there first:
-// EConflict.
+// When its numbered name is taken by a credential that is not one of the caller's own keys (a
+// credential of someone else, or an ordinary one of the caller's), it takes a random name
+// instead, so that nobody can block another user's regeneration by taking names; when the
+// caller's own key holds it, another regeneration got there first: EConflict.
 func (a *Authority) createOwnKeyAfter(ctx context.Context, c *keyward.Caller, project *keyward.Project, prefix string,
 	env keyward.Environment, kt keyward.KeyType, n int64, roleIDs []int64, expires *time.Time, now time.Time) (*keyward.IssuedCredential, error) {
+	name := ownKeyName(prefix, env, kt, n+1)
 	for try := 1; ; try++ {
-		name := ownKeyName(prefix, env, kt, n+int64(try))
 		issued, err := a.createOwnKey(ctx, c, project, name, env, kt, roleIDs, expires, now)
 		if !isCode(err, keyward.EConflict) {
 			return issued, err
@@ -427,9 +434,10 @@ func (a *Authority) createOwnKeyAfter(ctx context.Context, c *keyward.Caller, pr
 		if lerr != nil && !isCode(lerr, keyward.ENotFound) {
 			return nil, lerr
 		}
-		if (holder != nil && holder.CreatedBy == c.User.ID) || try >= maxOwnKeyNameTries {
+		if (holder != nil && holder.CreatedBy == c.User.ID && holder.Purpose == keyward.PurposeOwnKey) || try >= maxOwnKeyNameTries {
 			return nil, keyward.Errorf(keyward.EConflict, "the keys were regenerated by another request at the same time; try again")
 		}
+		name = prefix + "-" + string(env) + "-" + string(kt) + "-" + strings.ToLower(rand.Text()[:10])
 	}
 }
 
@@ -446,6 +454,7 @@ func (a *Authority) createOwnKey(ctx context.Context, c *keyward.Caller, project
 		Type:        keyward.APIToken, Environment: env, KeyType: kt, CreatedBy: c.User.ID,
 		RoleIDs: slices.Clone(roleIDs), Meta: map[string]string{}, ExpiresAt: expires, Active: true,
 		CreatedAt: now, UpdatedAt: now, Start: token.Start(tok), Recoverable: secret.Sealed != nil,
+		Purpose: keyward.PurposeOwnKey,
 	}
 	ev := a.event(ctx, "credential.create", project.ID, 0, now)
 	ev.Detail = map[string]string{"name": name, "type": string(keyward.APIToken), "own_key": "true"}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -402,24 +403,21 @@ func TestRegenerateOwnKeysConflict(t *testing.T) {
 	f := newOwnKeysWith(t, hook)
 	cli := f.user(t, "cli", "Client")
 	old := f.ownRegenerate(t, cli, authority.RegenerateOwnKeysInput{OwnKeysScope: ownScope("acme")})
-	// While the next regeneration creates its third key, a concurrent one takes the name of
-	// its fourth.
+	// While the next regeneration creates its third key, a concurrent regeneration of the
+	// test keys takes the names of its third and fourth.
+	var concurrent []*keyward.IssuedCredential
 	hook.before = func(c *keyward.Credential) {
 		if c.Name != "cli-test-secret-2" {
 			return
 		}
 		hook.before = nil
-		if _, err := f.a.CreateCredential(cli, "acme", keyward.CreateCredentialInput{
-			Name: "cli-test-publishable-2", Environment: keyward.Test, KeyType: keyward.Publishable,
-		}); err != nil {
-			t.Error(err)
-		}
+		concurrent = f.ownRegenerate(t, cli, authority.RegenerateOwnKeysInput{OwnKeysScope: ownScope("acme", keyward.Test)})
 	}
 	_, err := f.a.RegenerateOwnKeys(cli, authority.RegenerateOwnKeysInput{OwnKeysScope: ownScope("acme")})
 	if got, want := keyward.ErrorCode(err), keyward.EConflict; got != want {
 		t.Fatalf("code %q (%v), want %q", got, err, want)
 	}
-	for _, name := range []string{"cli-live-secret-2", "cli-live-publishable-2", "cli-test-secret-2"} {
+	for _, name := range []string{"cli-live-secret-2", "cli-live-publishable-2"} {
 		c, err := f.a.Credential(f.admin, "acme", name)
 		if err != nil {
 			t.Fatal(err)
@@ -428,23 +426,29 @@ func TestRegenerateOwnKeysConflict(t *testing.T) {
 			t.Fatalf("%s of the failed regeneration is %s, want revoked", name, c.State)
 		}
 	}
-	for _, k := range old {
+	for _, k := range old[:2] {
 		if _, err := f.a.Authenticate(context.Background(), k.Key, "10.0.0.2"); err != nil {
-			t.Fatalf("old key %s stopped working after a failed regeneration: %v", k.Name, err)
+			t.Fatalf("old live key %s stopped working after a failed regeneration: %v", k.Name, err)
 		}
 	}
 	keys, err := f.a.ListOwnKeys(cli, ownScope("acme"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The 4 old keys and the concurrent one.
-	if len(keys) != 5 {
-		t.Fatalf("listed %d keys, want 5", len(keys))
+	// The 2 old live keys and the 2 test keys of the concurrent regeneration.
+	var got []string
+	for _, k := range keys {
+		got = append(got, k.Credential.Name)
+	}
+	slices.Sort(got)
+	want := []string{"cli-live-publishable-1", "cli-live-secret-1", concurrent[1].Name, concurrent[0].Name}
+	if slices.Sort(want); !slices.Equal(got, want) {
+		t.Fatalf("listed %v, want %v", got, want)
 	}
 }
 
-// A name taken by someone else's credential is skipped: nobody can block a user's
-// regeneration by taking the next name.
+// A numbered name someone else holds is passed over for a random one: nobody can block a
+// user's regeneration by taking the next names.
 func TestRegenerateOwnKeysNameTaken(t *testing.T) {
 	f := newOwnKeys(t)
 	cli := f.user(t, "cli", "Client")
@@ -455,13 +459,97 @@ func TestRegenerateOwnKeysNameTaken(t *testing.T) {
 		}
 	}
 	keys := f.ownRegenerate(t, cli, authority.RegenerateOwnKeysInput{OwnKeysScope: ownScope("acme", keyward.Live)})
-	if got, want := ownNames(keys), []string{"cli-live-secret-4", "cli-live-publishable-2"}; !slices.Equal(got, want) {
-		t.Fatalf("names %v, want %v", got, want)
+	names := ownNames(keys)
+	if len(names) != 2 || !randomOwnName("cli-live-secret", names[0]) || names[1] != "cli-live-publishable-2" {
+		t.Fatalf("names %v, want [cli-live-secret-<random> cli-live-publishable-2]", names)
 	}
 	for _, name := range []string{"cli-live-secret-2", "cli-live-secret-3"} {
 		if c, err := f.a.Credential(f.admin, "acme", name); err != nil || c.State != keyward.StateActive {
 			t.Fatalf("the admin's %s: %v, %v", name, c, err)
 		}
+	}
+}
+
+// randomOwnName reports whether name is base followed by a dash and ten random characters.
+func randomOwnName(base, name string) bool {
+	rest, ok := strings.CutPrefix(name, base+"-")
+	return ok && len(rest) == 10 && strings.Trim(rest, "abcdefghijklmnopqrstuvwxyz234567") == ""
+}
+
+// Own keys are told by what they were created as, not by name: another member who takes every
+// name the numbering would use (16 per environment and key type made regeneration give up
+// for good) blocks nothing, and neither their credentials nor the victim's ordinary ones that
+// look like own keys are listed or revoked as the victim's own keys.
+func TestRegenerateOwnKeysSquatted(t *testing.T) {
+	f := newOwnKeys(t)
+	cli := f.user(t, "cli", "Client")
+	squatter := f.user(t, "squatter", "Client")
+	first := f.ownRegenerate(t, cli, authority.RegenerateOwnKeysInput{OwnKeysScope: ownScope("acme")})
+	var squatted []*keyward.IssuedCredential
+	for _, env := range []string{"live", "test"} {
+		for _, kt := range []string{"secret", "publishable"} {
+			for n := 2; n <= 40; n++ {
+				k, err := f.a.CreateCredential(squatter, "acme", keyward.CreateCredentialInput{
+					Name: "cli-" + env + "-" + kt + "-" + strconv.Itoa(n), Environment: keyward.Environment(env), KeyType: keyward.KeyType(kt),
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				squatted = append(squatted, k)
+			}
+		}
+	}
+	// The victim's own ordinary key, named as an own key would be.
+	lookalike, err := f.a.CreateCredential(cli, "acme", keyward.CreateCredentialInput{Name: "cli-live-secret-99"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	second := f.ownRegenerate(t, cli, authority.RegenerateOwnKeysInput{OwnKeysScope: ownScope("acme")})
+	if len(second) != 4 {
+		t.Fatalf("regenerated %v, want 4 keys", ownNames(second))
+	}
+	for _, k := range second {
+		base := "cli-" + string(k.Environment) + "-" + string(k.KeyType)
+		if !randomOwnName(base, k.Name) {
+			t.Errorf("new own key %q, want %s-<random>", k.Name, base)
+		}
+		if _, err := f.a.Authenticate(context.Background(), k.Key, "10.0.0.2"); err != nil {
+			t.Errorf("new own key %s does not work: %v", k.Name, err)
+		}
+	}
+	for _, k := range first {
+		if _, err := f.a.Authenticate(context.Background(), k.Key, "10.0.0.2"); err == nil {
+			t.Errorf("the victim's earlier own key %s still works after the regeneration", k.Name)
+		}
+	}
+	for _, k := range append(squatted, lookalike) {
+		c, err := f.a.Credential(f.admin, "acme", k.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.State != keyward.StateActive || c.Version != k.Version {
+			t.Fatalf("%s (not an own key of cli) is %s at version %d, want untouched", k.Name, c.State, c.Version)
+		}
+	}
+	listed, err := f.a.ListOwnKeys(cli, ownScope("acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want []string
+	for _, k := range listed {
+		got = append(got, k.Credential.Name)
+	}
+	for _, k := range second {
+		want = append(want, k.Name)
+	}
+	slices.Sort(got)
+	if slices.Sort(want); !slices.Equal(got, want) {
+		t.Fatalf("listed as cli's own keys %v, want only the regenerated %v", got, want)
+	}
+	// The squatter's own keys are theirs alone, and the lookalikes are not among them either.
+	if listed, err := f.a.ListOwnKeys(squatter, ownScope("acme")); err != nil || len(listed) != 0 {
+		t.Fatalf("the squatter's own keys: %v, %v; want none", listed, err)
 	}
 }
 

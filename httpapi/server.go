@@ -35,6 +35,11 @@ type Server struct {
 	endpoints  []Endpoint
 	metrics    *metrics.Metrics
 	keyHeaders []string
+	// crossOrigin and exempt serve guard (guard.go): the standard library's origin check, and
+	// the paths the guard leaves alone.
+	crossOrigin *http.CrossOriginProtection
+	exempt      *http.ServeMux
+	mounts      []string
 }
 
 // Endpoint is one method and path pattern the server answers, for tests and documentation
@@ -70,7 +75,8 @@ func New(a *authority.Authority, store keyward.Store, opts Options) *Server {
 		opts.RequestTimeout = 30 * time.Second
 	}
 	s := &Server{authority: a, store: store, logger: opts.Logger, timeout: opts.RequestTimeout, mux: http.NewServeMux(),
-		metrics: opts.Metrics, keyHeaders: opts.GatewayKeyHeaders}
+		metrics: opts.Metrics, keyHeaders: opts.GatewayKeyHeaders,
+		crossOrigin: http.NewCrossOriginProtection(), exempt: http.NewServeMux()}
 	s.routes()
 	return s
 }
@@ -113,6 +119,7 @@ func (s *Server) routes() {
 	s.route("/v1/auth", true, map[string]handlerFunc{"GET": s.forwardAuth, "POST": s.forwardAuth, "HEAD": s.forwardAuth})
 	// Envoy's ext_authz appends the original path to the service's path prefix.
 	s.route("/v1/auth/{path...}", true, map[string]handlerFunc{"GET": s.forwardAuth, "POST": s.forwardAuth, "HEAD": s.forwardAuth})
+	s.exemptFromGuard("/v1/auth", "/v1/auth/{path...}")
 	if s.metrics != nil {
 		s.route("/metrics", true, map[string]handlerFunc{"GET": func(w http.ResponseWriter, r *http.Request) error {
 			s.metrics.Handler().ServeHTTP(w, r)
@@ -174,7 +181,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // wrap applies the common middleware (see base), then authentication (unless public) and the
 // native error rendering.
 func (s *Server) wrap(public bool, h handlerFunc) http.Handler {
-	return s.base(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.base(surface{render: s.renderNative}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := w.Header().Get("X-Request-Id")
 		if !public {
 			caller, err := s.authenticate(r)
@@ -191,8 +198,8 @@ func (s *Server) wrap(public bool, h handlerFunc) http.Handler {
 }
 
 // base applies what every surface shares, in order: request id, access log, panic recovery,
-// body limit and deadline.
-func (s *Server) base(h http.Handler) http.Handler {
+// body limit, deadline, and the guard (guard.go) whose refusals sf renders.
+func (s *Server) base(sf surface, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		w := &statusWriter{ResponseWriter: rw}
@@ -211,7 +218,12 @@ func (s *Server) base(h http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 		defer cancel()
-		h.ServeHTTP(w, r.WithContext(ctx))
+		r = r.WithContext(ctx)
+		if err := s.guard(r, sf); err != nil {
+			sf.render(w, r, err)
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -225,8 +237,15 @@ func RedactKeys(s string) string {
 }
 
 // Mount serves another surface (a vendor dialect) under pattern, behind the common middleware
-// but with its own authentication and error shapes.
-func (s *Server) Mount(pattern string, h http.Handler) { s.mux.Handle(pattern, s.base(h)) }
+// but with its own authentication and error shapes. The middleware's refusals come in h's
+// shape when h is an ErrorRenderer; a FormSurface may take HTML-form bodies.
+func (s *Server) Mount(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, s.base(s.surfaceOf(h), h))
+	s.mounts = append(s.mounts, pattern)
+}
+
+// Mounts lists the patterns given to Mount, in order, for tests that must cover every route.
+func (s *Server) Mounts() []string { return append([]string(nil), s.mounts...) }
 
 // keyFrom returns the API key a request presents: Authorization Bearer or APIToken, or
 // X-API-Key.

@@ -67,6 +67,9 @@ func insertCertificate(ctx context.Context, tx pgx.Tx, k *keyward.Certificate) e
 // CredentialBySerial returns the credential that was issued the certificate with serial, and
 // that certificate, current or not, revoked or not: the caller judges it. ENotFound.
 func (s *Store) CredentialBySerial(ctx context.Context, serial string) (*keyward.Credential, *keyward.Certificate, error) {
+	if !keyward.ValidText(serial) {
+		return nil, nil, keyward.Errorf(keyward.ENotFound, "certificate not found")
+	}
 	var cs credentialScan
 	var ks certificateScan
 	err := s.queryRow(ctx, selectCredentialBySerial, serial).Scan(append(cs.dest(), ks.dest()...)...)

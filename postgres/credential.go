@@ -27,7 +27,7 @@ const credentialColumns = `c.id, c.project_id, p.slug, c.name, c.description, c.
 	EXISTS (SELECT 1 FROM credential_secrets rs
 		WHERE rs.credential_id = c.id AND rs.valid_until IS NULL AND rs.sealed IS NOT NULL),
 	c.ratelimit_limit, c.ratelimit_duration_ms, c.remaining, c.refill_interval, c.refill_amount,
-	c.last_refill_at`
+	c.last_refill_at, c.purpose`
 
 const credentialFrom = ` FROM credentials c JOIN projects p ON p.id = c.project_id`
 
@@ -57,7 +57,7 @@ func (cs *credentialScan) dest() []any {
 		&cs.revokedAt, &c.CreatedAt, &c.UpdatedAt, &cs.lastUsed, &c.Version, &c.Start, &c.Serial,
 		&c.Fingerprint, &c.Cluster, &c.Namespace, &c.Recoverable,
 		&cs.limits.rateLimit, &cs.limits.rateDuration, &cs.limits.remaining, &cs.limits.refillInterval,
-		&cs.limits.refillAmount, &cs.limits.lastRefill}
+		&cs.limits.refillAmount, &cs.limits.lastRefill, &c.Purpose}
 }
 
 func (cs *credentialScan) credential() (*keyward.Credential, error) {
@@ -161,6 +161,9 @@ func checkMaterial(c *keyward.Credential, sec *keyward.CredentialSecret) error {
 // certificate (when c.Serial is set), and sets c.ID, c.Version, c.Project, c.RoleIDs (sorted),
 // c.Recoverable and sec.CredentialID.
 func insertCredential(ctx context.Context, tx pgx.Tx, c *keyward.Credential, sec *keyward.CredentialSecret) error {
+	if err := keyward.CheckText(c); err != nil {
+		return err
+	}
 	if err := checkMaterial(c, sec); err != nil {
 		return err
 	}
@@ -190,14 +193,14 @@ func insertCredential(ctx context.Context, tx pgx.Tx, c *keyward.Credential, sec
 		c.Start, nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster),
 		nullString(c.Namespace)}
 	args = append(args, limitArgs(c)...)
-	args = append(args, c.Remaining, nullTS(c.LastRefillAt))
+	args = append(args, c.Remaining, nullTS(c.LastRefillAt), c.Purpose)
 	var id int64
 	err = tx.QueryRow(ctx, `INSERT INTO credentials (project_id, name, description, type, environment,
 		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
 		last_used_at, version, start, serial, fingerprint, cluster, namespace, ratelimit_limit,
-		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at)
+		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at, purpose)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $17, $18, $19, $20,
-			$21, $22, $23, $24, $25, $26)
+			$21, $22, $23, $24, $25, $26, $27)
 		RETURNING id`, args...).Scan(&id)
 	switch {
 	case isUnique(err) && constraint(err) == "credentials_serial":
@@ -295,6 +298,9 @@ func (s *Store) CredentialByID(ctx context.Context, projectID, id int64) (*keywa
 
 // CredentialByName returns the credential name of the project. ENotFound.
 func (s *Store) CredentialByName(ctx context.Context, projectID int64, name string) (*keyward.Credential, error) {
+	if !keyward.ValidText(name) {
+		return nil, keyward.Errorf(keyward.ENotFound, "credential not found")
+	}
 	c, err := scanCredential(s.queryRow(ctx,
 		`SELECT `+credentialColumns+credentialFrom+` WHERE c.project_id = $1 AND c.name = $2`, projectID, name))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -580,6 +586,9 @@ const (
 // then re-checks WHERE on the new row version: the stale version no longer matches, so exactly
 // one of several writers that read the same version updates the row.
 func updateCredential(ctx context.Context, tx pgx.Tx, c *keyward.Credential, kind rollKind) error {
+	if err := keyward.CheckText(c); err != nil {
+		return err
+	}
 	meta, err := metaJSON(c.Meta)
 	if err != nil {
 		return err

@@ -169,10 +169,15 @@ func collect[T any](ctx context.Context, tx pgx.Tx, q string, scan func(pgx.Rows
 
 // Import writes every row of snap into the store, keeping ids, in one transaction, then moves
 // the id sequences past the largest ids so that new rows get new ids. It refuses a store that
-// holds any row (snapshot.ErrNotEmpty) and writes nothing then. Credential.Project and
+// holds any row (snapshot.ErrNotEmpty), or a snapshot holding text keyward.ValidText refuses
+// (*snapshot.InvalidTextError), and writes nothing then. Credential.Project and
 // Credential.Recoverable (both derived) are ignored;
 // the schema must be this build's (Open migrated it).
 func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
+	// PostgreSQL cannot store such text, and SQLite must not take it either: refused alike.
+	if bad := snap.InvalidText(); len(bad) > 0 {
+		return fmt.Errorf("postgres: import: %w", &snapshot.InvalidTextError{Places: bad})
+	}
 	return s.inTx(ctx, "import", func(tx pgx.Tx) error {
 		// Keep a replica's first-start Bootstrap from writing between the check and the copy.
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(COALESCE(current_schema(), '')))`,
@@ -257,13 +262,13 @@ func importRows(ctx context.Context, tx pgx.Tx, snap *snapshot.Snapshot) error {
 			nullTS(c.RevokedAt), ts(c.CreatedAt), ts(c.UpdatedAt), nullTS(c.LastUsedAt), c.Version, c.Start,
 			nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster), nullString(c.Namespace)}
 		row = append(row, limitArgs(&c)...)
-		rows = append(rows, append(row, c.Remaining, nullTS(c.LastRefillAt)))
+		rows = append(rows, append(row, c.Remaining, nullTS(c.LastRefillAt), c.Purpose))
 	}
 	if err := copyIn("credentials", "id", "project_id", "name", "description", "type", "environment",
 		"key_type", "created_by", "meta", "not_before", "expires_at", "active", "revoked_at", "created_at",
 		"updated_at", "last_used_at", "version", "start", "serial", "fingerprint", "cluster", "namespace",
 		"ratelimit_limit", "ratelimit_duration_ms", "refill_interval", "refill_amount", "remaining",
-		"last_refill_at"); err != nil {
+		"last_refill_at", "purpose"); err != nil {
 		return err
 	}
 	for _, c := range snap.Credentials {

@@ -105,7 +105,8 @@ func fill(t *testing.T, s keyward.Store) (live []string) {
 	must("UpdateProject", s.UpdateProject(ctx, acme, ev("project.update")))
 	sealedTok, sealedDigest := newToken()
 	sealed := &keyward.Credential{ProjectID: acme.ID, Name: "sealed", Type: keyward.APIToken, Environment: keyward.Live,
-		KeyType: keyward.Secret, CreatedBy: alice.ID, Active: true, CreatedAt: now, UpdatedAt: now, Start: token.Start(sealedTok)}
+		KeyType: keyward.Secret, CreatedBy: alice.ID, Active: true, CreatedAt: now, UpdatedAt: now, Start: token.Start(sealedTok),
+		Purpose: keyward.PurposeOwnKey} // a copy keeps what marks an own key
 	must("CreateCredential sealed", s.CreateCredential(ctx, sealed,
 		&keyward.CredentialSecret{Digest: sealedDigest, CreatedAt: now, Sealed: []byte("sealed:" + sealedTok)}, ev("credential.create")))
 	live = append(live, sealedTok)

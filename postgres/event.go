@@ -25,6 +25,9 @@ func detailJSON(d map[string]string) (any, error) {
 // insertEvent stores ev in tx and returns its id; the caller sets ev.ID once tx commits.
 // An empty Detail is stored as NULL and read back as nil.
 func insertEvent(ctx context.Context, tx pgx.Tx, ev *keyward.Event) (int64, error) {
+	if err := keyward.CheckText(ev); err != nil {
+		return 0, err
+	}
 	detail, err := detailJSON(ev.Detail)
 	if err != nil {
 		return 0, err

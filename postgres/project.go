@@ -107,6 +107,9 @@ func (s *Store) Bootstrap(ctx context.Context, b *keyward.Bootstrap) error {
 
 // insertProject inserts p and sets its ID; EConflict when the slug is taken.
 func insertProject(ctx context.Context, tx pgx.Tx, p *keyward.Project) error {
+	if err := keyward.CheckText(p); err != nil {
+		return err
+	}
 	err := tx.QueryRow(ctx, `INSERT INTO projects (slug, name, created_at, recoverable_keys)
 		VALUES ($1, $2, $3, $4) RETURNING id`, p.Slug, p.Name, ts(p.CreatedAt), p.RecoverableKeys).Scan(&p.ID)
 	if isUnique(err) {
@@ -154,6 +157,9 @@ func scanProject(row pgx.Row) (*keyward.Project, error) {
 // recoverable keys off seals no key and unseals none: it only decides for keys issued later.
 // ENotFound.
 func (s *Store) UpdateProject(ctx context.Context, p *keyward.Project, ev *keyward.Event) error {
+	if err := keyward.CheckText(p); err != nil {
+		return err
+	}
 	var evID int64
 	err := s.inTx(ctx, "update project", func(tx pgx.Tx) error {
 		ok, err := oneRow(tx.Exec(ctx, `UPDATE projects SET name = $1, recoverable_keys = $2 WHERE id = $3`,
@@ -188,6 +194,9 @@ func (s *Store) ProjectByID(ctx context.Context, id int64) (*keyward.Project, er
 
 // ProjectBySlug returns the project with slug. ENotFound.
 func (s *Store) ProjectBySlug(ctx context.Context, slug string) (*keyward.Project, error) {
+	if !keyward.ValidText(slug) {
+		return nil, keyward.Errorf(keyward.ENotFound, "project not found")
+	}
 	p, err := scanProject(s.queryRow(ctx, `SELECT `+projectColumns+` FROM projects WHERE slug = $1`, slug))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "project not found")

@@ -23,6 +23,9 @@ func permissionsJSON(perms []keyward.Permission) (string, error) {
 // identity sequence then moves past it, as SQLite's AUTOINCREMENT does), and sets r.ID; a nil
 // r.Permissions becomes empty. EConflict when the name or id is taken.
 func insertRole(ctx context.Context, tx pgx.Tx, r *keyward.Role) error {
+	if err := keyward.CheckText(r); err != nil {
+		return err
+	}
 	if r.Permissions == nil {
 		r.Permissions = []keyward.Permission{}
 	}
@@ -109,6 +112,9 @@ func (s *Store) CreateRole(ctx context.Context, r *keyward.Role, ev *keyward.Eve
 // UpdateRole writes r.Name and r.Permissions (nil as empty) and ev, and sets ev.ID; BuiltIn
 // is not written. ENotFound, EConflict when another role has the name.
 func (s *Store) UpdateRole(ctx context.Context, r *keyward.Role, ev *keyward.Event) error {
+	if err := keyward.CheckText(r); err != nil {
+		return err
+	}
 	pj, err := permissionsJSON(r.Permissions)
 	if err != nil {
 		return err

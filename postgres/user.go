@@ -41,6 +41,9 @@ func nullString(s string) *string {
 // when zero, u.UpdatedAt (to u.CreatedAt); a new user is never deleted. EConflict when the
 // name is taken.
 func insertUser(ctx context.Context, tx pgx.Tx, u *keyward.User, passwordHash string) error {
+	if err := keyward.CheckText(u, keyward.Text{Field: "password_hash", Value: passwordHash}); err != nil {
+		return err
+	}
 	if u.UpdatedAt.IsZero() {
 		u.UpdatedAt = u.CreatedAt
 	}
@@ -115,6 +118,9 @@ func (s *Store) UserByID(ctx context.Context, id int64) (*keyward.User, error) {
 
 // UserByName returns the user named name that is not deleted. ENotFound.
 func (s *Store) UserByName(ctx context.Context, name string) (*keyward.User, error) {
+	if !keyward.ValidText(name) {
+		return nil, keyward.Errorf(keyward.ENotFound, "user not found")
+	}
 	u, err := scanUser(s.queryRow(ctx,
 		`SELECT `+userColumns+` FROM users WHERE name = $1 AND deleted_at IS NULL`, name))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -178,6 +184,9 @@ func (s *Store) PasswordHash(ctx context.Context, userID int64) (string, error) 
 func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string, ev *keyward.Event, end keyward.SessionEnd) ([]int64, error) {
 	if end.Event == nil {
 		return nil, keyward.Invalid("event", "required")
+	}
+	if err := keyward.CheckText(keyward.Text{Field: "password_hash", Value: hash}); err != nil {
+		return nil, err
 	}
 	var evID int64
 	var ids []int64

@@ -118,24 +118,51 @@ func diffRows[T any](d []string, table string, a, b []T) []string {
 }
 
 // Copy exports from and imports into to, then exports to again and checks that it holds
-// exactly what from held. It returns what it copied. to must be empty (ErrNotEmpty).
+// exactly what from held. It returns what it copied. to must be empty (ErrNotEmpty). A source
+// holding text keyward no longer stores is refused before anything is written
+// (*InvalidTextError); CopyWith can repair it instead.
 func Copy(ctx context.Context, from Exporter, to interface {
 	Exporter
 	Importer
 }) (*Snapshot, error) {
+	s, _, err := CopyWith(ctx, from, to, CopyOptions{})
+	return s, err
+}
+
+// CopyOptions change what CopyWith does.
+type CopyOptions struct {
+	// ReplaceInvalidText copies a string that holds a NUL byte or invalid UTF-8 with each bad
+	// byte replaced by U+FFFD (see ReplaceInvalidText) instead of refusing the copy.
+	ReplaceInvalidText bool
+}
+
+// CopyWith is Copy with options. It also returns the places whose text it replaced.
+func CopyWith(ctx context.Context, from Exporter, to interface {
+	Exporter
+	Importer
+}, opts CopyOptions) (*Snapshot, []string, error) {
 	s, err := from.Export(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the source: %w", err)
+		return nil, nil, fmt.Errorf("read the source: %w", err)
+	}
+	// Checked before the import so that the report names every bad value at once, not the
+	// first one the target's engine happens to trip on.
+	var replaced []string
+	if bad := s.InvalidText(); len(bad) > 0 {
+		if !opts.ReplaceInvalidText {
+			return nil, nil, fmt.Errorf("read the source: %w", &InvalidTextError{Places: bad})
+		}
+		replaced = s.ReplaceInvalidText()
 	}
 	if err := to.Import(ctx, s); err != nil {
-		return nil, fmt.Errorf("write the target: %w", err)
+		return nil, nil, fmt.Errorf("write the target: %w", err)
 	}
 	got, err := to.Export(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read the target back: %w", err)
+		return nil, nil, fmt.Errorf("read the target back: %w", err)
 	}
 	if d := Diff(s, got); len(d) > 0 {
-		return nil, fmt.Errorf("the target differs from the source after the copy:\n  %s", strings.Join(d, "\n  "))
+		return nil, nil, fmt.Errorf("the target differs from the source after the copy:\n  %s", strings.Join(d, "\n  "))
 	}
-	return s, nil
+	return s, replaced, nil
 }

@@ -27,6 +27,9 @@ func scanCluster(row interface{ Scan(...any) error }) (*keyward.Cluster, error) 
 // ev.Detail["cluster_id"] unless the caller set that key. An empty ClientCA is stored as none.
 // EConflict when the name is taken.
 func (s *Store) CreateCluster(ctx context.Context, cl *keyward.Cluster, ev *keyward.Event) error {
+	if err := keyward.CheckText(cl); err != nil {
+		return err
+	}
 	ncl, nev := *cl, *ev
 	var evID int64
 	err := s.inTx(ctx, "create cluster", func(tx *sql.Tx) error {
@@ -53,6 +56,9 @@ func (s *Store) CreateCluster(ctx context.Context, cl *keyward.Cluster, ev *keyw
 
 // ClusterByName returns the cluster named name. ENotFound.
 func (s *Store) ClusterByName(ctx context.Context, name string) (*keyward.Cluster, error) {
+	if !keyward.ValidText(name) {
+		return nil, keyward.Errorf(keyward.ENotFound, "cluster not found")
+	}
 	cl, err := scanCluster(s.read.QueryRowContext(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "cluster not found")

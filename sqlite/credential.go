@@ -27,7 +27,7 @@ const credentialColumns = `c.id, c.project_id, p.slug, c.name, c.description, c.
 	EXISTS (SELECT 1 FROM credential_secrets rs
 		WHERE rs.credential_id = c.id AND rs.valid_until IS NULL AND rs.sealed IS NOT NULL),
 	c.ratelimit_limit, c.ratelimit_duration_ms, c.remaining, c.refill_interval, c.refill_amount,
-	c.last_refill_at`
+	c.last_refill_at, c.purpose`
 
 const credentialFrom = ` FROM credentials c JOIN projects p ON p.id = c.project_id`
 
@@ -56,7 +56,7 @@ func (cs *credentialScan) dest() []any {
 		&cs.revokedAt, &cs.createdAt, &cs.updatedAt, &cs.lastUsed, &c.Version, &c.Start, &c.Serial,
 		&c.Fingerprint, &c.Cluster, &c.Namespace, &c.Recoverable,
 		&cs.limits.rateLimit, &cs.limits.rateDuration, &cs.limits.remaining, &cs.limits.refillInterval,
-		&cs.limits.refillAmount, &cs.limits.lastRefill}
+		&cs.limits.refillAmount, &cs.limits.lastRefill, &c.Purpose}
 }
 
 func (cs *credentialScan) credential() (*keyward.Credential, error) {
@@ -169,6 +169,9 @@ func checkMaterial(c *keyward.Credential, sec *keyward.CredentialSecret) error {
 // certificate (when c.Serial is set), and sets c.ID, c.Version, c.Project, c.RoleIDs (sorted),
 // c.Recoverable and sec.CredentialID.
 func insertCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, sec *keyward.CredentialSecret) error {
+	if err := keyward.CheckText(c); err != nil {
+		return err
+	}
 	if err := checkMaterial(c, sec); err != nil {
 		return err
 	}
@@ -198,13 +201,13 @@ func insertCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, se
 		c.Start, nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster),
 		nullString(c.Namespace)}
 	args = append(args, limitArgs(c)...)
-	args = append(args, nullInt64(c.Remaining), nullMicros(c.LastRefillAt))
+	args = append(args, nullInt64(c.Remaining), nullMicros(c.LastRefillAt), c.Purpose)
 	var id int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO credentials (project_id, name, description, type, environment,
 		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
 		last_used_at, version, start, serial, fingerprint, cluster, namespace, ratelimit_limit,
-		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at, purpose)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		args...).Scan(&id)
 	switch {
 	case isUnique(err):
@@ -288,6 +291,9 @@ func (s *Store) CredentialByID(ctx context.Context, projectID, id int64) (*keywa
 
 // CredentialByName returns the credential name of the project. ENotFound.
 func (s *Store) CredentialByName(ctx context.Context, projectID int64, name string) (*keyward.Credential, error) {
+	if !keyward.ValidText(name) {
+		return nil, keyward.Errorf(keyward.ENotFound, "credential not found")
+	}
 	c, err := scanCredential(s.read.QueryRowContext(ctx,
 		`SELECT `+credentialColumns+credentialFrom+` WHERE c.project_id = ? AND c.name = ?`, projectID, name))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -558,6 +564,9 @@ const (
 // not touch c: the caller bumps c.Version once the transaction commits. A certificate roll
 // whose serial another credential holds is EConflict.
 func updateCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, kind rollKind) error {
+	if err := keyward.CheckText(c); err != nil {
+		return err
+	}
 	meta, err := metaJSON(c.Meta)
 	if err != nil {
 		return err

@@ -228,9 +228,14 @@ func collect[T any](ctx context.Context, tx *sql.Tx, q string, scan func(*sql.Ro
 
 // Import writes every row of snap into the store, keeping ids, in one transaction; AUTOINCREMENT
 // then hands out ids past the largest imported. It refuses a store that holds any row
-// (snapshot.ErrNotEmpty) and writes nothing then. Credential.Project and Credential.Recoverable
-// (both derived) are ignored.
+// (snapshot.ErrNotEmpty), or a snapshot holding text keyward.ValidText refuses
+// (*snapshot.InvalidTextError), and writes nothing then. Credential.Project and
+// Credential.Recoverable (both derived) are ignored.
 func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
+	// PostgreSQL cannot store such text, and SQLite must not take it either: refused alike.
+	if bad := snap.InvalidText(); len(bad) > 0 {
+		return fmt.Errorf("sqlite: import: %w", &snapshot.InvalidTextError{Places: bad})
+	}
 	return s.inTx(ctx, "import", func(tx *sql.Tx) error {
 		var used bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM projects) OR EXISTS (SELECT 1 FROM users)
@@ -302,8 +307,8 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 	if err := insert("credentials", `INSERT INTO credentials (id, project_id, name, description, type, environment,
 		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
 		last_used_at, version, start, serial, fingerprint, cluster, namespace, ratelimit_limit,
-		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at, purpose)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		len(snap.Credentials), func(i int) ([]any, error) {
 			c := &snap.Credentials[i]
 			meta, err := metaJSON(c.Meta)
@@ -319,7 +324,7 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 				c.Version, c.Start, nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster),
 				nullString(c.Namespace)}
 			args = append(args, limitArgs(c)...)
-			return append(args, nullInt64(c.Remaining), nullMicros(c.LastRefillAt)), nil
+			return append(args, nullInt64(c.Remaining), nullMicros(c.LastRefillAt), c.Purpose), nil
 		}); err != nil {
 		return err
 	}

@@ -12,6 +12,9 @@ import (
 // insertEvent stores ev in tx and returns its id; the caller sets ev.ID once tx commits.
 // An empty Detail is stored as NULL and read back as nil.
 func insertEvent(ctx context.Context, tx *sql.Tx, ev *keyward.Event) (int64, error) {
+	if err := keyward.CheckText(ev); err != nil {
+		return 0, err
+	}
 	var detail any
 	if len(ev.Detail) > 0 {
 		b, err := json.Marshal(ev.Detail)

@@ -98,6 +98,9 @@ func (s *Store) Bootstrap(ctx context.Context, b *keyward.Bootstrap) error {
 
 // insertProject inserts p and sets its ID; EConflict when the slug is taken.
 func insertProject(ctx context.Context, tx *sql.Tx, p *keyward.Project) error {
+	if err := keyward.CheckText(p); err != nil {
+		return err
+	}
 	err := tx.QueryRowContext(ctx, `INSERT INTO projects (slug, name, created_at, recoverable_keys)
 		VALUES (?, ?, ?, ?) RETURNING id`, p.Slug, p.Name, micros(p.CreatedAt), p.RecoverableKeys).Scan(&p.ID)
 	if isUnique(err) {
@@ -146,6 +149,9 @@ func scanProject(row interface{ Scan(...any) error }) (*keyward.Project, error) 
 // recoverable keys off seals no key and unseals none: it only decides for keys issued later.
 // ENotFound.
 func (s *Store) UpdateProject(ctx context.Context, p *keyward.Project, ev *keyward.Event) error {
+	if err := keyward.CheckText(p); err != nil {
+		return err
+	}
 	var evID int64
 	err := s.inTx(ctx, "update project", func(tx *sql.Tx) error {
 		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE projects SET name = ?, recoverable_keys = ? WHERE id = ?`,
@@ -177,6 +183,9 @@ func (s *Store) ProjectByID(ctx context.Context, id int64) (*keyward.Project, er
 
 // ProjectBySlug returns the project with slug. ENotFound.
 func (s *Store) ProjectBySlug(ctx context.Context, slug string) (*keyward.Project, error) {
+	if !keyward.ValidText(slug) {
+		return nil, keyward.Errorf(keyward.ENotFound, "project not found")
+	}
 	p, err := scanProject(s.read.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE slug = ?`, slug))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "project not found")

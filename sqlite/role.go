@@ -21,6 +21,9 @@ func permissionsJSON(perms []keyward.Permission) (string, error) {
 // insertRole inserts r, with its own id when it has one so that built-in ids stay stable, and
 // sets r.ID; a nil r.Permissions becomes empty. EConflict when the name or id is taken.
 func insertRole(ctx context.Context, tx *sql.Tx, r *keyward.Role) error {
+	if err := keyward.CheckText(r); err != nil {
+		return err
+	}
 	if r.Permissions == nil {
 		r.Permissions = []keyward.Permission{}
 	}
@@ -90,6 +93,9 @@ func (s *Store) CreateRole(ctx context.Context, r *keyward.Role, ev *keyward.Eve
 // UpdateRole writes r.Name and r.Permissions (nil as empty) and ev, and sets ev.ID; BuiltIn
 // is not written. ENotFound, EConflict when another role has the name.
 func (s *Store) UpdateRole(ctx context.Context, r *keyward.Role, ev *keyward.Event) error {
+	if err := keyward.CheckText(r); err != nil {
+		return err
+	}
 	pj, err := permissionsJSON(r.Permissions)
 	if err != nil {
 		return err

@@ -12,6 +12,9 @@ import (
 
 // Setting returns the value of the server setting key (never nil). ENotFound.
 func (s *Store) Setting(ctx context.Context, key string) ([]byte, error) {
+	if !keyward.ValidText(key) {
+		return nil, keyward.Errorf(keyward.ENotFound, "setting not found")
+	}
 	var v []byte
 	err := s.read.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -29,6 +32,9 @@ func (s *Store) Setting(ctx context.Context, key string) ([]byte, error) {
 // PutSetting creates or replaces the setting key and, when ev is not nil, stores ev and sets
 // ev.ID; with a nil ev no event is written.
 func (s *Store) PutSetting(ctx context.Context, key string, value []byte, ev *keyward.Event) error {
+	if err := keyward.CheckText(keyward.Text{Field: "key", Value: key}); err != nil {
+		return err
+	}
 	var evID int64
 	err := s.inTx(ctx, "put setting", func(tx *sql.Tx) error {
 		if err := putSetting(ctx, tx, key, value); err != nil {
@@ -168,6 +174,9 @@ func (s *Store) Reseal(ctx context.Context, keys []string, fn func(label string,
 
 // CreateSetting implements keyward.Store: an insert that does nothing when the key exists.
 func (s *Store) CreateSetting(ctx context.Context, key string, value []byte, ev *keyward.Event) error {
+	if err := keyward.CheckText(keyward.Text{Field: "key", Value: key}); err != nil {
+		return err
+	}
 	if value == nil {
 		value = []byte{}
 	}

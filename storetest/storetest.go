@@ -72,6 +72,11 @@
 //     with a Refill;
 //   - SetRemaining writes ev as given (it fills no id) and leaves LastRefillAt alone;
 //   - Setting returns a non-nil value; PutSetting with a nil event writes none;
+//   - Credential.Purpose is written by CreateCredential and returned by every read; no other
+//     method ever changes it;
+//   - every write refuses a string that keyward.ValidText refuses (a NUL byte, invalid UTF-8),
+//     in any field or event, with EInvalid naming the field and nothing written; every lookup
+//     by such a string (slug, name, serial, setting key) is ENotFound;
 //   - Reseal calls fn once per existing setting named in keys (a repeated key once), per cluster
 //     with a client CA and per secret with a Sealed token, old and current ones alike; an error
 //     from fn, or an empty result, leaves every value as it was and writes no event, and the
@@ -149,6 +154,8 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	t.Run("Reseal", func(t *testing.T) { testReseal(t, open) })
 	t.Run("AppendEvent", func(t *testing.T) { testAppendEvent(t, open) })
 	t.Run("ListEvents", func(t *testing.T) { testListEvents(t, open) })
+	t.Run("Text", func(t *testing.T) { testText(t, open) })
+	t.Run("Purpose", func(t *testing.T) { testPurpose(t, open) })
 }
 
 // RunShared runs the checks that need two stores on one database, as two keyward servers (or
@@ -423,6 +430,9 @@ func credentialDiff(got, want *keyward.Credential) []string {
 	}
 	if got.Recoverable != want.Recoverable {
 		add("Recoverable", got.Recoverable, want.Recoverable)
+	}
+	if got.Purpose != want.Purpose {
+		add("Purpose", got.Purpose, want.Purpose)
 	}
 	if !samePtr(got.RateLimit, want.RateLimit) {
 		add("RateLimit", show(got.RateLimit), show(want.RateLimit))

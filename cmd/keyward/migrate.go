@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -163,6 +164,7 @@ upgrade this one), 0 otherwise, pending migrations included.`,
 
 func newMigrateCopyCmd(a *app) *cobra.Command {
 	var from, to, data string
+	var replaceText bool
 	cmd := &cobra.Command{
 		Use:   "copy --from URL --to URL",
 		Short: "Copy every record to another, empty database (SQLite to PostgreSQL, say)",
@@ -175,7 +177,12 @@ Stop the servers that write to --from first: what they write during the copy is 
 Both databases are migrated to this keyward's schema first. --to must be empty: a new
 PostgreSQL database, or a SQLite path with no data (do not start "keyward serve" on it before
 the copy, since its first start creates records). After the copy, keyward reads the target back
-and checks that it holds exactly what the source held.`,
+and checks that it holds exactly what the source held.
+
+Text holding a NUL byte or invalid UTF-8, which keyward refuses now but older versions stored
+in SQLite, cannot go to PostgreSQL: the copy then lists every such value (table, id, field)
+and copies nothing, unless --replace-invalid-text copies them with each bad byte replaced by
+U+FFFD.`,
 		Example: `  keyward migrate copy --from sqlite:///var/lib/keyward/keyward.db \
       --to postgres://keyward@db.internal/keyward?sslmode=verify-full`,
 		Args: exactArgs(),
@@ -216,18 +223,26 @@ and checks that it holds exactly what the source held.`,
 			if !ok1 || !ok2 {
 				return errors.New("this store cannot be copied")
 			}
-			snap, err := snapshot.Copy(ctx, exp, imp)
-			if errors.Is(err, snapshot.ErrNotEmpty) {
+			snap, replaced, err := snapshot.CopyWith(ctx, exp, imp, snapshot.CopyOptions{ReplaceInvalidText: replaceText})
+			var badText *snapshot.InvalidTextError
+			switch {
+			case errors.Is(err, snapshot.ErrNotEmpty):
 				return fmt.Errorf("%s is not empty: copy into a new, empty database", dst)
-			}
-			if err != nil {
+			case errors.As(err, &badText):
+				return fmt.Errorf("nothing was copied: %s holds text that keyward no longer stores (PostgreSQL cannot):\n  %s\n"+
+					"Correct these values on the source, or copy again with --replace-invalid-text to copy them with each bad byte replaced by U+FFFD",
+					src, strings.Join(badText.Places, "\n  "))
+			case err != nil:
 				return err
 			}
 			if a.jsonOut() {
 				return a.printJSON(map[string]any{"from": src.String(), "to": dst.String(), "schema_version": snap.SchemaVersion,
 					"projects": len(snap.Projects), "users": len(snap.Users), "roles": len(snap.Roles),
 					"role_bindings": len(snap.RoleBindings), "credentials": len(snap.Credentials),
-					"secrets": len(snap.Secrets), "events": len(snap.Events)})
+					"secrets": len(snap.Secrets), "events": len(snap.Events), "replaced_invalid_text": nonNil(replaced)})
+			}
+			if len(replaced) > 0 {
+				fmt.Fprintf(a.stdout, "replaced NUL bytes and invalid UTF-8 by U+FFFD in:\n  %s\n", strings.Join(replaced, "\n  "))
 			}
 			fmt.Fprintf(a.stdout, "copied %s\nfrom %s\nto   %s\nThe copy was read back and matches. Start keyward serve --database on the target; existing tokens keep working.\n",
 				snap.Summary(), src, dst)
@@ -236,6 +251,8 @@ and checks that it holds exactly what the source held.`,
 	}
 	cmd.Flags().StringVar(&from, "from", "", "database to copy from (a --database URL)")
 	cmd.Flags().StringVar(&to, "to", "", "empty database to copy to (a --database URL)")
+	cmd.Flags().BoolVar(&replaceText, "replace-invalid-text", false,
+		"copy text holding a NUL byte or invalid UTF-8 (which older versions stored in SQLite) with each bad byte replaced by U+FFFD, instead of refusing the copy")
 	def := a.getenv("KEYWARD_DATA")
 	if def == "" {
 		def = "./keyward-data"

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"strconv"
@@ -71,6 +72,12 @@ func (h *Handler) Register(mount func(pattern string, h http.Handler)) { mount(P
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// RenderError renders err in the dialect's error shape: httpapi's shared middleware renders
+// its refusals (hostile bytes, cross-site requests) through it.
+func (h *Handler) RenderError(w http.ResponseWriter, r *http.Request, err error) {
+	h.writeError(w, r, err)
+}
 
 // Endpoints lists every endpoint in registration order.
 func (h *Handler) Endpoints() []Endpoint { return append([]Endpoint(nil), h.endpoints...) }
@@ -192,8 +199,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return json.NewEncoder(w).Encode(v)
 }
 
-// decode reads the JSON body strictly into v: one object, no unknown fields. The content type
-// is not checked, as F5 XC's gateway does not check it.
+// decode reads the JSON body strictly into v: one object, no unknown fields. The body must say
+// it is JSON, as F5 XC documents every request (Content-Type: application/json): a text/plain
+// or form body read as JSON anyway is what a cross-site HTML form sends.
 func decode(r *http.Request, v any) error {
 	body, err := io.ReadAll(r.Body)
 	var tooBig *http.MaxBytesError
@@ -204,6 +212,9 @@ func decode(r *http.Request, v any) error {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return keyward.Errorf(keyward.EInvalid, "a JSON request body is required")
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return keyward.Errorf(keyward.EUnsupported, "the request body must be JSON: send Content-Type: application/json")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

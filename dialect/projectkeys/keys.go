@@ -284,13 +284,12 @@ func parseDate(field string, raw json.RawMessage) (t *time.Time, set bool, err e
 }
 
 // decodeBody reads the JSON object of a request into v. Fields this API does not know are
-// ignored, as the vendor's server ignores them; a field of the wrong type is named.
+// ignored, as the vendor's server ignores them; a field of the wrong type is named. The body
+// must say it is JSON: one without a content type is what a cross-site script can send.
 func decodeBody(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && mt != "text/json" && !strings.HasSuffix(mt, "+json")) {
-			return keyward.Errorf(keyward.EUnsupported, "the request body must be JSON (Content-Type: application/json)")
-		}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != "application/json" && mt != "text/json" && !strings.HasSuffix(mt, "+json")) {
+		return keyward.Errorf(keyward.EUnsupported, "the request body must be JSON (Content-Type: application/json)")
 	}
 	body, err := io.ReadAll(r.Body)
 	var tooBig *http.MaxBytesError

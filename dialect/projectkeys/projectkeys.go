@@ -59,14 +59,28 @@ func New(a *authority.Authority, opts Options) *Handler {
 // the vendor serves but methods it does not answer 405 with Allow, and any other path under
 // /api/projects/ answers 404, both in the envelope.
 func (h *Handler) Register(mount func(pattern string, h http.Handler)) {
-	mount("POST "+collectionPath, h.serve(h.create))
-	mount("GET "+collectionPath, h.serve(h.list))
-	mount("PUT "+collectionPath, h.serve(h.update))
-	mount("GET "+itemPath, h.serve(h.get))
-	mount("DELETE "+itemPath, h.serve(h.delete))
-	mount(collectionPath, h.fallback("GET, HEAD, POST, PUT"))
-	mount(itemPath, h.fallback("DELETE, GET, HEAD"))
-	mount(subtreePath, h.fallback(""))
+	mount("POST "+collectionPath, h.route(h.serve(h.create)))
+	mount("GET "+collectionPath, h.route(h.serve(h.list)))
+	mount("PUT "+collectionPath, h.route(h.serve(h.update)))
+	mount("GET "+itemPath, h.route(h.serve(h.get)))
+	mount("DELETE "+itemPath, h.route(h.serve(h.delete)))
+	mount(collectionPath, h.route(h.fallback("GET, HEAD, POST, PUT")))
+	mount(itemPath, h.route(h.fallback("DELETE, GET, HEAD")))
+	mount(subtreePath, h.route(h.fallback("")))
+}
+
+// route is one mounted route: it renders errors in the envelope for httpapi's shared
+// middleware, which refuses hostile bytes and cross-site requests through RenderError.
+type route struct {
+	http.Handler
+	h *Handler
+}
+
+func (h *Handler) route(next http.Handler) route { return route{Handler: next, h: h} }
+
+// RenderError renders err in the envelope.
+func (rt route) RenderError(w http.ResponseWriter, r *http.Request, err error) {
+	rt.h.writeError(w, r, err)
 }
 
 // reply is what an operation answers on success.

@@ -11,14 +11,16 @@
 // Only callers holding one of the roles Client, Admin or Partner in the project (a global admin
 // counts) may call; the authority checks it (authority.OwnKeysScope.AnyRole). The keys live in
 // Options.Project or, by default, in the project of the credential the caller authenticated
-// with; each is an API_TOKEN credential created by the caller with the caller's roles, named
-// <user>-<environment>-<key type>-<n>.
+// with; each is an API_TOKEN credential created by the caller with the caller's roles, marked as
+// an own key (keyward.PurposeOwnKey) and named <user>-<environment>-<key type>-<n> (see
+// authority/userkeys.go).
 //
 // Responses are JSON by default and JSV (see jsv.go) when the request says so with ?format=jsv,
 // a .jsv suffix on the path, or Accept: text/jsv (?format=json and .json ask for JSON). Request
-// bodies may be JSON, JSV, form-encoded or empty. Errors are the response DTO with only its
-// ResponseStatus {ErrorCode, Message, Errors: [{ErrorCode, FieldName, Message}]}, never a stack
-// trace. docs/dialects/servicestack.md shows every operation with curl.
+// bodies may be JSON or JSV, with their Content-Type, or empty; form and text bodies, which a
+// cross-site HTML form can send with a browser's cached credentials, are refused. Errors are
+// the response DTO with only its ResponseStatus {ErrorCode, Message, Errors: [{ErrorCode,
+// FieldName, Message}]}, never a stack trace. docs/dialects/servicestack.md shows every operation with curl.
 package servicestack
 
 import (
@@ -31,7 +33,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -95,8 +96,8 @@ func New(a *authority.Authority, opts Options) *Handler {
 // behind the shared middleware. Each operation is also served with a .json or .jsv suffix,
 // and every path answers other methods with 405 and Allow.
 func (h *Handler) Register(mount func(pattern string, h http.Handler)) {
-	regenerate := h.serve(regenerateOp, h.regenerate)
-	list := h.serve(listOp, h.list)
+	regenerate := h.route(regenerateOp, h.serve(regenerateOp, h.regenerate))
+	list := h.route(listOp, h.serve(listOp, h.list))
 	mount("POST "+PathRegenerate, regenerate)
 	mount("POST "+PathRegenerate+".json", regenerate)
 	mount("POST "+PathRegenerate+".jsv", regenerate)
@@ -106,9 +107,29 @@ func (h *Handler) Register(mount func(pattern string, h http.Handler)) {
 	mount("GET "+PathKeys+".jsv", list)
 	mount("GET "+PathKeys+"/{Environment}", list)
 	for _, p := range []string{PathKeys, PathKeys + ".json", PathKeys + ".jsv", PathKeys + "/{Environment}"} {
-		mount(p, h.notAllowed(listOp, "GET, HEAD"))
+		mount(p, h.route(listOp, h.notAllowed(listOp, "GET, HEAD")))
 	}
-	mount(PathRegenerate+"/{Environment}", h.notAllowed(regenerateOp, "POST"))
+	mount(PathRegenerate+"/{Environment}", h.route(regenerateOp, h.notAllowed(regenerateOp, "POST")))
+}
+
+// route is one mounted route of operation o: it renders errors as o's response DTO for
+// httpapi's shared middleware, which refuses hostile bytes and cross-site requests through
+// RenderError.
+type route struct {
+	http.Handler
+	h *Handler
+	o op
+}
+
+func (h *Handler) route(o op, next http.Handler) route { return route{Handler: next, h: h, o: o} }
+
+// RenderError renders err as the operation's response DTO, in the format the request asks for.
+func (rt route) RenderError(w http.ResponseWriter, r *http.Request, err error) {
+	o := rt.o
+	if env, _, _ := cutFormatSuffix(r.PathValue("Environment")); o == listOp && env == "regenerate" {
+		o = regenerateOp
+	}
+	rt.h.writeError(w, r, responseFormat(r), o, err)
 }
 
 // op tells which operation a request is for, which decides the DTO its errors come in.
@@ -320,8 +341,8 @@ type serializationError struct{ msg string }
 func (e *serializationError) Error() string { return e.msg }
 
 // requestEnvironment returns the request's Environment: from the path, else the query string,
-// else the body (JSON, JSV, form-encoded, or empty), as ServiceStack fills a request DTO.
-// Property names are matched ignoring case, and unknown ones are ignored.
+// else the body (JSON or JSV, as its Content-Type says, or empty), as ServiceStack fills a
+// request DTO. Property names are matched ignoring case, and unknown ones are ignored.
 func requestEnvironment(r *http.Request, f format, fromPath string) (string, error) {
 	body, err := io.ReadAll(r.Body)
 	var tooBig *http.MaxBytesError
@@ -342,33 +363,22 @@ func requestEnvironment(r *http.Request, f format, fromPath string) (string, err
 		return "", nil
 	}
 	var dto RegenerateApiKeys
-	mt := ""
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err = mime.ParseMediaType(ct); err != nil {
-			return "", keyward.Errorf(keyward.EUnsupported, "the Content-Type header cannot be read")
-		}
-	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
-	case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json") || (mt == "" && f == formatJSON):
+	case err != nil:
+		return "", keyward.Errorf(keyward.EUnsupported, "a request body needs its Content-Type: application/json or text/jsv")
+	case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"):
 		if err := json.Unmarshal(body, &dto); err != nil {
 			return "", &serializationError{"the request body is not a JSON RegenerateApiKeys object"}
 		}
-	case mt == "text/jsv" || (mt == "" && f == formatJSV):
+	case mt == "text/jsv":
 		if err := UnmarshalJSV(body, &dto); err != nil {
 			return "", &serializationError{"the request body is not a JSV RegenerateApiKeys object"}
 		}
-	case mt == "application/x-www-form-urlencoded":
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return "", &serializationError{"the request body is not a valid form"}
-		}
-		for k, v := range form {
-			if strings.EqualFold(k, "Environment") && len(v) > 0 {
-				dto.Environment = v[0]
-			}
-		}
 	default:
-		return "", keyward.Errorf(keyward.EUnsupported, "the request body must be application/json, text/jsv or application/x-www-form-urlencoded")
+		// Form and text bodies are refused: a cross-site HTML form sends them with the
+		// browser's credentials (cached Basic auth).
+		return "", keyward.Errorf(keyward.EUnsupported, "the request body must be application/json or text/jsv")
 	}
 	return dto.Environment, nil
 }

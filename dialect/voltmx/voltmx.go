@@ -80,6 +80,33 @@ func (h *Handler) Register(mount func(pattern string, h http.Handler)) {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
+// RenderError renders err in the vendor's error shape, worded for the operation r is: httpapi's
+// shared middleware renders its refusals (hostile bytes, cross-site requests) through it.
+func (h *Handler) RenderError(w http.ResponseWriter, r *http.Request, err error) {
+	h.writeError(w, r, opOf(r), err)
+}
+
+// AcceptsFormBodies tells httpapi's shared middleware that this API takes HTML-form bodies, as
+// the vendor documents (Content-Type: application/x-www-form-urlencoded); cross-site forms are
+// then kept out by the origin check alone.
+func (h *Handler) AcceptsFormBodies() bool { return true }
+
+// opOf tells which operation a request is for, by its method and path.
+func opOf(r *http.Request) op {
+	key := r.URL.Path != Path
+	switch {
+	case r.Method == "POST" && !key:
+		return opCreate
+	case r.Method == "GET" && key:
+		return opGet
+	case r.Method == "POST" && key:
+		return opModify
+	case r.Method == "DELETE" && key:
+		return opDelete
+	}
+	return opOther
+}
+
 // op names an operation, for the vendor's wording of its errors.
 type op int
 
