@@ -412,6 +412,11 @@ func TestPolicyDoc(t *testing.T) {
 	b.WriteString("the user themself, or `users:admin` globally; anyone else gets 404. **some**: the permission\n")
 	b.WriteString("in at least one project (the answer is filtered to those), else 403. **anyone**: any\n")
 	b.WriteString("authenticated caller. **public**: no authentication.\n\n")
+	b.WriteString("Two rules narrow **user** further. Login sessions are their user's: only the user and\n")
+	b.WriteString("`users:admin` list or end them (`/v1/users/{user}/sessions`), and no project endpoint reaches\n")
+	b.WriteString("one (404, as for a missing credential). `PUT /v1/users/{user}/password` without `users:admin`\n")
+	b.WriteString("changes only one's own password, from a login session (an API key gets 403), with the current\n")
+	b.WriteString("password; it ends the user's other sessions. Service users get no password.\n\n")
 	b.WriteString("| endpoint | permission | scope | success |\n|---|---|---|---|\n")
 	for _, key := range slices.Sorted(maps.Keys(policy)) {
 		r := policy[key]
