@@ -117,6 +117,12 @@ const (
 	Session        CredentialType = "SESSION"
 )
 
+// Valid reports whether t is a credential type a project credential may have (a login session
+// is its user's and no project credential's type).
+func (t CredentialType) Valid() bool {
+	return t == APIToken || t == APICertificate || t == KubeConfig
+}
+
 // Environment separates live keys from test keys; it is part of the token's prefix.
 type Environment string
 
@@ -126,6 +132,9 @@ const (
 	Test Environment = "test"
 )
 
+// Valid reports whether e is live or test.
+func (e Environment) Valid() bool { return e == Live || e == Test }
+
 // KeyType tells whether a key is secret or may be published (in a browser, say).
 type KeyType string
 
@@ -134,6 +143,9 @@ const (
 	Secret      KeyType = "secret"
 	Publishable KeyType = "publishable"
 )
+
+// Valid reports whether k is secret or publishable.
+func (k KeyType) Valid() bool { return k == Secret || k == Publishable }
 
 // State is a credential's condition at one instant.
 type State string
@@ -146,6 +158,15 @@ const (
 	StateExpired  State = "expired"
 	StateActive   State = "active"
 )
+
+// Valid reports whether s is one of the states.
+func (s State) Valid() bool {
+	switch s {
+	case StateRevoked, StateDisabled, StatePending, StateExpired, StateActive:
+		return true
+	}
+	return false
+}
 
 // Credential is an API token, certificate or kubeconfig issued to a project. It never holds the
 // secret: the store keeps only the secret's digest, in a CredentialSecret.
@@ -264,17 +285,27 @@ type Cluster struct {
 
 // StateAt returns the credential's state at now.
 func (c *Credential) StateAt(now time.Time) State {
-	switch {
-	case c.RevokedAt != nil:
-		return StateRevoked
-	case !c.Active:
-		return StateDisabled
-	case c.NotBefore != nil && now.Before(*c.NotBefore):
-		return StatePending
-	case c.ExpiresAt != nil && !now.Before(*c.ExpiresAt):
-		return StateExpired
-	case c.Type == Session && !now.Before(c.CreatedAt.Add(MaxSessionTTL)):
+	st := StateOf(c.RevokedAt != nil, c.Active, c.NotBefore, c.ExpiresAt, now)
+	if st == StateActive && c.Type == Session && !now.Before(c.CreatedAt.Add(MaxSessionTTL)) {
 		// The cap holds whatever expires_at says, so no write anywhere can extend a session.
+		return StateExpired
+	}
+	return st
+}
+
+// StateOf is the one definition of a credential's state at now, in the order the states are
+// checked: revoked, disabled (not active), pending (before not_before), expired (at or after
+// expires_at), else active. The verification cache, which holds the fields in another shape,
+// calls it directly.
+func StateOf(revoked, active bool, notBefore, expiresAt *time.Time, now time.Time) State {
+	switch {
+	case revoked:
+		return StateRevoked
+	case !active:
+		return StateDisabled
+	case notBefore != nil && now.Before(*notBefore):
+		return StatePending
+	case expiresAt != nil && !now.Before(*expiresAt):
 		return StateExpired
 	}
 	return StateActive

@@ -58,17 +58,11 @@ func (e *entry) credID() int64 { return e.valid.CredentialID }
 
 // stateAt is keyward.Credential.StateAt over the entry's compact fields.
 func (e *entry) stateAt(now time.Time) keyward.State {
-	switch {
-	case e.flags&flagRevoked != 0:
-		return keyward.StateRevoked
-	case e.flags&flagInactive != 0:
-		return keyward.StateDisabled
-	case e.rare != nil && e.rare.notBefore != nil && now.Before(*e.rare.notBefore):
-		return keyward.StatePending
-	case e.valid.ExpiresAt != nil && !now.Before(*e.valid.ExpiresAt):
-		return keyward.StateExpired
+	var notBefore *time.Time
+	if e.rare != nil {
+		notBefore = e.rare.notBefore
 	}
-	return keyward.StateActive
+	return keyward.StateOf(e.flags&flagRevoked != 0, e.flags&flagInactive == 0, notBefore, e.valid.ExpiresAt, now)
 }
 
 // secretLive is secretLive for the entry's secret.

@@ -221,13 +221,13 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 	if in.Environment == "" {
 		in.Environment = keyward.Live
 	}
-	if in.Environment != keyward.Live && in.Environment != keyward.Test {
+	if !in.Environment.Valid() {
 		fe.add("environment", "must be live or test")
 	}
 	if in.KeyType == "" {
 		in.KeyType = keyward.Secret
 	}
-	if in.KeyType != keyward.Secret && in.KeyType != keyward.Publishable {
+	if !in.KeyType.Valid() {
 		fe.add("key_type", "must be secret or publishable")
 	}
 	validateMeta(fe, in.Meta)
@@ -360,19 +360,13 @@ func (a *Authority) ListCredentials(ctx context.Context, projectRef string, in L
 		return nil, err
 	}
 	fe := fieldErrors{}
-	switch in.Type {
-	case "", keyward.APIToken, keyward.APICertificate, keyward.KubeConfig:
-	default:
+	if in.Type != "" && !in.Type.Valid() {
 		fe.add("type", "must be API_TOKEN, API_CERTIFICATE or KUBE_CONFIG")
 	}
-	switch in.Environment {
-	case "", keyward.Live, keyward.Test:
-	default:
+	if in.Environment != "" && !in.Environment.Valid() {
 		fe.add("environment", "must be live or test")
 	}
-	switch in.State {
-	case "", keyward.StateActive, keyward.StateExpired, keyward.StateRevoked, keyward.StateDisabled, keyward.StatePending:
-	default:
+	if in.State != "" && !in.State.Valid() {
 		fe.add("state", "must be active, expired, revoked, disabled or pending")
 	}
 	after, err := decodeCursor(in.Cursor)

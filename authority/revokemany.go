@@ -56,9 +56,7 @@ func (a *Authority) RevokeCredentials(ctx context.Context, projectRef string, in
 			fe.add("names", "must not be empty")
 		}
 	}
-	switch in.Type {
-	case "", keyward.APIToken, keyward.APICertificate, keyward.KubeConfig:
-	default:
+	if in.Type != "" && !in.Type.Valid() {
 		fe.add("type", "must be API_TOKEN, API_CERTIFICATE or KUBE_CONFIG")
 	}
 	if err := fe.err(); err != nil {
@@ -77,7 +75,7 @@ func (a *Authority) RevokeCredentials(ctx context.Context, projectRef string, in
 		now := a.clock()
 		holders := map[int64]*Holder{}
 		err := a.eachCredential(ctx, project, func(c *keyward.Credential) error {
-			if c.RevokedAt != nil || c.ExpiresAt == nil || now.Before(*c.ExpiresAt) || seen[c.Name] ||
+			if c.StateAt(now) != keyward.StateExpired || seen[c.Name] ||
 				(in.Type != "" && c.Type != in.Type) {
 				return nil
 			}

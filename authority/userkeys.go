@@ -95,7 +95,7 @@ func parseOwnKeyName(prefix, name string) (keyward.Environment, keyward.KeyType,
 	env, kt := keyward.Environment(parts[0]), keyward.KeyType(parts[1])
 	n, err := strconv.ParseInt(parts[2], 10, 64)
 	if err != nil || n <= 0 || strconv.FormatInt(n, 10) != parts[2] ||
-		(env != keyward.Live && env != keyward.Test) || (kt != keyward.Secret && kt != keyward.Publishable) {
+		!env.Valid() || !kt.Valid() {
 		return "", "", 0, false
 	}
 	return env, kt, n, true
@@ -108,7 +108,7 @@ func ownEnvironments(fe fieldErrors, envs []keyward.Environment) []keyward.Envir
 	}
 	var out []keyward.Environment
 	for _, e := range envs {
-		if e != keyward.Live && e != keyward.Test {
+		if !e.Valid() {
 			fe.add("environment", "must be live or test")
 			continue
 		}
@@ -126,7 +126,7 @@ func ownKeyTypes(fe fieldErrors, kts []keyward.KeyType) []keyward.KeyType {
 	}
 	var out []keyward.KeyType
 	for _, k := range kts {
-		if k != keyward.Secret && k != keyward.Publishable {
+		if !k.Valid() {
 			fe.add("key_type", "must be secret or publishable")
 			continue
 		}

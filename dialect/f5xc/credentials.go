@@ -37,8 +37,7 @@ func (k *kind) parseType(s string) (keyward.CredentialType, bool) {
 	if k.service() {
 		s = strings.TrimPrefix(s, "SERVICE_")
 	}
-	switch t := keyward.CredentialType(s); t {
-	case keyward.APIToken, keyward.APICertificate, keyward.KubeConfig:
+	if t := keyward.CredentialType(s); t.Valid() {
 		return t, true
 	}
 	// F5 XC's other types (SITE_GLOBAL_KUBE_CONFIG, SCIM_API_TOKEN) have no keyward counterpart.
@@ -80,7 +79,7 @@ type ListResponseItem struct {
 func (k *kind) itemOf(h *authority.HeldCredential) ListResponseItem {
 	c := h.Credential
 	return ListResponseItem{
-		Active: c.Active && c.RevokedAt == nil, CreateTimestamp: timestamp(&c.CreatedAt),
+		Active: c.State == keyward.StateActive, CreateTimestamp: timestamp(&c.CreatedAt),
 		ExpiryTimestamp: timestamp(c.ExpiresAt), Name: c.Name, Namespace: c.Project,
 		Type: k.typeName(c.Type), UID: uid(c.ID), UserEmail: h.Holder.Name,
 	}
@@ -192,7 +191,7 @@ func getResponseOf(h *authority.HeldCredential) GetResponse {
 	return GetResponse{Object: Object{
 		Metadata: ObjectMeta{Name: c.Name, Namespace: c.Project, UID: uid(c.ID), Description: c.Description, Disable: !c.Active},
 		Spec: Spec{GCSpec: GlobalSpec{
-			Active: c.Active && c.RevokedAt == nil, CertificateSerialNum: c.Serial,
+			Active: c.State == keyward.StateActive, CertificateSerialNum: c.Serial,
 			CreatedTimestamp: timestamp(&c.CreatedAt), ExpirationTimestamp: timestamp(c.ExpiresAt),
 			Type: string(c.Type), Users: []ObjectRef{{Kind: "user", Name: h.Holder.Name, UID: uid(h.Holder.UserID)}},
 			VirtualK8sName: c.Cluster, VirtualK8sNamespace: c.Namespace,
@@ -236,7 +235,7 @@ func createResponseOf(issued *keyward.IssuedCredential) CreateResponse {
 		data = issued.Key
 	}
 	return CreateResponse{
-		Active: issued.Active && issued.RevokedAt == nil, Data: data,
+		Active: issued.State == keyward.StateActive, Data: data,
 		ExpirationTimestamp: timestamp(issued.ExpiresAt), Name: issued.Name,
 	}
 }
