@@ -224,9 +224,12 @@ type CredentialFilter struct {
 	Type        CredentialType
 	Environment Environment // "" for any
 	State       State       // "" for any; evaluated at Now
-	Now         time.Time
-	AfterID     int64
-	Limit       int
+	// NotRevoked leaves revoked credentials out, in the query so that pages stay full (the
+	// vendor APIs where a revoked key is a deleted one).
+	NotRevoked bool
+	Now        time.Time
+	AfterID    int64
+	Limit      int
 }
 
 // SessionEnd says which login sessions of a user SetPasswordHash and RevokeSessions end, and

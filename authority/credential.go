@@ -349,8 +349,10 @@ type ListCredentialsInput struct {
 	Type        keyward.CredentialType
 	Environment keyward.Environment
 	State       keyward.State
-	Cursor      string
-	Limit       int
+	// NotRevoked leaves revoked credentials out (vendor APIs that call revoking deleting).
+	NotRevoked bool
+	Cursor     string
+	Limit      int
 }
 
 // ListCredentials returns a project's credentials, a page at a time, oldest first.
@@ -383,7 +385,7 @@ func (a *Authority) ListCredentials(ctx context.Context, projectRef string, in L
 	now := a.clock()
 	cs, err := a.store.ListCredentials(ctx, keyward.CredentialFilter{
 		ProjectID: project.ID, Type: in.Type, Environment: in.Environment, State: in.State,
-		Now: now, AfterID: after, Limit: limit + 1,
+		NotRevoked: in.NotRevoked, Now: now, AfterID: after, Limit: limit + 1,
 	})
 	if err != nil {
 		return nil, err

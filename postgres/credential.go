@@ -381,6 +381,9 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 		args = append(args, string(keyward.Session))
 		q += fmt.Sprintf(` AND c.type <> $%d`, len(args))
 	}
+	if f.NotRevoked {
+		q += ` AND c.revoked_at IS NULL`
+	}
 	if f.Environment != "" {
 		args = append(args, string(f.Environment))
 		q += fmt.Sprintf(` AND c.environment = $%d`, len(args))

@@ -369,6 +369,9 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 		q += ` AND c.type <> ?` // sessions only when asked for: see keyward.CredentialFilter
 		args = append(args, string(keyward.Session))
 	}
+	if f.NotRevoked {
+		q += ` AND c.revoked_at IS NULL`
+	}
 	if f.Environment != "" {
 		q += ` AND c.environment = ?`
 		args = append(args, string(f.Environment))

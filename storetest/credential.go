@@ -296,6 +296,39 @@ func testListCredentials(t *testing.T, open func(t *testing.T) keyward.Store) {
 		}
 	})
 
+	t.Run("NotRevoked", func(t *testing.T) {
+		// The filter is in the query: a page of live keys is full even when revoked ones sit
+		// between them.
+		f := setup(t, open)
+		p := f.project(t, "acme")
+		var live []string
+		for i := range 6 {
+			name := fmt.Sprintf("k%d", i)
+			f.credential(t, p, name, func(c *keyward.Credential) {
+				if i%2 == 0 {
+					c.RevokedAt = ptr(t0.Add(-time.Minute))
+				}
+			})
+			if i%2 == 1 {
+				live = append(live, name)
+			}
+		}
+		cs, err := f.s.ListCredentials(t.Context(), keyward.CredentialFilter{ProjectID: p.ID, NotRevoked: true, Now: t0, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := names(cs); !slices.Equal(got, live[:2]) {
+			t.Fatalf("first page = %v, want %v", got, live[:2])
+		}
+		cs, err = f.s.ListCredentials(t.Context(), keyward.CredentialFilter{ProjectID: p.ID, NotRevoked: true, Now: t0, AfterID: cs[1].ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := names(cs); !slices.Equal(got, live[2:]) {
+			t.Fatalf("next page = %v, want %v", got, live[2:])
+		}
+	})
+
 	t.Run("ErrUnknownState", func(t *testing.T) {
 		f := setup(t, open)
 		_, err := f.s.ListCredentials(t.Context(), keyward.CredentialFilter{ProjectID: f.system.ID, State: "bogus", Now: t0})

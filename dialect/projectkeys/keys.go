@@ -131,16 +131,13 @@ func (h *Handler) list(r *http.Request) (*reply, error) {
 		}
 	}
 	page, err := h.a.ListCredentials(r.Context(), ref, authority.ListCredentialsInput{
-		Type: keyward.APIToken, Cursor: q.Get("cursor"), Limit: int(limit),
+		Type: keyward.APIToken, NotRevoked: true, Cursor: q.Get("cursor"), Limit: int(limit),
 	})
 	if err != nil {
 		return nil, err
 	}
 	keys := []apiKey{}
-	for _, c := range page.Items {
-		if c.RevokedAt != nil { // deleted, in this API's words
-			continue
-		}
+	for _, c := range page.Items { // revoked ones, deleted in this API's words, are left out
 		shown, err := h.a.DisplayKey(r.Context(), c)
 		if err != nil {
 			return nil, err
