@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"slices"
 	"sort"
@@ -19,6 +18,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/metrics"
+	"github.com/keyward/keyward/peer"
 	"github.com/keyward/keyward/token"
 )
 
@@ -250,10 +250,9 @@ func (s *Server) Mounts() []string { return append([]string(nil), s.mounts...) }
 // keyFrom returns the API key a request presents: Authorization Bearer or APIToken, or
 // X-API-Key.
 func keyFrom(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, rest, ok := strings.Cut(h, " ")
-		if ok && (strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "APIToken")) {
-			return strings.TrimSpace(rest)
+	if scheme, key := peer.Authorization(r); scheme != "" || key != "" {
+		if strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "APIToken") {
+			return key
 		}
 		return ""
 	}
@@ -265,21 +264,12 @@ func keyFrom(r *http.Request) string {
 func (s *Server) authenticate(r *http.Request) (*keyward.Caller, error) {
 	key := keyFrom(r)
 	if key != "" {
-		return s.authority.Authenticate(r.Context(), key, remoteHost(r))
+		return s.authority.Authenticate(r.Context(), key, peer.Host(r))
 	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		return s.authority.AuthenticateCertificate(r.Context(), r.TLS.PeerCertificates, remoteHost(r))
+		return s.authority.AuthenticateCertificate(r.Context(), r.TLS.PeerCertificates, peer.Host(r))
 	}
 	return nil, keyward.Errorf(keyward.EUnauthenticated, "a valid API key or client certificate is required")
-}
-
-// remoteHost is the peer's address without the port. Forwarded headers are not trusted.
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func requestID() string {

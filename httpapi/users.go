@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/peer"
 )
 
 // list wraps a slice as {"items": [...]}, the shape of every unpaginated list.
@@ -16,7 +17,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in, false); err != nil {
 		return err
 	}
-	c, err := s.authority.Login(r.Context(), in, remoteHost(r))
+	c, err := s.authority.Login(r.Context(), in, peer.Host(r))
 	if err != nil {
 		return err
 	}

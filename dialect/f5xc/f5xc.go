@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/peer"
 )
 
 // Prefix is the path every route of the dialect is under.
@@ -115,27 +115,17 @@ func (h *Handler) route(path string, methods map[string]handlerFunc) {
 // or, without that header, by the client certificate of the TLS connection (an
 // API_CERTIFICATE's bundle).
 func (h *Handler) authenticate(r *http.Request) (*keyward.Caller, error) {
-	addr := remoteHost(r)
-	if v := r.Header.Get("Authorization"); v != "" {
-		scheme, tok, ok := strings.Cut(v, " ")
-		if !ok || !(strings.EqualFold(scheme, "APIToken") || strings.EqualFold(scheme, "Bearer")) {
+	addr := peer.Host(r)
+	if scheme, tok := peer.Authorization(r); scheme != "" || tok != "" {
+		if !strings.EqualFold(scheme, "APIToken") && !strings.EqualFold(scheme, "Bearer") {
 			return nil, keyward.Errorf(keyward.EUnauthenticated, "the Authorization header must be APIToken <token>")
 		}
-		return h.a.Authenticate(r.Context(), strings.TrimSpace(tok), addr)
+		return h.a.Authenticate(r.Context(), tok, addr)
 	}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		return h.a.AuthenticateCertificate(r.Context(), r.TLS.PeerCertificates, addr)
 	}
 	return nil, keyward.Errorf(keyward.EUnauthenticated, "an API token (Authorization: APIToken <token>) or an API certificate is required")
-}
-
-// remoteHost is the peer's address without the port; forwarded headers are not trusted.
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // Error is the body of every error: the gRPC status code F5 XC's gateway puts in "code" and a

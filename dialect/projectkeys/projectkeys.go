@@ -20,12 +20,12 @@ package projectkeys
 
 import (
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/peer"
 )
 
 // The routes' path patterns.
@@ -102,7 +102,7 @@ func (h *Handler) serve(op operation) http.Handler {
 			h.writeError(w, r, err)
 			return
 		}
-		caller, err := h.a.Authenticate(r.Context(), key, remoteHost(r))
+		caller, err := h.a.Authenticate(r.Context(), key, peer.Host(r))
 		if err != nil {
 			h.writeError(w, r, err)
 			return
@@ -136,25 +136,12 @@ var errNoKey = keyward.Errorf(keyward.EUnauthenticated, "an Authorization header
 
 // keyFrom returns the key of the Authorization header: "Bearer <key>" or the bare key.
 func keyFrom(r *http.Request) (string, error) {
-	v := strings.TrimSpace(r.Header.Get("Authorization"))
-	if v == "" {
+	scheme, key := peer.Authorization(r)
+	switch {
+	case key == "" && scheme == "":
 		return "", errNoKey
-	}
-	scheme, rest, ok := strings.Cut(v, " ")
-	if !ok {
-		return v, nil
-	}
-	if !strings.EqualFold(scheme, "Bearer") {
+	case scheme != "" && !strings.EqualFold(scheme, "Bearer"):
 		return "", keyward.Errorf(keyward.EUnauthenticated, "the Authorization header must be \"Bearer <key>\" or the key itself")
 	}
-	return strings.TrimSpace(rest), nil
-}
-
-// remoteHost is the peer's address without the port; forwarded headers are not trusted.
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return key, nil
 }

@@ -31,7 +31,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -41,6 +40,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/peer"
 )
 
 // The paths served.
@@ -253,30 +253,18 @@ func userAPIKey(c *keyward.Credential, key string) UserApiKey {
 // or Basic with the key as the user name and an empty password.
 func (h *Handler) authenticate(r *http.Request) (*keyward.Caller, error) {
 	var key string
-	if auth := r.Header.Get("Authorization"); auth != "" {
-		scheme, rest, _ := strings.Cut(auth, " ")
-		switch {
-		case strings.EqualFold(scheme, "Bearer"):
-			key = strings.TrimSpace(rest)
-		case strings.EqualFold(scheme, "Basic"):
-			if user, pass, ok := r.BasicAuth(); ok && pass == "" {
-				key = user
-			}
+	switch scheme, rest := peer.Authorization(r); {
+	case strings.EqualFold(scheme, "Bearer"):
+		key = rest
+	case strings.EqualFold(scheme, "Basic"):
+		if user, pass, ok := r.BasicAuth(); ok && pass == "" {
+			key = user
 		}
 	}
 	if key == "" {
 		return nil, keyward.Errorf(keyward.EUnauthenticated, "a valid API key is required: Authorization: Bearer <key>, or Basic with the key as the user name")
 	}
-	return h.a.Authenticate(r.Context(), key, remoteHost(r))
-}
-
-// remoteHost is the peer's address without the port. Forwarded headers are not trusted.
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return h.a.Authenticate(r.Context(), key, peer.Host(r))
 }
 
 // responseFormat picks the response format as ServiceStack does: ?format=, then a .json or

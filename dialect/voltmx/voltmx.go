@@ -19,13 +19,13 @@ package voltmx
 
 import (
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/peer"
 )
 
 // Path is where the API is served.
@@ -155,9 +155,8 @@ func presentedKey(r *http.Request) string {
 	if v := strings.TrimSpace(r.Header.Get("X-VoltMX-App-API-Key")); v != "" {
 		return v
 	}
-	if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok &&
-		(strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "APIToken")) {
-		return strings.TrimSpace(rest)
+	if scheme, rest := peer.Authorization(r); strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "APIToken") {
+		return rest
 	}
 	return ""
 }
@@ -167,15 +166,5 @@ func (h *Handler) authenticate(r *http.Request) (*keyward.Caller, error) {
 	if key == "" {
 		return nil, keyward.Errorf(keyward.EUnauthenticated, "send X-VoltMX-Authorization or X-VoltMX-App-API-Key")
 	}
-	return h.a.Authenticate(r.Context(), key, remoteHost(r))
-}
-
-// remoteHost is the peer's address without the port, for the audit log. Forwarded headers
-// are not trusted.
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return h.a.Authenticate(r.Context(), key, peer.Host(r))
 }
