@@ -35,8 +35,9 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./token/ ./authority/
 	$(GO) run ./cmd/keyward-bench
 
+# -buildvcs=auto stamps the commit into the binary (keyward version) even where GOFLAGS turns it off.
 build:
-	$(GO) build -o bin/keyward ./cmd/keyward
+	$(GO) build -buildvcs=auto -o bin/keyward ./cmd/keyward
 
 run:
-	$(GO) run ./cmd/keyward serve
+	$(GO) run -buildvcs=auto ./cmd/keyward serve

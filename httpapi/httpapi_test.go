@@ -20,6 +20,7 @@ import (
 	"github.com/keyward/keyward/httpapi"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/version"
 )
 
 // faultyStore lets a test make the database fail or hang.
@@ -375,6 +376,14 @@ func TestServerFailures(t *testing.T) {
 		}
 		if r := e.do(t, "GET", "/readyz", "", ""); r.status != 503 {
 			t.Fatalf("readyz = %d", r.status)
+		}
+	})
+	t.Run("ReadyzVersion", func(t *testing.T) {
+		e := start(t, 0)
+		r := e.do(t, "GET", "/readyz", "", "")
+		var body map[string]string
+		if err := json.Unmarshal(r.body, &body); err != nil || r.status != 200 || body["version"] != version.Get().String() {
+			t.Fatalf("readyz = %d %s; want 200 with this build's version", r.status, r.body)
 		}
 	})
 	t.Run("Deadline", func(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/keyward/keyward/metrics"
 	"github.com/keyward/keyward/peer"
 	"github.com/keyward/keyward/token"
+	"github.com/keyward/keyward/version"
 )
 
 // MaxBodyBytes is the largest request body accepted; larger ones get 413.
@@ -40,6 +41,7 @@ type Server struct {
 	crossOrigin *http.CrossOriginProtection
 	exempt      *http.ServeMux
 	mounts      []string
+	version     string // this build, as /readyz reports it
 }
 
 // Endpoint is one method and path pattern the server answers, for tests and documentation
@@ -76,7 +78,7 @@ func New(a *authority.Authority, store keyward.Store, opts Options) *Server {
 	}
 	s := &Server{authority: a, store: store, logger: opts.Logger, timeout: opts.RequestTimeout, mux: http.NewServeMux(),
 		metrics: opts.Metrics, keyHeaders: opts.GatewayKeyHeaders,
-		crossOrigin: http.NewCrossOriginProtection(), exempt: http.NewServeMux()}
+		crossOrigin: http.NewCrossOriginProtection(), exempt: http.NewServeMux(), version: version.Get().String()}
 	s.routes()
 	return s
 }
@@ -287,5 +289,5 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		s.logger.Warn("readiness check failed", "err", err)
 		return &keyward.Error{Code: keyward.EUnavailable, Message: "database unavailable", RetryAfter: 5 * time.Second}
 	}
-	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "version": s.version})
 }

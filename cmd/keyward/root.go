@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/version"
 )
 
 // defaultServer is the server the CLI calls without --server or KEYWARD_SERVER: where
@@ -83,7 +84,9 @@ func newRootCmd(a *app) *cobra.Command {
 		Long:          rootLong,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Get().String(), // --version
 	}
+	root.SetVersionTemplate("keyward {{.Version}}\n")
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
@@ -108,6 +111,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newMigrateCmd(a),
 		newClusterCmd(a),
 		newCACmd(a),
+		newVersionCmd(a),
 	)
 	// "project members" is defined with the other role bindings, in member.go.
 	for _, c := range root.Commands() {
