@@ -33,8 +33,7 @@ var (
 // readP12Password returns $KEYWARD_P12_PASSWORD, else the next line of stdin, checked against
 // the server's policy so that a weak one is refused before anything is issued.
 func (a *app) readP12Password() (string, error) {
-	pw, err := a.readPassword(p12PasswordEnv, "Password for the PKCS#12 bundle", "PKCS#12 bundle password",
-		"set "+p12PasswordEnv+" to avoid this")
+	pw, err := a.readPassword(p12PasswordEnv, "Password for the PKCS#12 bundle", "PKCS#12 bundle password")
 	if err != nil {
 		return "", err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/keyward/keyward"
 )
@@ -30,8 +31,7 @@ import (
 //     current one is $KEYWARD_CURRENT_PASSWORD, else the second line (none is needed for a
 //     first password, which only users:admin sets).
 //
-// On a terminal each line is prompted for on stderr. There is no way to turn the terminal's echo
-// off without a dependency keyward does not take, so the prompt says that what is typed shows.
+// On a terminal each line is prompted for on stderr, and passwords are read with echo off.
 
 // sessionFile is the name of the stored session in the config dir.
 const sessionFile = "session.json"
@@ -173,20 +173,30 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// echoNote ends every password prompt: the terminal shows what is typed.
-const echoNote = "(shown as you type; "
-
-// readPassword returns the value of env when it is set, else the next line of stdin, prompted
-// for on a terminal with label. what names the password in errors; avoid says how to keep it
-// off the screen.
-func (a *app) readPassword(env, label, what, avoid string) (string, error) {
+// readPassword returns the value of env when it is set, else the next line of stdin. On a
+// terminal it prompts with label on stderr and reads with echo off, so that what is typed never
+// shows. what names the password in errors.
+func (a *app) readPassword(env, label, what string) (string, error) {
 	if env != "" {
 		if pw := a.getenv(env); pw != "" {
 			return pw, nil
 		}
 	}
-	pw, ok, err := a.readLine(label + " " + echoNote + avoid + "): ")
-	if err != nil {
+	var (
+		pw  string
+		ok  bool
+		err error
+	)
+	if fd, isTTY := a.stdinTerminal(); isTTY {
+		fmt.Fprint(a.stderr, label+": ")
+		var b []byte
+		b, err = term.ReadPassword(fd)
+		fmt.Fprintln(a.stderr)
+		if err != nil {
+			return "", fmt.Errorf("reading the %s: %w", what, err)
+		}
+		pw, ok = string(b), true
+	} else if pw, ok, err = a.readLine(""); err != nil {
 		return "", err
 	}
 	if !ok || pw == "" {
@@ -215,9 +225,7 @@ looked for). The session acts with all of your current rights until it expires
 
 The user name is --user, else the first line of stdin (prompted for on a
 terminal). The password is $KEYWARD_PASSWORD when it is set, else the next line
-of stdin. On a terminal the password is prompted for but, keyward having no way
-to turn the terminal's echo off, shown as you type it: set KEYWARD_PASSWORD, or
-pipe the password in, to keep it off the screen.
+of stdin. On a terminal the password is prompted for and read without echo.
 
 The session is stored in $KEYWARD_CONFIG_DIR/session.json, else
 $XDG_CONFIG_HOME/keyward/session.json, else ~/.config/keyward/session.json, with
@@ -260,7 +268,7 @@ token.`,
 					return usageErrorf("no user name given: pass --user or write it on stdin")
 				}
 			}
-			if in.Password, err = a.readPassword("KEYWARD_PASSWORD", "Password", "password", "set KEYWARD_PASSWORD to avoid this"); err != nil {
+			if in.Password, err = a.readPassword("KEYWARD_PASSWORD", "Password", "password"); err != nil {
 				return err
 			}
 			if u, err := url.Parse(server); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {

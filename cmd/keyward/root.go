@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/keyward/keyward/client"
 	"github.com/keyward/keyward/version"
@@ -210,12 +211,19 @@ func (a *app) sessionToken(server string) (string, error) {
 
 // stdinIsTerminal reports whether stdin is a terminal, where prompts make sense.
 func (a *app) stdinIsTerminal() bool {
+	_, ok := a.stdinTerminal()
+	return ok
+}
+
+// stdinTerminal returns stdin's descriptor when stdin is a terminal (not /dev/null, which is a
+// character device too).
+func (a *app) stdinTerminal() (int, bool) {
 	f, ok := a.stdin.(*os.File)
 	if !ok {
-		return false
+		return 0, false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	fd := int(f.Fd())
+	return fd, term.IsTerminal(fd)
 }
 
 // maxStdin bounds what the CLI reads from stdin: a few lines of keys, names and passwords.

@@ -59,7 +59,7 @@ A new user holds no role: bind one with "keyward project members add" or
 			}
 			in := keyward.CreateUserInput{Name: args[0]}
 			if withPassword {
-				if in.Password, err = a.readPassword("", "Password for "+args[0], "password", "pipe it on stdin to avoid this"); err != nil {
+				if in.Password, err = a.readPassword("", "Password for "+args[0], "password"); err != nil {
 					return err
 				}
 			}
@@ -223,12 +223,12 @@ where passwords always come from); it is accepted so that scripts can say so.`,
 			}
 			own := who.User != nil && (who.User.Name == args[0] || strconv.FormatInt(who.User.ID, 10) == args[0])
 			var in keyward.SetPasswordInput
-			if in.Password, err = a.readPassword("", "New password", "new password", "pipe it on stdin to avoid this"); err != nil {
+			if in.Password, err = a.readPassword("", "New password", "new password"); err != nil {
 				return err
 			}
 			switch {
 			case own && who.User.HasPassword:
-				if in.CurrentPassword, err = a.readPassword("KEYWARD_CURRENT_PASSWORD", "Current password", "current password", "set KEYWARD_CURRENT_PASSWORD to avoid this"); err != nil {
+				if in.CurrentPassword, err = a.readPassword("KEYWARD_CURRENT_PASSWORD", "Current password", "current password"); err != nil {
 					return err
 				}
 			case own:
