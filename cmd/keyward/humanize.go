@@ -6,8 +6,8 @@ import (
 )
 
 // humanizeExpiry says, relative to now, when a credential becomes valid or stops being valid:
-// "starts in 2 days" while notBefore is ahead, then "in 29 days", "in 3 hours", "expired 3 hours
-// ago", or "never" when expiresAt is nil. Amounts are rounded down.
+// "starts in 2 days" while notBefore is ahead, then "in 30 days", "in 3 hours", "expired 3 hours
+// ago", or "never" when expiresAt is nil. Amounts are rounded to the nearest unit.
 func humanizeExpiry(notBefore, expiresAt *time.Time, now time.Time) string {
 	switch {
 	case notBefore != nil && now.Before(*notBefore):
@@ -20,18 +20,20 @@ func humanizeExpiry(notBefore, expiresAt *time.Time, now time.Time) string {
 	return "expired " + humanizeDuration(now.Sub(*expiresAt)) + " ago"
 }
 
-// humanizeDuration renders a non-negative d in its largest sensible unit, rounded down: minutes
-// below an hour, hours below two days, days beyond.
+// humanizeDuration renders a non-negative d in its largest sensible unit, rounded to the
+// nearest: minutes below an hour, hours below two days, days beyond. Rounding down would show a
+// 30-day key listed a second after its creation as expiring "in 29 days".
 func humanizeDuration(d time.Duration) string {
+	const day = 24 * time.Hour
 	switch {
 	case d < time.Minute:
 		return "less than a minute"
-	case d < time.Hour:
-		return plural(int64(d/time.Minute), "minute")
-	case d < 48*time.Hour:
-		return plural(int64(d/time.Hour), "hour")
+	case d < time.Hour-30*time.Second:
+		return plural(int64((d+30*time.Second)/time.Minute), "minute")
+	case d < 2*day-30*time.Minute:
+		return plural(int64((d+30*time.Minute)/time.Hour), "hour")
 	}
-	return plural(int64(d/(24*time.Hour)), "day")
+	return plural(int64((d+12*time.Hour)/day), "day")
 }
 
 func plural(n int64, unit string) string {
