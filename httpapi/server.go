@@ -6,6 +6,7 @@ package httpapi
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"log/slog"
 	"maps"
@@ -38,10 +39,12 @@ type Server struct {
 	keyHeaders []string
 	// crossOrigin and exempt serve guard (guard.go): the standard library's origin check, and
 	// the paths the guard leaves alone.
-	crossOrigin *http.CrossOriginProtection
-	exempt      *http.ServeMux
-	mounts      []string
-	version     string // this build, as /readyz reports it
+	crossOrigin      *http.CrossOriginProtection
+	exempt           *http.ServeMux
+	mounts           []string
+	version          string // this build, as /readyz reports it
+	metricsElsewhere bool
+	metricsToken     string
 }
 
 // Endpoint is one method and path pattern the server answers, for tests and documentation
@@ -61,8 +64,12 @@ type Options struct {
 	Logger *slog.Logger
 	// RequestTimeout bounds each request; past it the caller gets 504. Default 30s.
 	RequestTimeout time.Duration
-	// Metrics, when set, is served on /metrics and fed by the verification endpoints.
-	Metrics *metrics.Metrics
+	// Metrics, when set, is fed by the verification endpoints and served on /metrics, unless
+	// MetricsElsewhere says a listener of its own serves it (MetricsHandler).
+	Metrics          *metrics.Metrics
+	MetricsElsewhere bool
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 	// GatewayKeyHeaders are extra request headers /v1/auth reads the key from, before the
 	// native Authorization and X-API-Key.
 	GatewayKeyHeaders []string
@@ -78,7 +85,8 @@ func New(a *authority.Authority, store keyward.Store, opts Options) *Server {
 	}
 	s := &Server{authority: a, store: store, logger: opts.Logger, timeout: opts.RequestTimeout, mux: http.NewServeMux(),
 		metrics: opts.Metrics, keyHeaders: opts.GatewayKeyHeaders,
-		crossOrigin: http.NewCrossOriginProtection(), exempt: http.NewServeMux(), version: version.Get().String()}
+		crossOrigin: http.NewCrossOriginProtection(), exempt: http.NewServeMux(), version: version.Get().String(),
+		metricsElsewhere: opts.MetricsElsewhere, metricsToken: opts.MetricsToken}
 	s.routes()
 	return s
 }
@@ -122,9 +130,10 @@ func (s *Server) routes() {
 	// Envoy's ext_authz appends the original path to the service's path prefix.
 	s.route("/v1/auth/{path...}", true, map[string]handlerFunc{"GET": s.forwardAuth, "POST": s.forwardAuth, "HEAD": s.forwardAuth})
 	s.exemptFromGuard("/v1/auth", "/v1/auth/{path...}")
-	if s.metrics != nil {
+	if s.metrics != nil && !s.metricsElsewhere {
+		h := MetricsHandler(s.metrics, s.metricsToken)
 		s.route("/metrics", true, map[string]handlerFunc{"GET": func(w http.ResponseWriter, r *http.Request) error {
-			s.metrics.Handler().ServeHTTP(w, r)
+			h.ServeHTTP(w, r)
 			return nil
 		}})
 	}
@@ -290,4 +299,23 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		return &keyward.Error{Code: keyward.EUnavailable, Message: "database unavailable", RetryAfter: 5 * time.Second}
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "version": s.version})
+}
+
+// MetricsHandler serves m's Prometheus exposition, behind a bearer token when token is not
+// empty (compared in constant time; a wrong or missing one gets 401 and nothing else).
+func MetricsHandler(m *metrics.Metrics, token string) http.Handler {
+	h := m.Handler()
+	if token == "" {
+		return h
+	}
+	want := []byte(token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, got := peer.Authorization(r)
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			http.Error(w, "a bearer token is required for /metrics", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -91,7 +91,7 @@ func startSurfaces(t *testing.T, store keyward.Store) *surfaceEnv {
 	if _, err := a.CreateUser(actx, keyward.CreateUserInput{Name: "bob"}); err != nil {
 		t.Fatal(err)
 	}
-	h := newHandler(serveConfig{requestTimeout: 30 * time.Second}, a, store, logger)
+	h, _ := newHandler(serveConfig{requestTimeout: 30 * time.Second}, a, store, logger, "")
 	srv := httptest.NewUnstartedServer(h)
 	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 	srv.StartTLS()

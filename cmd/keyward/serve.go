@@ -44,6 +44,8 @@ type serveConfig struct {
 	tls                bool
 	tlsCert, tlsKey    string
 	metrics            bool
+	metricsAddr        string
+	metricsTokenFile   string
 	gatewayHeaders     []string
 	cacheTTL           time.Duration
 	cacheSize          int
@@ -82,6 +84,8 @@ usage data and closes the database.`,
 	f.StringVar(&cfg.tlsCert, "tls-cert", "", "with --tls: the server certificate (PEM); default one issued by keyward's CA for --addr")
 	f.StringVar(&cfg.tlsKey, "tls-key", "", "with --tls: the server certificate's key (PEM)")
 	f.BoolVar(&cfg.metrics, "metrics", true, "serve Prometheus metrics on /metrics")
+	f.StringVar(&cfg.metricsAddr, "metrics-addr", os.Getenv("KEYWARD_METRICS_ADDR"), "serve /metrics on this address of its own instead of the API's (env KEYWARD_METRICS_ADDR)")
+	f.StringVar(&cfg.metricsTokenFile, "metrics-token-file", "", "require \"Authorization: Bearer <token>\" on /metrics, the token being this file's first line (default $KEYWARD_METRICS_TOKEN when set)")
 	f.StringSliceVar(&cfg.gatewayHeaders, "gateway-key-header", nil, "extra request header /v1/auth reads the key from (repeatable), before Authorization and X-API-Key")
 	f.DurationVar(&cfg.cacheTTL, "cache-ttl", authority.DefaultCacheTTL, "how long a verification result is reused: the bound on staleness when change notifications are lost")
 	f.IntVar(&cfg.cacheSize, "cache-size", authority.DefaultCacheSize, "how many keys the verification cache holds")
@@ -193,8 +197,31 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	} else if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
 		logger.Warn("serving plain HTTP on a non-loopback address; use --tls or put TLS in front of it", "addr", ln.Addr().String())
 	}
+	metricsToken, err := readMetricsToken(cfg.metricsTokenFile)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	handler, m := newHandler(cfg, auth, store, logger, metricsToken)
+	var metricsSrv *http.Server
+	if cfg.metrics && cfg.metricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening on %s for metrics: %w", cfg.metricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", httpapi.MetricsHandler(m, metricsToken))
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+		logger.Info("metrics listening", "addr", mln.Addr().String(), "token", metricsToken != "")
+		go func() {
+			if err := metricsSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("metrics listener failed", "err", err)
+			}
+		}()
+	}
 	srv := &http.Server{
-		Handler:           newHandler(cfg, auth, store, logger),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.requestTimeout + 10*time.Second,
 		WriteTimeout:      cfg.requestTimeout + 10*time.Second,
@@ -214,6 +241,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Error("draining did not finish in time", "err", err)
+	}
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(sctx)
 	}
 	logger.Info("stopped")
 	return nil
@@ -316,9 +346,28 @@ func serverTLS(cfg serveConfig, auth *authority.Authority, addr string) (*tls.Co
 	}, nil
 }
 
-// newHandler assembles the HTTP surfaces: the native API, its metrics and the gateway check.
-func newHandler(cfg serveConfig, auth *authority.Authority, store keyward.Store, logger *slog.Logger) http.Handler {
-	opts := httpapi.Options{Logger: logger, RequestTimeout: cfg.requestTimeout, GatewayKeyHeaders: cfg.gatewayHeaders}
+// readMetricsToken returns the token /metrics requires: the first line of file, else
+// $KEYWARD_METRICS_TOKEN, else none.
+func readMetricsToken(file string) (string, error) {
+	if file == "" {
+		return os.Getenv("KEYWARD_METRICS_TOKEN"), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("--metrics-token-file: %w", err)
+	}
+	tok, _, _ := strings.Cut(string(b), "\n")
+	if tok = strings.TrimSpace(tok); tok == "" {
+		return "", usageErrorf("--metrics-token-file %s holds no token", file)
+	}
+	return tok, nil
+}
+
+// newHandler assembles the HTTP surfaces: the native API, its metrics and the gateway check. It
+// returns the metrics too (nil without --metrics), for a listener of their own.
+func newHandler(cfg serveConfig, auth *authority.Authority, store keyward.Store, logger *slog.Logger, metricsToken string) (http.Handler, *metrics.Metrics) {
+	opts := httpapi.Options{Logger: logger, RequestTimeout: cfg.requestTimeout, GatewayKeyHeaders: cfg.gatewayHeaders,
+		MetricsElsewhere: cfg.metricsAddr != "", MetricsToken: metricsToken}
 	if cfg.metrics {
 		opts.Metrics = metrics.New(func() (uint64, uint64, int) {
 			st := auth.Stats()
@@ -331,7 +380,7 @@ func newHandler(cfg serveConfig, auth *authority.Authority, store keyward.Store,
 	voltmx.New(auth, voltmx.Options{Logger: logger}).Register(api.Mount)
 	projectkeys.New(auth, projectkeys.Options{Logger: logger}).Register(api.Mount)
 	servicestack.New(auth, servicestack.Options{Logger: logger}).Register(api.Mount)
-	return api
+	return api, opts.Metrics
 }
 
 // openLimiter returns the Redis limiter --redis names, or nil for the per-process default. It
