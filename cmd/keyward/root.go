@@ -113,6 +113,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newClusterCmd(a),
 		newCACmd(a),
 		newVersionCmd(a),
+		newRecoverTokenCmd(a),
 	)
 	// "project members" is defined with the other role bindings, in member.go.
 	for _, c := range root.Commands() {
