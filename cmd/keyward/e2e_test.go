@@ -370,7 +370,9 @@ func TestRBACTour(t *testing.T) {
 	// The admin sets a password with the bootstrap token, then logs in with it.
 	step([]string{"KEYWARD_TOKEN=" + admin}, adminPW+"\n", 0, "user", "passwd", "admin")
 	step(asAdmin, adminPW+"\n", 0, "login", "--user", "admin")
-	if st, err := os.Stat(filepath.Join(adminCfg, "session.json")); err != nil || st.Mode().Perm() != 0o600 {
+	if files, _ := filepath.Glob(filepath.Join(adminCfg, sessionsDir, "*.json")); len(files) != 1 {
+		t.Fatalf("session files: %v, want one", files)
+	} else if st, err := os.Stat(files[0]); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("session file: %v %v", st, err)
 	}
 	step(asAdmin, "", 0, "project", "create", "acme")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,8 +35,14 @@ import (
 //
 // On a terminal each line is prompted for on stderr, and passwords are read with echo off.
 
-// sessionFile is the name of the stored session in the config dir.
-const sessionFile = "session.json"
+// Stored sessions live in the config dir, one file per server under sessionsDir, so that a
+// login to one server does not end the stored session of another. An older CLI kept one
+// session for every server in legacySessionFile; it is still read for its own server and
+// replaced at the next login there.
+const (
+	sessionsDir       = "sessions"
+	legacySessionFile = "session.json"
+)
 
 // storedSession is what "keyward login" keeps in the config dir.
 type storedSession struct {
@@ -65,52 +73,87 @@ func (a *app) configDir() (string, error) {
 	return filepath.Join(home, ".config", "keyward"), nil
 }
 
-// sessionPath is the stored session's file.
-func (a *app) sessionPath() (string, error) {
+// sessionPath is the file of the stored session for server.
+func (a *app) sessionPath(server string) (string, error) {
 	d, err := a.configDir()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(d, sessionFile), nil
+	return filepath.Join(d, sessionsDir, sessionName(server)), nil
 }
 
-// loadSession returns the stored session and its file's path; the session is nil when there is
-// none.
-func (a *app) loadSession() (*storedSession, string, error) {
-	path, err := a.sessionPath()
+// sessionName names the session file of server: its host, for people, and a digest of the
+// whole normalised URL, so that two servers never share a file.
+func sessionName(server string) string {
+	n := normServer(server)
+	sum := sha256.Sum256([]byte(n))
+	host := "server"
+	if u, err := url.Parse(n); err == nil && u.Host != "" {
+		host = strings.Map(func(r rune) rune {
+			if r == '.' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' {
+				return r
+			}
+			return '_'
+		}, u.Host)
+	}
+	return host + "-" + hex.EncodeToString(sum[:6]) + ".json"
+}
+
+// loadSession returns the stored session for server and its file's path; the session is nil
+// when there is none.
+func (a *app) loadSession(server string) (*storedSession, string, error) {
+	path, err := a.sessionPath(server)
 	if err != nil {
 		return nil, "", err
 	}
+	s, err := a.readSessionFile(path)
+	if s != nil || err != nil {
+		return s, path, err
+	}
+	legacy := filepath.Join(filepath.Dir(filepath.Dir(path)), legacySessionFile)
+	if s, err = a.readSessionFile(legacy); err != nil {
+		return nil, legacy, err
+	}
+	if s != nil && sameServer(s.Server, server) {
+		return s, legacy, nil
+	}
+	return nil, path, nil
+}
+
+// readSessionFile reads one stored session; nil when the file does not exist.
+func (a *app) readSessionFile(path string) (*storedSession, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, path, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, path, fmt.Errorf("the stored session cannot be read: %w", err)
+		return nil, fmt.Errorf("the stored session cannot be read: %w", err)
 	}
 	var s storedSession
 	if err := json.Unmarshal(b, &s); err != nil || s.Token == "" || s.Server == "" {
-		return nil, path, fmt.Errorf("the stored session %s is damaged (run \"keyward logout\" to remove it)", path)
+		return nil, fmt.Errorf("the stored session %s is damaged (run \"keyward logout\" to remove it)", path)
 	}
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		fmt.Fprintf(a.stderr, "warning: %s may be read by other users; run: chmod 600 %s\n", path, path)
 	}
-	return &s, path, nil
+	return &s, nil
 }
 
 // saveSession stores s with mode 0600 in a config dir of mode 0700, replacing the file
 // atomically, and returns its path.
 func (a *app) saveSession(s *storedSession) (string, error) {
-	path, err := a.sessionPath()
+	path, err := a.sessionPath(s.Server)
 	if err != nil {
 		return "", err
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("creating the config dir: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return "", fmt.Errorf("restricting the config dir: %w", err)
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return "", fmt.Errorf("creating the config dir: %w", err)
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return "", fmt.Errorf("restricting the config dir: %w", err)
+		}
 	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
@@ -140,7 +183,46 @@ func (a *app) saveSession(s *storedSession) (string, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return "", fmt.Errorf("storing the session: %w", err)
 	}
+	// An older CLI's single session for this server is replaced by this one.
+	legacy := filepath.Join(filepath.Dir(dir), legacySessionFile)
+	if old, err := a.readSessionFile(legacy); err == nil && old != nil && sameServer(old.Server, s.Server) {
+		_ = os.Remove(legacy)
+	}
 	return path, nil
+}
+
+// logoutTarget finds the session logout ends: the one of the server --server or
+// $KEYWARD_SERVER names; without either, the default server's, else the only one stored.
+func (a *app) logoutTarget() (*storedSession, string, error) {
+	server, err := a.serverURL()
+	if err != nil {
+		return nil, "", err
+	}
+	s, path, err := a.loadSession(server)
+	if s != nil || err != nil || a.flags.Changed("server") || a.getenv("KEYWARD_SERVER") != "" {
+		return s, path, err
+	}
+	d, err := a.configDir()
+	if err != nil {
+		return nil, "", err
+	}
+	files, _ := filepath.Glob(filepath.Join(d, sessionsDir, "*.json"))
+	if legacy := filepath.Join(d, legacySessionFile); isFile(legacy) {
+		files = append(files, legacy)
+	}
+	switch len(files) {
+	case 0:
+		return nil, path, nil
+	case 1:
+		s, err := a.readSessionFile(files[0])
+		return s, files[0], err
+	}
+	return nil, "", usageErrorf("sessions are stored for %d servers: name one with --server", len(files))
+}
+
+func isFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
 }
 
 // removeSession deletes the stored session's file; a file already gone is not an error.
@@ -153,15 +235,15 @@ func removeSession(path string) error {
 
 // sameServer reports whether two server URLs name the same server: scheme and host compare
 // without case, and a trailing slash does not count.
-func sameServer(x, y string) bool {
-	norm := func(s string) string {
-		u, err := url.Parse(strings.TrimSpace(s))
-		if err != nil {
-			return s
-		}
-		return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + strings.TrimRight(u.Path, "/")
+func sameServer(x, y string) bool { return normServer(x) == normServer(y) }
+
+// normServer is a server URL as sameServer compares it.
+func normServer(s string) string {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil {
+		return s
 	}
-	return norm(x) == norm(y)
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host) + strings.TrimRight(u.Path, "/")
 }
 
 // isLoopback reports whether host names this machine.
@@ -221,16 +303,17 @@ token that the server returns, so that the commands that follow need no
 --token or KEYWARD_TOKEN (see "keyward --help" for the order in which tokens are
 looked for). The session acts with all of your current rights until it expires
 (after ` + humanizeDuration(keyward.DefaultSessionTTL) + ` unless --ttl says otherwise, at most ` + humanizeDuration(keyward.MaxSessionTTL) + `) or
-"keyward logout" ends it. Logging in again replaces the stored session.
+"keyward logout" ends it. Each server has its own stored session: logging in
+again to the same server replaces its session, and leaves other servers' alone.
 
 The user name is --user, else the first line of stdin (prompted for on a
 terminal). The password is $KEYWARD_PASSWORD when it is set, else the next line
 of stdin. On a terminal the password is prompted for and read without echo.
 
-The session is stored in $KEYWARD_CONFIG_DIR/session.json, else
-$XDG_CONFIG_HOME/keyward/session.json, else ~/.config/keyward/session.json, with
-mode 0600 in a directory of mode 0700, together with the server's URL and the
-session's expiry. With -o json the session credential is printed without its
+The session is stored in the config dir's sessions/ directory
+($KEYWARD_CONFIG_DIR, else $XDG_CONFIG_HOME/keyward, else ~/.config/keyward), one
+file per server, with mode 0600 in directories of mode 0700, together with the
+server's URL and the session's expiry. With -o json the session credential is printed without its
 token.`,
 		Example: `  keyward --server https://keyward.example.com login --user alice
   KEYWARD_PASSWORD=... keyward login --user alice --ttl 2h
@@ -328,9 +411,11 @@ func sessionExpiry(c *keyward.Credential, now time.Time) string {
 func newLogoutCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "logout",
-		Short: "End the stored session and remove it",
-		Long: `End the session stored by "keyward login", on the server where it was made,
-and remove it from the config dir. The file is removed even when the server
+		Short: "End the stored session of the server and remove it",
+		Long: `End the session that "keyward login" stored for the server that --server or
+$KEYWARD_SERVER names, on that server, and remove it from the config dir;
+sessions stored for other servers stay. Without either, the default server's
+session, else the one session stored. The file is removed even when the server
 says the session had already ended (expired, revoked or unknown); it is kept
 when the server cannot be reached, so that you can try again. Without a stored
 session there is nothing to do.`,
@@ -339,7 +424,7 @@ session there is nothing to do.`,
 			if err := a.checkOutput(); err != nil {
 				return err
 			}
-			s, path, err := a.loadSession()
+			s, path, err := a.logoutTarget()
 			if err != nil && path == "" {
 				return err
 			}

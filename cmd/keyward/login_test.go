@@ -22,14 +22,28 @@ const sessionJSON = `{"id":42,"project_id":1,"project":"system","name":"session"
 
 const whoamiAlice = `{"user":{"id":4,"name":"alice","has_password":true},"permissions":{"acme":["keys:read"]}}`
 
+// sessionFiles lists the stored session files of the test's config dir.
+func sessionFiles(t *testing.T) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(testConfigDir(t), sessionsDir, "*.json"))
+	if _, err := os.Stat(filepath.Join(testConfigDir(t), legacySessionFile)); err == nil {
+		files = append(files, filepath.Join(testConfigDir(t), legacySessionFile))
+	}
+	return files
+}
+
+// readSession reads the one stored session.
 func readSession(t *testing.T) (*storedSession, os.FileInfo) {
 	t.Helper()
-	path := filepath.Join(testConfigDir(t), sessionFile)
-	fi, err := os.Stat(path)
+	files := sessionFiles(t)
+	if len(files) != 1 {
+		t.Fatalf("stored sessions: %v, want one", files)
+	}
+	fi, err := os.Stat(files[0])
 	if err != nil {
 		t.Fatalf("no stored session: %v", err)
 	}
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(files[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,18 +56,18 @@ func readSession(t *testing.T) (*storedSession, os.FileInfo) {
 
 func sessionExists(t *testing.T) bool {
 	t.Helper()
-	_, err := os.Stat(filepath.Join(testConfigDir(t), sessionFile))
-	return err == nil
+	return len(sessionFiles(t)) > 0
 }
 
+// writeSession stores s where the CLI keeps the session of s.Server.
 func writeSession(t *testing.T, s storedSession) {
 	t.Helper()
-	d := testConfigDir(t)
-	if err := os.MkdirAll(d, 0o700); err != nil {
+	path := filepath.Join(testConfigDir(t), sessionsDir, sessionName(s.Server))
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(s)
-	if err := os.WriteFile(filepath.Join(d, sessionFile), b, 0o600); err != nil {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -126,7 +140,7 @@ func TestLoginStoresSession(t *testing.T) {
 	// Another server does not get the session.
 	n := f.count()
 	r = runCLI(t, "", "--server", "http://127.0.0.1:1", "whoami")
-	if r.code != 2 || !strings.Contains(r.stderr, "the stored session") || !strings.Contains(r.stderr, f.URL) {
+	if r.code != 2 || !strings.Contains(r.stderr, "no API token") {
 		t.Errorf("other server: code %d, stderr %q", r.code, r.stderr)
 	}
 	if f.count() != n {
@@ -258,25 +272,39 @@ func TestLoginJSON(t *testing.T) {
 
 func TestLoginReplacesSession(t *testing.T) {
 	f := newFakeServer(t, map[string]canned{"POST /v1/login": {201, "", sessionJSON}})
+	// Another server's session stays; an older CLI's single session for this server goes.
 	writeSession(t, storedSession{Server: "http://old.example", User: "bob", Token: "kw_live_old"})
+	legacy := filepath.Join(testConfigDir(t), legacySessionFile)
+	b, _ := json.Marshal(storedSession{Server: f.URL, User: "carol", Token: "kw_live_legacy"})
+	if err := os.WriteFile(legacy, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Chmod(testConfigDir(t), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r := runCLI(t, "pw\n", "--server", f.URL, "login", "--user", "alice")
-	if r.code != 0 {
-		t.Fatalf("code = %d, stderr %q", r.code, r.stderr)
+	for range 2 {
+		r := runCLI(t, "pw\n", "--server", f.URL, "login", "--user", "alice")
+		if r.code != 0 {
+			t.Fatalf("code = %d, stderr %q", r.code, r.stderr)
+		}
 	}
-	s, _ := readSession(t)
-	if s.User != "alice" || s.Token != sessionToken {
-		t.Errorf("session = %+v", s)
+	files := sessionFiles(t)
+	if len(files) != 2 || isFile(legacy) {
+		t.Fatalf("stored sessions %v, want old.example's and this server's (the legacy file replaced)", files)
+	}
+	for _, server := range []string{f.URL, "http://old.example"} {
+		b, err := os.ReadFile(filepath.Join(testConfigDir(t), sessionsDir, sessionName(server)))
+		var s storedSession
+		if err != nil || json.Unmarshal(b, &s) != nil {
+			t.Fatalf("session of %s: %v", server, err)
+		}
+		if want := map[bool]string{true: "alice", false: "bob"}[server == f.URL]; s.User != want {
+			t.Errorf("session of %s is %s's, want %s's", server, s.User, want)
+		}
 	}
 	di, _ := os.Stat(testConfigDir(t))
 	if got := di.Mode().Perm(); got != 0o700 {
 		t.Errorf("config dir mode = %o, want 700", got)
-	}
-	entries, _ := os.ReadDir(testConfigDir(t))
-	if len(entries) != 1 {
-		t.Errorf("config dir holds %d files, want only the session", len(entries))
 	}
 }
 
@@ -306,7 +334,7 @@ func TestDamagedSession(t *testing.T) {
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(d, sessionFile), []byte("{not json"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(d, legacySessionFile), []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r := runCLI(t, "", "--server", "http://127.0.0.1:1", "whoami")
@@ -329,8 +357,12 @@ func TestLogout(t *testing.T) {
 	t.Run("Revoked", func(t *testing.T) {
 		f := newFakeServer(t, map[string]canned{"POST /v1/logout": {200, "", strings.Replace(credJSON, `"id":12`, `"id":42`, 1)}})
 		writeSession(t, storedSession{Server: f.URL, User: "alice", Token: sessionToken, ExpiresAt: &future})
-		// The session's own server is called, whatever --server says.
-		r := runCLI(t, "", "--server", "http://127.0.0.1:1", "logout")
+		// Another server's logout leaves this session alone.
+		if r := runCLI(t, "", "--server", "http://127.0.0.1:1", "logout"); r.code != 0 || !strings.Contains(r.stderr, "Not logged in") || !sessionExists(t) {
+			t.Fatalf("logout of another server: code %d, stderr %q, stored %v", r.code, r.stderr, sessionExists(t))
+		}
+		// Without --server, the one session stored is ended, on its own server.
+		r := runCLI(t, "", "logout")
 		if r.code != 0 || !strings.Contains(r.stdout, "Logged out alice") || !strings.Contains(r.stdout, "42") {
 			t.Errorf("code %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 		}

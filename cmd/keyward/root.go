@@ -59,9 +59,9 @@ The token a command authenticates with is the first of:
      --server or $KEYWARD_SERVER names, and has not expired.
 Without any, a command stops before sending anything.
 Prefer the environment variable to the flag: a flag shows in the process list
-and in the shell history. "keyward login" stores its session in
-$KEYWARD_CONFIG_DIR/session.json, else $XDG_CONFIG_HOME/keyward/session.json,
-else ~/.config/keyward/session.json (mode 0600); "keyward logout" ends it.
+and in the shell history. "keyward login" stores one session per server in
+$KEYWARD_CONFIG_DIR/sessions/, else $XDG_CONFIG_HOME/keyward/sessions/, else
+~/.config/keyward/sessions/ (mode 0600); "keyward logout" ends the server's.
 
 Output is a table for people by default; -o json prints the API's objects as
 indented JSON for scripts.
@@ -195,7 +195,7 @@ func (a *app) serverURL() (string, error) {
 // why there is none.
 func (a *app) sessionToken(server string) (string, error) {
 	const advice = "set KEYWARD_TOKEN, pass --token, or run \"keyward login\""
-	s, path, err := a.loadSession()
+	s, path, err := a.loadSession(server)
 	switch {
 	case err != nil:
 		return "", fmt.Errorf("no API token, and %w; %s", err, advice)
