@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test-tools.sh: install the real clients keyward's tests drive, when missing: openssl (PKCS#12
 # bundles, CRLs), curl (mutual TLS with a PKCS#12 bundle), kubectl (Debian's kubernetes-client,
-# reading issued kubeconfigs) and nginx (the forward-auth example). Debian packages, as root
+# reading issued kubeconfigs), nginx (the forward-auth example), systemd-analyze (checking the
+# shipped unit) and script(1) (a terminal for the password prompt test). Debian packages, as root
 # (directly or through sudo -n). Run by `make test`; quiet and quick when all are there. A tool
 # that cannot be installed is reported here, and the test that needs it fails saying so.
 set -euo pipefail
@@ -22,6 +23,8 @@ missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 	missing+=(nginx-light)
 fi
