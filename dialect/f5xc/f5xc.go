@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,12 @@ import (
 
 // Prefix is the path every route of the dialect is under.
 const Prefix = "/api/web/"
+
+// ConsolePrefix starts the longer URLs of F5 XC's own examples, which name the console's
+// environment, region and tenant namespace before Prefix:
+// /api/v1/api/{environment}/{region}/namespaces/{tenant}/api/web/... A client configured with
+// such a base URL reaches the same routes.
+const ConsolePrefix = "/api/v1/api/"
 
 // Options configure a Handler. Zero values pick the defaults.
 type Options struct {
@@ -68,10 +75,48 @@ func New(a *authority.Authority, opts Options) *Handler {
 
 // Register mounts the dialect; keyward serve passes httpapi's (*Server).Mount, so every route
 // runs behind the shared middleware.
-func (h *Handler) Register(mount func(pattern string, h http.Handler)) { mount(Prefix, h) }
+func (h *Handler) Register(mount func(pattern string, h http.Handler)) {
+	mount(Prefix, h)
+	mount(ConsolePrefix, h)
+}
 
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. A path under ConsolePrefix is served as the /api/web/ path
+// it ends with; any other path there is the dialect's 404.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, ConsolePrefix) {
+		path, raw, ok := consolePath(r.URL)
+		if !ok {
+			h.writeError(w, r, keyward.Errorf(keyward.ENotFound, "no such endpoint"))
+			return
+		}
+		r = r.Clone(r.Context())
+		r.URL.Path, r.URL.RawPath = path, raw
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// consolePath returns the /api/web/ path that a console URL's path ends with (and its escaped
+// form, when it has one), if it has the four segments environment, region, "namespaces" and a
+// tenant namespace before it.
+func consolePath(u *url.URL) (path, raw string, ok bool) {
+	cut := func(p string) (string, bool) {
+		parts := strings.SplitN(strings.TrimPrefix(p, ConsolePrefix), "/", 5)
+		if len(parts) != 5 || parts[0] == "" || parts[1] == "" || parts[2] != "namespaces" || parts[3] == "" {
+			return "", false
+		}
+		rest := "/" + parts[4]
+		return rest, strings.HasPrefix(rest, Prefix)
+	}
+	if path, ok = cut(u.Path); !ok {
+		return "", "", false
+	}
+	if u.RawPath != "" {
+		if raw, ok = cut(u.RawPath); !ok {
+			return "", "", false
+		}
+	}
+	return path, raw, true
+}
 
 // RenderError renders err in the dialect's error shape: httpapi's shared middleware renders
 // its refusals (hostile bytes, cross-site requests) through it.

@@ -465,6 +465,14 @@ func TestRenewSeed(t *testing.T) {
 	t.Run("ErrNotFound", func(t *testing.T) {
 		fails(t, e.do(t, s.method, s.path, e.admin, s.with(map[string]any{"name": "nope"})), http.StatusNotFound, `credential "nope" not found`)
 	})
+	t.Run("ConsoleURL", func(t *testing.T) {
+		// The seed's own URL, with the console's environment, region and tenant before /api/web/.
+		const console = "/api/v1/api/production/us-east-1/namespaces/default"
+		e.ok(t, s.method, console+s.path, s.with(nil), nil)
+		fails(t, e.do(t, "GET", console+"/api/web/namespaces/example/nothing_here", e.admin, ""), http.StatusNotFound, "no such endpoint")
+		fails(t, e.do(t, "GET", "/api/v1/api/production/us-east-1/api/web/namespaces/example/api_credentials", e.admin, ""), http.StatusNotFound, "no such endpoint")
+		fails(t, e.do(t, "GET", "/api/v1/api/whatever", e.admin, ""), http.StatusNotFound, "no such endpoint")
+	})
 	t.Run("ErrNamespaceMismatch", func(t *testing.T) {
 		fails(t, e.do(t, s.method, s.path, e.admin, s.with(map[string]any{"namespace": "system"})), http.StatusBadRequest,
 			`namespace: is "system" in the body but "example" in the path`)
