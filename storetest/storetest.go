@@ -156,6 +156,7 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	t.Run("ListEvents", func(t *testing.T) { testListEvents(t, open) })
 	t.Run("Text", func(t *testing.T) { testText(t, open) })
 	t.Run("Purpose", func(t *testing.T) { testPurpose(t, open) })
+	t.Run("WithTx", func(t *testing.T) { testWithTx(t, open) })
 }
 
 // RunShared runs the checks that need two stores on one database, as two keyward servers (or
