@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward"
 )
@@ -85,6 +86,9 @@ func testWithTx(t *testing.T, open func(t *testing.T) keyward.Store) {
 			}
 			if _, _, err := tx.CredentialBySecret(ctx, sec.Digest); err != nil {
 				t.Errorf("CredentialBySecret in tx: %v", err)
+			}
+			if left, ok, err := tx.ConsumeCredit(ctx, c.ID, time.Time{}); err != nil || !ok || left != nil {
+				t.Errorf("ConsumeCredit in tx = %v, %v, %v; want nil, true (not counted)", left, ok, err)
 			}
 			list, err := tx.ListCredentials(ctx, keyward.CredentialFilter{ProjectID: p.ID})
 			if err != nil || len(list) != 1 {
