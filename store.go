@@ -170,6 +170,21 @@ type Store interface {
 	// ListEvents returns events that match f, newest first.
 	ListEvents(ctx context.Context, f EventFilter) ([]*Event, error)
 
+	// WithTx runs fn in one database transaction and commits it when fn returns nil; otherwise
+	// it rolls back, so nothing fn wrote (its events included) remains, and returns fn's
+	// error. fn receives a Store bound to the transaction: every method called on it, reads
+	// included, runs inside it and sees its writes; each mutating method still writes its own
+	// Event and stays atomic (a method that fails undoes only its own writes, through a
+	// savepoint, and the transaction goes on). fn must use only tx, never the Store WithTx was
+	// called on: on SQLite that would wait for the writer connection tx holds. WithTx on a
+	// bound Store joins the transaction under a savepoint. When the database reports
+	// contention (a serialization failure or deadlock on PostgreSQL, a busy database on
+	// SQLite) WithTx runs fn again, a bounded number of times, so fn must be re-runnable: it
+	// may not keep state from an earlier run, nor act outside the store (such as invalidating
+	// caches) before WithTx returns. Change notifications are sent at commit, never for a
+	// rollback. Ids set on values during fn are meaningless when WithTx fails.
+	WithTx(ctx context.Context, fn func(tx Store) error) error
+
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database.

@@ -31,20 +31,36 @@ func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
 type countingStore struct {
 	keyward.Store
 	touches, writes atomic.Int64
+	parent          *countingStore // of a transaction's store: where the counts go
+}
+
+// root is the store whose counters count.
+func (s *countingStore) root() *countingStore {
+	if s.parent != nil {
+		return s.parent
+	}
+	return s
+}
+
+// WithTx counts the writes of the transaction too.
+func (s *countingStore) WithTx(ctx context.Context, fn func(tx keyward.Store) error) error {
+	return s.Store.WithTx(ctx, func(tx keyward.Store) error {
+		return fn(&countingStore{Store: tx, parent: s.root()})
+	})
 }
 
 func (s *countingStore) TouchCredentials(ctx context.Context, used map[int64]time.Time) error {
-	s.touches.Add(1)
+	s.root().touches.Add(1)
 	return s.Store.TouchCredentials(ctx, used)
 }
 
 func (s *countingStore) UpdateCredential(ctx context.Context, c *keyward.Credential, ev *keyward.Event) error {
-	s.writes.Add(1)
+	s.root().writes.Add(1)
 	return s.Store.UpdateCredential(ctx, c, ev)
 }
 
 func (s *countingStore) AppendEvent(ctx context.Context, ev *keyward.Event) error {
-	s.writes.Add(1)
+	s.root().writes.Add(1)
 	return s.Store.AppendEvent(ctx, ev)
 }
 

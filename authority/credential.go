@@ -408,11 +408,41 @@ func errStale(c *keyward.Credential) error {
 
 // UpdateCredential changes a credential's description, meta, expiry or active flag. A non-zero
 // in.Version must equal the stored version.
+// The change and the uses left (SetRemaining) are written in one transaction.
 func (a *Authority) UpdateCredential(ctx context.Context, projectRef, ref string, in keyward.UpdateCredentialInput) (*keyward.Credential, error) {
 	c, err := a.credential(ctx, projectRef, ref, keyward.PermKeysUpdate)
 	if err != nil {
 		return nil, err
 	}
+	plan, err := a.planUpdate(ctx, c, in)
+	if err != nil {
+		return nil, err
+	}
+	var out *keyward.Credential
+	if err := a.inTx(ctx, func(u *unit) error {
+		var err error
+		out, err = plan.write(ctx, a, u)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// updatePlan is a checked UpdateCredential, ready to write.
+type updatePlan struct {
+	c            *keyward.Credential // as it will be stored, at the version read
+	changed      []string            // the fields that change; none when only remaining does
+	setRemaining bool
+	remaining    *int64
+	now          time.Time
+}
+
+// planUpdate validates in against c (which it does not modify) and checks the roles it gives:
+// everything UpdateCredential refuses is refused here, before any write.
+func (a *Authority) planUpdate(ctx context.Context, orig *keyward.Credential, in keyward.UpdateCredentialInput) (*updatePlan, error) {
+	cc := *orig
+	c := &cc
 	if in.Version != 0 && in.Version != c.Version {
 		return nil, errStale(c)
 	}
@@ -505,26 +535,35 @@ func (a *Authority) UpdateCredential(ctx context.Context, projectRef, ref string
 	}
 	if len(changed) > 0 {
 		c.UpdatedAt = now
-		ev := a.event(ctx, "credential.update", c.ProjectID, c.ID, now)
-		ev.Detail = map[string]string{"fields": joinComma(changed)}
-		if err := a.store.UpdateCredential(ctx, c, ev); err != nil {
+	}
+	return &updatePlan{c: c, changed: changed, setRemaining: setRemaining, remaining: in.Remaining, now: now}, nil
+}
+
+// write stores the plan in u and returns the credential as stored. It starts from the plan's
+// values each time, so that a re-run transaction writes the same.
+func (p *updatePlan) write(ctx context.Context, a *Authority, u *unit) (*keyward.Credential, error) {
+	c := *p.c
+	if len(p.changed) > 0 {
+		ev := a.event(ctx, "credential.update", c.ProjectID, c.ID, p.now)
+		ev.Detail = map[string]string{"fields": joinComma(p.changed)}
+		if err := u.store.UpdateCredential(ctx, &c, ev); err != nil {
 			return nil, err
 		}
 	}
-	if setRemaining {
-		ev := a.event(ctx, "credential.remaining", c.ProjectID, c.ID, now)
+	if p.setRemaining {
+		ev := a.event(ctx, "credential.remaining", c.ProjectID, c.ID, p.now)
 		ev.Detail = map[string]string{"remaining": "unlimited"}
-		if in.Remaining != nil {
-			ev.Detail["remaining"] = strconv.FormatInt(*in.Remaining, 10)
+		if p.remaining != nil {
+			ev.Detail["remaining"] = strconv.FormatInt(*p.remaining, 10)
 		}
-		if err := a.store.SetRemaining(ctx, c.ID, in.Remaining, ev); err != nil {
+		if err := u.store.SetRemaining(ctx, c.ID, p.remaining, ev); err != nil {
 			return nil, err
 		}
-		c.Remaining = in.Remaining
+		c.Remaining = p.remaining
 	}
-	a.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
-	c.State = c.StateAt(now)
-	return c, nil
+	u.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
+	c.State = c.StateAt(p.now)
+	return &c, nil
 }
 
 func joinComma(s []string) string {
@@ -582,6 +621,36 @@ func (a *Authority) RollCredential(ctx context.Context, projectRef, ref string, 
 	if err != nil {
 		return nil, err
 	}
+	plan, err := a.planRoll(ctx, c, in)
+	if err != nil {
+		return nil, err
+	}
+	var issued *keyward.IssuedCredential
+	if err := a.inTx(ctx, func(u *unit) error {
+		var err error
+		issued, err = plan.write(ctx, u, plan.c.Version)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return issued, nil
+}
+
+// rollPlan is a checked RollCredential with its new secret or certificate, ready to write.
+type rollPlan struct {
+	c          *keyward.Credential // as it will be stored
+	secret     *keyward.CredentialSecret
+	graceUntil time.Time
+	ev         *keyward.Event
+	issued     keyward.IssuedCredential // Key or Data; Credential is set by write
+	now        time.Time
+}
+
+// planRoll validates in against c (which it does not modify) and makes the new secret or
+// certificate: everything RollCredential refuses is refused here, before any write.
+func (a *Authority) planRoll(ctx context.Context, orig *keyward.Credential, in keyward.RollInput) (*rollPlan, error) {
+	cc := *orig
+	c := &cc
 	if c.RevokedAt != nil {
 		return nil, errRevoked(c)
 	}
@@ -631,13 +700,24 @@ func (a *Authority) RollCredential(ctx context.Context, projectRef, ref string, 
 		ev.Detail = map[string]string{"serial": c.Serial}
 	}
 	c.UpdatedAt = now
-	if err := a.store.RollCredential(ctx, c, secret, now.Add(time.Duration(in.GraceSeconds)*time.Second), ev); err != nil {
+	return &rollPlan{c: c, secret: secret, graceUntil: now.Add(time.Duration(in.GraceSeconds) * time.Second),
+		ev: ev, issued: *issued, now: now}, nil
+}
+
+// write stores the plan in u over the credential at version and returns what was issued. It
+// starts from the plan's values each time, so that a re-run transaction writes the same.
+func (p *rollPlan) write(ctx context.Context, u *unit, version int64) (*keyward.IssuedCredential, error) {
+	c := *p.c
+	c.Version = version
+	ev := *p.ev
+	if err := u.store.RollCredential(ctx, &c, p.secret, p.graceUntil, &ev); err != nil {
 		return nil, err
 	}
-	a.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
-	c.State = c.StateAt(now)
-	issued.Credential = *c
-	return issued, nil
+	u.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
+	c.State = c.StateAt(p.now)
+	issued := p.issued
+	issued.Credential = c
+	return &issued, nil
 }
 
 // RevokeCredential revokes a credential for good. Revoking a revoked credential changes
@@ -654,7 +734,12 @@ func (a *Authority) RevokeCredential(ctx context.Context, projectRef, ref string
 		}
 		ref = strconv.FormatInt(c.ID, 10) // a rename cannot move the target between attempts
 		now := a.clock()
-		if done, err := a.revokeService(ctx, c, now); done || err != nil {
+		var done bool
+		if err := a.inTx(ctx, func(u *unit) error {
+			var err error
+			done, err = a.revokeService(ctx, u, c, now)
+			return err
+		}); done || err != nil {
 			return c, err
 		}
 		c.RevokedAt, c.UpdatedAt = &now, now
@@ -808,7 +893,7 @@ func (a *Authority) ListEvents(ctx context.Context, in ListEventsInput) (*keywar
 // UpdateAndRollCredential applies update (when not nil) and then rolls the credential (when
 // roll is not nil), for vendor operations that do both in one request (Volt MX modify with
 // regenerate). Every permission both steps need, and the dominance rule, are checked before the
-// first write, so that a refused request changes nothing.
+// first write, so that a refused request changes nothing; both steps are one transaction.
 func (a *Authority) UpdateAndRollCredential(ctx context.Context, projectRef, ref string, update *keyward.UpdateCredentialInput, roll *keyward.RollInput) (*keyward.Credential, *keyward.IssuedCredential, error) {
 	if update == nil && roll == nil {
 		return nil, nil, keyward.Errorf(keyward.EInvalid, "nothing to change")
@@ -829,19 +914,48 @@ func (a *Authority) UpdateAndRollCredential(ctx context.Context, projectRef, ref
 	if c.RevokedAt != nil {
 		return nil, nil, errRevoked(c)
 	}
-	ref = strconv.FormatInt(c.ID, 10) // the update may rename it
+	var (
+		up *updatePlan
+		rp *rollPlan
+	)
 	if update != nil {
 		var err error
-		if c, err = a.UpdateCredential(ctx, projectRef, ref, *update); err != nil {
+		if up, err = a.planUpdate(ctx, c, *update); err != nil {
+			return nil, nil, err
+		}
+		c = up.c // the roll applies to the credential as updated
+	}
+	if roll != nil {
+		var err error
+		if rp, err = a.planRoll(ctx, c, *roll); err != nil {
 			return nil, nil, err
 		}
 	}
-	if roll == nil {
-		return c, nil, nil
-	}
-	issued, err := a.RollCredential(ctx, projectRef, ref, *roll)
+	var (
+		out    *keyward.Credential
+		issued *keyward.IssuedCredential
+	)
+	err := a.inTx(ctx, func(u *unit) error {
+		out, issued = c, nil
+		version := c.Version
+		if up != nil {
+			updated, err := up.write(ctx, a, u)
+			if err != nil {
+				return err
+			}
+			out, version = updated, updated.Version
+		}
+		if rp != nil {
+			var err error
+			if issued, err = rp.write(ctx, u, version); err != nil {
+				return err
+			}
+			out = &issued.Credential
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return &issued.Credential, issued, nil
+	return out, issued, nil
 }

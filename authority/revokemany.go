@@ -3,6 +3,7 @@ package authority
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/keyward/keyward"
 )
@@ -37,8 +38,8 @@ type RevokeManyResult struct {
 // credential revoked already counts as revoked). It needs keys:revoke in the project, checked
 // once for the whole request, and the caller must dominate every credential it names or selects
 // (dominance.go), checked before the first write. A credential that cannot be revoked (not
-// found, say) is reported in Failed and the others go on; a store failure stops the call with its error, leaving the
-// credentials revoked before it revoked.
+// found, say) is reported in Failed and the others go on. Every revocation is in one
+// transaction: a store failure stops the call with its error and revokes none.
 func (a *Authority) RevokeCredentials(ctx context.Context, projectRef string, in RevokeManyInput) (*RevokeManyResult, error) {
 	project, err := a.resolveProject(ctx, projectRef, keyward.PermKeysRevoke)
 	if err != nil {
@@ -91,29 +92,57 @@ func (a *Authority) RevokeCredentials(ctx context.Context, projectRef string, in
 	}
 	// The dominance rule, for every target before the first write: a request naming one
 	// credential the caller may not remove revokes none.
-	for _, t := range targets {
+	found := make([]*keyward.Credential, len(targets))
+	missing := make([]error, len(targets))
+	for i, t := range targets {
 		c, err := a.credentialIn(ctx, project, t.ref)
 		if isCode(err, keyward.ENotFound) {
-			continue // reported per name below
+			missing[i] = err // reported per name below
+			continue
 		} else if err != nil {
 			return nil, err
 		}
 		if err := a.checkDominance(ctx, c, keyward.PermKeysRevoke); err != nil {
 			return nil, err
 		}
+		found[i] = c
 	}
-	res := &RevokeManyResult{Revoked: []string{}, Failed: []RevokeFailure{}}
-	projectID := strconv.FormatInt(project.ID, 10)
-	for _, t := range targets {
-		_, err := a.RevokeCredential(ctx, projectID, t.ref)
-		switch keyward.ErrorCode(err) {
-		case "":
-			res.Revoked = append(res.Revoked, t.name)
-		case keyward.ENotFound, keyward.EConflict, keyward.EForbidden, keyward.EInvalid:
-			res.Failed = append(res.Failed, RevokeFailure{Name: t.name, Reason: keyward.ErrorMessage(err)})
-		default:
-			return nil, err
+	var res *RevokeManyResult
+	err = a.inTx(ctx, func(u *unit) error {
+		res = &RevokeManyResult{Revoked: []string{}, Failed: []RevokeFailure{}}
+		for i, t := range targets {
+			err := missing[i]
+			if err == nil {
+				c := *found[i] // a re-run starts from what was read
+				err = a.revokeOne(ctx, u, &c)
+			}
+			switch keyward.ErrorCode(err) {
+			case "":
+				res.Revoked = append(res.Revoked, t.name)
+			case keyward.ENotFound, keyward.EConflict, keyward.EInvalid:
+				res.Failed = append(res.Failed, RevokeFailure{Name: t.name, Reason: keyward.ErrorMessage(err)})
+			default:
+				return err
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return res, nil
+}
+
+// revokeOne revokes c in u as RevokeCredential does: a service credential with its service
+// user and all it created, any other alone. A revoked credential is left as it is.
+func (a *Authority) revokeOne(ctx context.Context, u *unit, c *keyward.Credential) error {
+	if c.RevokedAt != nil {
+		return nil
+	}
+	if done, err := a.revokeService(ctx, u, c, a.clock()); done || err != nil {
+		return err
+	}
+	return a.revokeIn(ctx, u, c, func(r *keyward.Credential, now time.Time) *keyward.Event {
+		return a.event(ctx, "credential.revoke", r.ProjectID, r.ID, now)
+	})
 }

@@ -53,7 +53,7 @@ type CreateServiceCredentialInput struct {
 // secret, shown once. It needs keys:create in the project; each role of in.Access must grant
 // only what the caller holds in that role's project, which the caller must be able to see
 // (projects:read). All of that is checked before anything is written: a refusal creates
-// nothing, and a failure while writing removes the service user again.
+// nothing. The service user, its bindings and the credential are written in one transaction.
 func (a *Authority) CreateServiceCredential(ctx context.Context, projectRef string, in CreateServiceCredentialInput) (*keyward.IssuedCredential, error) {
 	project, err := a.resolveProject(ctx, projectRef, keyward.PermKeysCreate)
 	if err != nil {
@@ -122,38 +122,45 @@ func (a *Authority) CreateServiceCredential(ctx context.Context, projectRef stri
 	} else if issued.Data, err = a.issueCertificate(ctx, cred, user, in.CertificateOptions, now, *expires); err != nil {
 		return nil, err
 	}
-	ev := a.event(ctx, "service_user.create", project.ID, 0, now)
-	ev.Detail = map[string]string{"user": user.Name, "credential": in.Name}
-	if err := a.store.CreateUser(ctx, user, "", ev); err != nil {
-		return nil, err
-	}
-	cred.CreatedBy = user.ID
-	if err := a.writeServiceCredential(ctx, user, bindings, cred, secret, now); err != nil {
-		undo := a.event(ctx, "service_user.delete", project.ID, 0, now)
-		undo.Detail = map[string]string{"user": user.Name, "reason": "creating its credential failed"}
-		if derr := a.store.DeleteUser(ctx, user.ID, now, undo); derr != nil {
-			a.logger.Error("removing the service user of a failed service credential failed", "user", user.Name, "err", derr)
+	var stored keyward.Credential
+	err = a.inTx(ctx, func(u *unit) error {
+		// A re-run starts from the unsaved values, not from this run's ids.
+		su, cr := *user, *cred
+		stored = keyward.Credential{}
+		if err := writeServiceCredential(ctx, a, u, &su, bindings, &cr, secret, now); err != nil {
+			return err
 		}
+		stored = cr
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	cred.State = cred.StateAt(now)
-	issued.Credential = *cred
+	stored.State = stored.StateAt(now)
+	issued.Credential = stored
 	return issued, nil
 }
 
-// writeServiceCredential stores the service user's bindings and its credential.
-func (a *Authority) writeServiceCredential(ctx context.Context, user *keyward.User, bindings []keyward.RoleBinding, cred *keyward.Credential, secret *keyward.CredentialSecret, now time.Time) error {
+// writeServiceCredential stores, in u, the service user, its bindings and its credential, each
+// with its event.
+func writeServiceCredential(ctx context.Context, a *Authority, u *unit, user *keyward.User, bindings []keyward.RoleBinding, cred *keyward.Credential, secret *keyward.CredentialSecret, now time.Time) error {
+	ev := a.event(ctx, "service_user.create", cred.ProjectID, 0, now)
+	ev.Detail = map[string]string{"user": user.Name, "credential": cred.Name}
+	if err := u.store.CreateUser(ctx, user, "", ev); err != nil {
+		return err
+	}
 	for _, b := range bindings {
 		b.UserID = user.ID
 		ev := a.event(ctx, "binding.create", b.ProjectID, 0, now)
 		ev.Detail = map[string]string{"user": user.Name, "role_id": strconv.FormatInt(b.RoleID, 10)}
-		if err := a.store.CreateRoleBinding(ctx, b, ev); err != nil {
+		if err := u.store.CreateRoleBinding(ctx, b, ev); err != nil {
 			return err
 		}
 	}
-	ev := a.event(ctx, "credential.create", cred.ProjectID, 0, now)
+	cred.CreatedBy = user.ID
+	ev = a.event(ctx, "credential.create", cred.ProjectID, 0, now)
 	ev.Detail = map[string]string{"name": cred.Name, "type": string(cred.Type), "service_user": user.Name}
-	return a.store.CreateCredential(ctx, cred, secret, ev)
+	return u.store.CreateCredential(ctx, cred, secret, ev)
 }
 
 // serviceAccess resolves a service credential's roles into bindings (user not yet set) and the
@@ -358,8 +365,8 @@ func (a *Authority) holder(ctx context.Context, id int64) (*Holder, error) {
 // it created (c and any key c minted) is revoked, in one transaction, each with its
 // credential.revoke event. So revoking a service credential is final for all it could reach.
 // On success c is updated to its revoked state.
-func (a *Authority) revokeService(ctx context.Context, c *keyward.Credential, now time.Time) (bool, error) {
-	creator, err := a.store.UserByID(ctx, c.CreatedBy)
+func (a *Authority) revokeService(ctx context.Context, u *unit, c *keyward.Credential, now time.Time) (bool, error) {
+	creator, err := u.store.UserByID(ctx, c.CreatedBy)
 	if isCode(err, keyward.ENotFound) {
 		return false, nil
 	} else if err != nil {
@@ -368,10 +375,10 @@ func (a *Authority) revokeService(ctx context.Context, c *keyward.Credential, no
 	if !IsServiceUser(creator.Name) {
 		return false, nil
 	}
-	u := *creator
-	u.Disabled, u.UpdatedAt = true, now
+	su := *creator
+	su.Disabled, su.UpdatedAt = true, now
 	ev := a.event(ctx, "user.disable", 0, 0, now)
-	ev.Detail = map[string]string{"user": u.Name, "reason": "service credential revoked"}
+	ev.Detail = map[string]string{"user": su.Name, "reason": "service credential revoked"}
 	rv := keyward.Revocation{
 		Select: func(created []*keyward.Credential, _, _ []keyward.RoleBinding) ([]*keyward.Credential, error) {
 			return created, nil
@@ -384,11 +391,11 @@ func (a *Authority) revokeService(ctx context.Context, c *keyward.Credential, no
 			return e
 		},
 	}
-	revoked, err := a.store.UpdateUserRevoking(ctx, &u, ev, rv)
+	revoked, err := u.store.UpdateUserRevoking(ctx, &su, ev, rv)
 	if err != nil {
 		return false, err
 	}
-	a.changed(keyward.Invalidation{UserIDs: []int64{u.ID}, CredentialIDs: revoked})
+	u.changed(keyward.Invalidation{UserIDs: []int64{su.ID}, CredentialIDs: revoked})
 	c.RevokedAt, c.UpdatedAt, c.Version = &now, now, c.Version+1
 	c.State = c.StateAt(now)
 	return true, nil

@@ -212,12 +212,19 @@ func TestServiceCredentialRefused(t *testing.T) {
 // failCreateStore fails CreateCredential, as a write racing with another may.
 type failCreateStore struct{ *countingStore }
 
+// WithTx fails CreateCredential inside the transaction too.
+func (s *failCreateStore) WithTx(ctx context.Context, fn func(tx keyward.Store) error) error {
+	return s.countingStore.WithTx(ctx, func(tx keyward.Store) error {
+		return fn(&failCreateStore{tx.(*countingStore)})
+	})
+}
+
 func (s *failCreateStore) CreateCredential(ctx context.Context, c *keyward.Credential, sec *keyward.CredentialSecret, ev *keyward.Event) error {
 	return errors.New("disk full")
 }
 
 // TestServiceCredentialUndo checks that a write failing after the service user was stored
-// deletes it again, with its bindings.
+// leaves neither it nor its bindings: they are one transaction.
 func TestServiceCredentialUndo(t *testing.T) {
 	ctx := context.Background()
 	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))

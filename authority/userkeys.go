@@ -345,12 +345,10 @@ func (a *Authority) ListOwnKeys(ctx context.Context, scope OwnKeysScope) ([]OwnK
 // keys, are left alone. The key the caller authenticated with is revoked too when it is one of
 // them.
 //
-// The Store offers no transaction across credentials, so this is not one: each creation and
-// each revocation is durable and audited on its own. When a step fails, the keys already created
-// are revoked again (best effort) so that no key the caller never saw stays valid, and the
-// error is returned. Two regenerations that race for the same user and environment collide on
-// the new keys' names: the loser changes nothing it keeps and gets EConflict. (A name that any
-// other credential holds is passed over for a random one instead.)
+// It is one store transaction with its audit events: when a step fails nothing of it remains,
+// and both generations never stay live together. Two regenerations that race for the same user
+// and environment collide on the new keys' names: the loser changes nothing and gets
+// EConflict. (A name that any other credential holds is passed over for a random one instead.)
 func (a *Authority) RegenerateOwnKeys(ctx context.Context, in RegenerateOwnKeysInput) ([]*keyward.IssuedCredential, error) {
 	c, project, err := a.ownKeysProject(ctx, in.OwnKeysScope)
 	if err != nil {
@@ -391,24 +389,34 @@ func (a *Authority) RegenerateOwnKeys(ctx context.Context, in RegenerateOwnKeysI
 		}
 	}
 	var created []*keyward.IssuedCredential
-	for _, env := range envs {
-		for _, kt := range kts {
-			issued, err := a.createOwnKeyAfter(ctx, c, project, prefix, env, kt, last[string(env)+"/"+string(kt)], roleIDs, expires, now)
-			if err != nil {
-				a.undoOwnKeys(ctx, created)
-				return nil, err
+	err = a.inTx(ctx, func(u *unit) error {
+		created = nil
+		for _, env := range envs {
+			for _, kt := range kts {
+				issued, err := a.createOwnKeyAfter(ctx, u, c, project, prefix, env, kt, last[string(env)+"/"+string(kt)], roleIDs, expires, now)
+				if err != nil {
+					return err
+				}
+				created = append(created, issued)
 			}
-			created = append(created, issued)
 		}
-	}
-	for _, cred := range existing {
-		if cred.RevokedAt != nil || !slices.Contains(envs, cred.Environment) {
-			continue
+		for _, cred := range existing {
+			if cred.RevokedAt != nil || !slices.Contains(envs, cred.Environment) {
+				continue
+			}
+			old := *cred // a re-run starts from what was read, not from this run's result
+			if err := a.revokeIn(ctx, u, &old, func(r *keyward.Credential, now time.Time) *keyward.Event {
+				ev := a.event(ctx, "credential.revoke", r.ProjectID, r.ID, now)
+				ev.Detail = map[string]string{"reason": "regenerated"}
+				return ev
+			}); err != nil {
+				return err
+			}
 		}
-		if err := a.revokeOwnKey(ctx, cred, "regenerated"); err != nil {
-			a.undoOwnKeys(ctx, created)
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return created, nil
 }
@@ -422,15 +430,15 @@ const maxOwnKeyNameTries = 4
 // credential of someone else, or an ordinary one of the caller's), it takes a random name
 // instead, so that nobody can block another user's regeneration by taking names; when the
 // caller's own key holds it, another regeneration got there first: EConflict.
-func (a *Authority) createOwnKeyAfter(ctx context.Context, c *keyward.Caller, project *keyward.Project, prefix string,
+func (a *Authority) createOwnKeyAfter(ctx context.Context, u *unit, c *keyward.Caller, project *keyward.Project, prefix string,
 	env keyward.Environment, kt keyward.KeyType, n int64, roleIDs []int64, expires *time.Time, now time.Time) (*keyward.IssuedCredential, error) {
 	name := ownKeyName(prefix, env, kt, n+1)
 	for try := 1; ; try++ {
-		issued, err := a.createOwnKey(ctx, c, project, name, env, kt, roleIDs, expires, now)
+		issued, err := a.createOwnKey(ctx, u, c, project, name, env, kt, roleIDs, expires, now)
 		if !isCode(err, keyward.EConflict) {
 			return issued, err
 		}
-		holder, lerr := a.store.CredentialByName(ctx, project.ID, name)
+		holder, lerr := u.store.CredentialByName(ctx, project.ID, name)
 		if lerr != nil && !isCode(lerr, keyward.ENotFound) {
 			return nil, lerr
 		}
@@ -442,7 +450,7 @@ func (a *Authority) createOwnKeyAfter(ctx context.Context, c *keyward.Caller, pr
 }
 
 // createOwnKey stores one own key and returns it with its token.
-func (a *Authority) createOwnKey(ctx context.Context, c *keyward.Caller, project *keyward.Project, name string,
+func (a *Authority) createOwnKey(ctx context.Context, u *unit, c *keyward.Caller, project *keyward.Project, name string,
 	env keyward.Environment, kt keyward.KeyType, roleIDs []int64, expires *time.Time, now time.Time) (*keyward.IssuedCredential, error) {
 	tok, secret, err := a.newSecret(project, env, now)
 	if err != nil {
@@ -458,53 +466,9 @@ func (a *Authority) createOwnKey(ctx context.Context, c *keyward.Caller, project
 	}
 	ev := a.event(ctx, "credential.create", project.ID, 0, now)
 	ev.Detail = map[string]string{"name": name, "type": string(keyward.APIToken), "own_key": "true"}
-	if err := a.store.CreateCredential(ctx, cred, secret, ev); err != nil {
+	if err := u.store.CreateCredential(ctx, cred, secret, ev); err != nil {
 		return nil, err
 	}
 	cred.State = cred.StateAt(now)
 	return &keyward.IssuedCredential{Credential: *cred, Key: tok}, nil
-}
-
-// revokeOwnKey revokes one own key, retrying on the fresh record when a concurrent change made
-// the write stale. Revoking a revoked key changes nothing.
-func (a *Authority) revokeOwnKey(ctx context.Context, cred *keyward.Credential, reason string) error {
-	for attempt := 0; ; attempt++ {
-		if cred.RevokedAt != nil {
-			return nil
-		}
-		now := a.clock()
-		c := *cred
-		c.RevokedAt, c.UpdatedAt = &now, now
-		ev := a.event(ctx, "credential.revoke", c.ProjectID, c.ID, now)
-		ev.Detail = map[string]string{"reason": reason}
-		err := a.store.UpdateCredential(ctx, &c, ev)
-		if isCode(err, keyward.EConflict) && attempt < 5 {
-			if cred, err = a.store.CredentialByID(ctx, c.ProjectID, c.ID); err != nil {
-				return err
-			}
-			continue
-		} else if err != nil {
-			return err
-		}
-		*cred = c
-		a.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
-		return nil
-	}
-}
-
-// undoOwnKeys revokes keys a failed regeneration created, so that none the caller never saw
-// stays valid. It runs on a context of its own: the request's may be what failed.
-func (a *Authority) undoOwnKeys(ctx context.Context, created []*keyward.IssuedCredential) {
-	if len(created) == 0 {
-		return
-	}
-	undo, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	for _, issued := range created {
-		cred := issued.Credential
-		if err := a.revokeOwnKey(undo, &cred, "regeneration failed"); err != nil {
-			a.logger.Error("revoking a key of a failed regeneration failed; revoke it by hand",
-				"project_id", cred.ProjectID, "credential_id", cred.ID, "err", err)
-		}
-	}
 }

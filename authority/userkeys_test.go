@@ -2,6 +2,7 @@ package authority_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -24,15 +25,30 @@ func newOwnKeys(t *testing.T) *rbacFixture {
 	return newOwnKeysWith(t, nil)
 }
 
-// hookStore calls before ahead of every credential creation.
+// hookStore calls before ahead of every credential creation, with the store the creation
+// goes to (a transaction's).
 type hookStore struct {
 	keyward.Store
-	before func(c *keyward.Credential)
+	before func(st keyward.Store, c *keyward.Credential)
+	parent *hookStore // of a transaction's store: whose before runs
+}
+
+// WithTx hooks the creations of the transaction too.
+func (s *hookStore) WithTx(ctx context.Context, fn func(tx keyward.Store) error) error {
+	root := s
+	if s.parent != nil {
+		root = s.parent
+	}
+	return s.Store.WithTx(ctx, func(tx keyward.Store) error { return fn(&hookStore{Store: tx, parent: root}) })
 }
 
 func (s *hookStore) CreateCredential(ctx context.Context, c *keyward.Credential, sec *keyward.CredentialSecret, ev *keyward.Event) error {
-	if s.before != nil {
-		s.before(c)
+	root := s
+	if s.parent != nil {
+		root = s.parent
+	}
+	if root.before != nil {
+		root.before(s.Store, c)
 	}
 	return s.Store.CreateCredential(ctx, c, sec, ev)
 }
@@ -397,51 +413,53 @@ func TestRegenerateOwnKeysInvalid(t *testing.T) {
 }
 
 // A regeneration that finds one of its new names taken by the caller's own key (another
-// regeneration got there first) gets EConflict and leaves nothing valid behind.
+// regeneration got there first) gets EConflict and leaves nothing of itself behind: it is one
+// transaction, so the keys it created before are gone and the old keys stay valid.
 func TestRegenerateOwnKeysConflict(t *testing.T) {
 	hook := &hookStore{}
 	f := newOwnKeysWith(t, hook)
 	cli := f.user(t, "cli", "Client")
 	old := f.ownRegenerate(t, cli, authority.RegenerateOwnKeysInput{OwnKeysScope: ownScope("acme")})
-	// While the next regeneration creates its third key, a concurrent regeneration of the
-	// test keys takes the names of its third and fourth.
-	var concurrent []*keyward.IssuedCredential
-	hook.before = func(c *keyward.Credential) {
+	// As the regeneration creates its third key, its name turns out to be the caller's own
+	// key already: in the same transaction, so that no second writer is needed.
+	var took error
+	hook.before = func(st keyward.Store, c *keyward.Credential) {
 		if c.Name != "cli-test-secret-2" {
 			return
 		}
 		hook.before = nil
-		concurrent = f.ownRegenerate(t, cli, authority.RegenerateOwnKeysInput{OwnKeysScope: ownScope("acme", keyward.Test)})
+		rival := *c
+		sum := sha256.Sum256([]byte("rival"))
+		took = st.CreateCredential(context.Background(), &rival, &keyward.CredentialSecret{Digest: sum[:], CreatedAt: c.CreatedAt},
+			&keyward.Event{Time: c.CreatedAt, Action: "credential.create", Outcome: keyward.OutcomeSuccess})
 	}
 	_, err := f.a.RegenerateOwnKeys(cli, authority.RegenerateOwnKeysInput{OwnKeysScope: ownScope("acme")})
+	if took != nil {
+		t.Fatalf("the rival key: %v", took)
+	}
 	if got, want := keyward.ErrorCode(err), keyward.EConflict; got != want {
 		t.Fatalf("code %q (%v), want %q", got, err, want)
 	}
-	for _, name := range []string{"cli-live-secret-2", "cli-live-publishable-2"} {
-		c, err := f.a.Credential(f.admin, "acme", name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.State != keyward.StateRevoked {
-			t.Fatalf("%s of the failed regeneration is %s, want revoked", name, c.State)
+	for _, name := range []string{"cli-live-secret-2", "cli-live-publishable-2", "cli-test-secret-2"} {
+		if _, err := f.a.Credential(f.admin, "acme", name); keyward.ErrorCode(err) != keyward.ENotFound {
+			t.Fatalf("%s of the failed regeneration: %v, want not found", name, err)
 		}
 	}
-	for _, k := range old[:2] {
+	for _, k := range old {
 		if _, err := f.a.Authenticate(context.Background(), k.Key, "10.0.0.2"); err != nil {
-			t.Fatalf("old live key %s stopped working after a failed regeneration: %v", k.Name, err)
+			t.Fatalf("old key %s stopped working after a failed regeneration: %v", k.Name, err)
 		}
 	}
 	keys, err := f.a.ListOwnKeys(cli, ownScope("acme"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The 2 old live keys and the 2 test keys of the concurrent regeneration.
 	var got []string
 	for _, k := range keys {
 		got = append(got, k.Credential.Name)
 	}
 	slices.Sort(got)
-	want := []string{"cli-live-publishable-1", "cli-live-secret-1", concurrent[1].Name, concurrent[0].Name}
+	want := ownNames(old)
 	if slices.Sort(want); !slices.Equal(got, want) {
 		t.Fatalf("listed %v, want %v", got, want)
 	}

@@ -24,6 +24,13 @@ func (s *Store) Export(ctx context.Context) (*snapshot.Snapshot, error) {
 		return nil, errClosed()
 	}
 	snap := &snapshot.Snapshot{}
+	if s.tx != nil {
+		// Bound by WithTx: the transaction's own view, writes included.
+		if err := export(ctx, s.tx.tx, snap); err != nil {
+			return nil, s.fail(ctx, "export", err)
+		}
+		return snap, nil
+	}
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
 		func(tx pgx.Tx) error { return export(ctx, tx, snap) })
 	if err != nil {

@@ -301,3 +301,68 @@ func TestWatchConnectionLost(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchTransaction: the change feed's NOTIFYs of a WithTx transaction are delivered when it
+// commits, never before, once for what changed however many methods said so, and never for a
+// rollback.
+func TestWatchTransaction(t *testing.T) {
+	url := postgrestest.SchemaURL(t, postgrestest.URL(t))
+	a, b := MustOpen(t, url), MustOpen(t, url)
+	ctx := t.Context()
+	boot := newBootstrap("")
+	if err := b.Bootstrap(ctx, boot); err != nil {
+		t.Fatal(err)
+	}
+	w := watch(t, a)
+	if inv := w.next(t, 5*time.Second); !inv.All {
+		t.Fatalf("first invalidation = %+v, want All", inv)
+	}
+	ev := func() *keyward.Event {
+		return &keyward.Event{Time: time.Now(), Action: "x", Outcome: keyward.OutcomeSuccess}
+	}
+	c, err := b.CredentialByID(ctx, boot.Project.ID, boot.Credential.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("Commit", func(t *testing.T) {
+		err := b.WithTx(ctx, func(tx keyward.Store) error {
+			c.Description, c.UpdatedAt = "one", time.Now()
+			if err := tx.UpdateCredential(ctx, c, ev()); err != nil {
+				return err
+			}
+			c.Description = "two"
+			if err := tx.UpdateCredential(ctx, c, ev()); err != nil {
+				return err
+			}
+			five := int64(5)
+			if err := tx.SetRemaining(ctx, c.ID, &five, ev()); err != nil {
+				return err
+			}
+			w.quiet(t, 300*time.Millisecond) // nothing before the commit
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.CredentialIDs, []int64{c.ID}) || inv.All {
+			t.Fatalf("invalidation = %+v, want credential %d", inv, c.ID)
+		}
+		w.quiet(t, 300*time.Millisecond) // once per commit
+	})
+
+	t.Run("Rollback", func(t *testing.T) {
+		err := b.WithTx(ctx, func(tx keyward.Store) error {
+			u := *c
+			u.Description = "never"
+			if err := tx.UpdateCredential(ctx, &u, ev()); err != nil {
+				return err
+			}
+			return keyward.Errorf(keyward.EConflict, "changed my mind")
+		})
+		if keyward.ErrorCode(err) != keyward.EConflict {
+			t.Fatalf("WithTx = %v, want fn's error", err)
+		}
+		w.quiet(t, 500*time.Millisecond)
+	})
+}

@@ -43,6 +43,10 @@ type Store struct {
 
 	closed    atomic.Bool
 	closeOnce sync.Once
+
+	// tx, when set, binds this Store to one transaction opened by WithTx (see tx.go): every
+	// method then runs in it, reads included.
+	tx *txState
 }
 
 // DefaultConnectTimeout bounds one connection attempt when the URL sets no connect_timeout, so
@@ -103,11 +107,19 @@ func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return errClosed()
 	}
+	if s.tx != nil {
+		var one int
+		return s.fail(ctx, "ping", s.tx.tx.QueryRow(ctx, `SELECT 1`).Scan(&one))
+	}
 	return s.fail(ctx, "ping", s.pool.Ping(ctx))
 }
 
-// Close releases the pool. It may be called more than once.
+// Close releases the pool. It may be called more than once. On a Store that WithTx bound to
+// a transaction it does nothing: the transaction's owner closes the pool.
 func (s *Store) Close() error {
+	if s.tx != nil {
+		return nil
+	}
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		s.pool.Close()
@@ -142,6 +154,9 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 		switch code := pe.Code; {
 		case code == "40001", code == "40P01", code == "55P03":
 			// serialization_failure, deadlock_detected, lock_not_available
+			if code != "55P03" {
+				s.markRetry()
+			}
 			return &keyward.Error{Code: keyward.EUnavailable, Message: "the database is busy; try again",
 				RetryAfter: time.Second}
 		case code == "57014": // query_canceled: statement_timeout, or a cancel on our side
@@ -209,10 +224,15 @@ func isUnique(err error) bool { return pgCode(err) == "23505" }
 // isForeignKey reports whether err is a foreign_key_violation.
 func isForeignKey(err error) bool { return pgCode(err) == "23503" }
 
-// inTx runs fn in a READ COMMITTED transaction and commits it.
+// inTx runs fn in a READ COMMITTED transaction and commits it. On a Store bound by WithTx it
+// joins that transaction under a savepoint instead, so that the method stays atomic (a failure
+// undoes its own writes only and leaves the transaction usable) and commits with the rest.
 func (s *Store) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
 	if s.closed.Load() {
 		return errClosed()
+	}
+	if s.tx != nil {
+		return s.fail(ctx, op, s.savepoint(ctx, fn))
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -228,18 +248,24 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) e
 	return nil
 }
 
-// queryRow runs a one-row read on the pool.
+// queryRow runs a one-row read on the pool, or in the bound transaction.
 func (s *Store) queryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	if s.closed.Load() {
 		return errRow{errClosed()}
 	}
+	if s.tx != nil {
+		return s.tx.tx.QueryRow(ctx, sql, args...)
+	}
 	return s.pool.QueryRow(ctx, sql, args...)
 }
 
-// query runs a read on the pool.
+// query runs a read on the pool, or in the bound transaction.
 func (s *Store) query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	if s.closed.Load() {
 		return nil, errClosed()
+	}
+	if s.tx != nil {
+		return s.tx.tx.Query(ctx, sql, args...)
 	}
 	return s.pool.Query(ctx, sql, args...)
 }

@@ -72,7 +72,7 @@ func (s *Store) CredentialBySerial(ctx context.Context, serial string) (*keyward
 	}
 	var cs credentialScan
 	var ks certificateScan
-	err := s.bySerial.QueryRowContext(ctx, serial).Scan(append(cs.dest(), ks.dest()...)...)
+	err := s.readStmt(ctx, s.bySerial, selectCredentialBySerial, serial).Scan(append(cs.dest(), ks.dest()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, keyward.Errorf(keyward.ENotFound, "certificate not found")
 	}
@@ -90,7 +90,7 @@ func (s *Store) CredentialBySerial(ctx context.Context, serial string) (*keyward
 // serial: what a CRL lists. Never nil.
 func (s *Store) RevokedCertificates(ctx context.Context, now time.Time) ([]*keyward.Certificate, error) {
 	// Stored times are whole microseconds, so not_after > now exactly when not_after > floor(now).
-	rows, err := s.read.QueryContext(ctx, `SELECT `+certificateColumns+` FROM certificates k
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+certificateColumns+` FROM certificates k
 		WHERE k.revoked_at IS NOT NULL AND k.not_after > ? ORDER BY k.serial`, micros(now))
 	if err != nil {
 		return nil, s.fail(ctx, "revoked certificates", err)
@@ -114,7 +114,7 @@ func (s *Store) RevokedCertificates(ctx context.Context, now time.Time) ([]*keyw
 // end). ENotFound when the credential has no current secret or it is not sealed.
 func (s *Store) SealedSecret(ctx context.Context, credentialID int64) ([]byte, error) {
 	var sealed []byte
-	err := s.read.QueryRowContext(ctx, `SELECT sealed FROM credential_secrets
+	err := s.reader().QueryRowContext(ctx, `SELECT sealed FROM credential_secrets
 		WHERE credential_id = ? AND valid_until IS NULL AND sealed IS NOT NULL
 		ORDER BY created_at DESC LIMIT 1`, credentialID).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {

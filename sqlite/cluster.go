@@ -59,7 +59,7 @@ func (s *Store) ClusterByName(ctx context.Context, name string) (*keyward.Cluste
 	if !keyward.ValidText(name) {
 		return nil, keyward.Errorf(keyward.ENotFound, "cluster not found")
 	}
-	cl, err := scanCluster(s.read.QueryRowContext(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE name = ?`, name))
+	cl, err := scanCluster(s.reader().QueryRowContext(ctx, `SELECT `+clusterColumns+` FROM clusters WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "cluster not found")
 	}
@@ -68,7 +68,7 @@ func (s *Store) ClusterByName(ctx context.Context, name string) (*keyward.Cluste
 
 // ListClusters returns every cluster by name; never nil.
 func (s *Store) ListClusters(ctx context.Context) ([]*keyward.Cluster, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+clusterColumns+` FROM clusters ORDER BY name`)
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+clusterColumns+` FROM clusters ORDER BY name`)
 	if err != nil {
 		return nil, s.fail(ctx, "list clusters", err)
 	}

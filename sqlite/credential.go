@@ -281,7 +281,7 @@ func nullBlob(b []byte) any {
 // CredentialByID returns the credential id of the project. ENotFound, also when the credential
 // belongs to another project.
 func (s *Store) CredentialByID(ctx context.Context, projectID, id int64) (*keyward.Credential, error) {
-	c, err := scanCredential(s.read.QueryRowContext(ctx,
+	c, err := scanCredential(s.reader().QueryRowContext(ctx,
 		`SELECT `+credentialColumns+credentialFrom+` WHERE c.id = ? AND c.project_id = ?`, id, projectID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "credential not found")
@@ -294,7 +294,7 @@ func (s *Store) CredentialByName(ctx context.Context, projectID int64, name stri
 	if !keyward.ValidText(name) {
 		return nil, keyward.Errorf(keyward.ENotFound, "credential not found")
 	}
-	c, err := scanCredential(s.read.QueryRowContext(ctx,
+	c, err := scanCredential(s.reader().QueryRowContext(ctx,
 		`SELECT `+credentialColumns+credentialFrom+` WHERE c.project_id = ? AND c.name = ?`, projectID, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "credential not found")
@@ -310,7 +310,7 @@ func (s *Store) CredentialBySecret(ctx context.Context, digest []byte) (*keyward
 	var validUntil sql.NullInt64
 	var created int64
 	dest := append(cs.dest(), &sec.Digest, &sec.CredentialID, &validUntil, &created, &sec.Sealed)
-	err := s.bySecret.QueryRowContext(ctx, digest).Scan(dest...)
+	err := s.readStmt(ctx, s.bySecret, selectCredentialBySecret, digest).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, keyward.Errorf(keyward.ENotFound, "credential not found")
 	}
@@ -394,7 +394,7 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 	}
 	q += ` ORDER BY c.id LIMIT ?`
 	args = append(args, limit(f.Limit))
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	rows, err := s.reader().QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, s.fail(ctx, "list credentials", err)
 	}

@@ -59,6 +59,14 @@ func SchemaStatus(ctx context.Context, path string) (current, latest int64, err 
 // Export reads every row of the store in one read transaction (one WAL snapshot), in the order
 // snapshot.Snapshot documents. It is for "keyward migrate copy", not for serving.
 func (s *Store) Export(ctx context.Context) (*snapshot.Snapshot, error) {
+	if s.tx != nil {
+		// Bound by WithTx: the transaction's own view, writes included.
+		snap := &snapshot.Snapshot{}
+		if err := export(ctx, s.tx.tx, snap); err != nil {
+			return nil, s.fail(ctx, "export", err)
+		}
+		return snap, nil
+	}
 	tx, err := s.read.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, s.fail(ctx, "export", err)

@@ -70,7 +70,7 @@ func (s *Store) ListEvents(ctx context.Context, f keyward.EventFilter) ([]*keywa
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit(f.Limit))
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	rows, err := s.reader().QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, s.fail(ctx, "list events", err)
 	}

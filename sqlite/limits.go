@@ -99,7 +99,7 @@ func (s *Store) ConsumeCredit(ctx context.Context, credentialID int64, refillFro
 		from = micros(refillFrom)
 	}
 	var left int64
-	err := s.consume.QueryRowContext(ctx, credentialID, from).Scan(&left)
+	err := s.writeStmt(ctx, s.consume, credentialID, from).Scan(&left)
 	if err == nil {
 		return &left, true, nil
 	}
@@ -107,7 +107,7 @@ func (s *Store) ConsumeCredit(ctx context.Context, credentialID int64, refillFro
 		return nil, false, s.fail(ctx, "consume credit", err)
 	}
 	var counted bool
-	err = s.counted.QueryRowContext(ctx, credentialID).Scan(&counted)
+	err = s.readStmt(ctx, s.counted, selectCounted, credentialID).Scan(&counted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, keyward.Errorf(keyward.ENotFound, "credential not found")
 	}

@@ -174,7 +174,7 @@ func (s *Store) UpdateProject(ctx context.Context, p *keyward.Project, ev *keywa
 
 // ProjectByID returns the project with id. ENotFound.
 func (s *Store) ProjectByID(ctx context.Context, id int64) (*keyward.Project, error) {
-	p, err := scanProject(s.read.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE id = ?`, id))
+	p, err := scanProject(s.reader().QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "project not found")
 	}
@@ -186,7 +186,7 @@ func (s *Store) ProjectBySlug(ctx context.Context, slug string) (*keyward.Projec
 	if !keyward.ValidText(slug) {
 		return nil, keyward.Errorf(keyward.ENotFound, "project not found")
 	}
-	p, err := scanProject(s.read.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE slug = ?`, slug))
+	p, err := scanProject(s.reader().QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE slug = ?`, slug))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "project not found")
 	}
@@ -208,7 +208,7 @@ func (s *Store) ListProjects(ctx context.Context, f keyward.ProjectFilter) ([]*k
 	}
 	q += ` ORDER BY id LIMIT ?`
 	args = append(args, limit(f.Limit))
-	rows, err := s.read.QueryContext(ctx, q, args...)
+	rows, err := s.reader().QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, s.fail(ctx, "list projects", err)
 	}

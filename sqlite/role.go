@@ -41,7 +41,7 @@ func insertRole(ctx context.Context, tx *sql.Tx, r *keyward.Role) error {
 
 // Roles returns every role by ascending id.
 func (s *Store) Roles(ctx context.Context) ([]*keyward.Role, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, name, permissions, built_in FROM roles ORDER BY id`)
+	rows, err := s.reader().QueryContext(ctx, `SELECT id, name, permissions, built_in FROM roles ORDER BY id`)
 	if err != nil {
 		return nil, s.fail(ctx, "roles", err)
 	}
@@ -180,7 +180,7 @@ func (s *Store) scanBindings(ctx context.Context, op string, rows *sql.Rows, err
 
 // RoleBindings returns the user's role bindings by project id (0, global, first), then role id.
 func (s *Store) RoleBindings(ctx context.Context, userID int64) ([]keyward.RoleBinding, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT user_id, COALESCE(project_id, 0), role_id FROM role_bindings
+	rows, err := s.reader().QueryContext(ctx, `SELECT user_id, COALESCE(project_id, 0), role_id FROM role_bindings
 		WHERE user_id = ? ORDER BY COALESCE(project_id, 0), role_id`, userID)
 	return s.scanBindings(ctx, "role bindings", rows, err)
 }
@@ -188,7 +188,7 @@ func (s *Store) RoleBindings(ctx context.Context, userID int64) ([]keyward.RoleB
 // ProjectBindings returns the bindings in project projectID, not the global ones, by user id
 // then role id.
 func (s *Store) ProjectBindings(ctx context.Context, projectID int64) ([]keyward.RoleBinding, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT user_id, project_id, role_id FROM role_bindings
+	rows, err := s.reader().QueryContext(ctx, `SELECT user_id, project_id, role_id FROM role_bindings
 		WHERE project_id = ? ORDER BY user_id, role_id`, projectID)
 	return s.scanBindings(ctx, "project bindings", rows, err)
 }

@@ -16,7 +16,7 @@ func (s *Store) Setting(ctx context.Context, key string) ([]byte, error) {
 		return nil, keyward.Errorf(keyward.ENotFound, "setting not found")
 	}
 	var v []byte
-	err := s.read.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	err := s.reader().QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "setting not found")
 	}

@@ -44,6 +44,10 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// tx, when set, binds this Store to one transaction opened by WithTx (see tx.go): every
+	// method then runs in it, reads included, since the one writer connection is held.
+	tx *txState
 }
 
 // Open opens (creating if needed) the database at path, brings its schema up to date and
@@ -139,6 +143,10 @@ func openDB(abs, txlock string, pragmas []string) (*sql.DB, error) {
 
 // Ping reports whether the database answers, on both pools.
 func (s *Store) Ping(ctx context.Context) error {
+	if s.tx != nil { // the writer connection is the transaction's
+		var one int
+		return s.fail(ctx, "ping", s.tx.tx.QueryRowContext(ctx, `SELECT 1`).Scan(&one))
+	}
 	if err := s.write.PingContext(ctx); err != nil {
 		return s.fail(ctx, "ping", err)
 	}
@@ -148,8 +156,12 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the database. It may be called more than once.
+// Close releases the database. It may be called more than once. On a Store that WithTx bound
+// to a transaction it does nothing: the transaction's owner closes the database.
 func (s *Store) Close() error {
+	if s.tx != nil {
+		return nil
+	}
 	s.closeOnce.Do(func() {
 		var errs []error
 		for _, st := range []*sql.Stmt{s.bySecret, s.bySerial, s.consume, s.counted} {
@@ -293,6 +305,7 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 				return s.fail(ctx, op, ctx.Err())
 			}
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			s.markRetry()
 			return &keyward.Error{Code: keyward.EUnavailable, Message: "the database is busy; try again",
 				RetryAfter: time.Second}
 		}
@@ -321,8 +334,13 @@ func isForeignKey(err error) bool {
 	return ok && code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }
 
-// inTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it.
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it. On a Store bound by
+// WithTx it joins that transaction under a savepoint instead, so that the method stays atomic
+// (a failure undoes its own writes only) and commits with the rest.
 func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
+	if s.tx != nil {
+		return s.fail(ctx, op, s.savepoint(ctx, func() error { return fn(s.tx.tx) }))
+	}
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail(ctx, op, err)

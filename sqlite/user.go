@@ -106,7 +106,7 @@ func (s *Store) CreateUser(ctx context.Context, u *keyward.User, passwordHash st
 // UserByID returns the user with id, a deleted one included (with DeletedAt set, Disabled
 // true and its stored name "<name>~deleted~<id>"). ENotFound.
 func (s *Store) UserByID(ctx context.Context, id int64) (*keyward.User, error) {
-	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.reader().QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "user not found")
 	}
@@ -118,7 +118,7 @@ func (s *Store) UserByName(ctx context.Context, name string) (*keyward.User, err
 	if !keyward.ValidText(name) {
 		return nil, keyward.Errorf(keyward.ENotFound, "user not found")
 	}
-	u, err := scanUser(s.read.QueryRowContext(ctx,
+	u, err := scanUser(s.reader().QueryRowContext(ctx,
 		`SELECT `+userColumns+` FROM users WHERE name = ? AND deleted_at IS NULL`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "user not found")
@@ -129,7 +129,7 @@ func (s *Store) UserByName(ctx context.Context, name string) (*keyward.User, err
 // ListUsers returns the users that are not deleted by ascending id after f.AfterID, at most
 // f.Limit (default 100, at most 1000).
 func (s *Store) ListUsers(ctx context.Context, f keyward.UserFilter) ([]*keyward.User, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+userColumns+` FROM users
+	rows, err := s.reader().QueryContext(ctx, `SELECT `+userColumns+` FROM users
 		WHERE id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?`, f.AfterID, limit(f.Limit))
 	if err != nil {
 		return nil, s.fail(ctx, "list users", err)
@@ -160,7 +160,7 @@ func (s *Store) UpdateUser(ctx context.Context, u *keyward.User, ev *keyward.Eve
 // missing or deleted user.
 func (s *Store) PasswordHash(ctx context.Context, userID int64) (string, error) {
 	var hash string
-	err := s.read.QueryRowContext(ctx, `SELECT COALESCE(password_hash, '') FROM users
+	err := s.reader().QueryRowContext(ctx, `SELECT COALESCE(password_hash, '') FROM users
 		WHERE id = ? AND deleted_at IS NULL`, userID).Scan(&hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", keyward.Errorf(keyward.ENotFound, "user not found")

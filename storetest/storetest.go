@@ -40,6 +40,10 @@
 //     caller's event is not modified), and return their ids ascending, an empty slice for
 //     none; without end.Event they are EInvalid and write nothing;
 //   - ListCredentials without a project, or with an unknown state, is EInvalid;
+//   - WithTx commits what fn wrote only when fn returns nil (events included); the bound store's
+//     reads (ConsumeCredit included) see the transaction's writes; a method that fails inside
+//     writes nothing and leaves the transaction usable; a nested WithTx that fails undoes only
+//     its own writes;
 //   - Credential.Serial, Fingerprint, Cluster and Namespace come back "" when absent; Recoverable
 //     is derived on every read (and set by CreateCredential and RollCredential): true exactly
 //     when the credential's current secret (ValidUntil nil) has a Sealed token;
@@ -156,6 +160,7 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	t.Run("ListEvents", func(t *testing.T) { testListEvents(t, open) })
 	t.Run("Text", func(t *testing.T) { testText(t, open) })
 	t.Run("Purpose", func(t *testing.T) { testPurpose(t, open) })
+	t.Run("WithTx", func(t *testing.T) { testWithTx(t, open) })
 }
 
 // RunShared runs the checks that need two stores on one database, as two keyward servers (or

@@ -42,19 +42,35 @@ const pw = "a long enough passphrase"
 type faultyStore struct {
 	keyward.Store
 	failWrites, failReads atomic.Bool
+	parent                *faultyStore // of a transaction's store: whose switches count
+}
+
+// root is the store whose switches count.
+func (s *faultyStore) root() *faultyStore {
+	if s.parent != nil {
+		return s.parent
+	}
+	return s
+}
+
+// WithTx fails the transaction's writes and reads on demand too.
+func (s *faultyStore) WithTx(ctx context.Context, fn func(tx keyward.Store) error) error {
+	return s.Store.WithTx(ctx, func(tx keyward.Store) error {
+		return fn(&faultyStore{Store: tx, parent: s.root()})
+	})
 }
 
 var errDisk = errors.New("disk on fire at /var/lib/keyward")
 
 func (s *faultyStore) UpdateCredential(ctx context.Context, c *keyward.Credential, ev *keyward.Event) error {
-	if s.failWrites.Load() {
+	if s.root().failWrites.Load() {
 		return errDisk
 	}
 	return s.Store.UpdateCredential(ctx, c, ev)
 }
 
 func (s *faultyStore) CredentialBySecret(ctx context.Context, d []byte) (*keyward.Credential, *keyward.CredentialSecret, error) {
-	if s.failReads.Load() {
+	if s.root().failReads.Load() {
 		return nil, nil, errDisk
 	}
 	return s.Store.CredentialBySecret(ctx, d)
