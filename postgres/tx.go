@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,7 +18,7 @@ type txState struct {
 }
 
 // maxTxAttempts bounds how often WithTx runs fn on serialization failures and deadlocks.
-const maxTxAttempts = 3
+const maxTxAttempts = 5
 
 // markRetry records, on a bound Store, that its transaction failed for contention.
 func (s *Store) markRetry() {
@@ -60,6 +62,14 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx keyward.Store) error) err
 		retry, err = s.runTx(ctx, fn)
 		if err == nil || !retry || ctx.Err() != nil {
 			return err
+		}
+		// A short, growing, random pause, so that two transactions that deadlocked do not meet
+		// again in the same order at once.
+		pause := time.Duration(attempt) * time.Duration(5+rand.IntN(20)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
 		}
 	}
 	return err

@@ -53,8 +53,10 @@ func TestWithTxRetriesDeadlock(t *testing.T) {
 			t.Fatalf("transaction %d: %v", i, err)
 		}
 	}
-	if got := runs.Load(); got != 3 {
-		t.Fatalf("fn ran %d times, want 3 (one re-run after the deadlock)", got)
+	// At least one re-run; PostgreSQL may abort the re-run once more while the winner still holds
+	// its locks, within WithTx's bounded attempts.
+	if got := runs.Load(); got < 3 {
+		t.Fatalf("fn ran %d times, want at least 3 (a re-run after the deadlock)", got)
 	}
 	x, err := s.Setting(ctx, "x")
 	if err != nil {
