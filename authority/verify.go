@@ -1,0 +1,93 @@
+package authority
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/token"
+)
+
+// Verify tells whether in.Key is a valid credential and, when in.Permission lists any, whether
+// it holds them all in its project. A key the caller may not verify (another tenant's) is
+// reported as NOT_FOUND, exactly like one that does not exist. A key whose creator is disabled
+// is DISABLED; one whose creator no longer holds any right it was given is FORBIDDEN.
+func (a *Authority) Verify(ctx context.Context, in keyward.VerifyInput) (*keyward.Verification, error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return a.verify(ctx, in, func(projectID int64, _ string) bool { return c.Can(keyward.PermKeysVerify, projectID) })
+}
+
+// VerifyForGateway verifies a key presented to a gateway (forward-auth): there is no separate
+// caller, the gateway is trusted by where it runs. project, when not empty, restricts the
+// answer to keys of that project (slug); others are NOT_FOUND.
+func (a *Authority) VerifyForGateway(ctx context.Context, in keyward.VerifyInput, project string) (*keyward.Verification, error) {
+	return a.verify(ctx, in, func(_ int64, slug string) bool { return project == "" || slug == project })
+}
+
+// verify is the verification both entry points share; visible says whether a found key, in the
+// project with that id and slug, may be reported, so that an invisible one is NOT_FOUND.
+func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible func(projectID int64, project string) bool) (*keyward.Verification, error) {
+	for _, p := range in.Permission {
+		if !keyward.ValidPermission(p) {
+			return nil, keyward.Invalid("permission", "unknown permission "+strconv.Quote(string(p)))
+		}
+	}
+	if !token.Valid(in.Key) {
+		return notFound, nil
+	}
+	now := a.clock()
+	e, err := a.lookup(ctx, digestOf(in.Key), now)
+	if isCode(err, keyward.ENotFound) {
+		return notFound, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if !e.secretLive(now) || !visible(e.projectID, e.valid.Project) {
+		return notFound, nil
+	}
+	code := keyward.CodeValid
+	switch e.stateAt(now) {
+	case keyward.StateRevoked:
+		code = keyward.CodeRevoked
+	case keyward.StateDisabled:
+		code = keyward.CodeDisabled
+	case keyward.StatePending:
+		code = keyward.CodeNotYetValid
+	case keyward.StateExpired:
+		code = keyward.CodeExpired
+	default:
+		if !e.creatorActive() {
+			code = keyward.CodeDisabled
+		} else if e.perms == 0 {
+			code = keyward.CodeForbidden
+		}
+		for _, p := range in.Permission {
+			if e.perms&permBit(p) == 0 {
+				code = keyward.CodeForbidden
+			}
+		}
+	}
+	if code == keyward.CodeValid {
+		v, err := a.applyLimits(ctx, e.credID(), e.limits(), &e.valid) // e.valid is shared and read-only
+		if err != nil {
+			return nil, err
+		}
+		if v.Valid {
+			a.usage.record(e.credID(), now)
+		}
+		return v, nil
+	}
+	v := e.valid
+	v.Valid, v.Code = false, code
+	if code != keyward.CodeForbidden {
+		v.Permissions = nil
+	}
+	return &v, nil
+}
+
+// notFound is the one answer for a key that does not exist or may not be seen; shared and
+// read-only.
+var notFound = &keyward.Verification{Code: keyward.CodeNotFound}
