@@ -159,25 +159,47 @@ func (a *Authority) CAChainPEM() ([]byte, error) {
 // when cluster names one with its own client CA, by that. Serials are 128-bit random, so one
 // list serves every signer.
 func (a *Authority) CRL(ctx context.Context, cluster string) ([]byte, error) {
+	signer, revoked, now, err := a.crlInput(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	// The CRL number only has to grow; the clock in microseconds does.
+	return signer.CRL(revoked, big.NewInt(now.UnixMicro()), now, now.Add(ca.DefaultCRLValidity))
+}
+
+// CRLChain is CRL for relying parties that check every certificate of the chain (nginx's
+// ssl_crl, Node's crl option): the same CRL, followed by the root's when keyward holds the
+// root's key (ca.ChainCRLs).
+func (a *Authority) CRLChain(ctx context.Context, cluster string) ([][]byte, error) {
+	signer, revoked, now, err := a.crlInput(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	return signer.ChainCRLs(revoked, big.NewInt(now.UnixMicro()), now, now.Add(ca.DefaultCRLValidity))
+}
+
+// crlInput returns the CA that signs the CRL of cluster ("" for keyward's own) and the
+// revoked certificates it lists, as of now.
+func (a *Authority) crlInput(ctx context.Context, cluster string) (*ca.CA, []ca.Revoked, time.Time, error) {
 	signer := a.ca.Load()
 	if signer == nil {
-		return nil, errNoCA
+		return nil, nil, time.Time{}, errNoCA
 	}
 	if cluster != "" {
 		cl, err := a.store.ClusterByName(ctx, cluster)
 		if err != nil {
-			return nil, err
+			return nil, nil, time.Time{}, err
 		}
 		if cl.ClientCA != nil {
 			if signer, err = ca.Unmarshal(cl.ClientCA, a.mk, a.now); err != nil {
-				return nil, err
+				return nil, nil, time.Time{}, err
 			}
 		}
 	}
 	now := a.now().UTC()
 	certs, err := a.store.RevokedCertificates(ctx, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, time.Time{}, err
 	}
 	revoked := make([]ca.Revoked, 0, len(certs))
 	for _, c := range certs {
@@ -187,8 +209,7 @@ func (a *Authority) CRL(ctx context.Context, cluster string) ([]byte, error) {
 		}
 		revoked = append(revoked, ca.Revoked{Serial: serial, RevokedAt: *c.RevokedAt})
 	}
-	// The CRL number only has to grow; the clock in microseconds does.
-	return signer.CRL(revoked, big.NewInt(now.UnixMicro()), now, now.Add(ca.DefaultCRLValidity))
+	return signer, revoked, now, nil
 }
 
 // issueCertificate issues the certificate of a certificate credential c (type, name, project,

@@ -71,3 +71,32 @@ func (c *CA) CRL(revoked []Revoked, number *big.Int, thisUpdate, nextUpdate time
 func CRLPEM(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
 }
+
+// ChainCRLs returns the CRLs a relying party that checks the whole chain needs (nginx's
+// ssl_crl, Node's crl option: OpenSSL's CRL_CHECK_ALL): first c's own CRL, as CRL returns it,
+// then, for a generated CA, the root's, which lists nothing (keyward never revokes its
+// intermediate; a new one comes with a new CA). An imported CA has no root key here, so its
+// issuer's CRL must come from where the CA came from: only c's own is returned.
+func (c *CA) ChainCRLs(revoked []Revoked, number *big.Int, thisUpdate, nextUpdate time.Time) ([][]byte, error) {
+	own, err := c.CRL(revoked, number, thisUpdate, nextUpdate)
+	if err != nil {
+		return nil, err
+	}
+	out := [][]byte{own}
+	if c.rootKey == nil || len(c.chain) < 2 {
+		return out, nil
+	}
+	if thisUpdate.IsZero() {
+		thisUpdate = c.now()
+	}
+	if nextUpdate.IsZero() {
+		nextUpdate = thisUpdate.Add(DefaultCRLValidity)
+	}
+	root, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: number, ThisUpdate: thisUpdate.UTC(), NextUpdate: nextUpdate.UTC(),
+	}, c.chain[len(c.chain)-1], c.rootKey)
+	if err != nil {
+		return nil, fmt.Errorf("ca: signing the root's CRL: %w", err)
+	}
+	return append(out, root), nil
+}

@@ -94,6 +94,20 @@ func (c *Client) CRL(ctx context.Context, cluster string, asPEM bool) ([]byte, e
 	return out, nil
 }
 
+// CRLChain fetches every CRL of the chain (GET /v1/crl?chain=true, or a cluster's), PEM: what
+// a relying party that checks the whole chain (nginx ssl_crl) is given.
+func (c *Client) CRLChain(ctx context.Context, cluster string) ([]byte, error) {
+	path := "/v1/crl"
+	if cluster != "" {
+		p, err := clusterPath(cluster)
+		if err != nil {
+			return nil, err
+		}
+		path = p + "/crl"
+	}
+	return c.fetchPEM(ctx, path+"?chain=true", "X509 CRL")
+}
+
 // fetchPEM fetches a PEM document at path whose first block must be of type block.
 func (c *Client) fetchPEM(ctx context.Context, path, block string) ([]byte, error) {
 	r := request{method: http.MethodGet, path: path, accept: pemType}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/keyward/keyward"
@@ -53,6 +54,20 @@ func (s *Server) clusterCAPEM(w http.ResponseWriter, r *http.Request) error {
 
 // crl serves the CRL as DER (application/pkix-crl) or, when Accept asks for PEM, as PEM.
 func (s *Server) crl(w http.ResponseWriter, r *http.Request) error {
+	if chain, _ := strconv.ParseBool(r.URL.Query().Get("chain")); chain {
+		// Every CRL of the chain, for relying parties that check them all: PEM only, since
+		// DER holds one CRL per document.
+		ders, err := s.authority.CRLChain(r.Context(), r.PathValue("cluster"))
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		var b []byte
+		for _, der := range ders {
+			b = append(b, ca.CRLPEM(der)...)
+		}
+		return writePEM(w, "application/x-pem-file", b)
+	}
 	der, err := s.authority.CRL(r.Context(), r.PathValue("cluster"))
 	if err != nil {
 		return err

@@ -123,17 +123,21 @@ The output is the PEM itself, whatever -o says; --out writes it to a file.`,
 func newCACRLCmd(a *app) *cobra.Command {
 	var (
 		cluster, out string
-		asPEM        bool
+		asPEM, chain bool
 	)
 	cmd := &cobra.Command{
-		Use:   "crl [--cluster NAME] [--pem] [--out FILE]",
+		Use:   "crl [--cluster NAME] [--pem | --chain] [--out FILE]",
 		Short: "Fetch the certificate revocation list",
 		Long: `Fetch the certificate revocation list: every revoked certificate credential
 whose certificate has not expired, signed by keyward's CA or, with --cluster, by
 the CA that signs that virtual cluster's client certificates.
 
 The CRL is DER, or PEM with --pem. DER is binary: it is not printed on a
-terminal; give --out or --pem. The output is the CRL itself, whatever -o says.`,
+terminal; give --out or --pem. The output is the CRL itself, whatever -o says.
+
+--chain gives, in PEM, every CRL of the chain: the CA's, then its root's. That is
+what relying parties that check the whole chain need (nginx's ssl_crl, Node's
+crl option): given only the CA's CRL they refuse every client certificate.`,
 		Example: `  keyward ca crl --out keyward.crl
   keyward ca crl --pem | openssl crl -noout -text
   keyward ca crl --cluster prod --pem --out prod.crl.pem`,
@@ -142,14 +146,19 @@ terminal; give --out or --pem. The output is the CRL itself, whatever -o says.`,
 			if cmd.Flags().Changed("cluster") && cluster == "" {
 				return usageErrorf("--cluster must not be empty")
 			}
-			if !asPEM && out == "" && a.stdoutIsTerminal() {
+			if !asPEM && !chain && out == "" && a.stdoutIsTerminal() {
 				return usageErrorf("the CRL is binary DER: give --out FILE, or --pem")
 			}
 			c, err := a.publicClient()
 			if err != nil {
 				return err
 			}
-			b, err := c.CRL(cmd.Context(), cluster, asPEM)
+			var b []byte
+			if chain {
+				b, err = c.CRLChain(cmd.Context(), cluster)
+			} else {
+				b, err = c.CRL(cmd.Context(), cluster, asPEM)
+			}
 			if err != nil {
 				return err
 			}
@@ -158,6 +167,7 @@ terminal; give --out or --pem. The output is the CRL itself, whatever -o says.`,
 	}
 	cmd.Flags().StringVar(&cluster, "cluster", "", "the CRL signed by the CA of this virtual cluster's client certificates")
 	cmd.Flags().BoolVar(&asPEM, "pem", false, "PEM instead of DER")
+	cmd.Flags().BoolVar(&chain, "chain", false, "every CRL of the chain (PEM), for nginx ssl_crl and other full-chain checkers")
 	cmd.Flags().StringVar(&out, "out", "", "write the CRL to this file (replaced if it exists) instead of stdout")
 	return cmd
 }
