@@ -141,8 +141,10 @@ http {
 		}
 	})
 	t.Run("Missing", func(t *testing.T) {
-		if code, _, body := get("", ""); code != 401 {
-			t.Fatalf("no key: %d %s", code, body)
+		// keyward's 401 comes through as JSON, like its 403 and 429, not as nginx's HTML page.
+		if code, h, body := get("", ""); code != 401 || h.Get("Content-Type") != "application/json" ||
+			!strings.Contains(body, `"code":"UNAUTHENTICATED"`) || h.Get("WWW-Authenticate") == "" {
+			t.Fatalf("no key: %d %v %s", code, h, body)
 		}
 	})
 	t.Run("Revoked", func(t *testing.T) {
@@ -160,12 +162,18 @@ http {
 	t.Run("RateLimited", func(t *testing.T) {
 		k := create(keyward.CreateCredentialInput{Name: "gw-limited", RateLimit: &keyward.RateLimit{Limit: 2, Duration: time.Minute}})
 		for i := 0; i < 2; i++ {
-			if code, _, body := get("Authorization", "Bearer "+k.Key); code != 200 {
+			code, h, body := get("Authorization", "Bearer "+k.Key)
+			if code != 200 {
 				t.Fatalf("request %d under the limit: %d %s", i, code, body)
+			}
+			// The key's RateLimit headers reach the client through nginx.
+			if h.Get("RateLimit-Limit") != "2" || h.Get("RateLimit-Remaining") != fmt.Sprint(1-i) || h.Get("RateLimit-Reset") == "" {
+				t.Fatalf("request %d: RateLimit headers %v", i, h)
 			}
 		}
 		code, h, body := get("Authorization", "Bearer "+k.Key)
-		if code != 429 || !strings.Contains(body, "RATE_LIMITED") || h.Get("Retry-After") == "" {
+		if code != 429 || !strings.Contains(body, "RATE_LIMITED") || h.Get("Retry-After") == "" ||
+			h.Get("RateLimit-Limit") != "2" || h.Get("RateLimit-Remaining") != "0" {
 			t.Fatalf("over the limit: %d %v %s", code, h, body)
 		}
 	})
