@@ -164,6 +164,10 @@ func TestRegisteredRoutes(t *testing.T) {
 		"GET /auth/apikeys", "GET /auth/apikeys.json", "GET /auth/apikeys.jsv", "GET /auth/apikeys/{Environment}",
 		"/auth/apikeys", "/auth/apikeys.json", "/auth/apikeys.jsv", "/auth/apikeys/{Environment}",
 		"/auth/apikeys/regenerate/{Environment}",
+		"/api/RegenerateApiKeys", "/json/reply/RegenerateApiKeys", "/jsv/reply/RegenerateApiKeys",
+		"/api/RegenerateApiKeyRequest", "/json/reply/RegenerateApiKeyRequest", "/jsv/reply/RegenerateApiKeyRequest",
+		"/api/GetApiKeys", "/json/reply/GetApiKeys", "/jsv/reply/GetApiKeys",
+		"/api/{request}", "/json/reply/", "/jsv/reply/",
 	}
 	if got := registered(t); !slices.Equal(got, want) {
 		t.Fatalf("Register mounts %v, want %v", got, want)

@@ -110,6 +110,41 @@ func (h *Handler) Register(mount func(pattern string, h http.Handler)) {
 		mount(p, h.route(listOp, h.notAllowed(listOp, "GET, HEAD")))
 	}
 	mount(PathRegenerate+"/{Environment}", h.route(regenerateOp, h.notAllowed(regenerateOp, "POST")))
+
+	// ServiceStack's predefined routes, which its clients (JsonServiceClient's post and api)
+	// use by default: /api/{Request} (JSON unless asked otherwise), /json/reply/{Request} and
+	// /jsv/reply/{Request}. The request DTO is named as ServiceStack names it, or as the seed
+	// does; a predefined route takes any method. Other names there get ServiceStack's 404.
+	for _, dto := range []struct {
+		name string
+		rt   route
+	}{{"RegenerateApiKeys", regenerate}, {"RegenerateApiKeyRequest", regenerate}, {"GetApiKeys", list}} {
+		mount("/api/"+dto.name, dto.rt)
+		mount("/json/reply/"+dto.name, dto.rt)
+		mount("/jsv/reply/"+dto.name, h.route(dto.rt.o, forceJSV(dto.rt.Handler)))
+	}
+	unknown := func(f format) route {
+		return h.route(regenerateOp, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.writeError(w, r, f, regenerateOp, keyward.Errorf(keyward.ENotFound, "no service for this request"))
+		}))
+	}
+	mount("/api/{request}", unknown(formatJSON))
+	mount("/json/reply/", unknown(formatJSON))
+	mount("/jsv/reply/", unknown(formatJSV))
+}
+
+// forceJSV makes a request answered in JSV unless it asks for a format itself: what
+// /jsv/reply/ means.
+func forceJSV(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("format") == "" {
+			r = r.Clone(r.Context())
+			q := r.URL.Query()
+			q.Set("format", "jsv")
+			r.URL.RawQuery = q.Encode()
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // route is one mounted route of operation o: it renders errors as o's response DTO for
