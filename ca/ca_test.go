@@ -31,6 +31,7 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/proctest"
 	"github.com/keyward/keyward/masterkey"
 )
 
@@ -118,7 +119,7 @@ func run(t *testing.T, env []string, name string, args ...string) (stdout, stder
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := proctest.CommandContext(t, ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e

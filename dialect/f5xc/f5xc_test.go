@@ -26,6 +26,7 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/dialect/f5xc"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/proctest"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
 )
@@ -319,7 +320,7 @@ func run(t *testing.T, env []string, name string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := proctest.CommandContext(t, ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
