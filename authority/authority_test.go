@@ -107,6 +107,7 @@ func (f *fixture) verifyCode(t *testing.T, key string) string {
 func days(n int64) *int64 { return &n }
 
 func TestValidity(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	t.Run("NotYetValid", func(t *testing.T) {
 		nb := t0.Add(time.Hour)
@@ -160,6 +161,7 @@ func TestValidity(t *testing.T) {
 }
 
 func TestRoll(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	t.Run("GraceEnds", func(t *testing.T) {
 		c := f.create(t, keyward.CreateCredentialInput{Name: "rolled", ExpirationDays: days(30)})
@@ -206,6 +208,7 @@ func TestRoll(t *testing.T) {
 }
 
 func TestRevokeDisableRenew(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	c := f.create(t, keyward.CreateCredentialInput{Name: "k", ExpirationDays: days(1)})
 
@@ -272,6 +275,7 @@ func TestRevokeDisableRenew(t *testing.T) {
 }
 
 func TestUpdateStaleVersion(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	c := f.create(t, keyward.CreateCredentialInput{Name: "v"})
 	d1, d2 := "first", "second"
@@ -293,6 +297,7 @@ func TestUpdateStaleVersion(t *testing.T) {
 
 // Invalid requests are refused with the field named, and nothing is written.
 func TestCreateInvalid(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	past := t0.Add(-time.Second)
 	long := ""
@@ -354,6 +359,7 @@ func asError(err error, target **keyward.Error) bool {
 
 // A verification hit writes nothing; last_used_at is written later, in one batch.
 func TestVerifyDoesNotWrite(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	c := f.create(t, keyward.CreateCredentialInput{Name: "hot"})
 	touches, writes := f.store.touches.Load(), f.store.writes.Load()
@@ -383,6 +389,7 @@ func TestVerifyDoesNotWrite(t *testing.T) {
 // A caller sees nothing of a project it has no grant in: 404 for the project, NOT_FOUND for its
 // keys, exactly as if they did not exist.
 func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, slug := range []string{"acme", "globex"} {
 		if _, err := f.a.CreateProject(f.admin, keyward.CreateProjectInput{Slug: slug}); err != nil {
@@ -425,6 +432,7 @@ func TestTenantIsolation(t *testing.T) {
 }
 
 func TestPagination(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for i := 0; i < 7; i++ {
 		f.create(t, keyward.CreateCredentialInput{Name: "p" + string(rune('a'+i))})

@@ -77,6 +77,7 @@ func (f *rbacFixture) events(t *testing.T, project, action string) []*keyward.Ev
 }
 
 func TestCredentialByKey(t *testing.T) {
+	t.Parallel()
 	f := newLookup(t)
 	acme := f.issue(t, "acme", "k1")
 	globex := f.issue(t, "globex", "k2")
@@ -189,6 +190,7 @@ func TestCredentialByKey(t *testing.T) {
 }
 
 func TestDisplayKey(t *testing.T) {
+	t.Parallel()
 	f := newLookup(t)
 	acme := f.issue(t, "acme", "k1")
 	globex := f.issue(t, "globex", "k2")

@@ -108,6 +108,7 @@ func (f *rbacFixture) bindings(t *testing.T) []keyward.Binding {
 }
 
 func TestEscalation(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	client := f.user(t, "cli", "Client")
 	owner := f.user(t, "own", "owner")
@@ -187,6 +188,7 @@ func TestEscalation(t *testing.T) {
 }
 
 func TestCreatorLosesRights(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	client := f.user(t, "dev", "Client")
 	k, err := f.a.CreateCredential(client, "acme", keyward.CreateCredentialInput{Name: "dev-key"})
@@ -269,6 +271,7 @@ func TestCreatorLosesRights(t *testing.T) {
 }
 
 func TestLogin(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	f.user(t, "alice", "viewer")
 
@@ -383,6 +386,7 @@ var bigRate = ratelimit.Rate{Limit: 1000, Period: time.Second}
 
 // Servers starting at once on an empty database all end up with the one CA that was stored.
 func TestInitCAConcurrent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
 	if err != nil {

@@ -102,6 +102,7 @@ func ownNames(keys []*keyward.IssuedCredential) []string {
 }
 
 func TestOwnKeysRoleRequirement(t *testing.T) {
+	t.Parallel()
 	f := newOwnKeys(t)
 	sessions := map[string]context.Context{"admin": f.admin}
 	for _, u := range []struct{ name, role string }{
@@ -216,6 +217,7 @@ func (f *rbacFixture) ownEvents(t *testing.T, project, action string) []*keyward
 }
 
 func TestRegenerateOwnKeys(t *testing.T) {
+	t.Parallel()
 	f := newOwnKeys(t)
 	par := f.user(t, "par", "Partner")
 	cli := f.user(t, "cli", "Client")
@@ -350,6 +352,7 @@ func TestRegenerateOwnKeys(t *testing.T) {
 }
 
 func TestRegenerateOwnKeysInvalid(t *testing.T) {
+	t.Parallel()
 	f := newOwnKeys(t)
 	cli := f.user(t, "cli", "Client")
 	for _, tc := range []struct {
@@ -399,6 +402,7 @@ func TestRegenerateOwnKeysInvalid(t *testing.T) {
 // A regeneration that finds one of its new names taken by the caller's own key (another
 // regeneration got there first) gets EConflict and leaves nothing valid behind.
 func TestRegenerateOwnKeysConflict(t *testing.T) {
+	t.Parallel()
 	hook := &hookStore{}
 	f := newOwnKeysWith(t, hook)
 	cli := f.user(t, "cli", "Client")
@@ -450,6 +454,7 @@ func TestRegenerateOwnKeysConflict(t *testing.T) {
 // A numbered name someone else holds is passed over for a random one: nobody can block a
 // user's regeneration by taking the next names.
 func TestRegenerateOwnKeysNameTaken(t *testing.T) {
+	t.Parallel()
 	f := newOwnKeys(t)
 	cli := f.user(t, "cli", "Client")
 	f.ownRegenerate(t, cli, authority.RegenerateOwnKeysInput{OwnKeysScope: ownScope("acme", keyward.Live)})
@@ -481,6 +486,7 @@ func randomOwnName(base, name string) bool {
 // for good) blocks nothing, and neither their credentials nor the victim's ordinary ones that
 // look like own keys are listed or revoked as the victim's own keys.
 func TestRegenerateOwnKeysSquatted(t *testing.T) {
+	t.Parallel()
 	f := newOwnKeys(t)
 	cli := f.user(t, "cli", "Client")
 	squatter := f.user(t, "squatter", "Client")
@@ -554,6 +560,7 @@ func TestRegenerateOwnKeysSquatted(t *testing.T) {
 }
 
 func TestListOwnKeysReveal(t *testing.T) {
+	t.Parallel()
 	f := newOwnKeys(t)
 	if _, err := f.a.CreateRole(f.admin, keyward.RoleInput{Name: "revealer", Permissions: []keyward.Permission{keyward.PermKeysReveal}}); err != nil {
 		t.Fatal(err)
