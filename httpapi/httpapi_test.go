@@ -160,6 +160,7 @@ func (e *env) counts(t *testing.T) (int, int) {
 }
 
 func TestBadRequests(t *testing.T) {
+	t.Parallel()
 	e := start(t, 0)
 	const js = "application/json"
 	for _, tc := range []struct {
@@ -227,6 +228,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	e := start(t, 0)
 	for _, tc := range []struct {
 		name   string
@@ -259,6 +261,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	e := start(t, 0)
 	const js = "application/json"
 	r := e.do(t, "POST", "/v1/projects", js, `{"slug":"acme","name":"Acme"}`)
@@ -355,6 +358,7 @@ func TestLifecycle(t *testing.T) {
 }
 
 func TestServerFailures(t *testing.T) {
+	t.Parallel()
 	t.Run("Internal", func(t *testing.T) {
 		e := start(t, 0)
 		e.store.fail = errors.New("disk on fire at /var/lib/secret-path")
@@ -388,6 +392,7 @@ func TestServerFailures(t *testing.T) {
 }
 
 func TestStatusOf(t *testing.T) {
+	t.Parallel()
 	for code, want := range map[keyward.Code]int{
 		keyward.EInvalid: 400, keyward.EUnauthenticated: 401, keyward.EForbidden: 403, keyward.ENotFound: 404,
 		keyward.EMethodNotAllowed: 405, keyward.EConflict: 409, keyward.ETooLarge: 413, keyward.EUnsupported: 415,
@@ -400,6 +405,7 @@ func TestStatusOf(t *testing.T) {
 }
 
 func TestRedactKeys(t *testing.T) {
+	t.Parallel()
 	key := "kw_live_" + strings.Repeat("A", 38)
 	for in, want := range map[string]string{
 		"/api/v1/applications/key/" + key:        "/api/v1/applications/key/kw_live_AAAA...",
