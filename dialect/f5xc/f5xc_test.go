@@ -334,6 +334,7 @@ func run(t *testing.T, env []string, name string, args ...string) string {
 // seed's own body is an API_CERTIFICATE; the others change spec.type only) and checks that
 // real clients read what comes back.
 func TestCreateSeed(t *testing.T) {
+	t.Parallel()
 	s := readSeed(t, "create_api_credentials.txt")
 	if s.method != "POST" || s.path != "/api/web/namespaces/example/api_credentials" {
 		t.Fatalf("seed request %s %s", s.method, s.path)
@@ -441,6 +442,7 @@ func TestCreateSeed(t *testing.T) {
 
 // TestRenewSeed sends the renew seed's example request.
 func TestRenewSeed(t *testing.T) {
+	t.Parallel()
 	s := readSeed(t, "renew_api_credentials.txt")
 	if s.method != "POST" || s.path != "/api/web/namespaces/example/renew/api_credentials" {
 		t.Fatalf("seed request %s %s", s.method, s.path)
@@ -474,6 +476,7 @@ func TestRenewSeed(t *testing.T) {
 
 // TestLifecycle goes through list, get, activate, revoke and bulk_revoke of API credentials.
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	const base = "/api/web/namespaces/example/"
 	var tok f5xc.CreateResponse
@@ -560,6 +563,7 @@ func TestLifecycle(t *testing.T) {
 // TestServiceCredentials checks the service-credential variant: roles per namespace, never
 // more than the creator holds.
 func TestServiceCredentials(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	const base = "/api/web/namespaces/system/"
 	if _, err := e.a.CreateProject(e.ctx, keyward.CreateProjectInput{Slug: "other"}); err != nil {
@@ -691,6 +695,7 @@ func (e *env) userToken(t *testing.T, name string) string {
 
 // TestErrors checks the error statuses and bodies the dialect answers with.
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	const list = "/api/web/namespaces/example/api_credentials"
 	t.Run("Unauthenticated", func(t *testing.T) {
@@ -772,6 +777,7 @@ func TestErrors(t *testing.T) {
 
 // TestDocs checks that docs/dialects/f5xc.md shows a curl command for every endpoint.
 func TestDocs(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "dialects", "f5xc.md"))
 	if err != nil {
 		t.Fatal(err)
