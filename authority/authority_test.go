@@ -2,7 +2,6 @@ package authority_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 // clock is an injectable clock that tests move by hand.
@@ -60,7 +60,7 @@ var t0 = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}

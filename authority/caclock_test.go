@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"math/big"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 // TestCAClock runs the authority a year ahead of and a year behind the wall clock, and on fixed
@@ -46,7 +46,7 @@ func TestCAClock(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			now := tt.now.UTC().Truncate(time.Second)
-			s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+			s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 			if err != nil {
 				t.Fatal(err)
 			}

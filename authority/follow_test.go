@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"math/big"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 // newFollow is newRBAC with a CA and two virtual clusters: prod, whose client certificates
@@ -28,7 +28,7 @@ import (
 func newFollow(t *testing.T) *rbacFixture {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}

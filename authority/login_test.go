@@ -3,7 +3,6 @@ package authority_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/ratelimit"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 // gateStore holds every login of a user whose name starts with prefix where the password is
@@ -54,7 +54,7 @@ func (l *countingLimiter) Peek(ctx context.Context, key string, r ratelimit.Rate
 func newLoginRBAC(t *testing.T, opts authority.Options) (*rbacFixture, *gateStore) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package authority_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 // newLookup is newRBAC with a master key, so that projects can keep recoverable keys; acme
@@ -18,7 +18,7 @@ import (
 func newLookup(t *testing.T) *rbacFixture {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package authority_test
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/ratelimit"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 var fastHash = password.Params{Memory: 1024, Time: 1, Threads: 1}
@@ -27,7 +27,7 @@ type rbacFixture struct {
 func newRBAC(t *testing.T) *rbacFixture {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +353,7 @@ func TestLogin(t *testing.T) {
 // shared machine is noisy; the exact cost is what BenchmarkLogin reports.
 func TestLoginTimingParity(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ var bigRate = ratelimit.Rate{Limit: 1000, Period: time.Second}
 func TestInitCAConcurrent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}

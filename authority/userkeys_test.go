@@ -2,7 +2,6 @@ package authority_test
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 // ownRoles is the role requirement the tests put on own keys.
@@ -41,7 +41,7 @@ func (s *hookStore) CreateCredential(ctx context.Context, c *keyward.Credential,
 func newOwnKeysWith(t *testing.T, hook *hookStore) *rbacFixture {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/keyward/keyward/httpapi"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 // faultyStore lets a test make the database fail or hang.
@@ -67,7 +67,7 @@ func start(t *testing.T, timeout time.Duration) *env {
 func startWith(t *testing.T, opts authority.Options, timeout time.Duration) (*env, *httpapi.Server) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}

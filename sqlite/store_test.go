@@ -15,6 +15,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/snapshot"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 	"github.com/keyward/keyward/storetest"
 )
 
@@ -29,45 +30,17 @@ func MustOpen(tb testing.TB, path string) *sqlite.Store {
 	return s
 }
 
-// TestStore runs the conformance suite. Each case gets a copy of one database that Open
-// created and migrated: an empty store as a first Open leaves it, without paying for the
-// migrations again (migrating is tested by TestMigrations).
+// TestStore runs the conformance suite. Each case opens a copy of a database that Open
+// migrated once (sqlitetest): an empty store as a first Open leaves it, without paying for the
+// migrations again (TestMigrations migrates from scratch).
 func TestStore(t *testing.T) {
-	template := filepath.Join(t.TempDir(), "template.db")
-	first, err := sqlite.Open(t.Context(), template)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	if err := first.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
 	storetest.Run(t, func(t *testing.T) keyward.Store {
-		path := filepath.Join(t.TempDir(), "keyward.db")
-		copyDatabase(t, template, path)
-		s, err := sqlite.Open(t.Context(), path)
+		s, err := sqlite.Open(t.Context(), sqlitetest.Path(t))
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
 		return s
 	})
-}
-
-// copyDatabase copies the closed SQLite database from to the path to, with its WAL if one was
-// left.
-func copyDatabase(t *testing.T, from, to string) {
-	t.Helper()
-	for _, suffix := range []string{"", "-wal"} {
-		b, err := os.ReadFile(from + suffix)
-		if errors.Is(err, os.ErrNotExist) && suffix != "" {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(to+suffix, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // TestStoreShared runs the shared-database checks on two stores opened on one file, as two

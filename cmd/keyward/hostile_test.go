@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -28,6 +27,7 @@ import (
 	"github.com/keyward/keyward/postgrestest"
 	"github.com/keyward/keyward/snapshot"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 // surfaceEnv is every HTTP surface as keyward serve assembles it (newHandler), over TLS that
@@ -113,7 +113,7 @@ func startSurfaces(t *testing.T, store keyward.Store) *surfaceEnv {
 
 func sqliteStore(t *testing.T) keyward.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(context.Background(), sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}
