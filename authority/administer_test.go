@@ -10,6 +10,7 @@ import (
 )
 
 func TestAdministeredProject(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	acme, err := f.a.Project(f.admin, "acme")
 	if err != nil {

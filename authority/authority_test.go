@@ -2,7 +2,6 @@ package authority_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 // clock is an injectable clock that tests move by hand.
@@ -76,7 +76,7 @@ var t0 = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +123,7 @@ func (f *fixture) verifyCode(t *testing.T, key string) string {
 func days(n int64) *int64 { return &n }
 
 func TestValidity(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	t.Run("NotYetValid", func(t *testing.T) {
 		nb := t0.Add(time.Hour)
@@ -176,6 +177,7 @@ func TestValidity(t *testing.T) {
 }
 
 func TestRoll(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	t.Run("GraceEnds", func(t *testing.T) {
 		c := f.create(t, keyward.CreateCredentialInput{Name: "rolled", ExpirationDays: days(30)})
@@ -222,6 +224,7 @@ func TestRoll(t *testing.T) {
 }
 
 func TestRevokeDisableRenew(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	c := f.create(t, keyward.CreateCredentialInput{Name: "k", ExpirationDays: days(1)})
 
@@ -288,6 +291,7 @@ func TestRevokeDisableRenew(t *testing.T) {
 }
 
 func TestUpdateStaleVersion(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	c := f.create(t, keyward.CreateCredentialInput{Name: "v"})
 	d1, d2 := "first", "second"
@@ -309,6 +313,7 @@ func TestUpdateStaleVersion(t *testing.T) {
 
 // Invalid requests are refused with the field named, and nothing is written.
 func TestCreateInvalid(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	past := t0.Add(-time.Second)
 	long := ""
@@ -370,6 +375,7 @@ func asError(err error, target **keyward.Error) bool {
 
 // A verification hit writes nothing; last_used_at is written later, in one batch.
 func TestVerifyDoesNotWrite(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	c := f.create(t, keyward.CreateCredentialInput{Name: "hot"})
 	touches, writes := f.store.touches.Load(), f.store.writes.Load()
@@ -399,6 +405,7 @@ func TestVerifyDoesNotWrite(t *testing.T) {
 // A caller sees nothing of a project it has no grant in: 404 for the project, NOT_FOUND for its
 // keys, exactly as if they did not exist.
 func TestTenantIsolation(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, slug := range []string{"acme", "globex"} {
 		if _, err := f.a.CreateProject(f.admin, keyward.CreateProjectInput{Slug: slug}); err != nil {
@@ -441,6 +448,7 @@ func TestTenantIsolation(t *testing.T) {
 }
 
 func TestPagination(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for i := 0; i < 7; i++ {
 		f.create(t, keyward.CreateCredentialInput{Name: "p" + string(rune('a'+i))})

@@ -74,6 +74,7 @@ func countDigest(ds [][32]byte, d [32]byte) int {
 }
 
 func TestCache(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	d := func(b byte) [32]byte { return [32]byte{b, b} }
 
@@ -215,6 +216,7 @@ func TestCache(t *testing.T) {
 // TestEntryState checks that the compact entry answers exactly as the credential it was built
 // from: its state at any time, its secret's life, its limits, its answer.
 func TestEntryState(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) *time.Time { t := t0.Add(d); return &t }
 	five := int64(5)
@@ -269,12 +271,14 @@ func TestEntryState(t *testing.T) {
 // TestEntrySize keeps the verification entry within its allocation size class: every cached key
 // pays for it.
 func TestEntrySize(t *testing.T) {
+	t.Parallel()
 	if size := unsafe.Sizeof(entry{}); size > 224 {
 		t.Fatalf("entry is %d bytes; it was 224 (a size class): mind the memory per cached key", size)
 	}
 }
 
 func TestEntryAnswer(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	exp := t0.Add(time.Hour)
 	grants := map[int64]map[keyward.Permission]bool{
@@ -313,6 +317,7 @@ func TestEntryAnswer(t *testing.T) {
 }
 
 func TestInterner(t *testing.T) {
+	t.Parallel()
 	var in interner
 	t.Run("Meta", func(t *testing.T) {
 		a := in.meta(map[string]string{"a": "1", "b": "2"})
@@ -385,6 +390,7 @@ func sameMap(a, b map[string]string) bool {
 // TestCacheIndexModel puts, reloads, evicts and invalidates at random, several secrets per
 // credential, and checks after every step that each table's index holds exactly what it caches.
 func TestCacheIndexModel(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	rng := rand.New(rand.NewPCG(1, 2))
 	c := newCache(time.Minute, 3*cacheShards) // three entries per shard: evictions are frequent

@@ -7,6 +7,7 @@ import (
 )
 
 func TestDominates(t *testing.T) {
+	t.Parallel()
 	const p, q = 10, 20
 	perms := func(ps ...keyward.Permission) map[keyward.Permission]bool {
 		m := map[keyward.Permission]bool{}

@@ -9,6 +9,7 @@ import (
 
 // The holes of issue 10, section 1, one by one; httpapi/escalation_test.go proves the class.
 func TestDominanceHoles(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	if _, err := f.a.CreateUser(f.admin, keyward.CreateUserInput{Name: "cli", Password: pw}); err != nil {
 		t.Fatal(err)

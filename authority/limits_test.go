@@ -10,6 +10,7 @@ import (
 )
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	k := f.create(t, keyward.CreateCredentialInput{Name: "limited",
 		RateLimit: &keyward.RateLimit{Limit: 3, Duration: time.Minute}})
@@ -44,6 +45,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestCredits(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	five := int64(5)
 	k := f.create(t, keyward.CreateCredentialInput{Name: "metered", Remaining: &five})
@@ -75,6 +77,7 @@ func TestCredits(t *testing.T) {
 }
 
 func TestCreditsRefill(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	k := f.create(t, keyward.CreateCredentialInput{Name: "daily", Refill: &keyward.Refill{Interval: keyward.RefillDaily, Amount: 2}})
 	for i := 0; i < 2; i++ {
@@ -93,6 +96,7 @@ func TestCreditsRefill(t *testing.T) {
 
 // N concurrent verifications of a key with K uses succeed exactly K times.
 func TestCreditsExactUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	const n, k = 60, 25
 	credits := int64(k)
@@ -121,6 +125,7 @@ func TestCreditsExactUnderConcurrency(t *testing.T) {
 }
 
 func TestLimitsInvalid(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	neg := int64(-1)
 	for _, tc := range []struct {

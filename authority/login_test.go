@@ -3,7 +3,6 @@ package authority_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/ratelimit"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 // gateStore holds every login of a user whose name starts with prefix where the password is
@@ -54,7 +54,7 @@ func (l *countingLimiter) Peek(ctx context.Context, key string, r ratelimit.Rate
 func newLoginRBAC(t *testing.T, opts authority.Options) (*rbacFixture, *gateStore) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +130,7 @@ func burst(t *testing.T, f *rbacFixture, gs *gateStore, prefix string, ins []key
 // 41 parallel guesses at one name (one of them right): only the name's limit of them is
 // evaluated; the rest are refused with 429 before any hash. Likewise per address.
 func TestLoginReservesBeforeHashing(t *testing.T) {
+	t.Parallel()
 	f, gs := newLoginRBAC(t, authority.Options{MaxConcurrentHashes: 64})
 	f.user(t, "victim", "viewer")
 	ins := make([]keyward.LoginInput, 41)
@@ -183,6 +184,7 @@ func TestLoginReservesBeforeHashing(t *testing.T) {
 // Password hashes run at most MaxConcurrentHashes at once, for every kind of password work;
 // one more is refused at once with EUnavailable and Retry-After, never queued.
 func TestPasswordHashesAreBounded(t *testing.T) {
+	t.Parallel()
 	const bound = 4
 	f, gs := newLoginRBAC(t, authority.Options{MaxConcurrentHashes: bound,
 		LoginUserRate: bigRate, LoginAddrRate: bigRate})
@@ -220,6 +222,7 @@ func TestPasswordHashesAreBounded(t *testing.T) {
 // A login name or password that cannot be valid is refused before any work: no limiter key,
 // no store read, no hash, no audit event. What a failed login audits is bounded.
 func TestLoginRefusesImpossibleInputFirst(t *testing.T) {
+	t.Parallel()
 	lim := &countingLimiter{Limiter: ratelimit.NewMemory(nil)}
 	f, _ := newLoginRBAC(t, authority.Options{Limiter: lim})
 	f.user(t, "alice", "viewer")

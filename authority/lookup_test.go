@@ -2,7 +2,6 @@ package authority_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 // newLookup is newRBAC with a master key, so that projects can keep recoverable keys; acme
@@ -18,7 +18,7 @@ import (
 func newLookup(t *testing.T) *rbacFixture {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +77,7 @@ func (f *rbacFixture) events(t *testing.T, project, action string) []*keyward.Ev
 }
 
 func TestCredentialByKey(t *testing.T) {
+	t.Parallel()
 	f := newLookup(t)
 	acme := f.issue(t, "acme", "k1")
 	globex := f.issue(t, "globex", "k2")
@@ -189,6 +190,7 @@ func TestCredentialByKey(t *testing.T) {
 }
 
 func TestDisplayKey(t *testing.T) {
+	t.Parallel()
 	f := newLookup(t)
 	acme := f.issue(t, "acme", "k1")
 	globex := f.issue(t, "globex", "k2")

@@ -3,7 +3,6 @@ package authority_test
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/ratelimit"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 var fastHash = password.Params{Memory: 1024, Time: 1, Threads: 1}
@@ -27,7 +27,7 @@ type rbacFixture struct {
 func newRBAC(t *testing.T) *rbacFixture {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +108,7 @@ func (f *rbacFixture) bindings(t *testing.T) []keyward.Binding {
 }
 
 func TestEscalation(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	client := f.user(t, "cli", "Client")
 	owner := f.user(t, "own", "owner")
@@ -187,6 +188,7 @@ func TestEscalation(t *testing.T) {
 }
 
 func TestCreatorLosesRights(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	client := f.user(t, "dev", "Client")
 	k, err := f.a.CreateCredential(client, "acme", keyward.CreateCredentialInput{Name: "dev-key"})
@@ -269,6 +271,7 @@ func TestCreatorLosesRights(t *testing.T) {
 }
 
 func TestLogin(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	f.user(t, "alice", "viewer")
 
@@ -350,7 +353,7 @@ func TestLogin(t *testing.T) {
 // shared machine is noisy; the exact cost is what BenchmarkLogin reports.
 func TestLoginTimingParity(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,8 +386,9 @@ var bigRate = ratelimit.Rate{Limit: 1000, Period: time.Second}
 
 // Servers starting at once on an empty database all end up with the one CA that was stored.
 func TestInitCAConcurrent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 )
 
 func TestRevokeCredentials(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	mk := func(name string, days int64, typ keyward.CredentialType) {
 		t.Helper()

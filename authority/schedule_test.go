@@ -12,6 +12,7 @@ import (
 )
 
 func TestScheduleCredential(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	callers := map[string]context.Context{
 		"admin":    f.admin,
@@ -361,6 +362,7 @@ func TestScheduleCredential(t *testing.T) {
 // A rescheduled key takes effect at once, on this server's verification cache too, and the
 // change is audited.
 func TestScheduleCredentialTakesEffect(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	c, err := f.a.CreateCredential(f.admin, "acme", keyward.CreateCredentialInput{Name: "live-key", ExpirationDays: days(30)})
 	if err != nil {

@@ -3,7 +3,6 @@ package authority_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 func svcAccess(pairs ...string) []authority.ProjectRole {
@@ -35,6 +35,7 @@ func (f *rbacFixture) allUserNames(t *testing.T) []string {
 }
 
 func TestServiceCredential(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	sc, err := f.a.CreateServiceCredential(f.admin, "acme", authority.CreateServiceCredentialInput{
 		Name: "deployer", Access: svcAccess("acme", "Client", "globex", "viewer", "acme", "4"),
@@ -170,6 +171,7 @@ func projectIDOf(t *testing.T, f *rbacFixture, slug string) int64 {
 
 // TestServiceCredentialRefused checks that every refusal leaves the store as it was.
 func TestServiceCredentialRefused(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	cli := f.user(t, "cli", "Client")
 	if _, err := f.a.CreateCredential(f.admin, "acme", keyward.CreateCredentialInput{Name: "taken"}); err != nil {
@@ -226,8 +228,9 @@ func (s *failCreateStore) CreateCredential(ctx context.Context, c *keyward.Crede
 // TestServiceCredentialUndo checks that a write failing after the service user was stored
 // leaves neither it nor its bindings: they are one transaction.
 func TestServiceCredentialUndo(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,7 @@ func (f *rbacFixture) bindSystem(t *testing.T, name, role string) context.Contex
 // ends them, whatever the caller holds there: each answers as for a credential that does not
 // exist, and the session is left exactly as it was.
 func TestSessionsAreNotProjectCredentials(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	f.user(t, "alice", "viewer")
 	s, _ := f.loginSession(t, "alice")
@@ -162,6 +163,7 @@ func TestSessionsAreNotProjectCredentials(t *testing.T) {
 // No write can take a session past keyward.MaxSessionTTL from its creation: even an expiry
 // written straight into the store is capped when the session authenticates.
 func TestSessionLifetimeCap(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	f.user(t, "alice", "viewer")
 	s, err := f.a.Login(context.Background(), keyward.LoginInput{Name: "alice", Password: pw,
@@ -201,6 +203,7 @@ func TestSessionLifetimeCap(t *testing.T) {
 // A user's sessions are seen and ended by the user and by users:admin; to anyone else, the
 // system project's owner included, the user does not exist. Every end is audited.
 func TestUserSessions(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	f.user(t, "alice", "viewer")
 	f.user(t, "bob", "viewer")
@@ -313,6 +316,7 @@ func TestUserSessions(t *testing.T) {
 // A login session is no API key: verification and gateways answer NOT_FOUND for it, as for a
 // key that does not exist, while it keeps authenticating its user to keyward.
 func TestSessionIsNoAPIKey(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	f.user(t, "alice", "owner")
 	s, _ := f.loginSession(t, "alice")

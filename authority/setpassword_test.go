@@ -12,6 +12,7 @@ import (
 // current password; setting one without it (a first password included) needs users:admin;
 // service users never get one.
 func TestSetPasswordNeedsSessionOrAdmin(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	f.user(t, "bob", "Client")
 	const next = "the next passphrase"
@@ -93,6 +94,7 @@ func TestSetPasswordNeedsSessionOrAdmin(t *testing.T) {
 // A password change ends the user's other sessions, and a reset all of them, in the same
 // transaction as the new hash, each audited; API keys are not sessions and go on.
 func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	f.user(t, "carol", "Client")
 	key, err := f.a.CreateCredential(f.login(t, "carol"), "acme", keyward.CreateCredentialInput{Name: "carol-key"})
@@ -137,6 +139,7 @@ func TestPasswordChangeEndsOtherSessions(t *testing.T) {
 // A project owner learns nothing about which user names exist from adding or removing a
 // member with a role it may not give: an existing and a missing user get the same answer.
 func TestMembersDoNotRevealUsers(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	owner := f.user(t, "own", "owner")
 	f.user(t, "exists", "")
@@ -162,6 +165,7 @@ func TestMembersDoNotRevealUsers(t *testing.T) {
 // service user cannot be logged in as, since no call gives that user a password, not even its
 // own credential before the revocation.
 func TestRevokedServiceCredentialIsFinal(t *testing.T) {
+	t.Parallel()
 	f := newRBAC(t)
 	svc, err := f.a.CreateServiceCredential(f.admin, "acme", authority.CreateServiceCredentialInput{
 		Name: "deployer", Access: svcAccess("acme", "Client")})

@@ -3,7 +3,6 @@ package authority_test
 import (
 	"context"
 	"crypto/sha256"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 // ownRoles is the role requirement the tests put on own keys.
@@ -57,7 +57,7 @@ func (s *hookStore) CreateCredential(ctx context.Context, c *keyward.Credential,
 func newOwnKeysWith(t *testing.T, hook *hookStore) *rbacFixture {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +118,7 @@ func ownNames(keys []*keyward.IssuedCredential) []string {
 }
 
 func TestOwnKeysRoleRequirement(t *testing.T) {
+	t.Parallel()
 	f := newOwnKeys(t)
 	sessions := map[string]context.Context{"admin": f.admin}
 	for _, u := range []struct{ name, role string }{
@@ -232,6 +233,7 @@ func (f *rbacFixture) ownEvents(t *testing.T, project, action string) []*keyward
 }
 
 func TestRegenerateOwnKeys(t *testing.T) {
+	t.Parallel()
 	f := newOwnKeys(t)
 	par := f.user(t, "par", "Partner")
 	cli := f.user(t, "cli", "Client")
@@ -366,6 +368,7 @@ func TestRegenerateOwnKeys(t *testing.T) {
 }
 
 func TestRegenerateOwnKeysInvalid(t *testing.T) {
+	t.Parallel()
 	f := newOwnKeys(t)
 	cli := f.user(t, "cli", "Client")
 	for _, tc := range []struct {
@@ -416,6 +419,7 @@ func TestRegenerateOwnKeysInvalid(t *testing.T) {
 // regeneration got there first) gets EConflict and leaves nothing of itself behind: it is one
 // transaction, so the keys it created before are gone and the old keys stay valid.
 func TestRegenerateOwnKeysConflict(t *testing.T) {
+	t.Parallel()
 	hook := &hookStore{}
 	f := newOwnKeysWith(t, hook)
 	cli := f.user(t, "cli", "Client")
@@ -468,6 +472,7 @@ func TestRegenerateOwnKeysConflict(t *testing.T) {
 // A numbered name someone else holds is passed over for a random one: nobody can block a
 // user's regeneration by taking the next names.
 func TestRegenerateOwnKeysNameTaken(t *testing.T) {
+	t.Parallel()
 	f := newOwnKeys(t)
 	cli := f.user(t, "cli", "Client")
 	f.ownRegenerate(t, cli, authority.RegenerateOwnKeysInput{OwnKeysScope: ownScope("acme", keyward.Live)})
@@ -499,6 +504,7 @@ func randomOwnName(base, name string) bool {
 // for good) blocks nothing, and neither their credentials nor the victim's ordinary ones that
 // look like own keys are listed or revoked as the victim's own keys.
 func TestRegenerateOwnKeysSquatted(t *testing.T) {
+	t.Parallel()
 	f := newOwnKeys(t)
 	cli := f.user(t, "cli", "Client")
 	squatter := f.user(t, "squatter", "Client")
@@ -572,6 +578,7 @@ func TestRegenerateOwnKeysSquatted(t *testing.T) {
 }
 
 func TestListOwnKeysReveal(t *testing.T) {
+	t.Parallel()
 	f := newOwnKeys(t)
 	if _, err := f.a.CreateRole(f.admin, keyward.RoleInput{Name: "revealer", Permissions: []keyward.Permission{keyward.PermKeysReveal}}); err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/proctest"
 	"github.com/keyward/keyward/masterkey"
 )
 
@@ -118,7 +119,7 @@ func run(t *testing.T, env []string, name string, args ...string) (stdout, stder
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := proctest.CommandContext(t, ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -147,6 +148,7 @@ func wantInvalid(t *testing.T, err error, field string) {
 }
 
 func TestNew(t *testing.T) {
+	t.Parallel()
 	f := fixtures(t)
 	tests := []struct {
 		name   string
@@ -214,6 +216,7 @@ func TestNew(t *testing.T) {
 }
 
 func TestIssueClient(t *testing.T) {
+	t.Parallel()
 	f := fixtures(t)
 	chain := f.ec.Chain()
 	inters := x509.NewCertPool()
@@ -289,6 +292,7 @@ func TestIssueClient(t *testing.T) {
 }
 
 func TestSerials(t *testing.T) {
+	t.Parallel()
 	f := fixtures(t)
 	a, b := f.issued[KeyECDSAP256].Serial, f.issued[KeyRSA2048].Serial
 	if a.Cmp(b) == 0 {
@@ -318,6 +322,7 @@ func TestSerials(t *testing.T) {
 }
 
 func TestIssueClientInvalid(t *testing.T) {
+	t.Parallel()
 	f := fixtures(t)
 	now := time.Now()
 	ok := ClientRequest{CommonName: "bob", NotBefore: now, NotAfter: now.Add(time.Hour)}
@@ -356,6 +361,7 @@ func TestIssueClientInvalid(t *testing.T) {
 }
 
 func TestVerifyRefuses(t *testing.T) {
+	t.Parallel()
 	f := fixtures(t)
 	is := f.issued[KeyECDSAP256]
 	srv, err := f.ec.IssueServer([]string{"localhost"}, time.Hour)
@@ -400,6 +406,7 @@ func mustIssue(t *testing.T, c *CA, cn string) *Issued {
 // certificate from IssueClient, each side trusting only Pool() (the root), so the
 // intermediate must travel in the chains.
 func TestMutualTLS(t *testing.T) {
+	t.Parallel()
 	f := fixtures(t)
 	srv, err := f.ec.IssueServer([]string{"localhost", "127.0.0.1", "[::1]:8443", "Example.COM:443"}, 24*time.Hour)
 	if err != nil {
@@ -468,6 +475,7 @@ func TestMutualTLS(t *testing.T) {
 }
 
 func TestValidateP12Password(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		pw   string
@@ -506,6 +514,7 @@ const p12Password = "correct horse battery"
 
 // TestPKCS12OpenSSL has OpenSSL read every bundle: both encodings, every key algorithm.
 func TestPKCS12OpenSSL(t *testing.T) {
+	t.Parallel()
 	openssl := tool(t, "openssl", "openssl")
 	f := fixtures(t)
 	dir := t.TempDir()
@@ -516,6 +525,7 @@ func TestPKCS12OpenSSL(t *testing.T) {
 				name = alg + "/default"
 			}
 			t.Run(name, func(t *testing.T) {
+				t.Parallel() // each writes a file of its own name; openssl's PBKDF2 dominates
 				is := f.issued[alg]
 				p12, err := f.ec.PKCS12(is, p12Password, enc)
 				if err != nil {
@@ -621,6 +631,7 @@ var opensslSerialRE = regexp.MustCompile(`(?m)^\s*Serial Number:\s*([0-9A-Fa-f]+
 // TestCRLOpenSSL has OpenSSL verify CRLs from a generated ECDSA CA, a generated RSA CA and an
 // imported OpenSSL CA without keyUsage, and list their serials.
 func TestCRLOpenSSL(t *testing.T) {
+	t.Parallel()
 	openssl := tool(t, "openssl", "openssl")
 	f := fixtures(t)
 	imported := importOpenSSLCA(t, openssl, t.TempDir())
@@ -702,6 +713,7 @@ func mapsEqual(a, b map[string]bool) bool {
 }
 
 func TestKubeconfigKubectl(t *testing.T) {
+	t.Parallel()
 	kubectl := tool(t, "kubectl", "kubernetes-client")
 	f := fixtures(t)
 	is := f.issued[KeyECDSAP256]
@@ -772,6 +784,7 @@ func TestKubeconfigKubectl(t *testing.T) {
 }
 
 func TestKubeconfigInvalid(t *testing.T) {
+	t.Parallel()
 	f := fixtures(t)
 	is := f.issued[KeyECDSAP256]
 	other := f.issued[KeyRSA2048]
@@ -839,6 +852,7 @@ func opensslCA(t *testing.T, openssl, dir, name string, extra ...string) (certPE
 }
 
 func TestImport(t *testing.T) {
+	t.Parallel()
 	openssl := tool(t, "openssl", "openssl")
 	f := fixtures(t)
 	dir := t.TempDir()
@@ -964,6 +978,7 @@ func pemCert(c *x509.Certificate) []byte {
 }
 
 func TestMarshalUnmarshal(t *testing.T) {
+	t.Parallel()
 	f := fixtures(t)
 	mk, err := masterkey.Generate()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 // that clock, and everything it checks is checked against it, so a test's fixed clock (or a
 // server whose clock keyward is given) never meets time.Now inside the CA.
 func TestClock(t *testing.T) {
+	t.Parallel()
 	wall := time.Now()
 	mk, err := masterkey.Generate()
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 // it lacks and never changes a credential it does not dominate; what the rule allows succeeds;
 // a refusal changes nothing and is 403 or 404. The CLI's cells are in cmd/keyward.
 func TestEscalationMatrix(t *testing.T) {
+	t.Parallel()
 	f := escalationtest.Start(t)
 	m := escalationtest.NewMatrix(f)
 	m.Run(escalationOps(f)...)

@@ -60,6 +60,7 @@ func clientCertificate(t *testing.T, ic *keyward.IssuedCredential, p12Password s
 // serves, mutual TLS refuses them, and the project's audit shows one credential.revoke per
 // certificate, with its reason. Enabling the user again restores neither.
 func TestCertificatesFollowCreatorOverHTTP(t *testing.T) {
+	t.Parallel()
 	e, api := startWith(t, authority.Options{PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1}}, 10*time.Second)
 	tsrv := httptest.NewUnstartedServer(api)
 	tsrv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
@@ -93,7 +94,8 @@ func TestCertificatesFollowCreatorOverHTTP(t *testing.T) {
 		res.json(t, &ic)
 		return &ic
 	}
-	cert := issue(`{"type":"API_CERTIFICATE","name":"dev-cert","password":"` + p12pw + `"}`)
+	// Legacy encoding: the test follows the certificate, not the bundle's PBKDF2 rounds.
+	cert := issue(`{"type":"API_CERTIFICATE","name":"dev-cert","password":"` + p12pw + `","encoding":"legacy"}`)
 	kube := issue(`{"type":"KUBE_CONFIG","name":"dev-kube","virtual_k8s_name":"prod","virtual_k8s_namespace":"team-a"}`)
 
 	// whoami presents c's certificate over mutual TLS and returns the status.

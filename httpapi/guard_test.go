@@ -12,6 +12,7 @@ import (
 // naming the field, before authentication (an anonymous login too), and nothing is written;
 // what only looks like one (an escaped backslash) and valid Unicode pass.
 func TestGuardHostileBytes(t *testing.T) {
+	t.Parallel()
 	e := start(t, 0)
 	const js = "application/json"
 	for _, tc := range []struct {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/keyward/keyward/httpapi"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 	"github.com/keyward/keyward/version"
 )
 
@@ -68,7 +68,7 @@ func start(t *testing.T, timeout time.Duration) *env {
 func startWith(t *testing.T, opts authority.Options, timeout time.Duration) (*env, *httpapi.Server) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +161,7 @@ func (e *env) counts(t *testing.T) (int, int) {
 }
 
 func TestBadRequests(t *testing.T) {
+	t.Parallel()
 	e := start(t, 0)
 	const js = "application/json"
 	for _, tc := range []struct {
@@ -228,6 +229,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	e := start(t, 0)
 	for _, tc := range []struct {
 		name   string
@@ -260,6 +262,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	e := start(t, 0)
 	const js = "application/json"
 	r := e.do(t, "POST", "/v1/projects", js, `{"slug":"acme","name":"Acme"}`)
@@ -356,6 +359,7 @@ func TestLifecycle(t *testing.T) {
 }
 
 func TestServerFailures(t *testing.T) {
+	t.Parallel()
 	t.Run("Internal", func(t *testing.T) {
 		e := start(t, 0)
 		e.store.fail = errors.New("disk on fire at /var/lib/secret-path")
@@ -397,6 +401,7 @@ func TestServerFailures(t *testing.T) {
 }
 
 func TestStatusOf(t *testing.T) {
+	t.Parallel()
 	for code, want := range map[keyward.Code]int{
 		keyward.EInvalid: 400, keyward.EUnauthenticated: 401, keyward.EForbidden: 403, keyward.ENotFound: 404,
 		keyward.EMethodNotAllowed: 405, keyward.EConflict: 409, keyward.ETooLarge: 413, keyward.EUnsupported: 415,
@@ -409,6 +414,7 @@ func TestStatusOf(t *testing.T) {
 }
 
 func TestRedactKeys(t *testing.T) {
+	t.Parallel()
 	key := "kw_live_" + strings.Repeat("A", 38)
 	for in, want := range map[string]string{
 		"/api/v1/applications/key/" + key:        "/api/v1/applications/key/kw_live_AAAA...",

@@ -167,6 +167,7 @@ func expect(c matrixCaller, key, scope string) int {
 }
 
 func TestPolicyMatrix(t *testing.T) {
+	t.Parallel()
 	fast := authority.Options{
 		PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1},
 		LoginUserRate:  ratelimit.Rate{Limit: 1000, Period: 1e9}, LoginAddrRate: ratelimit.Rate{Limit: 1000, Period: 1e9},
@@ -389,6 +390,7 @@ func TestPolicyMatrix(t *testing.T) {
 
 // docs/policy.md is the policy table in prose; it must say what the test checks.
 func TestPolicyDoc(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	b.WriteString("# Authorization policy\n\n")
 	b.WriteString("Generated from `httpapi/policy_test.go`, which checks every cell against the running server\n")

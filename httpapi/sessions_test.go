@@ -15,6 +15,7 @@ import (
 // touch one, whoever asks; the user's own endpoints list and end them; an API key cannot set
 // its user's password.
 func TestSessionsHTTP(t *testing.T) {
+	t.Parallel()
 	e, _ := startWith(t, authority.Options{
 		PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1},
 		LoginUserRate:  ratelimit.Rate{Limit: 1000, Period: 1e9}, LoginAddrRate: ratelimit.Rate{Limit: 1000, Period: 1e9},

@@ -167,6 +167,7 @@ func openSQLite(t *testing.T, path string) *sqlite.Store {
 // secret digests included, every token issued before the copy leads to its credential after
 // it, and new rows get new ids.
 func TestCopy(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	src := openSQLite(t, filepath.Join(t.TempDir(), "keyward.db"))
 	tokens := fill(t, src)

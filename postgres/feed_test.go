@@ -57,6 +57,7 @@ func (w *watcher) quiet(t *testing.T, d time.Duration) {
 // and only once it commits; a failed change sends nothing; another schema's changes never
 // arrive; a lost connection ends Watch promptly, so the caller can fall back and reconnect.
 func TestWatch(t *testing.T) {
+	t.Parallel()
 	db := postgrestest.URL(t)
 	url := postgrestest.SchemaURL(t, db)
 	a, b := MustOpen(t, url), MustOpen(t, url)
@@ -270,6 +271,7 @@ func TestWatch(t *testing.T) {
 	})
 }
 
+// Not parallel: SetWatchPing changes a package variable that every Watch reads.
 func TestWatchConnectionLost(t *testing.T) {
 	defer postgres.SetWatchPing(200*time.Millisecond, 300*time.Millisecond)()
 	url := postgrestest.SchemaURL(t, postgrestest.URL(t))

@@ -13,6 +13,7 @@ import (
 // keys exactly the credentials whose creation keyward audited as one; a credential that only
 // has an own key's name stays ordinary.
 func TestMigrationOwnKeysFromVersion4(t *testing.T) {
+	t.Parallel()
 	url := postgrestest.SchemaURL(t, postgrestest.URL(t))
 	postgrestest.Exec(t, url, `CREATE TABLE schema_migrations (version bigint PRIMARY KEY, name text NOT NULL,
 		applied_at timestamptz NOT NULL DEFAULT now())`)

@@ -111,16 +111,9 @@ func URL(tb testing.TB) string {
 // when tb ends.
 func SchemaURL(tb testing.TB, dbURL string) string {
 	tb.Helper()
-	name := "kw_" + randomHex(8)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
+	name, u, err := createSchema(dbURL)
 	if err != nil {
-		tb.Fatalf("postgrestest: connect to %s: %v", Redact(dbURL), err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{name}.Sanitize()); err != nil {
-		tb.Fatalf("postgrestest: create schema %s: %v", name, err)
+		tb.Fatalf("postgrestest: %v", err)
 	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -135,14 +128,70 @@ func SchemaURL(tb testing.TB, dbURL string) string {
 			tb.Errorf("postgrestest: drop schema %s: %v", name, err)
 		}
 	})
-	u, err := WithParam(dbURL, "search_path", name)
+	return u
+}
+
+// Schemas hands out the schemas of one database to subtests that run in parallel: each Get
+// returns a schema no other running test holds, empty (Reset) when it was used before, and
+// takes it back when the test ends. Reusing schemas keeps the cost of migrating one per test
+// off the suite; the database, and every schema with it, is dropped when the parent test ends.
+type Schemas struct {
+	db   string
+	mu   sync.Mutex
+	free []string
+}
+
+// NewSchemas creates a database for tb's subtests to take schemas from with Get.
+func NewSchemas(tb testing.TB) *Schemas {
+	tb.Helper()
+	return &Schemas{db: URL(tb)}
+}
+
+// Get returns the URL of a schema that t holds until it ends: new, or emptied by Reset.
+func (p *Schemas) Get(t testing.TB) string {
+	t.Helper()
+	p.mu.Lock()
+	var u string
+	if n := len(p.free); n > 0 {
+		u, p.free = p.free[n-1], p.free[:n-1]
+	}
+	p.mu.Unlock()
+	if u != "" {
+		Reset(t, u)
+	} else {
+		var err error
+		if _, u, err = createSchema(p.db); err != nil {
+			t.Fatalf("postgrestest: %v", err)
+		}
+	}
+	// Registered first, so it runs after the cleanups of whatever t opens on the schema.
+	t.Cleanup(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.free = append(p.free, u)
+	})
+	return u
+}
+
+// createSchema creates a new schema in the database dbURL names and returns its name and dbURL
+// with the schema as its search_path; dropping the database drops it.
+func createSchema(dbURL string) (name, u string, err error) {
+	name = "kw_" + randomHex(8)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return "", "", fmt.Errorf("connect to %s: %v", Redact(dbURL), err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", "", fmt.Errorf("create schema %s: %v", name, err)
+	}
+	u, err = WithParam(dbURL, "search_path", name)
 	if err == nil {
 		u, err = WithParam(u, "synchronous_commit", "off")
 	}
-	if err != nil {
-		tb.Fatalf("postgrestest: %v", err)
-	}
-	return u
+	return name, u, err
 }
 
 // Exec runs sql on the database dbURL names, outside any store: for a test that must tamper

@@ -15,6 +15,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/snapshot"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 	"github.com/keyward/keyward/storetest"
 )
 
@@ -29,9 +30,12 @@ func MustOpen(tb testing.TB, path string) *sqlite.Store {
 	return s
 }
 
+// TestStore runs the conformance suite. Each case opens a copy of a database that Open
+// migrated once (sqlitetest): an empty store as a first Open leaves it, without paying for the
+// migrations again (TestMigrations migrates from scratch).
 func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) keyward.Store {
-		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "keyward.db"))
+		s, err := sqlite.Open(t.Context(), sqlitetest.Path(t))
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}

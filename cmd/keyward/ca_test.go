@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/internal/proctest"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
 )
@@ -218,7 +219,7 @@ func TestCAImport(t *testing.T) {
 		{"req", "-x509", "-new", "-key", caKey, "-sha256", "-days", "3650", "-subj", "/O=Example/CN=Example keyward CA",
 			"-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", caCert},
 	} {
-		if out, err := exec.Command(openssl, args...).CombinedOutput(); err != nil {
+		if out, err := proctest.Command(t, openssl, args...).CombinedOutput(); err != nil {
 			t.Fatalf("openssl %v: %v\n%s", args, err, out)
 		}
 	}
@@ -230,7 +231,7 @@ func TestCAImport(t *testing.T) {
 
 	t.Run("Refusals", func(t *testing.T) {
 		notCA := filepath.Join(dir, "leaf.pem")
-		if out, err := exec.Command(openssl, "req", "-x509", "-new", "-key", caKey, "-days", "1", "-subj", "/CN=leaf",
+		if out, err := proctest.Command(t, openssl, "req", "-x509", "-new", "-key", caKey, "-days", "1", "-subj", "/CN=leaf",
 			"-addext", "basicConstraints=critical,CA:FALSE", "-out", notCA).CombinedOutput(); err != nil {
 			t.Fatalf("openssl: %v\n%s", err, out)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/internal/proctest"
 )
 
 // tool returns the path of an external program the certificate tests drive, or fails with how
@@ -48,6 +49,7 @@ func tlsClient(t *testing.T, caPEM []byte) *http.Client {
 }
 
 func TestCertificatesWithRealClients(t *testing.T) {
+	t.Parallel()
 	curl := tool(t, "curl", "curl")
 	openssl := tool(t, "openssl", "openssl")
 	kubectl := tool(t, "kubectl", "kubernetes-client")
@@ -93,7 +95,7 @@ func TestCertificatesWithRealClients(t *testing.T) {
 	}
 	whoami := func(bundle string) (int, string) {
 		t.Helper()
-		out, err := exec.Command(curl, "-s", "-o", "/dev/stderr", "-w", "%{http_code}", "--cert-type", "P12",
+		out, err := proctest.Command(t, curl, "-s", "-o", "/dev/stderr", "-w", "%{http_code}", "--cert-type", "P12",
 			"--cert", bundle+":"+password, "--cacert", caFile, srv.url+"/v1/whoami").CombinedOutput()
 		if err != nil && len(out) == 0 {
 			t.Fatalf("curl: %v", err)
@@ -104,10 +106,10 @@ func TestCertificatesWithRealClients(t *testing.T) {
 
 	cred, bundle := issue("laptop", nil)
 	t.Run("OpenSSLReadsBundle", func(t *testing.T) {
-		if out, err := exec.Command(openssl, "pkcs12", "-in", bundle, "-nokeys", "-passin", "pass:"+password).CombinedOutput(); err != nil {
+		if out, err := proctest.Command(t, openssl, "pkcs12", "-in", bundle, "-nokeys", "-passin", "pass:"+password).CombinedOutput(); err != nil {
 			t.Fatalf("openssl pkcs12 with the password: %v\n%s", err, out)
 		}
-		if err := exec.Command(openssl, "pkcs12", "-in", bundle, "-nokeys", "-passin", "pass:wrong password").Run(); err == nil {
+		if err := proctest.Command(t, openssl, "pkcs12", "-in", bundle, "-nokeys", "-passin", "pass:wrong password").Run(); err == nil {
 			t.Fatal("openssl read the bundle with a wrong password")
 		}
 	})
@@ -143,7 +145,7 @@ func TestCertificatesWithRealClients(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		os.WriteFile(crl, b, 0o600)
-		out, err := exec.Command(openssl, "crl", "-in", crl, "-CAfile", caFile, "-noout", "-text").CombinedOutput()
+		out, err := proctest.Command(t, openssl, "crl", "-in", crl, "-CAfile", caFile, "-noout", "-text").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "verify OK") {
 			t.Fatalf("openssl crl: %v\n%s", err, out)
 		}
@@ -230,10 +232,10 @@ func TestCertificatesWithRealClients(t *testing.T) {
 		kcFile := filepath.Join(dir, "kubeconfig")
 		os.WriteFile(kcFile, yaml, 0o600)
 		kube := func() (string, error) {
-			out, err := exec.Command(kubectl, "--kubeconfig", kcFile, "get", "--raw", "/version").CombinedOutput()
+			out, err := proctest.Command(t, kubectl, "--kubeconfig", kcFile, "get", "--raw", "/version").CombinedOutput()
 			return string(out), err
 		}
-		if ns, err := exec.Command(kubectl, "--kubeconfig", kcFile, "config", "view", "--minify", "-o", "jsonpath={.contexts[0].context.namespace}").Output(); err != nil || string(ns) != "payments" {
+		if ns, err := proctest.Command(t, kubectl, "--kubeconfig", kcFile, "config", "view", "--minify", "-o", "jsonpath={.contexts[0].context.namespace}").Output(); err != nil || string(ns) != "payments" {
 			t.Fatalf("kubeconfig namespace = %q, %v", ns, err)
 		}
 		if out, err := kube(); err != nil || !strings.Contains(out, "v1.32.0-keyward-test") || !strings.Contains(out, `"user":"admin"`) {

@@ -122,6 +122,7 @@ func sameSecond(t *testing.T, what string, values ...string) {
 }
 
 func TestCrossSurface(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	srv := startServer(t, t.TempDir(), "--bootstrap-token-file", filepath.Join(dir, "tok"))
 	raw, _ := os.ReadFile(filepath.Join(dir, "tok"))

@@ -17,27 +17,44 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/internal/proctest"
 )
 
 // The end-to-end tests build the real binary once and run it as a newcomer would: `keyward
-// serve` on a loopback port, then the API through the client package and through the CLI.
+// serve` on a loopback port, then the API through the client package and through the CLI. The
+// CLI runs in process (runEnv) but for a few checks of the real binary's exit codes.
 
 var (
 	buildOnce sync.Once
+	binDir    string
 	binPath   string
 	buildErr  error
 )
 
+// TestMain fails the run when a process a test started outlives it, and removes the binary.
+func TestMain(m *testing.M) {
+	code := proctest.Run(m)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// keywardBinary builds the binary once, with -race when the tests run under it: a race binary
+// starts several times slower, so it is built only when it is being looked for.
 func keywardBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "keyward-bin-")
-		if err != nil {
-			buildErr = err
+		binDir, buildErr = os.MkdirTemp("", "keyward-bin-")
+		if buildErr != nil {
 			return
 		}
-		binPath = filepath.Join(dir, "keyward")
-		out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+		binPath = filepath.Join(binDir, "keyward")
+		args := []string{"build", "-o", binPath, "."}
+		if raceEnabled {
+			args = []string{"build", "-race", "-o", binPath, "."}
+		}
+		out, err := proctest.Command(t, "go", args...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -79,7 +96,7 @@ var listenRE = regexp.MustCompile(`msg="keyward listening" addr=(\S+)`)
 func startServer(t *testing.T, data string, extra ...string) *server {
 	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, extra...)
-	cmd := exec.Command(keywardBinary(t), args...)
+	cmd := proctest.Command(t, keywardBinary(t), args...)
 	cmd.Env = append(os.Environ(), "KEYWARD_ADDR=", "KEYWARD_DATA=")
 	s := &server{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = s.stderr
@@ -128,17 +145,40 @@ func (s *server) stop(t *testing.T) {
 	}
 }
 
-// cli runs the built binary as a CLI against srv and returns stdout, stderr and the exit code.
+// cli runs the CLI in process against srv and returns stdout, stderr and the exit code.
 func cli(t *testing.T, srv *server, tok, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	return cliEnv(t, srv, []string{"KEYWARD_TOKEN=" + tok}, stdin, args...)
 }
 
-// cliEnv is cli with the environment given (KEYWARD_SERVER is always set to srv).
+// cliEnv is cli with the environment given as KEY=value: KEYWARD_SERVER is always srv's, the
+// other KEYWARD_* variables are unset unless given, KEYWARD_CONFIG_DIR defaults to the test's
+// own, and the rest is the process's. Nothing is set in the process, so tests may run in
+// parallel.
 func cliEnv(t *testing.T, srv *server, env []string, stdin string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(keywardBinary(t), args...)
-	cmd.Env = append(append(os.Environ(), "KEYWARD_SERVER="+srv.url, "KEYWARD_TOKEN=", "KEYWARD_PASSWORD="), env...)
+	vars := map[string]string{"KEYWARD_SERVER": srv.url, "KEYWARD_CONFIG_DIR": testConfigDir(t)}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	getenv := func(k string) string {
+		if v, ok := vars[k]; ok || strings.HasPrefix(k, "KEYWARD_") {
+			return v
+		}
+		return os.Getenv(k)
+	}
+	var out, errOut bytes.Buffer
+	code := runEnv(args, strings.NewReader(stdin), &out, &errOut, getenv)
+	return out.String(), errOut.String(), code
+}
+
+// cliProcess is cli through the real binary, for the checks of what a process exits with.
+func cliProcess(t *testing.T, srv *server, tok, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := proctest.Command(t, keywardBinary(t), args...)
+	cmd.Env = append(os.Environ(), "KEYWARD_SERVER="+srv.url, "KEYWARD_TOKEN="+tok, "KEYWARD_PASSWORD=",
+		"KEYWARD_CONFIG_DIR="+testConfigDir(t))
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -158,6 +198,7 @@ func lastLine(s string) string {
 }
 
 func TestEndToEnd(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	tokenFile := filepath.Join(t.TempDir(), "admin-token")
 	srv := startServer(t, data, "--bootstrap-token-file", tokenFile)
@@ -229,7 +270,7 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("CLI", func(t *testing.T) {
-		out, errOut, code := cli(t, srv, admin, "", "key", "create", "system", "--name", "cli-key", "--expiration-days", "7", "--meta", "team=ops")
+		out, errOut, code := cliProcess(t, srv, admin, "", "key", "create", "system", "--name", "cli-key", "--expiration-days", "7", "--meta", "team=ops")
 		if code != 0 {
 			t.Fatalf("key create: exit %d\n%s%s", code, out, errOut)
 		}
@@ -269,17 +310,17 @@ func TestEndToEnd(t *testing.T) {
 		if out, _, code := cli(t, srv, admin, "", "audit", "list", "--limit", "3"); code != 0 || !strings.Contains(out, "credential.revoke") {
 			t.Fatalf("audit list: exit %d\n%s", code, out)
 		}
-		// Exit codes: usage 2, refusal 1, unreachable 3.
-		if _, _, code := cli(t, srv, admin, "", "key", "create", "system", "--name", "x", "--never-expires", "--expiration-days", "3"); code != 2 {
+		// Exit codes of the real process: usage 2, refusal 1, unreachable 3.
+		if _, _, code := cliProcess(t, srv, admin, "", "key", "create", "system", "--name", "x", "--never-expires", "--expiration-days", "3"); code != 2 {
 			t.Fatalf("conflicting flags: exit %d, want 2", code)
 		}
-		if _, _, code := cli(t, srv, admin, "", "key", "get", "system", "nope"); code != 1 {
+		if _, _, code := cliProcess(t, srv, admin, "", "key", "get", "system", "nope"); code != 1 {
 			t.Fatalf("unknown key: exit %d, want 1", code)
 		}
 		if _, _, code := cli(t, srv, "kw_live_00000000000000000000000000000000000000", "", "whoami"); code != 1 {
 			t.Fatalf("bad token: exit %d, want 1", code)
 		}
-		if _, _, code := cli(t, &server{url: "http://127.0.0.1:1"}, admin, "", "whoami"); code != 3 {
+		if _, _, code := cliProcess(t, &server{url: "http://127.0.0.1:1"}, admin, "", "whoami"); code != 3 {
 			t.Fatalf("unreachable server: exit %d, want 3", code)
 		}
 	})
@@ -328,6 +369,7 @@ func TestEndToEnd(t *testing.T) {
 
 // The bootstrap token goes to stderr exactly once when no file is given.
 func TestBootstrapTokenPrintedOnce(t *testing.T) {
+	t.Parallel()
 	data := t.TempDir()
 	srv := startServer(t, data)
 	re := regexp.MustCompile(`kw_live_[0-9A-Za-z]{38}`)
@@ -352,6 +394,7 @@ func ptr[T any](v T) *T { return &v }
 // The README's RBAC tour through the real binary: log in, create a user, bind a role, create a
 // key as that user, and watch the creator's rights bound the key.
 func TestRBACTour(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, t.TempDir(), "--bootstrap-token-file", filepath.Join(t.TempDir(), "tok"))
 	raw, _ := os.ReadFile(strings.TrimSpace(srv.cmd.Args[len(srv.cmd.Args)-1]))
 	admin := strings.TrimSpace(string(raw))

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/internal/proctest"
 )
 
 // freePort returns a loopback port that was free a moment ago.
@@ -32,6 +32,7 @@ func freePort(t *testing.T) string {
 // TestNginxForwardAuth runs Debian's nginx with docs/gateways/nginx.conf, unchanged but for its
 // addresses, in front of a small upstream, with keyward deciding every request.
 func TestNginxForwardAuth(t *testing.T) {
+	t.Parallel()
 	nginx := tool(t, "nginx", "nginx-light")
 	dir := t.TempDir()
 	srv := startServer(t, t.TempDir(), "--bootstrap-token-file", filepath.Join(dir, "tok"))
@@ -79,17 +80,15 @@ http {
 		main = "user root;\n" + main
 	}
 	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644)
-	if out, err := exec.Command(nginx, "-t", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log")).CombinedOutput(); err != nil {
+	if out, err := proctest.Command(t, nginx, "-t", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log")).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
 	}
-	cmd := exec.Command(nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
+	// nginx runs in a process group of its own, killed whole when the test ends: killing the
+	// master alone left its worker behind, listening.
+	cmd := proctest.Command(t, nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if conn, err := net.Dial("tcp", listen); err == nil {

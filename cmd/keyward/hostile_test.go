@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -28,6 +27,7 @@ import (
 	"github.com/keyward/keyward/postgrestest"
 	"github.com/keyward/keyward/snapshot"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 // surfaceEnv is every HTTP surface as keyward serve assembles it (newHandler), over TLS that
@@ -113,7 +113,7 @@ func startSurfaces(t *testing.T, store keyward.Store) *surfaceEnv {
 
 func sqliteStore(t *testing.T) keyward.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(context.Background(), sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,6 +259,7 @@ var hostileBodies = []struct{ contentType, body string }{
 // each is refused with 400 (415 for a form body where no form is taken) before it reaches a
 // handler, none answers 5xx, and the store holds exactly what it held before.
 func TestHostileBytesEveryEndpoint(t *testing.T) {
+	t.Parallel()
 	for _, engine := range []struct {
 		name string
 		open func(t *testing.T) keyward.Store
@@ -343,6 +344,7 @@ func browser(secFetch bool, extra map[string]string) map[string]string {
 // changes nothing, and the same operation from a script or server (no Origin, no
 // Sec-Fetch-Site, the content type its API documents) still works.
 func TestCrossSiteForms(t *testing.T) {
+	t.Parallel()
 	e := startSurfaces(t, sqliteStore(t))
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(e.admin+":"))
 	bearer := map[string]string{"Authorization": "Bearer " + e.admin}

@@ -35,10 +35,16 @@ func main() {
 // run executes the command line args and returns the process's exit code. Everything it prints
 // goes to stdout or stderr; errors are printed once, to stderr.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runEnv(args, stdin, stdout, stderr, os.Getenv)
+}
+
+// runEnv is run with the CLI's environment read through getenv, so that tests can run the CLI
+// in process, side by side, each with an environment of its own.
+func runEnv(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	root := newRootCmd(a)
 	if args == nil {
 		args = []string{} // cobra reads os.Args when given nil

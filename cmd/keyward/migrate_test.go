@@ -230,6 +230,7 @@ func TestMigrateCopy(t *testing.T) {
 // bootstraps on PostgreSQL, answers the API, never logs the database password, and a second
 // start finds the data it wrote.
 func TestServePostgres(t *testing.T) {
+	t.Parallel()
 	pg := postgrestest.SchemaURL(t, postgrestest.URL(t))
 	// The test server's trust authentication ignores a password; one is put in the URL to be
 	// kept out of the log. A URL that brings its own password keeps it.

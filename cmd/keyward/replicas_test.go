@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/internal/proctest"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/postgrestest"
 	"github.com/keyward/keyward/ratelimit"
@@ -641,6 +641,7 @@ func TestReplicaDatabaseOutage(t *testing.T) {
 // TestLoginFailsClosedWithoutRedis: a replica whose --redis does not answer refuses logins (503)
 // rather than let password guesses through unthrottled; everything else works.
 func TestLoginFailsClosedWithoutRedis(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -666,7 +667,7 @@ func TestLoginFailsClosedWithoutRedis(t *testing.T) {
 
 	// A URL that is not Redis's is refused before anything is created.
 	data := filepath.Join(t.TempDir(), "never")
-	out, err := exec.Command(keywardBinary(t), "serve", "--data", data, "--redis", "http://nope").CombinedOutput()
+	out, err := proctest.Command(t, keywardBinary(t), "serve", "--data", data, "--redis", "http://nope").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--redis") {
 		t.Fatalf("serve accepted an http:// --redis: %v\n%s", err, out)
 	}

@@ -24,6 +24,7 @@ import (
 // ("not_before: is before the CA certificate becomes valid") and every one issued after its
 // five years ("expires_at: is after the CA certificate expires").
 func TestCertificatesOffClock(t *testing.T) {
+	t.Parallel()
 	wall := time.Now()
 	s := readSeed(t, "create_api_credentials.txt")
 	const base = "/api/web/namespaces/"
@@ -39,6 +40,7 @@ func TestCertificatesOffClock(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := startAt(t, tt.now)
 			now := tt.now.UTC().Truncate(time.Second)
 			issues := []struct {

@@ -26,8 +26,10 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/dialect/f5xc"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/proctest"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
+	"github.com/keyward/keyward/sqlitetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -68,7 +70,7 @@ func start(t *testing.T) *env {
 func startAt(t *testing.T, now time.Time) *env {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keyward.db"))
+	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +321,7 @@ func run(t *testing.T, env []string, name string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := proctest.CommandContext(t, ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -333,6 +335,7 @@ func run(t *testing.T, env []string, name string, args ...string) string {
 // seed's own body is an API_CERTIFICATE; the others change spec.type only) and checks that
 // real clients read what comes back.
 func TestCreateSeed(t *testing.T) {
+	t.Parallel()
 	s := readSeed(t, "create_api_credentials.txt")
 	if s.method != "POST" || s.path != "/api/web/namespaces/example/api_credentials" {
 		t.Fatalf("seed request %s %s", s.method, s.path)
@@ -440,6 +443,7 @@ func TestCreateSeed(t *testing.T) {
 
 // TestRenewSeed sends the renew seed's example request.
 func TestRenewSeed(t *testing.T) {
+	t.Parallel()
 	s := readSeed(t, "renew_api_credentials.txt")
 	if s.method != "POST" || s.path != "/api/web/namespaces/example/renew/api_credentials" {
 		t.Fatalf("seed request %s %s", s.method, s.path)
@@ -481,6 +485,7 @@ func TestRenewSeed(t *testing.T) {
 
 // TestLifecycle goes through list, get, activate, revoke and bulk_revoke of API credentials.
 func TestLifecycle(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	const base = "/api/web/namespaces/example/"
 	var tok f5xc.CreateResponse
@@ -567,6 +572,7 @@ func TestLifecycle(t *testing.T) {
 // TestServiceCredentials checks the service-credential variant: roles per namespace, never
 // more than the creator holds.
 func TestServiceCredentials(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	const base = "/api/web/namespaces/system/"
 	if _, err := e.a.CreateProject(e.ctx, keyward.CreateProjectInput{Slug: "other"}); err != nil {
@@ -698,6 +704,7 @@ func (e *env) userToken(t *testing.T, name string) string {
 
 // TestErrors checks the error statuses and bodies the dialect answers with.
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	const list = "/api/web/namespaces/example/api_credentials"
 	t.Run("Unauthenticated", func(t *testing.T) {
@@ -779,6 +786,7 @@ func TestErrors(t *testing.T) {
 
 // TestDocs checks that docs/dialects/f5xc.md shows a curl command for every endpoint.
 func TestDocs(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "dialects", "f5xc.md"))
 	if err != nil {
 		t.Fatal(err)

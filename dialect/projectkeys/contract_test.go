@@ -20,6 +20,7 @@ import (
 // TestSeedDocument checks that the copy of the vendor document says what the other tests take
 // from it.
 func TestSeedDocument(t *testing.T) {
+	t.Parallel()
 	s := loadSeed(t)
 	if got, want := s.Method, http.MethodPut; got != want {
 		t.Errorf("method = %q, want %q", got, want)
@@ -81,6 +82,7 @@ func (s *stack) native(t testing.TB, project string, id int64) map[string]any {
 // real server needs (an existing id and role, an expiry after the start) and every other field,
 // the seed's startDate and name included, as the seed gives them.
 func TestSeedExample(t *testing.T) {
+	t.Parallel()
 	s := loadSeed(t)
 	st := newStack(t)
 	path := s.path("acme")
@@ -149,6 +151,7 @@ func TestSeedExample(t *testing.T) {
 
 // TestOperations runs the companions of the seed's PUT: create, list, read, delete.
 func TestOperations(t *testing.T) {
+	t.Parallel()
 	st := newStack(t)
 	base := "/api/projects/acme/api-keys"
 	var created map[string]any
@@ -302,6 +305,7 @@ func TestOperations(t *testing.T) {
 
 // TestErrors covers every error status of the seed, on every operation where it can occur.
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	s := loadSeed(t)
 	st := newStack(t)
 	base := s.path("acme")
@@ -449,6 +453,7 @@ func TestErrors(t *testing.T) {
 
 // TestAuthorizationHeader accepts "Bearer <key>" in any case and the bare key.
 func TestAuthorizationHeader(t *testing.T) {
+	t.Parallel()
 	st := newStack(t)
 	tok := st.tokens["owner"]
 	for _, auth := range []string{"Bearer " + tok, "bearer " + tok, "BEARER  " + tok, tok, " " + tok + " "} {
@@ -460,6 +465,7 @@ func TestAuthorizationHeader(t *testing.T) {
 
 // TestAdmins: a global admin manages every project's keys; the project is named by slug or id.
 func TestAdmins(t *testing.T) {
+	t.Parallel()
 	st := newStack(t)
 	p, err := st.a.Project(st.admin, "acme")
 	if err != nil {
@@ -479,6 +485,7 @@ func TestAdmins(t *testing.T) {
 // TestRecoverableKeys: in a project that keeps recoverable keys, apiKey is the key itself
 // whenever the caller may reveal it (each reveal audited), else the masked form.
 func TestRecoverableKeys(t *testing.T) {
+	t.Parallel()
 	st := newStack(t)
 	base := "/api/projects/vault/api-keys"
 	r := st.as(t, "owner", "POST", base, `{"name":"kept","roleId":6}`)
@@ -550,6 +557,7 @@ func TestRecoverableKeys(t *testing.T) {
 // TestDates: how instants are read and written, and that a client that sends back what it
 // read changes nothing.
 func TestDates(t *testing.T) {
+	t.Parallel()
 	st := newStack(t)
 	base := "/api/projects/acme/api-keys"
 	create := func(t *testing.T, body string) map[string]any {

@@ -55,6 +55,7 @@ func checkSeedFields(t *testing.T, path string, got, seed any) {
 // TestSeedExample sends the seed's own sample request (from testdata), with its placeholder
 // filled in and as it stands, and checks the answer against the seed's sample response.
 func TestSeedExample(t *testing.T) {
+	t.Parallel()
 	ex := readSeed(t)
 	s := startStack(t, Options{})
 	s.project(t, "acme", false)
@@ -158,6 +159,7 @@ func registered(t *testing.T) []string {
 }
 
 func TestRegisteredRoutes(t *testing.T) {
+	t.Parallel()
 	want := []string{
 		"POST /auth/apikeys/regenerate", "POST /auth/apikeys/regenerate.json", "POST /auth/apikeys/regenerate.jsv",
 		"POST /auth/apikeys/regenerate/{Environment}",
@@ -201,6 +203,7 @@ func (s *stack) listAs(t *testing.T, key, path string) []UserApiKey {
 func masked(key string) string { return key[:12] + "********" }
 
 func TestOperations(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, Options{})
 	s.project(t, "acme", false)
 	par := s.user(t, "par", "acme:Partner")
@@ -331,6 +334,7 @@ func strconvMs(t time.Time) string {
 // TestRecoverableKeys: in a project that keeps recoverable keys, a caller holding keys:reveal
 // lists its keys in full; one without it sees them masked.
 func TestRecoverableKeys(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, Options{})
 	s.project(t, "vault", true)
 	owner := s.user(t, "own", "vault:Client", "vault:owner") // owner holds keys:reveal
@@ -363,6 +367,7 @@ func TestRecoverableKeys(t *testing.T) {
 
 // TestNegotiation: the response format, as ServiceStack picks it.
 func TestNegotiation(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, Options{})
 	s.project(t, "acme", false)
 	par := s.user(t, "par", "acme:Partner")
@@ -414,6 +419,7 @@ func TestNegotiation(t *testing.T) {
 
 // TestRequestBodies: the Environment of a regeneration from every place ServiceStack reads it.
 func TestRequestBodies(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, Options{})
 	s.project(t, "acme", false)
 	cli := s.user(t, "cli", "acme:Client")
@@ -453,6 +459,7 @@ func TestRequestBodies(t *testing.T) {
 
 // TestErrors: every refusal, in ServiceStack's shape, with the status it documents.
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, Options{})
 	s.project(t, "acme", false)
 	cli := s.user(t, "cli", "acme:Client")
@@ -586,6 +593,7 @@ func TestErrors(t *testing.T) {
 
 // TestOptions: a fixed project, other roles, one key type, never-expiring keys.
 func TestOptions(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, Options{Project: "beta", Roles: []string{"viewer"}, KeyTypes: []keyward.KeyType{keyward.Secret}, NeverExpires: true})
 	s.project(t, "alpha", false)
 	s.project(t, "beta", false)
@@ -608,6 +616,7 @@ func TestOptions(t *testing.T) {
 // TestConcurrentRegenerations: regenerations that race for one user each succeed or get 409,
 // and what is left is exactly the keys one of the successful answers returned.
 func TestConcurrentRegenerations(t *testing.T) {
+	t.Parallel()
 	s := startStack(t, Options{})
 	s.project(t, "acme", false)
 	cli := s.user(t, "cli", "acme:Client")

@@ -28,6 +28,7 @@ func seedPlaceholders() *RegenerateApiKeysResponse {
 // TestJSVSeedSample writes the seed's sample response byte for byte (in the indented form of
 // ServiceStack's metadata page) and reads it back.
 func TestJSVSeedSample(t *testing.T) {
+	t.Parallel()
 	ex := readSeed(t)
 	want := seedPlaceholders()
 	compact, err := MarshalJSV(want)
@@ -73,6 +74,7 @@ func date(s string) *Date {
 
 // TestJSVGolden: values and their exact JSV, both ways.
 func TestJSVGolden(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		v    any
@@ -129,6 +131,7 @@ func TestJSVGolden(t *testing.T) {
 // TestJSVLenientReader reads what ServiceStack writes and what people type: whitespace and
 // newlines between tokens, any case in property names, unknown properties, other date forms.
 func TestJSVLenientReader(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		jsv  string
@@ -157,6 +160,7 @@ func TestJSVLenientReader(t *testing.T) {
 }
 
 func TestJSVErrors(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		jsv    string
@@ -323,6 +327,7 @@ func roundTrip(t *testing.T, v any) any {
 // TestJSVRoundTrip: every response type, and nested maps and lists of strings with the
 // characters JSV must quote, read back exactly as written (seeded, reproducible).
 func TestJSVRoundTrip(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(20300101, 4))
 	for i := range 3000 {
 		values := []any{
@@ -343,6 +348,7 @@ func TestJSVRoundTrip(t *testing.T) {
 
 // TestJSVQuick: testing/quick's arbitrary strings survive as values, keys and list items.
 func TestJSVQuick(t *testing.T) {
+	t.Parallel()
 	prop := func(k, v, item string) bool {
 		in := map[string]any{k: v, "list": []any{item, v}}
 		b, err := MarshalJSV(in)

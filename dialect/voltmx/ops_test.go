@@ -18,6 +18,7 @@ import (
 const jsonCT = "application/json"
 
 func TestCreate(t *testing.T) {
+	t.Parallel()
 	e := start(t, voltmx.Options{})
 	t.Run("OK", func(t *testing.T) {
 		r := e.do(t, req{method: "POST", path: voltmx.Path, auth: e.admin, contentType: formCT,
@@ -130,6 +131,7 @@ func TestCreate(t *testing.T) {
 }
 
 func TestGet(t *testing.T) {
+	t.Parallel()
 	e := start(t, voltmx.Options{})
 	acme := e.create(t, e.olga, "acme", "description", "acme's key")
 	globex := e.create(t, e.gus, "globex", "neverExpires", "true")
@@ -195,6 +197,7 @@ func TestGet(t *testing.T) {
 }
 
 func TestRegenerate(t *testing.T) {
+	t.Parallel()
 	e := start(t, voltmx.Options{})
 	old := e.create(t, e.olga, "acme", "description", "before")
 	r := e.do(t, req{method: "POST", path: voltmx.Path + "/" + old, auth: e.olga, contentType: formCT,
@@ -273,6 +276,7 @@ func TestRegenerate(t *testing.T) {
 }
 
 func TestDelete(t *testing.T) {
+	t.Parallel()
 	e := start(t, voltmx.Options{})
 	// An owner may not delete a key of the global admin, which holds more than she does.
 	adminKey := e.create(t, e.admin, "acme")
@@ -316,6 +320,7 @@ func TestDelete(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	e := start(t, voltmx.Options{})
 	key := e.create(t, e.admin, "acme")
 	path := voltmx.Path + "/" + key
@@ -359,6 +364,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestTimeZone(t *testing.T) {
+	t.Parallel()
 	west := time.FixedZone("WEST", 3600)
 	e := start(t, voltmx.Options{TimeZone: west})
 	key := e.create(t, e.admin, "acme", "expiresOn", "09/28/2031 13:26:18")
@@ -395,6 +401,7 @@ func TestTimeZone(t *testing.T) {
 }
 
 func TestMethodNotAllowed(t *testing.T) {
+	t.Parallel()
 	e := start(t, voltmx.Options{})
 	for path, allow := range map[string]string{
 		voltmx.Path:          "POST",
@@ -409,6 +416,7 @@ func TestMethodNotAllowed(t *testing.T) {
 
 // TestDocs checks that docs/dialects/voltmx.md covers every route, parameter and status.
 func TestDocs(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "dialects", "voltmx.md"))
 	if err != nil {
 		t.Fatal(err)

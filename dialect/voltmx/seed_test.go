@@ -15,6 +15,7 @@ import (
 // input parameter it lists, every output field and its sample response's shape and message,
 // every status of its table and every 400 reason it gives.
 func TestSeedModify(t *testing.T) {
+	t.Parallel()
 	seed := readSeed(t)
 	e := start(t, voltmx.Options{})
 	key := e.create(t, e.admin, "acme", "description", "first")
