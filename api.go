@@ -69,7 +69,11 @@ type UpdateCredentialInput struct {
 	Meta         *map[string]string `json:"meta,omitempty"`
 	ExpiresAt    *time.Time         `json:"expires_at,omitempty"`
 	NeverExpires *bool              `json:"never_expires,omitempty"`
-	Active       *bool              `json:"active,omitempty"`
+	// NotBefore moves the start of validity (an instant at or before the credential's creation
+	// means none); ClearNotBefore removes it. API tokens only.
+	NotBefore      *time.Time `json:"not_before,omitempty"`
+	ClearNotBefore bool       `json:"clear_not_before,omitempty"`
+	Active         *bool      `json:"active,omitempty"`
 	// Roles replaces the credential's roles (names or ids); none may exceed the caller's rights.
 	Roles *[]string `json:"roles,omitempty"`
 	// RateLimit and Refill replace the key's limits; ClearRateLimit / ClearRefill remove them.

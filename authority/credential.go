@@ -2,6 +2,8 @@ package authority
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -347,6 +349,15 @@ func errStale(c *keyward.Credential) error {
 // in.Version must equal the stored version.
 // The change and the uses left (SetRemaining) are written in one transaction.
 func (a *Authority) UpdateCredential(ctx context.Context, projectRef, ref string, in keyward.UpdateCredentialInput) (*keyward.Credential, error) {
+	if !names(in) {
+		return nil, keyward.Errorf(keyward.EInvalid, "nothing to change: give name, description, meta, expires_at, never_expires, not_before, active, roles, ratelimit, remaining or refill")
+	}
+	return a.patch(ctx, projectRef, ref, in)
+}
+
+// patch is UpdateCredential without the check that in names a field: a request whose every
+// value equals the current one writes nothing and returns the credential as it is.
+func (a *Authority) patch(ctx context.Context, projectRef, ref string, in keyward.UpdateCredentialInput) (*keyward.Credential, error) {
 	c, err := a.credential(ctx, projectRef, ref, keyward.PermKeysUpdate)
 	if err != nil {
 		return nil, err
@@ -354,6 +365,11 @@ func (a *Authority) UpdateCredential(ctx context.Context, projectRef, ref string
 	plan, err := a.planUpdate(ctx, c, in)
 	if err != nil {
 		return nil, err
+	}
+	if plan.empty() {
+		out := *plan.c
+		out.State = out.StateAt(plan.now)
+		return &out, nil
 	}
 	var out *keyward.Credential
 	if err := a.inTx(ctx, func(u *unit) error {
@@ -376,7 +392,10 @@ type updatePlan struct {
 }
 
 // planUpdate validates in against c (which it does not modify) and checks the roles it gives:
-// everything UpdateCredential refuses is refused here, before any write.
+// everything UpdateCredential refuses is refused here, before any write. It is the one patch of
+// a credential (ScheduleCredential is a form of it): a value equal to the current one (times to
+// the millisecond, which JSON clients commonly keep; roles as a set) is not a change and is not
+// validated again, so a client that sends back what it read changes only what differs.
 func (a *Authority) planUpdate(ctx context.Context, orig *keyward.Credential, in keyward.UpdateCredentialInput) (*updatePlan, error) {
 	cc := *orig
 	c := &cc
@@ -396,12 +415,12 @@ func (a *Authority) planUpdate(ctx context.Context, orig *keyward.Credential, in
 		c.Name = *in.Name
 		changed = append(changed, "name")
 	}
-	if in.Description != nil {
+	if in.Description != nil && *in.Description != c.Description {
 		validateDescription(fe, *in.Description)
 		c.Description = *in.Description
 		changed = append(changed, "description")
 	}
-	if in.Meta != nil {
+	if in.Meta != nil && !sameMeta(*in.Meta, c.Meta) {
 		validateMeta(fe, *in.Meta)
 		c.Meta = *in.Meta
 		if c.Meta == nil {
@@ -409,20 +428,53 @@ func (a *Authority) planUpdate(ctx context.Context, orig *keyward.Credential, in
 		}
 		changed = append(changed, "meta")
 	}
-	if (in.ExpiresAt != nil || in.NeverExpires != nil) && c.Type != keyward.APIToken && c.Type != keyward.Session {
-		fe.add("expires_at", "a certificate's expiry is signed into it; roll the credential to re-issue it")
-	} else if in.ExpiresAt != nil || in.NeverExpires != nil {
-		never := in.NeverExpires != nil && *in.NeverExpires
-		if in.NeverExpires != nil && !*in.NeverExpires && in.ExpiresAt == nil {
-			fe.add("never_expires", "false needs expires_at")
-		}
-		c.ExpiresAt = validateExpiry(fe, now, nil, in.ExpiresAt, never, 0)
-		if c.NotBefore != nil && c.ExpiresAt != nil && !c.NotBefore.Before(*c.ExpiresAt) {
-			fe.add("expires_at", "must be after not_before")
-		}
-		changed = append(changed, "expires_at")
+	notBefore, expires := c.NotBefore, c.ExpiresAt
+	switch {
+	case in.ClearNotBefore && in.NotBefore != nil:
+		fe.add("not_before", "give not_before or clear_not_before, not both")
+	case in.ClearNotBefore:
+		notBefore = nil
+	case in.NotBefore != nil && !in.NotBefore.After(c.CreatedAt):
+		notBefore = nil // a start at or before creation restricts nothing
+	case in.NotBefore != nil && !sameMillisecond(in.NotBefore, c.NotBefore):
+		notBefore = normTime(in.NotBefore)
 	}
-	if in.Active != nil {
+	never := in.NeverExpires != nil && *in.NeverExpires
+	switch {
+	case never && in.ExpiresAt != nil:
+		fe.add("expires_at", "give expires_at or never_expires, not both")
+	case in.NeverExpires != nil && !never && in.ExpiresAt == nil:
+		fe.add("never_expires", "false needs expires_at")
+	case never:
+		expires = nil
+	case in.ExpiresAt != nil && !sameMillisecond(in.ExpiresAt, c.ExpiresAt):
+		expires = validateExpiry(fe, now, nil, in.ExpiresAt, false, 0)
+	}
+	nbChanged, expChanged := !sameMillisecond(notBefore, c.NotBefore), !sameMillisecond(expires, c.ExpiresAt)
+	if nbChanged || expChanged {
+		field := "expires_at"
+		if !expChanged {
+			field = "not_before"
+		}
+		if c.Type != keyward.APIToken {
+			fe.add(field, "a certificate's validity is signed into it; roll the credential to re-issue it")
+		} else if notBefore != nil && expires != nil && !notBefore.Before(*expires) {
+			if nbChanged {
+				fe.add("not_before", "must be before the expiry")
+			} else {
+				fe.add("expires_at", "must be after not_before")
+			}
+		}
+		if nbChanged {
+			c.NotBefore = notBefore
+			changed = append(changed, "not_before")
+		}
+		if expChanged {
+			c.ExpiresAt = expires
+			changed = append(changed, "expires_at")
+		}
+	}
+	if in.Active != nil && *in.Active != c.Active {
 		c.Active = *in.Active
 		changed = append(changed, "active")
 	}
@@ -454,27 +506,76 @@ func (a *Authority) planUpdate(ctx context.Context, orig *keyward.Credential, in
 	if err := fe.err(); err != nil {
 		return nil, err
 	}
-	if in.Roles != nil {
-		if len(*in.Roles) == 0 {
-			return nil, keyward.Invalid("roles", "a credential needs at least one role")
-		}
-		project, err := a.store.ProjectByID(ctx, c.ProjectID)
-		if err != nil {
-			return nil, err
-		}
-		if c.RoleIDs, err = a.grantableRoles(ctx, project, *in.Roles); err != nil {
-			return nil, err
-		}
-		changed = append(changed, "roles")
+	roleIDs, err := a.changedRoles(ctx, c, in.Roles)
+	if err != nil {
+		return nil, err
 	}
-	if len(changed) == 0 && !setRemaining {
-		return nil, keyward.Errorf(keyward.EInvalid, "nothing to change: give name, description, meta, expires_at, never_expires, active, roles, ratelimit, remaining or refill")
+	if roleIDs != nil {
+		c.RoleIDs = roleIDs
+		changed = append(changed, "roles")
 	}
 	if len(changed) > 0 {
 		c.UpdatedAt = now
 	}
 	return &updatePlan{c: c, changed: changed, setRemaining: setRemaining, remaining: in.Remaining, now: now}, nil
 }
+
+// names reports whether in asks for any change at all (equal to the current value or not).
+func names(in keyward.UpdateCredentialInput) bool {
+	return in.Name != nil || in.Description != nil || in.Meta != nil || in.ExpiresAt != nil || in.NeverExpires != nil ||
+		in.NotBefore != nil || in.ClearNotBefore || in.Active != nil || in.Roles != nil || in.RateLimit != nil ||
+		in.ClearRateLimit || in.Remaining != nil || in.ClearRemaining || in.Refill != nil || in.ClearRefill
+}
+
+// sameMeta reports whether two meta maps hold the same pairs (nil is empty).
+func sameMeta(x, y map[string]string) bool { return maps.Equal(x, y) }
+
+// sameMillisecond reports whether two optional instants are equal to the millisecond.
+func sameMillisecond(x, y *time.Time) bool {
+	if x == nil || y == nil {
+		return x == nil && y == nil
+	}
+	return x.Truncate(time.Millisecond).Equal(y.Truncate(time.Millisecond))
+}
+
+// changedRoles resolves the roles a patch asks for: nil when it asks for none or for exactly the
+// ones c has (which gives nothing away); otherwise the new role ids, each grantable by the
+// caller in c's project.
+func (a *Authority) changedRoles(ctx context.Context, c *keyward.Credential, refs *[]string) ([]int64, error) {
+	if refs == nil {
+		return nil, nil
+	}
+	if len(*refs) == 0 {
+		return nil, keyward.Invalid("roles", "a credential needs at least one role")
+	}
+	byID, err := a.roles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	asked := make([]int64, 0, len(*refs))
+	for _, ref := range *refs {
+		r := resolveRole(byID, ref)
+		if r == nil {
+			return nil, keyward.Invalid("roles", "unknown role "+strconv.Quote(ref))
+		}
+		asked = append(asked, r.ID)
+	}
+	slices.Sort(asked)
+	asked = slices.Compact(asked)
+	have := slices.Clone(c.RoleIDs)
+	slices.Sort(have)
+	if slices.Equal(asked, have) {
+		return nil, nil
+	}
+	project, err := a.store.ProjectByID(ctx, c.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	return a.grantableRoles(ctx, project, *refs)
+}
+
+// empty reports whether the plan changes nothing.
+func (p *updatePlan) empty() bool { return len(p.changed) == 0 && !p.setRemaining }
 
 // write stores the plan in u and returns the credential as stored. It starts from the plan's
 // values each time, so that a re-run transaction writes the same.
