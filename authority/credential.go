@@ -758,40 +758,24 @@ func (p *rollPlan) write(ctx context.Context, u *unit, version int64) (*keyward.
 	return &issued, nil
 }
 
-// RevokeCredential revokes a credential for good. Revoking a revoked credential changes
-// nothing and succeeds. A concurrent change to the same credential must not make a revocation
-// fail, so a stale write is retried on the fresh record a few times.
+// RevokeCredential revokes a credential for good, in one transaction with its audit event (a
+// service credential with its service user and all it created: revokeOne). Revoking a revoked
+// credential changes nothing and succeeds. A concurrent change to the same credential must not
+// make a revocation fail, so a stale write is retried on the fresh record (revokeIn).
 func (a *Authority) RevokeCredential(ctx context.Context, projectRef, ref string) (*keyward.Credential, error) {
-	for attempt := 0; ; attempt++ {
-		c, err := a.credential(ctx, projectRef, ref, keyward.PermKeysRevoke)
-		if err != nil {
-			return nil, err
-		}
-		if c.RevokedAt != nil {
-			return c, nil
-		}
-		ref = strconv.FormatInt(c.ID, 10) // a rename cannot move the target between attempts
-		now := a.clock()
-		var done bool
-		if err := a.inTx(ctx, func(u *unit) error {
-			var err error
-			done, err = a.revokeService(ctx, u, c, now)
-			return err
-		}); done || err != nil {
-			return c, err
-		}
-		c.RevokedAt, c.UpdatedAt = &now, now
-		ev := a.event(ctx, "credential.revoke", c.ProjectID, c.ID, now)
-		err = a.store.UpdateCredential(ctx, c, ev)
-		if isCode(err, keyward.EConflict) && attempt < 5 {
-			continue
-		} else if err != nil {
-			return nil, err
-		}
-		a.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
-		c.State = c.StateAt(now)
-		return c, nil
+	c, err := a.credential(ctx, projectRef, ref, keyward.PermKeysRevoke)
+	if err != nil || c.RevokedAt != nil {
+		return c, err
 	}
+	var out keyward.Credential
+	if err := a.inTx(ctx, func(u *unit) error {
+		out = *c // a re-run starts from what was read
+		return a.revokeOne(ctx, u, &out)
+	}); err != nil {
+		return nil, err
+	}
+	out.State = out.StateAt(a.clock())
+	return &out, nil
 }
 
 // UpdateAndRollCredential applies update (when not nil) and then rolls the credential (when

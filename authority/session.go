@@ -59,31 +59,25 @@ func (a *Authority) RevokeSession(ctx context.Context, userRef, sessionRef strin
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		s, err := a.store.CredentialByID(ctx, system.ID, id)
-		if isCode(err, keyward.ENotFound) || (err == nil && (s.Type != keyward.Session || s.CreatedBy != u.ID)) {
-			return nil, notFound
-		} else if err != nil {
-			return nil, err
-		}
-		now := a.clock()
-		if s.RevokedAt != nil {
-			s.State = s.StateAt(now)
-			return s, nil
-		}
-		s.RevokedAt, s.UpdatedAt = &now, now
-		ev := a.event(ctx, "session.revoke", s.ProjectID, s.ID, now)
-		ev.Detail = map[string]string{"user": u.Name, "reason": "revoked"}
-		err = a.store.UpdateCredential(ctx, s, ev)
-		if isCode(err, keyward.EConflict) && attempt < 5 {
-			continue // a concurrent change (a logout, say): look again
-		} else if err != nil {
-			return nil, err
-		}
-		a.changed(keyward.Invalidation{CredentialIDs: []int64{s.ID}})
-		s.State = s.StateAt(now)
-		return s, nil
+	s, err := a.store.CredentialByID(ctx, system.ID, id)
+	if isCode(err, keyward.ENotFound) || (err == nil && (s.Type != keyward.Session || s.CreatedBy != u.ID)) {
+		return nil, notFound
+	} else if err != nil {
+		return nil, err
 	}
+	var out keyward.Credential
+	if err := a.inTx(ctx, func(tx *unit) error {
+		out = *s
+		return a.revokeIn(ctx, tx, &out, func(r *keyward.Credential, now time.Time) *keyward.Event {
+			ev := a.event(ctx, "session.revoke", r.ProjectID, r.ID, now)
+			ev.Detail = map[string]string{"user": u.Name, "reason": "revoked"}
+			return ev
+		})
+	}); err != nil {
+		return nil, err
+	}
+	out.State = out.StateAt(a.clock())
+	return &out, nil
 }
 
 // RevokeSessions ends every live login session of a user but the one the caller is using (a
