@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -8,10 +9,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,8 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
-	"github.com/keyward/keyward/ca"
+	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/proctest"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
 )
@@ -94,13 +96,6 @@ func TestNginxCRLChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crls, err := a.CRLChain(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(crls) != 2 {
-		t.Fatalf("%d CRLs in the chain, want the CA's and the root's", len(crls))
-	}
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, b, 0o600); err != nil {
@@ -111,8 +106,18 @@ func TestNginxCRLChain(t *testing.T) {
 	write("ca.pem", chainPEM)
 	write("server.pem", server.ChainPEM)
 	write("server.key", server.KeyPEM)
-	write("chain.crl.pem", append(ca.CRLPEM(crls[0]), ca.CRLPEM(crls[1])...))
-	write("own.crl.pem", ca.CRLPEM(crls[0]))
+	// The CRLs as a relying party gets them: through the CLI, from the HTTP API.
+	api := httptest.NewServer(httpapi.New(a, store, httpapi.Options{}))
+	defer api.Close()
+	for file, flag := range map[string]string{"chain.crl.pem": "--chain", "own.crl.pem": "--pem"} {
+		var out, errb bytes.Buffer
+		if code := run([]string{"--server", api.URL, "ca", "crl", flag, "--out", filepath.Join(dir, file)}, strings.NewReader(""), &out, &errb); code != 0 {
+			t.Fatalf("keyward ca crl %s: exit %d: %s", flag, code, errb.String())
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "chain.crl.pem")); bytes.Count(b, []byte("BEGIN X509 CRL")) != 2 {
+		t.Fatalf("ca crl --chain gave %d CRLs, want the CA's and the root's", bytes.Count(b, []byte("BEGIN X509 CRL")))
+	}
 
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(chainPEM)
@@ -154,7 +159,7 @@ func TestNginxCRLChain(t *testing.T) {
 }
 
 // startNginxMTLS runs nginx in dir requiring a client certificate from ca.pem checked against
-// the CRL file crl, and returns its address; the whole process group is killed at cleanup.
+// the CRL file crl, and returns its address.
 func startNginxMTLS(t *testing.T, nginx, dir, crl string) string {
 	t.Helper()
 	listen := freePort(t)
@@ -189,15 +194,10 @@ http {
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(nginx, "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd := proctest.Command(t, nginx, "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log")) // the master and its workers die with the test
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the master and its workers
-		_ = cmd.Wait()
-	})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if conn, err := net.Dial("tcp", listen); err == nil {
 			conn.Close()

@@ -7,9 +7,10 @@ import (
 	"io"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/internal/proctest"
 )
 
 // TestPasswordPromptNoEcho types a password at the real binary's prompt on a real terminal (a
@@ -23,10 +24,8 @@ func TestPasswordPromptNoEcho(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	// Port 1 on loopback refuses at once: the login fails after reading the password.
-	cmd := exec.CommandContext(ctx, "script", "-q", "-e", "-c", bin+" login --user alice --server http://127.0.0.1:1", "/dev/null")
+	cmd := proctest.CommandContext(t, ctx, "script", "-q", "-e", "-c", bin+" login --user alice --server http://127.0.0.1:1", "/dev/null")
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "TERM=dumb", "KEYWARD_CONFIG_DIR=" + t.TempDir()}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +37,6 @@ func TestPasswordPromptNoEcho(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 
 	// Type only once the prompt is up, when the terminal's echo is already off.
 	var seen bytes.Buffer

@@ -10,9 +10,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/internal/proctest"
 )
 
 // TestReadmeTour runs the README's five-minute tour, its fenced sh blocks in order, against a
@@ -61,12 +62,10 @@ func TestReadmeTour(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
+	cmd := proctest.CommandContext(t, ctx, "bash", "-c", script.String())
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "KEYWARD_CONFIG_DIR=" + filepath.Join(dir, "config"),
 		"KEYWARD_TOKEN=" + strings.TrimSpace(string(raw)), "KEYWARD_BIN=" + keywardBinary(t), "TOUR_LOG=" + filepath.Join(dir, "tour.log")}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the README tour failed (%v):\n%s\nscript:\n%s", err, out, script.String())

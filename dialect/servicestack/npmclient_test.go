@@ -8,9 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyward/keyward/internal/proctest"
 )
 
 // npmClient is the ServiceStack client users already have, as its npm package ships it.
@@ -59,10 +60,8 @@ class NoSuchRequest {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node.bin, path)
+	cmd := proctest.CommandContext(t, ctx, node.bin, path)
 	cmd.Env = append(os.Environ(), "NODE_PATH="+node.modules, "BASE_URL="+s.url, "TOKEN="+par)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr []byte
@@ -126,7 +125,7 @@ func nodeWithClient(t *testing.T) nodeClient {
 	defer os.RemoveAll(tmp)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", tmp, npmClient)
+	cmd := proctest.CommandContext(t, ctx, npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", tmp, npmClient)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("npm install %s: %v\n%s", npmClient, err, out)
 	}
