@@ -92,3 +92,29 @@ func verbOf(p keyward.Permission) string {
 	}
 	return "change"
 }
+
+// checkUserDominance refuses, audited and before any write, a change to user u that would let
+// the caller take u's place or remove what u holds (a password reset, disabling, enabling,
+// deleting) when u holds a right the caller lacks in some scope: a users:admin that is not an
+// admin must not reset an admin's password and log in as one. A login session of u itself
+// holds all of u's rights and passes; a weaker key of u does not.
+func (a *Authority) checkUserDominance(ctx context.Context, u *keyward.User, action string) error {
+	who, err := caller(ctx)
+	if err != nil {
+		return err
+	}
+	bindings, err := a.store.RoleBindings(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	byID, err := a.roles(ctx)
+	if err != nil {
+		return err
+	}
+	userRights := grantsOf(&keyward.Credential{Type: keyward.Session}, bindings, byID) // all u holds
+	if dominates(who.Grants, &keyward.Credential{}, userRights, byID) {
+		return nil
+	}
+	return a.deny(ctx, 0, map[string]string{"rule": "dominance", "user": u.Name, "action": action},
+		keyward.Errorf(keyward.EForbidden, "user %q holds rights you do not hold; only a caller with at least those rights may %s", u.Name, action))
+}

@@ -1,6 +1,7 @@
 package authority_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/keyward/keyward"
@@ -111,4 +112,54 @@ func TestDominanceHoles(t *testing.T) {
 			t.Fatalf("revoke = %v, want not found", err)
 		}
 	})
+}
+
+// A users:admin who is not an admin may not take an admin's place: no password reset (it could
+// then log in as the admin), no disable, enable or delete of someone holding more; users holding
+// less it manages as before, and nothing refused changes.
+func TestUserDominance(t *testing.T) {
+	t.Parallel()
+	f := newRBAC(t)
+	if _, err := f.a.CreateRole(f.admin, keyward.RoleInput{Name: "helpdesk", Permissions: []keyward.Permission{keyward.PermUsersAdmin}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"hd", "boss", "plain"} {
+		if _, err := f.a.CreateUser(f.admin, keyward.CreateUserInput{Name: name, Password: pw}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.a.GrantGlobalRole(f.admin, "hd", "helpdesk"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.a.GrantGlobalRole(f.admin, "boss", "admin"); err != nil {
+		t.Fatal(err)
+	}
+	hd := f.login(t, "hd")
+	yes := true
+	for name, op := range map[string]func(ref string) error{
+		"reset password": func(ref string) error {
+			return f.a.SetPassword(hd, ref, keyward.SetPasswordInput{Password: "a planted passphrase 9"})
+		},
+		"disable": func(ref string) error {
+			_, err := f.a.UpdateUser(hd, ref, keyward.UpdateUserInput{Disabled: &yes})
+			return err
+		},
+		"delete": func(ref string) error { _, err := f.a.DeleteUser(hd, ref); return err },
+	} {
+		for _, target := range []string{keyward.AdminUser, "boss"} {
+			if err := op(target); keyward.ErrorCode(err) != keyward.EForbidden {
+				t.Errorf("%s of %s by a helpdesk: %v, want forbidden", name, target, err)
+			}
+		}
+	}
+	if _, err := f.a.Login(context.Background(), keyward.LoginInput{Name: "boss", Password: pw}, "10.0.0.9"); err != nil {
+		t.Fatalf("the refused reset changed boss's password: %v", err)
+	}
+	if u, err := f.a.User(f.admin, "boss"); err != nil || u.Disabled || u.DeletedAt != nil {
+		t.Fatalf("a refused change touched boss: %+v, %v", u, err)
+	}
+	// A user holding less than the helpdesk is managed as before.
+	if err := f.a.SetPassword(hd, "plain", keyward.SetPasswordInput{Password: "a fresh passphrase 10"}); err != nil {
+		t.Fatalf("resetting a plain user's password: %v", err)
+	}
 }

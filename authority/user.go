@@ -202,6 +202,9 @@ func (a *Authority) UpdateUser(ctx context.Context, ref string, in keyward.Updat
 	if *in.Disabled && u.ID == c.User.ID {
 		return nil, keyward.Invalid("disabled", "you cannot disable yourself")
 	}
+	if err := a.checkUserDominance(ctx, u, "disable or enable them"); err != nil {
+		return nil, err
+	}
 	now := a.clock()
 	u.Disabled, u.UpdatedAt = *in.Disabled, now
 	action := "user.enable"
@@ -227,6 +230,9 @@ func (a *Authority) DeleteUser(ctx context.Context, ref string) (*keyward.User, 
 	c, _ := caller(ctx)
 	if u.ID == c.User.ID {
 		return nil, keyward.Invalid("user", "you cannot delete yourself")
+	}
+	if err := a.checkUserDominance(ctx, u, "delete them"); err != nil {
+		return nil, err
 	}
 	now := a.clock()
 	ev := a.event(ctx, "user.delete", 0, 0, now)
@@ -267,6 +273,11 @@ func (a *Authority) SetPassword(ctx context.Context, ref string, in keyward.SetP
 		}
 		if len(in.CurrentPassword) > password.MaxLength {
 			return keyward.Invalid("current_password", "does not match") // no password is that long
+		}
+	}
+	if reset {
+		if err := a.checkUserDominance(ctx, u, "set their password"); err != nil {
+			return err
 		}
 	}
 	if err := password.Validate(in.Password, u.Name); err != nil {

@@ -418,7 +418,9 @@ func TestPolicyDoc(t *testing.T) {
 	b.WriteString("`users:admin` list or end them (`/v1/users/{user}/sessions`), and no project endpoint reaches\n")
 	b.WriteString("one (404, as for a missing credential). `PUT /v1/users/{user}/password` without `users:admin`\n")
 	b.WriteString("changes only one's own password, from a login session (an API key gets 403), with the current\n")
-	b.WriteString("password; it ends the user's other sessions. Service users get no password.\n\n")
+	b.WriteString("password; it ends the user's other sessions. Service users get no password. With\n")
+	b.WriteString("`users:admin`, resetting a password, disabling, enabling or deleting a user also needs every\n")
+	b.WriteString("right that user holds, scope by scope (the dominance rule below), else 403.\n\n")
 	b.WriteString("| endpoint | permission | scope | success |\n|---|---|---|---|\n")
 	for _, key := range slices.Sorted(maps.Keys(policy)) {
 		r := policy[key]
