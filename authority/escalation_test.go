@@ -145,6 +145,10 @@ func TestUserDominance(t *testing.T) {
 			return err
 		},
 		"delete": func(ref string) error { _, err := f.a.DeleteUser(hd, ref); return err },
+		"end sessions": func(ref string) error {
+			_, err := f.a.RevokeSessions(hd, ref)
+			return err
+		},
 	} {
 		for _, target := range []string{keyward.AdminUser, "boss"} {
 			if err := op(target); keyward.ErrorCode(err) != keyward.EForbidden {

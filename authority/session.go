@@ -50,6 +50,9 @@ func (a *Authority) RevokeSession(ctx context.Context, userRef, sessionRef strin
 	if err != nil {
 		return nil, err
 	}
+	if err := a.checkUserDominance(ctx, u, "end their sessions"); err != nil {
+		return nil, err
+	}
 	notFound := keyward.Errorf(keyward.ENotFound, "session %q of user %q not found", sessionRef, u.Name)
 	id, err := strconv.ParseInt(sessionRef, 10, 64)
 	if err != nil || id <= 0 {
@@ -86,6 +89,9 @@ func (a *Authority) RevokeSession(ctx context.Context, userRef, sessionRef strin
 func (a *Authority) RevokeSessions(ctx context.Context, userRef string) (*keyward.RevokedSessions, error) {
 	u, err := a.resolveUser(ctx, userRef, true)
 	if err != nil {
+		return nil, err
+	}
+	if err := a.checkUserDominance(ctx, u, "end their sessions"); err != nil {
 		return nil, err
 	}
 	c, _ := caller(ctx)
