@@ -1,13 +1,10 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/snapshot"
@@ -25,61 +22,35 @@ var (
 	_ snapshot.Importer = (*Store)(nil)
 )
 
-// SchemaStatus returns the schema version of the database at path (0 when the file does not
-// exist or keyward never migrated it) and the newest this build knows. It changes nothing and
-// creates no file.
-func SchemaStatus(ctx context.Context, path string) (current, latest int64, err error) {
-	latest = LatestSchemaVersion()
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return 0, 0, fmt.Errorf("sqlite: %w", err)
-	}
-	if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
-		return 0, latest, nil
-	} else if err != nil {
-		return 0, 0, fmt.Errorf("sqlite: %w", err)
-	}
-	db, err := openDB(abs, "deferred", []string{"busy_timeout(5000)", "query_only(1)"})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer db.Close()
-	var exists bool
-	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')`).Scan(&exists); err != nil {
-		return 0, 0, fmt.Errorf("sqlite: read schema version: %w", err)
-	}
-	if exists {
-		if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-			return 0, 0, fmt.Errorf("sqlite: read schema version: %w", err)
-		}
-	}
-	return current, latest, nil
-}
-
-// Export reads every row of the store in one read transaction (one WAL snapshot), in the order
-// snapshot.Snapshot documents. It is for "keyward migrate copy", not for serving.
+// Export reads every row of the store in one read-only REPEATABLE READ transaction (on SQLite
+// one WAL snapshot), so that the tables agree with each other, in the order snapshot.Snapshot
+// documents. It is for "keyward migrate copy", not for serving: it holds the whole database in
+// memory.
 func (s *Store) Export(ctx context.Context) (*snapshot.Snapshot, error) {
+	if s.e.closed.Load() {
+		return nil, errClosed()
+	}
 	if s.tx != nil {
 		// Bound by WithTx: the transaction's own view, writes included.
 		snap := &snapshot.Snapshot{}
-		if err := export(ctx, s.tx.tx, snap); err != nil {
+		if err := export(ctx, &txn{conn{s.e, s.tx.tx}, s.tx.tx, &s.tx.ch}, snap); err != nil {
 			return nil, s.fail(ctx, "export", err)
 		}
 		return snap, nil
 	}
-	tx, err := s.read.BeginTx(ctx, nil)
+	tx, err := s.e.read.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return nil, s.fail(ctx, "export", err)
 	}
 	defer tx.Rollback()
 	snap := &snapshot.Snapshot{}
-	if err := export(ctx, tx, snap); err != nil {
+	if err := export(ctx, &txn{conn{s.e, tx}, tx, &changes{}}, snap); err != nil {
 		return nil, s.fail(ctx, "export", err)
 	}
 	return snap, nil
 }
 
-func export(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
+func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&snap.SchemaVersion); err != nil {
 		return err
 	}
@@ -87,9 +58,9 @@ func export(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
 	if snap.Projects, err = collect(ctx, tx, `SELECT id, slug, name, created_at, recoverable_keys FROM projects ORDER BY id`,
 		func(row *sql.Rows) (keyward.Project, error) {
 			var p keyward.Project
-			var created int64
+			var created Time
 			err := row.Scan(&p.ID, &p.Slug, &p.Name, &created, &p.RecoverableKeys)
-			p.CreatedAt = fromMicros(created)
+			p.CreatedAt = created.T
 			return p, err
 		}); err != nil {
 		return err
@@ -98,10 +69,10 @@ func export(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
 		COALESCE(password_hash, '') FROM users ORDER BY id`,
 		func(row *sql.Rows) (snapshot.User, error) {
 			var u snapshot.User
-			var created, updated int64
-			var deleted sql.NullInt64
+			var created, updated Time
+			var deleted Time
 			err := row.Scan(&u.ID, &u.Name, &u.Disabled, &created, &updated, &deleted, &u.PasswordHash)
-			u.CreatedAt, u.UpdatedAt, u.DeletedAt = fromMicros(created), fromMicros(updated), fromNullMicros(deleted)
+			u.CreatedAt, u.UpdatedAt, u.DeletedAt = created.T, updated.T, deleted.Ptr()
 			u.HasPassword = u.PasswordHash != ""
 			return u, err
 		}); err != nil {
@@ -115,7 +86,7 @@ func export(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
 				return r, err
 			}
 			if err := json.Unmarshal([]byte(perms), &r.Permissions); err != nil {
-				return r, fmt.Errorf("sqlite: role %d permissions: %w", r.ID, err)
+				return r, fmt.Errorf("sqlstore: role %d permissions: %w", r.ID, err)
 			}
 			if r.Permissions == nil {
 				r.Permissions = []keyward.Permission{}
@@ -133,7 +104,7 @@ func export(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
 		}); err != nil {
 		return err
 	}
-	if snap.Credentials, err = collect(ctx, tx, `SELECT `+credentialColumns+credentialFrom+` ORDER BY c.id`,
+	if snap.Credentials, err = collect(ctx, tx, `SELECT `+tx.e.credentialColumns+credentialFrom+` ORDER BY c.id`,
 		func(row *sql.Rows) (keyward.Credential, error) {
 			c, err := scanCredential(row)
 			if err != nil {
@@ -147,10 +118,10 @@ func export(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
 		FROM credential_secrets ORDER BY credential_id, digest`,
 		func(row *sql.Rows) (keyward.CredentialSecret, error) {
 			var sec keyward.CredentialSecret
-			var until sql.NullInt64
-			var created int64
+			var until Time
+			var created Time
 			err := row.Scan(&sec.Digest, &sec.CredentialID, &until, &created, &sec.Sealed)
-			sec.ValidUntil, sec.CreatedAt = fromNullMicros(until), fromMicros(created)
+			sec.ValidUntil, sec.CreatedAt = until.Ptr(), created.T
 			if len(sec.Sealed) == 0 {
 				sec.Sealed = nil
 			}
@@ -182,9 +153,9 @@ func export(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
 	if snap.Settings, err = collect(ctx, tx, `SELECT key, value, updated_at FROM settings ORDER BY key`,
 		func(row *sql.Rows) (snapshot.Setting, error) {
 			var st snapshot.Setting
-			var updated int64
+			var updated Time
 			err := row.Scan(&st.Key, &st.Value, &updated)
-			st.UpdatedAt = fromMicros(updated)
+			st.UpdatedAt = updated.T
 			if st.Value == nil {
 				st.Value = []byte{}
 			}
@@ -196,16 +167,16 @@ func export(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
 		project_id, credential_id, remote_addr, outcome, detail FROM events ORDER BY id`,
 		func(row *sql.Rows) (keyward.Event, error) {
 			var ev keyward.Event
-			var t int64
+			var t Time
 			var detail sql.NullString
 			if err := row.Scan(&ev.ID, &t, &ev.ActorUserID, &ev.ActorCredentialID, &ev.Actor, &ev.Action,
 				&ev.ProjectID, &ev.CredentialID, &ev.RemoteAddr, &ev.Outcome, &detail); err != nil {
 				return ev, err
 			}
-			ev.Time = fromMicros(t)
+			ev.Time = t.T
 			if detail.Valid {
 				if err := json.Unmarshal([]byte(detail.String), &ev.Detail); err != nil {
-					return ev, fmt.Errorf("sqlite: event %d detail: %w", ev.ID, err)
+					return ev, fmt.Errorf("sqlstore: event %d detail: %w", ev.ID, err)
 				}
 				if len(ev.Detail) == 0 {
 					ev.Detail = nil
@@ -217,7 +188,7 @@ func export(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
 }
 
 // collect runs q and scans every row with scan; never nil.
-func collect[T any](ctx context.Context, tx *sql.Tx, q string, scan func(*sql.Rows) (T, error)) ([]T, error) {
+func collect[T any](ctx context.Context, tx *txn, q string, scan func(*sql.Rows) (T, error)) ([]T, error) {
 	rows, err := tx.QueryContext(ctx, q)
 	if err != nil {
 		return nil, err
@@ -234,17 +205,21 @@ func collect[T any](ctx context.Context, tx *sql.Tx, q string, scan func(*sql.Ro
 	return out, rows.Err()
 }
 
-// Import writes every row of snap into the store, keeping ids, in one transaction; AUTOINCREMENT
-// then hands out ids past the largest imported. It refuses a store that holds any row
+// Import writes every row of snap into the store, keeping ids, in one transaction; the
+// Dialect's AfterImport then makes new rows get ids past the largest imported. It refuses a store that holds any row
 // (snapshot.ErrNotEmpty), or a snapshot holding text keyward.ValidText refuses
 // (*snapshot.InvalidTextError), and writes nothing then. Credential.Project and
 // Credential.Recoverable (both derived) are ignored.
 func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
 	// PostgreSQL cannot store such text, and SQLite must not take it either: refused alike.
 	if bad := snap.InvalidText(); len(bad) > 0 {
-		return fmt.Errorf("sqlite: import: %w", &snapshot.InvalidTextError{Places: bad})
+		return fmt.Errorf("sqlstore: import: %w", &snapshot.InvalidTextError{Places: bad})
 	}
-	return s.inTx(ctx, "import", func(tx *sql.Tx) error {
+	return s.inTx(ctx, "import", func(tx *txn) error {
+		// Keep a replica's first-start Bootstrap from writing between the check and the copy.
+		if err := s.e.d.Lock(ctx, tx.tx); err != nil {
+			return err
+		}
 		var used bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM projects) OR EXISTS (SELECT 1 FROM users)
 			OR EXISTS (SELECT 1 FROM roles) OR EXISTS (SELECT 1 FROM role_bindings)
@@ -254,19 +229,23 @@ func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
 			return err
 		}
 		if used {
-			return fmt.Errorf("sqlite: import: %w", snapshot.ErrNotEmpty)
+			return fmt.Errorf("sqlstore: import: %w", snapshot.ErrNotEmpty)
 		}
-		return importRows(ctx, tx, snap)
+		if err := importRows(ctx, tx, snap); err != nil {
+			return err
+		}
+		tx.changed(rolesChanged) // everything is new to a server that cached the empty store
+		return s.e.d.AfterImport(ctx, tx.tx)
 	})
 }
 
-func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error {
+func importRows(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 	// insert prepares q once and runs it for every row that args yields.
 	insert := func(table, q string, n int, args func(i int) ([]any, error)) error {
 		if n == 0 {
 			return nil
 		}
-		stmt, err := tx.PrepareContext(ctx, q)
+		stmt, err := tx.prepare(ctx, q)
 		if err != nil {
 			return err
 		}
@@ -277,7 +256,7 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 				return err
 			}
 			if _, err := stmt.ExecContext(ctx, a...); err != nil {
-				return fmt.Errorf("sqlite: import %s: %w", table, err)
+				return fmt.Errorf("sqlstore: import %s: %w", table, err)
 			}
 		}
 		return nil
@@ -285,14 +264,14 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 	if err := insert("projects", `INSERT INTO projects (id, slug, name, created_at, recoverable_keys) VALUES (?, ?, ?, ?, ?)`,
 		len(snap.Projects), func(i int) ([]any, error) {
 			p := snap.Projects[i]
-			return []any{p.ID, p.Slug, p.Name, micros(p.CreatedAt), p.RecoverableKeys}, nil
+			return []any{p.ID, p.Slug, p.Name, p.CreatedAt, p.RecoverableKeys}, nil
 		}); err != nil {
 		return err
 	}
 	if err := insert("users", `INSERT INTO users (id, name, disabled, created_at, updated_at, deleted_at, password_hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, len(snap.Users), func(i int) ([]any, error) {
 		u := snap.Users[i]
-		return []any{u.ID, u.Name, u.Disabled, micros(u.CreatedAt), micros(u.UpdatedAt), nullMicros(u.DeletedAt),
+		return []any{u.ID, u.Name, u.Disabled, u.CreatedAt, u.UpdatedAt, u.DeletedAt,
 			nullString(u.PasswordHash)}, nil
 	}); err != nil {
 		return err
@@ -327,12 +306,12 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 				return nil, err
 			}
 			args := []any{c.ID, c.ProjectID, c.Name, c.Description, string(c.Type), string(c.Environment),
-				string(c.KeyType), c.CreatedBy, meta, nullMicros(c.NotBefore), nullMicros(c.ExpiresAt), c.Active,
-				nullMicros(c.RevokedAt), micros(c.CreatedAt), micros(c.UpdatedAt), nullMicros(c.LastUsedAt),
+				string(c.KeyType), c.CreatedBy, meta, c.NotBefore, c.ExpiresAt, c.Active,
+				c.RevokedAt, c.CreatedAt, c.UpdatedAt, c.LastUsedAt,
 				c.Version, c.Start, nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster),
 				nullString(c.Namespace)}
 			args = append(args, limitArgs(c)...)
-			return append(args, nullInt64(c.Remaining), nullMicros(c.LastRefillAt), c.Purpose), nil
+			return append(args, c.Remaining, c.LastRefillAt, c.Purpose), nil
 		}); err != nil {
 		return err
 	}
@@ -349,21 +328,21 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 	if err := insert("credential_secrets", `INSERT INTO credential_secrets (digest, credential_id, valid_until, created_at, sealed)
 		VALUES (?, ?, ?, ?, ?)`, len(snap.Secrets), func(i int) ([]any, error) {
 		sec := snap.Secrets[i]
-		return []any{sec.Digest, sec.CredentialID, nullMicros(sec.ValidUntil), micros(sec.CreatedAt), nullBlob(sec.Sealed)}, nil
+		return []any{sec.Digest, sec.CredentialID, sec.ValidUntil, sec.CreatedAt, nullBlob(sec.Sealed)}, nil
 	}); err != nil {
 		return err
 	}
 	if err := insert("certificates", `INSERT INTO certificates (serial, credential_id, fingerprint, not_after,
 		revoked_at, created_at) VALUES (?, ?, ?, ?, ?, ?)`, len(snap.Certificates), func(i int) ([]any, error) {
 		k := snap.Certificates[i]
-		return []any{k.Serial, k.CredentialID, k.Fingerprint, micros(k.NotAfter), nullMicros(k.RevokedAt), micros(k.CreatedAt)}, nil
+		return []any{k.Serial, k.CredentialID, k.Fingerprint, k.NotAfter, k.RevokedAt, k.CreatedAt}, nil
 	}); err != nil {
 		return err
 	}
 	if err := insert("clusters", `INSERT INTO clusters (id, name, server, ca_pem, client_ca, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)`, len(snap.Clusters), func(i int) ([]any, error) {
 		cl := snap.Clusters[i]
-		return []any{cl.ID, cl.Name, cl.Server, cl.CAPEM, nullBlob(cl.ClientCA), micros(cl.CreatedAt)}, nil
+		return []any{cl.ID, cl.Name, cl.Server, cl.CAPEM, nullBlob(cl.ClientCA), cl.CreatedAt}, nil
 	}); err != nil {
 		return err
 	}
@@ -374,7 +353,7 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 			if v == nil {
 				v = []byte{}
 			}
-			return []any{st.Key, v, micros(st.UpdatedAt)}, nil
+			return []any{st.Key, v, st.UpdatedAt}, nil
 		}); err != nil {
 		return err
 	}
@@ -390,7 +369,7 @@ func importRows(ctx context.Context, tx *sql.Tx, snap *snapshot.Snapshot) error 
 				}
 				detail = string(b)
 			}
-			return []any{ev.ID, micros(ev.Time), ev.ActorUserID, ev.ActorCredentialID, ev.Actor, ev.Action,
+			return []any{ev.ID, ev.Time, ev.ActorUserID, ev.ActorCredentialID, ev.Actor, ev.Action,
 				ev.ProjectID, ev.CredentialID, ev.RemoteAddr, ev.Outcome, detail}, nil
 		})
 }

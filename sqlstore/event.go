@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 // insertEvent stores ev in tx and returns its id; the caller sets ev.ID once tx commits.
 // An empty Detail is stored as NULL and read back as nil.
-func insertEvent(ctx context.Context, tx *sql.Tx, ev *keyward.Event) (int64, error) {
+func insertEvent(ctx context.Context, tx *txn, ev *keyward.Event) (int64, error) {
 	if err := keyward.CheckText(ev); err != nil {
 		return 0, err
 	}
@@ -27,7 +27,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, ev *keyward.Event) (int64, err
 	err := tx.QueryRowContext(ctx, `INSERT INTO events (time, actor_user_id, actor_credential_id, actor, action,
 		project_id, credential_id, remote_addr, outcome, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		micros(ev.Time), ev.ActorUserID, ev.ActorCredentialID, ev.Actor, ev.Action,
+		ev.Time, ev.ActorUserID, ev.ActorCredentialID, ev.Actor, ev.Action,
 		ev.ProjectID, ev.CredentialID, ev.RemoteAddr, ev.Outcome, detail).Scan(&id)
 	return id, err
 }
@@ -35,7 +35,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, ev *keyward.Event) (int64, err
 // AppendEvent stores an event that has no change of its own and sets ev.ID.
 func (s *Store) AppendEvent(ctx context.Context, ev *keyward.Event) error {
 	var id int64
-	err := s.inTx(ctx, "append event", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "append event", func(tx *txn) error {
 		var err error
 		id, err = insertEvent(ctx, tx, ev)
 		return err
@@ -65,7 +65,7 @@ func (s *Store) ListEvents(ctx context.Context, f keyward.EventFilter) ([]*keywa
 		if len(f.ProjectIDs) == 0 {
 			return []*keyward.Event{}, nil
 		}
-		q += ` AND project_id IN (SELECT value FROM json_each(?))`
+		q += ` AND project_id IN (` + s.e.d.IDList() + `)`
 		args = append(args, idsJSON(f.ProjectIDs))
 	}
 	q += ` ORDER BY id DESC LIMIT ?`
@@ -78,16 +78,16 @@ func (s *Store) ListEvents(ctx context.Context, f keyward.EventFilter) ([]*keywa
 	evs := []*keyward.Event{}
 	for rows.Next() {
 		var ev keyward.Event
-		var t int64
+		var t Time
 		var detail sql.NullString
 		if err := rows.Scan(&ev.ID, &t, &ev.ActorUserID, &ev.ActorCredentialID, &ev.Actor, &ev.Action,
 			&ev.ProjectID, &ev.CredentialID, &ev.RemoteAddr, &ev.Outcome, &detail); err != nil {
 			return nil, s.fail(ctx, "list events", err)
 		}
-		ev.Time = fromMicros(t)
+		ev.Time = t.T
 		if detail.Valid {
 			if err := json.Unmarshal([]byte(detail.String), &ev.Detail); err != nil {
-				return nil, fmt.Errorf("sqlite: event %d detail: %w", ev.ID, err)
+				return nil, fmt.Errorf("sqlstore: event %d detail: %w", ev.ID, err)
 			}
 			if len(ev.Detail) == 0 {
 				ev.Detail = nil

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -30,7 +30,12 @@ func (s *Store) Bootstrap(ctx context.Context, b *keyward.Bootstrap) error {
 	p, u, c, sec, ev := *b.Project, *b.Admin, *b.Credential, *b.Secret, *b.Event
 	roles := make([]keyward.Role, len(b.Roles))
 	var evID int64
-	err := s.inTx(ctx, "bootstrap", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "bootstrap", func(tx *txn) error {
+		// Servers starting together: the second finds the first one's work and answers
+		// EConflict without trying to write.
+		if err := s.e.d.Lock(ctx, tx.tx); err != nil {
+			return err
+		}
 		var done bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM projects WHERE slug = ?)`,
 			keyward.SystemProject).Scan(&done); err != nil {
@@ -97,13 +102,13 @@ func (s *Store) Bootstrap(ctx context.Context, b *keyward.Bootstrap) error {
 }
 
 // insertProject inserts p and sets its ID; EConflict when the slug is taken.
-func insertProject(ctx context.Context, tx *sql.Tx, p *keyward.Project) error {
+func insertProject(ctx context.Context, tx *txn, p *keyward.Project) error {
 	if err := keyward.CheckText(p); err != nil {
 		return err
 	}
 	err := tx.QueryRowContext(ctx, `INSERT INTO projects (slug, name, created_at, recoverable_keys)
-		VALUES (?, ?, ?, ?) RETURNING id`, p.Slug, p.Name, micros(p.CreatedAt), p.RecoverableKeys).Scan(&p.ID)
-	if isUnique(err) {
+		VALUES (?, ?, ?, ?) RETURNING id`, p.Slug, p.Name, p.CreatedAt, p.RecoverableKeys).Scan(&p.ID)
+	if tx.isUnique(err) {
 		return keyward.Errorf(keyward.EConflict, "project slug already taken")
 	}
 	return err
@@ -114,7 +119,7 @@ func insertProject(ctx context.Context, tx *sql.Tx, p *keyward.Project) error {
 func (s *Store) CreateProject(ctx context.Context, p *keyward.Project, ev *keyward.Event) error {
 	np, nev := *p, *ev
 	var evID int64
-	err := s.inTx(ctx, "create project", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "create project", func(tx *txn) error {
 		if err := insertProject(ctx, tx, &np); err != nil {
 			return err
 		}
@@ -137,11 +142,11 @@ const projectColumns = `id, slug, name, created_at, recoverable_keys`
 
 func scanProject(row interface{ Scan(...any) error }) (*keyward.Project, error) {
 	var p keyward.Project
-	var created int64
+	var created Time
 	if err := row.Scan(&p.ID, &p.Slug, &p.Name, &created, &p.RecoverableKeys); err != nil {
 		return nil, err
 	}
-	p.CreatedAt = fromMicros(created)
+	p.CreatedAt = created.T
 	return &p, nil
 }
 
@@ -153,7 +158,7 @@ func (s *Store) UpdateProject(ctx context.Context, p *keyward.Project, ev *keywa
 		return err
 	}
 	var evID int64
-	err := s.inTx(ctx, "update project", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "update project", func(tx *txn) error {
 		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE projects SET name = ?, recoverable_keys = ? WHERE id = ?`,
 			p.Name, p.RecoverableKeys, p.ID))
 		if err != nil {
@@ -203,7 +208,7 @@ func (s *Store) ListProjects(ctx context.Context, f keyward.ProjectFilter) ([]*k
 			return []*keyward.Project{}, nil
 		}
 		// One JSON parameter however many ids, rather than a variable count of placeholders.
-		q += ` AND id IN (SELECT value FROM json_each(?))`
+		q += ` AND id IN (` + s.e.d.IDList() + `)`
 		args = append(args, idsJSON(f.IDs))
 	}
 	q += ` ORDER BY id LIMIT ?`
@@ -227,7 +232,7 @@ func (s *Store) ListProjects(ctx context.Context, f keyward.ProjectFilter) ([]*k
 	return ps, nil
 }
 
-// idsJSON renders ids as a JSON array for json_each.
+// idsJSON renders ids as the JSON array Dialect.IDList reads.
 func idsJSON(ids []int64) string {
 	b, _ := json.Marshal(ids) // []int64 always marshals
 	return string(b)

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -8,19 +8,19 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
 )
 
-// credentialColumns selects a credential with its project's slug, its role ids (ascending,
-// comma-separated) and whether it is recoverable (its current secret is sealed) in one
-// statement, so a read sees one consistent snapshot.
-const credentialColumns = `c.id, c.project_id, p.slug, c.name, c.description, c.type, c.environment,
+// credentialColumnsFor returns the columns selecting a credential with its project's slug, its
+// role ids (ascending, comma-separated) and whether it is recoverable in one statement, so a
+// read sees one consistent snapshot. Recoverable has one rule, here: the current secret (the
+// one without an end) is sealed.
+func credentialColumnsFor(d Dialect) string {
+	return `c.id, c.project_id, p.slug, c.name, c.description, c.type, c.environment,
 	c.key_type, c.created_by,
-	(SELECT group_concat(cr.role_id, ',' ORDER BY cr.role_id) FROM credential_roles cr WHERE cr.credential_id = c.id),
+	(SELECT ` + d.Aggregate("cr.role_id") + ` FROM credential_roles cr WHERE cr.credential_id = c.id),
 	c.meta, c.not_before, c.expires_at, c.active, c.revoked_at, c.created_at, c.updated_at,
 	c.last_used_at, c.version, c.start, COALESCE(c.serial, ''), COALESCE(c.fingerprint, ''),
 	COALESCE(c.cluster, ''), COALESCE(c.namespace, ''),
@@ -28,23 +28,27 @@ const credentialColumns = `c.id, c.project_id, p.slug, c.name, c.description, c.
 		WHERE rs.credential_id = c.id AND rs.valid_until IS NULL AND rs.sealed IS NOT NULL),
 	c.ratelimit_limit, c.ratelimit_duration_ms, c.remaining, c.refill_interval, c.refill_amount,
 	c.last_refill_at, c.purpose`
+}
 
 const credentialFrom = ` FROM credentials c JOIN projects p ON p.id = c.project_id`
 
-const selectCredentialBySecret = `SELECT ` + credentialColumns + `,
+// selectCredentialBySecret is the verify hot path: one primary-key probe and two joins.
+func (e *engine) selectCredentialBySecret() string {
+	return `SELECT ` + e.credentialColumns + `,
 	s.digest, s.credential_id, s.valid_until, s.created_at, s.sealed
 	FROM credential_secrets s
 	JOIN credentials c ON c.id = s.credential_id
 	JOIN projects p ON p.id = c.project_id
 	WHERE s.digest = ?`
+}
 
 // credentialScan holds the scan targets of credentialColumns.
 type credentialScan struct {
 	c                                         keyward.Credential
 	roles                                     sql.NullString
 	meta                                      string
-	notBefore, expiresAt, revokedAt, lastUsed sql.NullInt64
-	createdAt, updatedAt                      int64
+	notBefore, expiresAt, revokedAt, lastUsed Time
+	createdAt, updatedAt                      Time
 	typ, env, keyType                         string
 	limits                                    limitsScan
 }
@@ -64,29 +68,23 @@ func (cs *credentialScan) credential() (*keyward.Credential, error) {
 	c.Type = keyward.CredentialType(cs.typ)
 	c.Environment = keyward.Environment(cs.env)
 	c.KeyType = keyward.KeyType(cs.keyType)
-	c.RoleIDs = []int64{}
-	if cs.roles.Valid && cs.roles.String != "" {
-		for _, f := range strings.Split(cs.roles.String, ",") {
-			id, err := strconv.ParseInt(f, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("sqlite: credential %d role ids: %w", c.ID, err)
-			}
-			c.RoleIDs = append(c.RoleIDs, id)
-		}
+	var err error
+	if c.RoleIDs, err = parseIDs(cs.roles); err != nil {
+		return nil, fmt.Errorf("sqlstore: credential %d role ids: %w", c.ID, err)
 	}
 	c.Meta = map[string]string{}
 	if err := json.Unmarshal([]byte(cs.meta), &c.Meta); err != nil {
-		return nil, fmt.Errorf("sqlite: credential %d meta: %w", c.ID, err)
+		return nil, fmt.Errorf("sqlstore: credential %d meta: %w", c.ID, err)
 	}
 	if c.Meta == nil { // the column held JSON null
 		c.Meta = map[string]string{}
 	}
-	c.NotBefore = fromNullMicros(cs.notBefore)
-	c.ExpiresAt = fromNullMicros(cs.expiresAt)
-	c.RevokedAt = fromNullMicros(cs.revokedAt)
-	c.LastUsedAt = fromNullMicros(cs.lastUsed)
-	c.CreatedAt = fromMicros(cs.createdAt)
-	c.UpdatedAt = fromMicros(cs.updatedAt)
+	c.NotBefore = cs.notBefore.Ptr()
+	c.ExpiresAt = cs.expiresAt.Ptr()
+	c.RevokedAt = cs.revokedAt.Ptr()
+	c.LastUsedAt = cs.lastUsed.Ptr()
+	c.CreatedAt = cs.createdAt.T
+	c.UpdatedAt = cs.updatedAt.T
 	cs.limits.fill(&c)
 	return &c, nil
 }
@@ -128,7 +126,7 @@ func (s *Store) CreateCredential(ctx context.Context, c *keyward.Credential, sec
 		nsec = &cp
 	}
 	var evID int64
-	err := s.inTx(ctx, "create credential", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "create credential", func(tx *txn) error {
 		if err := insertCredential(ctx, tx, &nc, nsec); err != nil {
 			return err
 		}
@@ -168,7 +166,7 @@ func checkMaterial(c *keyward.Credential, sec *keyward.CredentialSecret) error {
 // insertCredential inserts c, its roles, its first secret (when sec is not nil) and its
 // certificate (when c.Serial is set), and sets c.ID, c.Version, c.Project, c.RoleIDs (sorted),
 // c.Recoverable and sec.CredentialID.
-func insertCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, sec *keyward.CredentialSecret) error {
+func insertCredential(ctx context.Context, tx *txn, c *keyward.Credential, sec *keyward.CredentialSecret) error {
 	if err := keyward.CheckText(c); err != nil {
 		return err
 	}
@@ -196,12 +194,12 @@ func insertCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, se
 		return err
 	}
 	args := []any{c.ProjectID, c.Name, c.Description, string(c.Type), string(c.Environment), string(c.KeyType),
-		c.CreatedBy, meta, nullMicros(c.NotBefore), nullMicros(c.ExpiresAt), c.Active,
-		nullMicros(c.RevokedAt), micros(c.CreatedAt), micros(c.UpdatedAt), nullMicros(c.LastUsedAt),
+		c.CreatedBy, meta, c.NotBefore, c.ExpiresAt, c.Active,
+		c.RevokedAt, c.CreatedAt, c.UpdatedAt, c.LastUsedAt,
 		c.Start, nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster),
 		nullString(c.Namespace)}
 	args = append(args, limitArgs(c)...)
-	args = append(args, nullInt64(c.Remaining), nullMicros(c.LastRefillAt), c.Purpose)
+	args = append(args, c.Remaining, c.LastRefillAt, c.Purpose)
 	var id int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO credentials (project_id, name, description, type, environment,
 		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
@@ -210,9 +208,9 @@ func insertCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, se
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		args...).Scan(&id)
 	switch {
-	case isUnique(err):
+	case tx.isUnique(err):
 		return keyward.Errorf(keyward.EConflict, "name already taken in this project")
-	case isForeignKey(err):
+	case tx.isForeignKey(err):
 		return keyward.Errorf(keyward.EInvalid, "the creating user does not exist")
 	case err != nil:
 		return err
@@ -234,21 +232,22 @@ func insertCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, se
 		return nil
 	}
 	sec.CredentialID = id
+	sec.ValidUntil = nil // the first secret is the current one
 	if sec.CreatedAt.IsZero() {
 		sec.CreatedAt = c.CreatedAt
 	}
 	if err := insertSecret(ctx, tx, sec); err != nil {
 		return err
 	}
-	c.Recoverable = len(sec.Sealed) > 0 && sec.ValidUntil == nil
+	c.Recoverable = len(sec.Sealed) > 0 // credentialColumns' rule: the current secret is sealed
 	return nil
 }
 
 // insertRoles binds the credential to roleIDs, which are sorted and unique.
-func insertRoles(ctx context.Context, tx *sql.Tx, credentialID int64, roleIDs []int64) error {
+func insertRoles(ctx context.Context, tx *txn, credentialID int64, roleIDs []int64) error {
 	for _, r := range roleIDs {
 		_, err := tx.ExecContext(ctx, `INSERT INTO credential_roles (credential_id, role_id) VALUES (?, ?)`, credentialID, r)
-		if isForeignKey(err) {
+		if tx.isForeignKey(err) {
 			return keyward.Errorf(keyward.EInvalid, "role %d does not exist", r)
 		}
 		if err != nil {
@@ -260,11 +259,11 @@ func insertRoles(ctx context.Context, tx *sql.Tx, credentialID int64, roleIDs []
 
 // insertSecret stores sec, its sealed token included (NULL when it has none); EConflict when
 // its digest exists.
-func insertSecret(ctx context.Context, tx *sql.Tx, sec *keyward.CredentialSecret) error {
+func insertSecret(ctx context.Context, tx *txn, sec *keyward.CredentialSecret) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO credential_secrets (digest, credential_id, valid_until, created_at, sealed)
-		VALUES (?, ?, ?, ?, ?)`, sec.Digest, sec.CredentialID, nullMicros(sec.ValidUntil), micros(sec.CreatedAt),
+		VALUES (?, ?, ?, ?, ?)`, sec.Digest, sec.CredentialID, sec.ValidUntil, sec.CreatedAt,
 		nullBlob(sec.Sealed))
-	if isUnique(err) {
+	if tx.isUnique(err) {
 		return keyward.Errorf(keyward.EConflict, "secret digest already exists")
 	}
 	return err
@@ -282,7 +281,7 @@ func nullBlob(b []byte) any {
 // belongs to another project.
 func (s *Store) CredentialByID(ctx context.Context, projectID, id int64) (*keyward.Credential, error) {
 	c, err := scanCredential(s.reader().QueryRowContext(ctx,
-		`SELECT `+credentialColumns+credentialFrom+` WHERE c.id = ? AND c.project_id = ?`, id, projectID))
+		`SELECT `+s.e.credentialColumns+credentialFrom+` WHERE c.id = ? AND c.project_id = ?`, id, projectID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "credential not found")
 	}
@@ -295,7 +294,7 @@ func (s *Store) CredentialByName(ctx context.Context, projectID int64, name stri
 		return nil, keyward.Errorf(keyward.ENotFound, "credential not found")
 	}
 	c, err := scanCredential(s.reader().QueryRowContext(ctx,
-		`SELECT `+credentialColumns+credentialFrom+` WHERE c.project_id = ? AND c.name = ?`, projectID, name))
+		`SELECT `+s.e.credentialColumns+credentialFrom+` WHERE c.project_id = ? AND c.name = ?`, projectID, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, keyward.Errorf(keyward.ENotFound, "credential not found")
 	}
@@ -307,10 +306,9 @@ func (s *Store) CredentialByName(ctx context.Context, projectID int64, name stri
 func (s *Store) CredentialBySecret(ctx context.Context, digest []byte) (*keyward.Credential, *keyward.CredentialSecret, error) {
 	var cs credentialScan
 	var sec keyward.CredentialSecret
-	var validUntil sql.NullInt64
-	var created int64
+	var validUntil, created Time
 	dest := append(cs.dest(), &sec.Digest, &sec.CredentialID, &validUntil, &created, &sec.Sealed)
-	err := s.readStmt(ctx, s.bySecret, selectCredentialBySecret, digest).Scan(dest...)
+	err := s.readStmt(ctx, s.e.bySecret, s.e.selectCredentialBySecret(), digest).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, keyward.Errorf(keyward.ENotFound, "credential not found")
 	}
@@ -321,8 +319,8 @@ func (s *Store) CredentialBySecret(ctx context.Context, digest []byte) (*keyward
 	if err != nil {
 		return nil, nil, err
 	}
-	sec.ValidUntil = fromNullMicros(validUntil)
-	sec.CreatedAt = fromMicros(created)
+	sec.ValidUntil = validUntil.Ptr()
+	sec.CreatedAt = created.T
 	if len(sec.Sealed) == 0 {
 		sec.Sealed = nil
 	}
@@ -336,14 +334,14 @@ func stateCondition(st keyward.State) (cond string, nowArgs int, err error) {
 	case keyward.StateRevoked:
 		return `c.revoked_at IS NOT NULL`, 0, nil
 	case keyward.StateDisabled:
-		return `c.revoked_at IS NULL AND c.active = 0`, 0, nil
+		return `c.revoked_at IS NULL AND NOT c.active`, 0, nil
 	case keyward.StatePending:
-		return `c.revoked_at IS NULL AND c.active <> 0 AND c.not_before IS NOT NULL AND c.not_before > ?`, 1, nil
+		return `c.revoked_at IS NULL AND c.active AND c.not_before IS NOT NULL AND c.not_before > ?`, 1, nil
 	case keyward.StateExpired:
-		return `c.revoked_at IS NULL AND c.active <> 0 AND (c.not_before IS NULL OR c.not_before <= ?)
+		return `c.revoked_at IS NULL AND c.active AND (c.not_before IS NULL OR c.not_before <= ?)
 			AND c.expires_at IS NOT NULL AND c.expires_at <= ?`, 2, nil
 	case keyward.StateActive:
-		return `c.revoked_at IS NULL AND c.active <> 0 AND (c.not_before IS NULL OR c.not_before <= ?)
+		return `c.revoked_at IS NULL AND c.active AND (c.not_before IS NULL OR c.not_before <= ?)
 			AND (c.expires_at IS NULL OR c.expires_at > ?)`, 2, nil
 	}
 	return "", 0, keyward.Invalid("state", "unknown state")
@@ -356,7 +354,7 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 	if f.ProjectID <= 0 {
 		return nil, keyward.Invalid("project_id", "required")
 	}
-	q := `SELECT ` + credentialColumns + credentialFrom + ` WHERE c.project_id = ? AND c.id > ?`
+	q := `SELECT ` + s.e.credentialColumns + credentialFrom + ` WHERE c.project_id = ? AND c.id > ?`
 	args := []any{f.ProjectID, f.AfterID}
 	if f.CreatedBy != 0 {
 		q += ` AND c.created_by = ?`
@@ -389,7 +387,7 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 		// microseconds, so now < t holds exactly when floor(now) < t.
 		q += ` AND (` + cond + `)`
 		for range n {
-			args = append(args, micros(now))
+			args = append(args, now)
 		}
 	}
 	q += ` ORDER BY c.id LIMIT ?`
@@ -423,10 +421,11 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 func (s *Store) UpdateCredential(ctx context.Context, c *keyward.Credential, ev *keyward.Event) error {
 	nev := *ev
 	var evID int64
-	err := s.inTx(ctx, "update credential", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "update credential", func(tx *txn) error {
 		if err := updateCredential(ctx, tx, c, rollNone); err != nil {
 			return err
 		}
+		tx.changed(credentialChanged, c.ID)
 		if err := revokeCertificates(ctx, tx, c); err != nil {
 			return err
 		}
@@ -447,12 +446,12 @@ func (s *Store) UpdateCredential(ctx context.Context, c *keyward.Credential, ev 
 // revokeCertificates revokes, at c.RevokedAt, the certificates of c that are not revoked yet,
 // when c is revoked. A certificate's revocation is never undone, nor its time moved: a CRL
 // entry stays as published.
-func revokeCertificates(ctx context.Context, tx *sql.Tx, c *keyward.Credential) error {
+func revokeCertificates(ctx context.Context, tx *txn, c *keyward.Credential) error {
 	if c.RevokedAt == nil {
 		return nil
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE certificates SET revoked_at = ? WHERE credential_id = ? AND revoked_at IS NULL`,
-		micros(*c.RevokedAt), c.ID)
+		*c.RevokedAt, c.ID)
 	return err
 }
 
@@ -490,7 +489,7 @@ func (s *Store) RollCredential(ctx context.Context, c *keyward.Credential, sec *
 	nev := *ev
 	var evID int64
 	var recoverable bool
-	err := s.inTx(ctx, "roll credential", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "roll credential", func(tx *txn) error {
 		if nsec == nil {
 			if err := rollCertificate(ctx, tx, c); err != nil {
 				return err
@@ -525,29 +524,30 @@ func (s *Store) RollCredential(ctx context.Context, c *keyward.Credential, sec *
 }
 
 // rollSecret is RollCredential with a new secret.
-func rollSecret(ctx context.Context, tx *sql.Tx, c *keyward.Credential, sec *keyward.CredentialSecret, graceUntil time.Time) error {
+func rollSecret(ctx context.Context, tx *txn, c *keyward.Credential, sec *keyward.CredentialSecret, graceUntil time.Time) error {
 	if err := updateCredential(ctx, tx, c, rollSecretMaterial); err != nil {
 		return err
 	}
-	g := micros(graceUntil)
-	if _, err := tx.ExecContext(ctx, `UPDATE credential_secrets SET valid_until = MIN(COALESCE(valid_until, ?), ?)
-		WHERE credential_id = ?`, g, g, c.ID); err != nil {
+	// An earlier end stays; a current secret (no end) gets graceUntil.
+	if _, err := tx.ExecContext(ctx, `UPDATE credential_secrets
+		SET valid_until = CASE WHEN valid_until IS NOT NULL AND valid_until < ?1 THEN valid_until ELSE ?1 END
+		WHERE credential_id = ?2`, graceUntil, c.ID); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM credential_secrets
-		WHERE credential_id = ? AND valid_until IS NOT NULL AND valid_until <= ?`, c.ID, micros(c.UpdatedAt)); err != nil {
+		WHERE credential_id = ? AND valid_until IS NOT NULL AND valid_until <= ?`, c.ID, c.UpdatedAt); err != nil {
 		return err
 	}
 	return insertSecret(ctx, tx, sec)
 }
 
 // rollCertificate is RollCredential with a new certificate (c.Serial).
-func rollCertificate(ctx context.Context, tx *sql.Tx, c *keyward.Credential) error {
+func rollCertificate(ctx context.Context, tx *txn, c *keyward.Credential) error {
 	if err := updateCredential(ctx, tx, c, rollCertificateMaterial); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE certificates SET revoked_at = ? WHERE credential_id = ? AND revoked_at IS NULL`,
-		micros(c.UpdatedAt), c.ID); err != nil {
+		c.UpdatedAt, c.ID); err != nil {
 		return err
 	}
 	return insertCertificate(ctx, tx, &keyward.Certificate{Serial: c.Serial, CredentialID: c.ID,
@@ -566,7 +566,7 @@ const (
 // updateCredential is the versioned write UpdateCredential and RollCredential share. It does
 // not touch c: the caller bumps c.Version once the transaction commits. A certificate roll
 // whose serial another credential holds is EConflict.
-func updateCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, kind rollKind) error {
+func updateCredential(ctx context.Context, tx *txn, c *keyward.Credential, kind rollKind) error {
 	if err := keyward.CheckText(c); err != nil {
 		return err
 	}
@@ -582,8 +582,8 @@ func updateCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, ki
 	q := `UPDATE credentials SET name = ?, description = ?, meta = ?, not_before = ?, expires_at = ?, active = ?,
 		revoked_at = ?, updated_at = ?, ratelimit_limit = ?, ratelimit_duration_ms = ?, refill_interval = ?,
 		refill_amount = ?, version = version + 1`
-	args := append([]any{c.Name, c.Description, meta, nullMicros(c.NotBefore), nullMicros(c.ExpiresAt), c.Active,
-		nullMicros(c.RevokedAt), micros(c.UpdatedAt)}, limitArgs(c)...)
+	args := append([]any{c.Name, c.Description, meta, c.NotBefore, c.ExpiresAt, c.Active,
+		c.RevokedAt, c.UpdatedAt}, limitArgs(c)...)
 	switch kind {
 	case rollSecretMaterial:
 		q += `, start = ?`
@@ -598,11 +598,13 @@ func updateCredential(ctx context.Context, tx *sql.Tx, c *keyward.Credential, ki
 	q += ` WHERE id = ? AND project_id = ? AND version = ?`
 	args = append(args, c.ID, c.ProjectID, c.Version)
 	res, err := tx.ExecContext(ctx, q, args...)
-	if isUnique(err) {
-		if strings.Contains(err.Error(), "credentials.name") {
-			return keyward.Errorf(keyward.EConflict, "name already taken in this project")
+	if tx.isUnique(err) {
+		// checkSerialFree has found the new serial free: the name is what is taken, unless a
+		// concurrent roll took the serial meanwhile.
+		if kind == rollCertificateMaterial {
+			return keyward.Errorf(keyward.EConflict, "name or certificate serial already taken")
 		}
-		return keyward.Errorf(keyward.EConflict, "certificate serial already exists")
+		return keyward.Errorf(keyward.EConflict, "name already taken in this project")
 	}
 	if err != nil {
 		return err
@@ -661,14 +663,16 @@ func (s *Store) TouchCredentials(ctx context.Context, used map[int64]time.Time) 
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return s.inTx(ctx, "touch credentials", func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE credentials SET last_used_at = MAX(COALESCE(last_used_at, ?1), ?1) WHERE id = ?2`)
+	return s.inTx(ctx, "touch credentials", func(tx *txn) error {
+		stmt, err := tx.prepare(ctx, `UPDATE credentials
+			SET last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < ?1 THEN ?1 ELSE last_used_at END
+			WHERE id = ?2`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for _, id := range ids {
-			if _, err := stmt.ExecContext(ctx, micros(used[id]), id); err != nil {
+			if _, err := stmt.ExecContext(ctx, used[id], id); err != nil {
 				return err
 			}
 		}

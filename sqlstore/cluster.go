@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -12,14 +12,14 @@ const clusterColumns = `id, name, server, ca_pem, client_ca, created_at`
 
 func scanCluster(row interface{ Scan(...any) error }) (*keyward.Cluster, error) {
 	var cl keyward.Cluster
-	var created int64
+	var created Time
 	if err := row.Scan(&cl.ID, &cl.Name, &cl.Server, &cl.CAPEM, &cl.ClientCA, &created); err != nil {
 		return nil, err
 	}
 	if len(cl.ClientCA) == 0 {
 		cl.ClientCA = nil
 	}
-	cl.CreatedAt = fromMicros(created)
+	cl.CreatedAt = created.T
 	return &cl, nil
 }
 
@@ -32,11 +32,11 @@ func (s *Store) CreateCluster(ctx context.Context, cl *keyward.Cluster, ev *keyw
 	}
 	ncl, nev := *cl, *ev
 	var evID int64
-	err := s.inTx(ctx, "create cluster", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "create cluster", func(tx *txn) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO clusters (name, server, ca_pem, client_ca, created_at)
 			VALUES (?, ?, ?, ?, ?) RETURNING id`, ncl.Name, ncl.Server, ncl.CAPEM, nullBlob(ncl.ClientCA),
-			micros(ncl.CreatedAt)).Scan(&ncl.ID)
-		if isUnique(err) {
+			ncl.CreatedAt).Scan(&ncl.ID)
+		if tx.isUnique(err) {
 			return keyward.Errorf(keyward.EConflict, "cluster name already taken")
 		}
 		if err != nil {
@@ -91,7 +91,7 @@ func (s *Store) ListClusters(ctx context.Context) ([]*keyward.Cluster, error) {
 // it keep its name. ENotFound.
 func (s *Store) DeleteCluster(ctx context.Context, id int64, ev *keyward.Event) error {
 	var evID int64
-	err := s.inTx(ctx, "delete cluster", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "delete cluster", func(tx *txn) error {
 		ok, err := oneRow(tx.ExecContext(ctx, `DELETE FROM clusters WHERE id = ?`, id))
 		if err != nil {
 			return err

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -20,7 +20,7 @@ func permissionsJSON(perms []keyward.Permission) (string, error) {
 
 // insertRole inserts r, with its own id when it has one so that built-in ids stay stable, and
 // sets r.ID; a nil r.Permissions becomes empty. EConflict when the name or id is taken.
-func insertRole(ctx context.Context, tx *sql.Tx, r *keyward.Role) error {
+func insertRole(ctx context.Context, tx *txn, r *keyward.Role) error {
 	if err := keyward.CheckText(r); err != nil {
 		return err
 	}
@@ -33,7 +33,7 @@ func insertRole(ctx context.Context, tx *sql.Tx, r *keyward.Role) error {
 	}
 	err = tx.QueryRowContext(ctx, `INSERT INTO roles (id, name, permissions, built_in) VALUES (?, ?, ?, ?) RETURNING id`,
 		nullID(r.ID), r.Name, pj, r.BuiltIn).Scan(&r.ID)
-	if isUnique(err) {
+	if tx.isUnique(err) {
 		return keyward.Errorf(keyward.EConflict, "role name or id already taken")
 	}
 	return err
@@ -54,7 +54,7 @@ func (s *Store) Roles(ctx context.Context) ([]*keyward.Role, error) {
 			return nil, s.fail(ctx, "roles", err)
 		}
 		if err := json.Unmarshal([]byte(perms), &r.Permissions); err != nil {
-			return nil, fmt.Errorf("sqlite: role %d permissions: %w", r.ID, err)
+			return nil, fmt.Errorf("sqlstore: role %d permissions: %w", r.ID, err)
 		}
 		if r.Permissions == nil {
 			r.Permissions = []keyward.Permission{}
@@ -73,7 +73,7 @@ func (s *Store) Roles(ctx context.Context) ([]*keyward.Role, error) {
 func (s *Store) CreateRole(ctx context.Context, r *keyward.Role, ev *keyward.Event) error {
 	nr, nev := *r, *ev
 	var evID int64
-	err := s.inTx(ctx, "create role", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "create role", func(tx *txn) error {
 		if err := insertRole(ctx, tx, &nr); err != nil {
 			return err
 		}
@@ -101,17 +101,18 @@ func (s *Store) UpdateRole(ctx context.Context, r *keyward.Role, ev *keyward.Eve
 		return err
 	}
 	var evID int64
-	err = s.inTx(ctx, "update role", func(tx *sql.Tx) error {
+	err = s.inTx(ctx, "update role", func(tx *txn) error {
 		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE roles SET name = ?, permissions = ? WHERE id = ?`,
 			r.Name, pj, r.ID))
 		switch {
-		case isUnique(err):
+		case tx.isUnique(err):
 			return keyward.Errorf(keyward.EConflict, "role name already taken")
 		case err != nil:
 			return err
 		case !ok:
 			return keyward.Errorf(keyward.ENotFound, "role not found")
 		}
+		tx.changed(rolesChanged)
 		evID, err = insertEvent(ctx, tx, ev)
 		return err
 	})
@@ -130,10 +131,10 @@ func (s *Store) UpdateRole(ctx context.Context, r *keyward.Role, ev *keyward.Eve
 // ENotFound.
 func (s *Store) DeleteRole(ctx context.Context, id int64, ev *keyward.Event) error {
 	var evID int64
-	err := s.inTx(ctx, "delete role", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "delete role", func(tx *txn) error {
 		var exists, used bool
 		if err := tx.QueryRowContext(ctx, `SELECT
-			EXISTS (SELECT 1 FROM roles WHERE id = ?1),
+			EXISTS (SELECT 1 FROM roles WHERE id = ?1`+tx.forUpdate("")+`),
 			EXISTS (SELECT 1 FROM role_bindings WHERE role_id = ?1)
 				OR EXISTS (SELECT 1 FROM credential_roles WHERE role_id = ?1)`, id).Scan(&exists, &used); err != nil {
 			return err
@@ -147,6 +148,7 @@ func (s *Store) DeleteRole(ctx context.Context, id int64, ev *keyward.Event) err
 		if _, err := tx.ExecContext(ctx, `DELETE FROM roles WHERE id = ?`, id); err != nil {
 			return err
 		}
+		tx.changed(rolesChanged)
 		var err error
 		evID, err = insertEvent(ctx, tx, ev)
 		return err
@@ -198,11 +200,11 @@ func (s *Store) ProjectBindings(ctx context.Context, projectID int64) ([]keyward
 // EConflict when the binding exists.
 func (s *Store) CreateRoleBinding(ctx context.Context, b keyward.RoleBinding, ev *keyward.Event) error {
 	var evID int64
-	err := s.inTx(ctx, "create role binding", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "create role binding", func(tx *txn) error {
 		var user, project, role bool
 		if err := tx.QueryRowContext(ctx, `SELECT
 			EXISTS (SELECT 1 FROM users WHERE id = ? AND deleted_at IS NULL),
-			? = 0 OR EXISTS (SELECT 1 FROM projects WHERE id = ?),
+			CAST(? AS BIGINT) = 0 OR EXISTS (SELECT 1 FROM projects WHERE id = ?),
 			EXISTS (SELECT 1 FROM roles WHERE id = ?)`,
 			b.UserID, b.ProjectID, b.ProjectID, b.RoleID).Scan(&user, &project, &role); err != nil {
 			return err
@@ -217,12 +219,13 @@ func (s *Store) CreateRoleBinding(ctx context.Context, b keyward.RoleBinding, ev
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO role_bindings (user_id, project_id, role_id) VALUES (?, ?, ?)`,
 			b.UserID, nullID(b.ProjectID), b.RoleID)
-		if isUnique(err) {
+		if tx.isUnique(err) {
 			return keyward.Errorf(keyward.EConflict, "role binding already exists")
 		}
 		if err != nil {
 			return err
 		}
+		tx.changed(userChanged, b.UserID)
 		evID, err = insertEvent(ctx, tx, ev)
 		return err
 	})

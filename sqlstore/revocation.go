@@ -1,8 +1,7 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -17,15 +16,19 @@ import (
 func (s *Store) UpdateUserRevoking(ctx context.Context, u *keyward.User, ev *keyward.Event, rv keyward.Revocation) ([]int64, error) {
 	var evID int64
 	var revoked []int64
-	err := s.inTx(ctx, "update user", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "update user", func(tx *txn) error {
+		if err := lockCreator(ctx, tx, u.ID, rv.Select != nil); err != nil {
+			return err
+		}
 		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE users SET disabled = ?, updated_at = ?
-			WHERE id = ? AND deleted_at IS NULL`, u.Disabled, micros(u.UpdatedAt), u.ID))
+			WHERE id = ? AND deleted_at IS NULL`, u.Disabled, u.UpdatedAt, u.ID))
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return keyward.Errorf(keyward.ENotFound, "user not found")
 		}
+		tx.changed(userChanged, u.ID)
 		if evID, err = insertEvent(ctx, tx, ev); err != nil {
 			return err
 		}
@@ -53,15 +56,18 @@ func (s *Store) UpdateUserRevoking(ctx context.Context, u *keyward.User, ev *key
 func (s *Store) DeleteUserRevoking(ctx context.Context, userID int64, at time.Time, ev *keyward.Event, rv keyward.Revocation) ([]int64, error) {
 	var evID int64
 	var revoked []int64
-	err := s.inTx(ctx, "delete user", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "delete user", func(tx *txn) error {
+		// Always locked here: the sweep below must see every credential committed before it.
+		if err := lockCreator(ctx, tx, userID, true); err != nil {
+			return err
+		}
 		before, err := bindingsIn(ctx, tx, userID, rv)
 		if err != nil {
 			return err
 		}
-		t := micros(at)
-		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE users SET disabled = 1, deleted_at = ?, updated_at = ?,
+		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE users SET disabled = TRUE, deleted_at = ?1, updated_at = ?1,
 			name = name || '~deleted~' || id, password_hash = NULL
-			WHERE id = ? AND deleted_at IS NULL`, t, t, userID))
+			WHERE id = ?2 AND deleted_at IS NULL`, at, userID))
 		if err != nil {
 			return err
 		}
@@ -71,6 +77,7 @@ func (s *Store) DeleteUserRevoking(ctx context.Context, userID int64, at time.Ti
 		if _, err := tx.ExecContext(ctx, `DELETE FROM role_bindings WHERE user_id = ?`, userID); err != nil {
 			return err
 		}
+		tx.changed(userChanged, userID)
 		if evID, err = insertEvent(ctx, tx, ev); err != nil {
 			return err
 		}
@@ -105,7 +112,10 @@ func (s *Store) DeleteUserRevoking(ctx context.Context, userID int64, at time.Ti
 func (s *Store) DeleteRoleBindingRevoking(ctx context.Context, b keyward.RoleBinding, at time.Time, ev *keyward.Event, rv keyward.Revocation) ([]int64, error) {
 	var evID int64
 	var revoked []int64
-	err := s.inTx(ctx, "delete role binding", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "delete role binding", func(tx *txn) error {
+		if err := lockCreator(ctx, tx, b.UserID, rv.Select != nil); err != nil {
+			return err
+		}
 		before, err := bindingsIn(ctx, tx, b.UserID, rv)
 		if err != nil {
 			return err
@@ -118,6 +128,7 @@ func (s *Store) DeleteRoleBindingRevoking(ctx context.Context, b keyward.RoleBin
 		if !ok {
 			return keyward.Errorf(keyward.ENotFound, "role binding not found")
 		}
+		tx.changed(userChanged, b.UserID)
 		if evID, err = insertEvent(ctx, tx, ev); err != nil {
 			return err
 		}
@@ -137,7 +148,7 @@ func (s *Store) DeleteRoleBindingRevoking(ctx context.Context, b keyward.RoleBin
 
 // bindingsIn reads the user's role bindings in tx, as RoleBindings orders them, when rv will
 // need them (it has a Select).
-func bindingsIn(ctx context.Context, tx *sql.Tx, userID int64, rv keyward.Revocation) ([]keyward.RoleBinding, error) {
+func bindingsIn(ctx context.Context, tx *txn, userID int64, rv keyward.Revocation) ([]keyward.RoleBinding, error) {
 	if rv.Select == nil {
 		return nil, nil
 	}
@@ -158,9 +169,23 @@ func bindingsIn(ctx context.Context, tx *sql.Tx, userID int64, rv keyward.Revoca
 	return bs, rows.Err()
 }
 
+// lockCreator, when need is set, locks the user's row until tx ends (where the Dialect locks
+// rows; SQLite's one writer serializes anyway). A new credential's foreign key to its creator
+// takes a share lock on that row, so a credential being created commits before what follows
+// lists the user's credentials, and none is created meanwhile: a change to the user cannot
+// miss one.
+func lockCreator(ctx context.Context, tx *txn, userID int64, need bool) error {
+	lock := tx.forUpdate("")
+	if !need || lock == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT 1 FROM users WHERE id = ?`+lock, userID)
+	return err
+}
+
 // createdIDs returns the ids of the credentials the user created that are not revoked yet.
-func createdIDs(ctx context.Context, tx *sql.Tx, userID int64) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM credentials WHERE created_by = ? AND revoked_at IS NULL ORDER BY id`, userID)
+func createdIDs(ctx context.Context, tx *txn, userID int64) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM credentials WHERE created_by = ? AND revoked_at IS NULL ORDER BY id`+tx.forUpdate(""), userID)
 	if err != nil {
 		return nil, err
 	}
@@ -179,15 +204,15 @@ func createdIDs(ctx context.Context, tx *sql.Tx, userID int64) ([]int64, error) 
 // revokeSelected does a Revocation's work in tx: it lists what the user created and has not
 // revoked, lets rv.Select pick, and revokes each pick at with its event. It returns the ids
 // revoked, ascending.
-func revokeSelected(ctx context.Context, tx *sql.Tx, userID int64, at time.Time, before, after []keyward.RoleBinding, rv keyward.Revocation) ([]int64, error) {
+func revokeSelected(ctx context.Context, tx *txn, userID int64, at time.Time, before, after []keyward.RoleBinding, rv keyward.Revocation) ([]int64, error) {
 	if rv.Select == nil {
 		return nil, nil
 	}
 	if rv.Event == nil {
-		return nil, errors.New("sqlite: a Revocation with a Select needs an Event: every revocation is audited")
+		return nil, errors.New("sqlstore: a Revocation with a Select needs an Event: every revocation is audited")
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+credentialColumns+credentialFrom+`
-		WHERE c.created_by = ? AND c.revoked_at IS NULL ORDER BY c.id`, userID)
+	rows, err := tx.QueryContext(ctx, `SELECT `+tx.e.credentialColumns+credentialFrom+`
+		WHERE c.created_by = ? AND c.revoked_at IS NULL ORDER BY c.id`+tx.forUpdate("c"), userID)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +252,7 @@ func revokeSelected(ctx context.Context, tx *sql.Tx, userID int64, at time.Time,
 		c.RevokedAt, c.UpdatedAt, c.Version = &at, at, c.Version+1
 		ev := rv.Event(c)
 		if ev == nil {
-			return nil, fmt.Errorf("sqlite: no event for the revocation of credential %d", c.ID)
+			return nil, fmt.Errorf("sqlstore: no event for the revocation of credential %d", c.ID)
 		}
 		if _, err := insertEvent(ctx, tx, ev); err != nil {
 			return nil, err
@@ -246,7 +271,7 @@ func picks(created, picked []*keyward.Credential) (map[int64]bool, error) {
 	ids := make(map[int64]bool, len(picked))
 	for _, p := range picked {
 		if !offered[p.ID] {
-			return nil, fmt.Errorf("sqlite: a Revocation picked credential %d, which is not one it was offered", p.ID)
+			return nil, fmt.Errorf("sqlstore: a Revocation picked credential %d, which is not one it was offered", p.ID)
 		}
 		ids[p.ID] = true
 	}
@@ -255,13 +280,13 @@ func picks(created, picked []*keyward.Credential) (map[int64]bool, error) {
 
 // revokeCredential revokes the credential id at, unless it is revoked already, bumping its
 // version, and with it every certificate of it not revoked yet. It reports whether it did.
-func revokeCredential(ctx context.Context, tx *sql.Tx, id int64, at time.Time) (bool, error) {
-	t := micros(at)
-	ok, err := oneRow(tx.ExecContext(ctx, `UPDATE credentials SET revoked_at = ?, updated_at = ?, version = version + 1
-		WHERE id = ? AND revoked_at IS NULL`, t, t, id))
+func revokeCredential(ctx context.Context, tx *txn, id int64, at time.Time) (bool, error) {
+	ok, err := oneRow(tx.ExecContext(ctx, `UPDATE credentials SET revoked_at = ?1, updated_at = ?1, version = version + 1
+		WHERE id = ?2 AND revoked_at IS NULL`, at, id))
 	if err != nil || !ok {
 		return false, err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE certificates SET revoked_at = ? WHERE credential_id = ? AND revoked_at IS NULL`, t, id)
+	tx.changed(credentialChanged, id)
+	_, err = tx.ExecContext(ctx, `UPDATE certificates SET revoked_at = ? WHERE credential_id = ? AND revoked_at IS NULL`, at, id)
 	return err == nil, err
 }

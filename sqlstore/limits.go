@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -13,8 +13,9 @@ import (
 // limitsScan holds the scan targets of the rate limit, usage credit and refill columns that
 // credentialColumns ends with.
 type limitsScan struct {
-	rateLimit, rateDuration, remaining, refillAmount, lastRefill sql.NullInt64
-	refillInterval                                               sql.NullString
+	rateLimit, rateDuration, remaining, refillAmount sql.NullInt64
+	lastRefill                                       Time
+	refillInterval                                   sql.NullString
 }
 
 // fill sets c's RateLimit, Remaining, Refill and LastRefillAt. A rate limit or a refill is
@@ -32,7 +33,7 @@ func (ls *limitsScan) fill(c *keyward.Credential) {
 	if ls.refillAmount.Valid {
 		c.Refill = &keyward.Refill{Interval: ls.refillInterval.String, Amount: ls.refillAmount.Int64}
 	}
-	c.LastRefillAt = fromNullMicros(ls.lastRefill)
+	c.LastRefillAt = ls.lastRefill.Ptr()
 }
 
 // checkLimits refuses what the columns cannot hold alike in every store: a rate limit's count
@@ -57,22 +58,18 @@ func limitArgs(c *keyward.Credential) []any {
 	return args
 }
 
-// nullInt64 renders a nil n as NULL.
-func nullInt64(n *int64) any {
-	if n == nil {
-		return nil
-	}
-	return *n
-}
-
-// refillDue is the condition (?2: the start of the current refill period, NULL for none) under
-// which ConsumeCredit first refills the credential.
-const refillDue = `(refill_amount IS NOT NULL AND ?2 IS NOT NULL AND (last_refill_at IS NULL OR last_refill_at < ?2))`
+// refillDue is the condition (?2: the start of the current refill period; ?3: whether there is
+// one) under which ConsumeCredit first refills the credential. ?3 says what "?2 IS NOT NULL"
+// would, in a form every engine can type.
+const refillDue = `(refill_amount IS NOT NULL AND ?3 AND (last_refill_at IS NULL OR last_refill_at < ?2))`
 
 // consumeCredit takes one use of credential ?1, refilling it first when a refill is due, in one
-// statement: SQLite evaluates every SET expression on the row as it was, and runs the statement
-// in one write transaction, which no other connection's (or process's) write interleaves. No
-// row comes back when the uses are not counted, none is left, or the credential is missing.
+// statement. Every SET expression sees the row as it was. SQLite runs the statement in one
+// write transaction, which no other connection's (or process's) write interleaves; under
+// PostgreSQL's READ COMMITTED a concurrent consumer waits for the row lock, then re-evaluates
+// WHERE and SET on the row version the other committed. Either way N consumers of K uses, on any
+// number of servers, succeed exactly K times. No row comes back when the uses are not counted,
+// none is left, or the credential is missing.
 const consumeCredit = `UPDATE credentials SET
 	remaining = CASE WHEN ` + refillDue + ` THEN refill_amount - 1 ELSE remaining - 1 END,
 	last_refill_at = CASE WHEN ` + refillDue + ` THEN ?2 ELSE last_refill_at END
@@ -85,8 +82,8 @@ const consumeCredit = `UPDATE credentials SET
 const selectCounted = `SELECT remaining IS NOT NULL FROM credentials WHERE id = ?`
 
 // ConsumeCredit takes one use from the credential, atomically: one UPDATE ... RETURNING on the
-// write connection, outside any transaction of its own, so that it waits only for a write in
-// progress, and, only when it took nothing, one read on the read pool. Refused uses and
+// write pool, outside any transaction of its own (autocommit), so that it waits only for a
+// write in progress, and, only when it took nothing, one read on the read pool. Refused uses and
 // credentials whose uses are not counted write nothing. It writes no event and does not bump
 // the version. When a refill is due (the credential has one, refillFrom is not zero and its
 // last refill is before refillFrom, or it never had one), remaining becomes the refill amount
@@ -94,12 +91,12 @@ const selectCounted = `SELECT remaining IS NOT NULL FROM credentials WHERE id = 
 // and is not recorded. It returns the uses left and true, (0, false) when none was left, and
 // (nil, true) when the uses are not counted. ENotFound.
 func (s *Store) ConsumeCredit(ctx context.Context, credentialID int64, refillFrom time.Time) (*int64, bool, error) {
-	var from any
+	var from *time.Time
 	if !refillFrom.IsZero() {
-		from = micros(refillFrom)
+		from = &refillFrom
 	}
 	var left int64
-	err := s.writeStmt(ctx, s.consume, credentialID, from).Scan(&left)
+	err := s.writeStmt(ctx, s.e.consume, credentialID, from, from != nil).Scan(&left)
 	if err == nil {
 		return &left, true, nil
 	}
@@ -107,7 +104,7 @@ func (s *Store) ConsumeCredit(ctx context.Context, credentialID int64, refillFro
 		return nil, false, s.fail(ctx, "consume credit", err)
 	}
 	var counted bool
-	err = s.readStmt(ctx, s.counted, selectCounted, credentialID).Scan(&counted)
+	err = s.readStmt(ctx, s.e.counted, selectCounted, credentialID).Scan(&counted)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, keyward.Errorf(keyward.ENotFound, "credential not found")
 	}
@@ -126,15 +123,16 @@ func (s *Store) ConsumeCredit(ctx context.Context, credentialID int64, refillFro
 // ENotFound.
 func (s *Store) SetRemaining(ctx context.Context, credentialID int64, remaining *int64, ev *keyward.Event) error {
 	var evID int64
-	err := s.inTx(ctx, "set remaining", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "set remaining", func(tx *txn) error {
 		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE credentials SET remaining = ? WHERE id = ?`,
-			nullInt64(remaining), credentialID))
+			remaining, credentialID))
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return keyward.Errorf(keyward.ENotFound, "credential not found")
 		}
+		tx.changed(credentialChanged, credentialID) // it can change a verification's answer
 		evID, err = insertEvent(ctx, tx, ev)
 		return err
 	})

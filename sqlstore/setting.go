@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func (s *Store) PutSetting(ctx context.Context, key string, value []byte, ev *ke
 		return err
 	}
 	var evID int64
-	err := s.inTx(ctx, "put setting", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "put setting", func(tx *txn) error {
 		if err := putSetting(ctx, tx, key, value); err != nil {
 			return err
 		}
@@ -56,12 +56,12 @@ func (s *Store) PutSetting(ctx context.Context, key string, value []byte, ev *ke
 	return nil
 }
 
-func putSetting(ctx context.Context, tx *sql.Tx, key string, value []byte) error {
+func putSetting(ctx context.Context, tx *txn, key string, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
-		ON CONFLICT (key) DO UPDATE SET value = ?2, updated_at = ?3`, key, value, micros(time.Now()))
+		ON CONFLICT (key) DO UPDATE SET value = ?2, updated_at = ?3`, key, value, time.Now())
 	return err
 }
 
@@ -76,7 +76,7 @@ func (s *Store) Reseal(ctx context.Context, keys []string, fn func(label string,
 		return keyward.Errorf(keyward.EInvalid, "reseal needs a function")
 	}
 	var evID int64
-	err := s.inTx(ctx, "reseal", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "reseal", func(tx *txn) error {
 		// reseal runs fn on one blob and checks what it returns.
 		reseal := func(label string, blob []byte) ([]byte, error) {
 			out, err := fn(label, blob)
@@ -99,7 +99,7 @@ func (s *Store) Reseal(ctx context.Context, keys []string, fn func(label string,
 			}
 			seen[key] = true
 			var v []byte
-			err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+			err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`+tx.forUpdate(""), key).Scan(&v)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
@@ -137,9 +137,9 @@ func (s *Store) Reseal(ctx context.Context, keys []string, fn func(label string,
 			return out, rows.Err()
 		}
 		for _, table := range []struct{ label, read, write string }{
-			{"cluster", `SELECT id, client_ca FROM clusters WHERE client_ca IS NOT NULL ORDER BY id`,
+			{"cluster", `SELECT id, client_ca FROM clusters WHERE client_ca IS NOT NULL ORDER BY id` + tx.forUpdate(""),
 				`UPDATE clusters SET client_ca = ? WHERE id = ?`},
-			{"secret", `SELECT digest, sealed FROM credential_secrets WHERE sealed IS NOT NULL ORDER BY credential_id, digest`,
+			{"secret", `SELECT digest, sealed FROM credential_secrets WHERE sealed IS NOT NULL ORDER BY credential_id, digest` + tx.forUpdate(""),
 				`UPDATE credential_secrets SET sealed = ? WHERE digest = ?`},
 		} {
 			rows, err := read(table.read)
@@ -181,9 +181,9 @@ func (s *Store) CreateSetting(ctx context.Context, key string, value []byte, ev 
 		value = []byte{}
 	}
 	var evID int64
-	err := s.inTx(ctx, "create setting", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "create setting", func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
-			ON CONFLICT (key) DO NOTHING`, key, value, micros(time.Now()))
+			ON CONFLICT (key) DO NOTHING`, key, value, time.Now())
 		if err != nil {
 			return err
 		}

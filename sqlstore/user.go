@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -17,14 +17,14 @@ const userColumns = `id, name, disabled, created_at, updated_at, deleted_at,
 
 func scanUser(row interface{ Scan(...any) error }) (*keyward.User, error) {
 	var u keyward.User
-	var created, updated int64
-	var deleted sql.NullInt64
+	var created, updated Time
+	var deleted Time
 	if err := row.Scan(&u.ID, &u.Name, &u.Disabled, &created, &updated, &deleted, &u.HasPassword); err != nil {
 		return nil, err
 	}
-	u.CreatedAt = fromMicros(created)
-	u.UpdatedAt = fromMicros(updated)
-	u.DeletedAt = fromNullMicros(deleted)
+	u.CreatedAt = created.T
+	u.UpdatedAt = updated.T
+	u.DeletedAt = deleted.Ptr()
 	return &u, nil
 }
 
@@ -39,7 +39,7 @@ func nullString(s string) any {
 // insertUser inserts u with its password hash ("" for none) and sets u.ID, u.HasPassword and,
 // when zero, u.UpdatedAt (to u.CreatedAt); a new user is never deleted. EConflict when the
 // name is taken.
-func insertUser(ctx context.Context, tx *sql.Tx, u *keyward.User, passwordHash string) error {
+func insertUser(ctx context.Context, tx *txn, u *keyward.User, passwordHash string) error {
 	if err := keyward.CheckText(u, keyward.Text{Field: "password_hash", Value: passwordHash}); err != nil {
 		return err
 	}
@@ -50,8 +50,8 @@ func insertUser(ctx context.Context, tx *sql.Tx, u *keyward.User, passwordHash s
 	u.HasPassword = passwordHash != ""
 	err := tx.QueryRowContext(ctx, `INSERT INTO users (name, disabled, created_at, updated_at, password_hash)
 		VALUES (?, ?, ?, ?, ?) RETURNING id`,
-		u.Name, u.Disabled, micros(u.CreatedAt), micros(u.UpdatedAt), nullString(passwordHash)).Scan(&u.ID)
-	if isUnique(err) {
+		u.Name, u.Disabled, u.CreatedAt, u.UpdatedAt, nullString(passwordHash)).Scan(&u.ID)
+	if tx.isUnique(err) {
 		return keyward.Errorf(keyward.EConflict, "user name already taken")
 	}
 	return err
@@ -86,7 +86,7 @@ func oneRow(res sql.Result, err error) (bool, error) {
 func (s *Store) CreateUser(ctx context.Context, u *keyward.User, passwordHash string, ev *keyward.Event) error {
 	nu, nev := *u, *ev
 	var evID int64
-	err := s.inTx(ctx, "create user", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "create user", func(tx *txn) error {
 		if err := insertUser(ctx, tx, &nu, passwordHash); err != nil {
 			return err
 		}
@@ -184,7 +184,7 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string, 
 	}
 	var evID int64
 	var ids []int64
-	err := s.inTx(ctx, "set password hash", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "set password hash", func(tx *txn) error {
 		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE users SET password_hash = ?
 			WHERE id = ? AND deleted_at IS NULL`, nullString(hash), userID))
 		if err != nil {

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -15,9 +15,10 @@ func (s *Store) RevokeSessions(ctx context.Context, userID int64, end keyward.Se
 		return nil, keyward.Invalid("event", "required")
 	}
 	var ids []int64
-	err := s.inTx(ctx, "revoke sessions", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "revoke sessions", func(tx *txn) error {
 		var live bool
-		err := tx.QueryRowContext(ctx, `SELECT deleted_at IS NULL FROM users WHERE id = ?`, userID).Scan(&live)
+		// Locking the user orders this against a concurrent password change of the same user.
+		err := tx.QueryRowContext(ctx, `SELECT deleted_at IS NULL FROM users WHERE id = ?`+tx.forUpdate(""), userID).Scan(&live)
 		if err == sql.ErrNoRows || (err == nil && !live) {
 			return keyward.Errorf(keyward.ENotFound, "user not found")
 		} else if err != nil {
@@ -33,11 +34,11 @@ func (s *Store) RevokeSessions(ctx context.Context, userID int64, end keyward.Se
 }
 
 // revokeSessions is RevokeSessions inside tx.
-func revokeSessions(ctx context.Context, tx *sql.Tx, userID int64, end keyward.SessionEnd) ([]int64, error) {
-	at := micros(end.At)
+func revokeSessions(ctx context.Context, tx *txn, userID int64, end keyward.SessionEnd) ([]int64, error) {
+	at := end.At
 	rows, err := tx.QueryContext(ctx, `SELECT id, project_id FROM credentials
 		WHERE created_by = ? AND type = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
-		AND id <> ? ORDER BY id`, userID, string(keyward.Session), at, end.Keep)
+		AND id <> ? ORDER BY id`+tx.forUpdate(""), userID, string(keyward.Session), at, end.Keep)
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +62,7 @@ func revokeSessions(ctx context.Context, tx *sql.Tx, userID int64, end keyward.S
 			WHERE id = ?`, at, at, x.id); err != nil {
 			return nil, err
 		}
+		tx.changed(credentialChanged, x.id)
 		ev := *end.Event
 		ev.CredentialID, ev.ProjectID = x.id, x.projectID
 		if _, err := insertEvent(ctx, tx, &ev); err != nil {

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -14,17 +14,19 @@ const certificateColumns = `k.serial, k.credential_id, k.fingerprint, k.not_afte
 
 // selectCredentialBySerial is the mutual-TLS lookup: the certificate with its credential, in
 // one statement.
-const selectCredentialBySerial = `SELECT ` + credentialColumns + `, ` + certificateColumns + `
+func (e *engine) selectCredentialBySerial() string {
+	return `SELECT ` + e.credentialColumns + `, ` + certificateColumns + `
 	FROM certificates k
 	JOIN credentials c ON c.id = k.credential_id
 	JOIN projects p ON p.id = c.project_id
 	WHERE k.serial = ?`
+}
 
 // certificateScan holds the scan targets of certificateColumns.
 type certificateScan struct {
 	k                   keyward.Certificate
-	notAfter, createdAt int64
-	revokedAt           sql.NullInt64
+	notAfter, createdAt Time
+	revokedAt           Time
 }
 
 func (ks *certificateScan) dest() []any {
@@ -33,15 +35,15 @@ func (ks *certificateScan) dest() []any {
 
 func (ks *certificateScan) certificate() *keyward.Certificate {
 	k := ks.k
-	k.NotAfter = fromMicros(ks.notAfter)
-	k.RevokedAt = fromNullMicros(ks.revokedAt)
-	k.CreatedAt = fromMicros(ks.createdAt)
+	k.NotAfter = ks.notAfter.T
+	k.RevokedAt = ks.revokedAt.Ptr()
+	k.CreatedAt = ks.createdAt.T
 	return &k
 }
 
 // checkSerialFree returns EConflict when a certificate or a credential holds serial: serials
 // are never reused, not even those of revoked or rolled certificates.
-func checkSerialFree(ctx context.Context, tx *sql.Tx, serial string) error {
+func checkSerialFree(ctx context.Context, tx *txn, serial string) error {
 	var taken bool
 	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?1)
 		OR EXISTS (SELECT 1 FROM credentials WHERE serial = ?1)`, serial).Scan(&taken); err != nil {
@@ -54,11 +56,11 @@ func checkSerialFree(ctx context.Context, tx *sql.Tx, serial string) error {
 }
 
 // insertCertificate records k; EConflict when its serial exists.
-func insertCertificate(ctx context.Context, tx *sql.Tx, k *keyward.Certificate) error {
+func insertCertificate(ctx context.Context, tx *txn, k *keyward.Certificate) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, credential_id, fingerprint, not_after, revoked_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, k.Serial, k.CredentialID, k.Fingerprint, micros(k.NotAfter),
-		nullMicros(k.RevokedAt), micros(k.CreatedAt))
-	if isUnique(err) {
+		VALUES (?, ?, ?, ?, ?, ?)`, k.Serial, k.CredentialID, k.Fingerprint, k.NotAfter,
+		k.RevokedAt, k.CreatedAt)
+	if tx.isUnique(err) {
 		return keyward.Errorf(keyward.EConflict, "certificate serial already exists")
 	}
 	return err
@@ -72,7 +74,7 @@ func (s *Store) CredentialBySerial(ctx context.Context, serial string) (*keyward
 	}
 	var cs credentialScan
 	var ks certificateScan
-	err := s.readStmt(ctx, s.bySerial, selectCredentialBySerial, serial).Scan(append(cs.dest(), ks.dest()...)...)
+	err := s.readStmt(ctx, s.e.bySerial, s.e.selectCredentialBySerial(), serial).Scan(append(cs.dest(), ks.dest()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, keyward.Errorf(keyward.ENotFound, "certificate not found")
 	}
@@ -91,7 +93,7 @@ func (s *Store) CredentialBySerial(ctx context.Context, serial string) (*keyward
 func (s *Store) RevokedCertificates(ctx context.Context, now time.Time) ([]*keyward.Certificate, error) {
 	// Stored times are whole microseconds, so not_after > now exactly when not_after > floor(now).
 	rows, err := s.reader().QueryContext(ctx, `SELECT `+certificateColumns+` FROM certificates k
-		WHERE k.revoked_at IS NOT NULL AND k.not_after > ? ORDER BY k.serial`, micros(now))
+		WHERE k.revoked_at IS NOT NULL AND k.not_after > ? ORDER BY k.serial`, now)
 	if err != nil {
 		return nil, s.fail(ctx, "revoked certificates", err)
 	}
