@@ -16,17 +16,13 @@ import (
 
 var _ keyward.ChangeFeed = (*Store)(nil)
 
-// The change feed: every mutation that can change a verification answer sends, in its own
-// transaction, a NOTIFY on the store's channel with the keyward.Invalidation as JSON, so the
-// notification is delivered, to every server that LISTENs, exactly when the change commits and
-// never for a change that rolled back (ConsumeCredit and TouchCredentials record use, not change,
-// and send none):
-//
-//	UpdateCredential, RollCredential          {"c":[id]}
-//	SetRemaining                              {"c":[id]}
-//	UpdateUser, DeleteUser                    {"u":[id]}
-//	CreateRoleBinding, DeleteRoleBinding      {"u":[user id]}
-//	UpdateRole, DeleteRole, Import            {"a":true}
+// The change feed: every write transaction that changed what a verification may have cached
+// sends, just before it commits, one NOTIFY on the store's channel with the
+// keyward.Invalidation as JSON (dialect.BeforeCommit), so the notification is delivered, to every
+// server that LISTENs, exactly when the change commits and never for a change that rolled
+// back. What a transaction announces is derived in one place, sqlstore's changes: credentials
+// whose row changed ({"c":[ids]}), users whose row or bindings changed ({"u":[ids]}), and
+// {"a":true} for a role's change or an Import. Uses (ConsumeCredit, TouchCredentials) send none.
 //
 // Watch LISTENs on a connection of its own. PostgreSQL drops notifications for a session that
 // is gone, so whenever the feed may have missed some (at start, after a lost connection) the
@@ -48,31 +44,21 @@ func changeChannel(schema string) string {
 	return fmt.Sprintf("keyward_changes_%016x", h.Sum64())
 }
 
-// notify queues inv on the change channel in tx: PostgreSQL delivers it when tx commits.
-func (s *Store) notify(ctx context.Context, tx pgx.Tx, inv keyward.Invalidation) error {
-	b, err := json.Marshal(inv)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, s.channel, string(b))
-	return err
-}
-
 // Watch calls fn for every change any server commits to this store's schema, until ctx ends
 // or the connection fails; it returns ctx.Err() or the failure. It calls fn with All first,
 // once it listens: changes made before then are not reported one by one. fn runs on Watch's
 // goroutine and should not block for long; notifications queue meanwhile.
 func (s *Store) Watch(ctx context.Context, fn func(keyward.Invalidation)) error {
-	if s.closed.Load() {
-		return errClosed()
+	if err := s.Ping(ctx); err != nil {
+		return err
 	}
 	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
-		return s.fail(ctx, "watch", err)
+		return fmt.Errorf("postgres: watch: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.channel}.Sanitize()); err != nil {
-		return s.fail(ctx, "watch", err)
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.d.channel}.Sanitize()); err != nil {
+		return fmt.Errorf("postgres: watch: %w", err)
 	}
 	fn(keyward.Invalidation{All: true})
 	for {

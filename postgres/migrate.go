@@ -5,14 +5,12 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keyward/keyward/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -27,45 +25,11 @@ var ErrSchemaNewer = errors.New("the database schema is newer than this keyward 
 // not wait for each other, and replicas on one schema do.
 const migrationLockKey int32 = 0x6b776d67 // "kwmg"
 
-// migration is one embedded schema step.
-type migration struct {
-	version int64
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations by ascending version. Files are named
-// NNNN_description.sql; the number is the version.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFS, "migrations")
+// migrations returns the embedded migrations by ascending version.
+func migrations() ([]sqlstore.Migration, error) {
+	ms, err := sqlstore.Migrations(migrationFS)
 	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, e := range entries {
-		name := e.Name()
-		num, _, ok := strings.Cut(name, "_")
-		if !ok || !strings.HasSuffix(name, ".sql") {
-			return nil, fmt.Errorf("postgres: migration %q is not named NNNN_name.sql", name)
-		}
-		v, err := strconv.ParseInt(num, 10, 64)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("postgres: migration %q has no positive version", name)
-		}
-		b, err := migrationFS.ReadFile("migrations/" + name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: name, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].version == ms[i-1].version {
-			return nil, fmt.Errorf("postgres: migrations %q and %q share a version", ms[i-1].name, ms[i].name)
-		}
-	}
-	if len(ms) == 0 {
-		return nil, errors.New("postgres: no embedded migrations")
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
 	return ms, nil
 }
@@ -76,7 +40,7 @@ func LatestSchemaVersion() int64 {
 	if err != nil {
 		return 0
 	}
-	return ms[len(ms)-1].version
+	return ms[len(ms)-1].Version
 }
 
 // Migrate brings the schema of the database at url up to date, as Open does, and reports how
@@ -142,7 +106,7 @@ func migrate(ctx context.Context, conn *pgx.Conn) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	latest := ms[len(ms)-1].version
+	latest := ms[len(ms)-1].Version
 	const lockArgs = `$1, hashtext(COALESCE(current_schema(), ''))`
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(`+lockArgs+`)`, migrationLockKey); err != nil {
 		return 0, fmt.Errorf("postgres: take the migration lock: %w", err)
@@ -180,17 +144,17 @@ func migrate(ctx context.Context, conn *pgx.Conn) (int, error) {
 	}
 	n := 0
 	for _, m := range ms {
-		if done[m.version] {
+		if done[m.Version] {
 			continue
 		}
 		if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
 			return err
 		}); err != nil {
-			return n, fmt.Errorf("postgres: migration %s: %w", m.name, err)
+			return n, fmt.Errorf("postgres: migration %s: %w", m.Name, err)
 		}
 		n++
 	}

@@ -28,8 +28,8 @@ func (dialect) Aggregate(expr string) string {
 	return `group_concat(` + expr + `, ',' ORDER BY ` + expr + `)`
 }
 
-func (dialect) Lock(context.Context, *sql.Tx) error        { return nil }
-func (dialect) AfterImport(context.Context, *sql.Tx) error { return nil }
+func (dialect) Lock(context.Context, *sql.Tx) error                   { return nil }
+func (dialect) ExplicitIDs(context.Context, *sql.Tx, ...string) error { return nil }
 func (dialect) BeforeCommit(context.Context, *sql.Tx, keyward.Invalidation) error {
 	return nil
 }

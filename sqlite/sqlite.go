@@ -92,7 +92,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 
-	s, err := sqlstore.New(ctx, sqlstore.Config{Dialect: dialect{}, Write: write, Read: read})
+	s, err := sqlstore.New(ctx, sqlstore.Config{Dialect: dialect{}, Write: write, Read: read, Prepare: true})
 	if err != nil {
 		return nil, err
 	}

@@ -425,7 +425,6 @@ func (s *Store) UpdateCredential(ctx context.Context, c *keyward.Credential, ev 
 		if err := updateCredential(ctx, tx, c, rollNone); err != nil {
 			return err
 		}
-		tx.changed(credentialChanged, c.ID)
 		if err := revokeCertificates(ctx, tx, c); err != nil {
 			return err
 		}
@@ -624,6 +623,7 @@ func updateCredential(ctx context.Context, tx *txn, c *keyward.Credential, kind 
 		}
 		return keyward.Errorf(keyward.ENotFound, "credential not found")
 	}
+	tx.changed(credentialChanged, c.ID)
 
 	want := sortedIDs(c.RoleIDs)
 	rows, err := tx.QueryContext(ctx, `SELECT role_id FROM credential_roles WHERE credential_id = ? ORDER BY role_id`, c.ID)

@@ -206,7 +206,7 @@ func collect[T any](ctx context.Context, tx *txn, q string, scan func(*sql.Rows)
 }
 
 // Import writes every row of snap into the store, keeping ids, in one transaction; the
-// Dialect's AfterImport then makes new rows get ids past the largest imported. It refuses a store that holds any row
+// Dialect's ExplicitIDs then makes new rows get ids past the largest imported. It refuses a store that holds any row
 // (snapshot.ErrNotEmpty), or a snapshot holding text keyward.ValidText refuses
 // (*snapshot.InvalidTextError), and writes nothing then. Credential.Project and
 // Credential.Recoverable (both derived) are ignored.
@@ -235,7 +235,7 @@ func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
 			return err
 		}
 		tx.changed(rolesChanged) // everything is new to a server that cached the empty store
-		return s.e.d.AfterImport(ctx, tx.tx)
+		return s.e.d.ExplicitIDs(ctx, tx.tx, "projects", "users", "roles", "credentials", "events", "clusters")
 	})
 }
 

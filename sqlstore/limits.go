@@ -96,7 +96,7 @@ func (s *Store) ConsumeCredit(ctx context.Context, credentialID int64, refillFro
 		from = &refillFrom
 	}
 	var left int64
-	err := s.writeStmt(ctx, s.e.consume, credentialID, from, from != nil).Scan(&left)
+	err := s.writeStmt(ctx, s.e.consume, consumeCredit, credentialID, from, from != nil).Scan(&left)
 	if err == nil {
 		return &left, true, nil
 	}

@@ -31,8 +31,16 @@ func insertRole(ctx context.Context, tx *txn, r *keyward.Role) error {
 	if err != nil {
 		return err
 	}
-	err = tx.QueryRowContext(ctx, `INSERT INTO roles (id, name, permissions, built_in) VALUES (?, ?, ?, ?) RETURNING id`,
-		nullID(r.ID), r.Name, pj, r.BuiltIn).Scan(&r.ID)
+	if r.ID != 0 {
+		_, err = tx.ExecContext(ctx, `INSERT INTO roles (id, name, permissions, built_in) VALUES (?, ?, ?, ?)`,
+			r.ID, r.Name, pj, r.BuiltIn)
+		if err == nil {
+			err = tx.e.d.ExplicitIDs(ctx, tx.tx, "roles")
+		}
+	} else {
+		err = tx.QueryRowContext(ctx, `INSERT INTO roles (name, permissions, built_in) VALUES (?, ?, ?) RETURNING id`,
+			r.Name, pj, r.BuiltIn).Scan(&r.ID)
+	}
 	if tx.isUnique(err) {
 		return keyward.Errorf(keyward.EConflict, "role name or id already taken")
 	}

@@ -74,9 +74,9 @@ type Dialect interface {
 	// Lock runs in the transaction of Bootstrap and Import, before they check that the store is
 	// empty, so that servers starting together do not both fill it.
 	Lock(ctx context.Context, tx *sql.Tx) error
-	// AfterImport runs after Import inserted rows with ids of their own, so that the next
-	// generated ids are new.
-	AfterImport(ctx context.Context, tx *sql.Tx) error
+	// ExplicitIDs runs after rows were inserted into tables with ids of their own (Import, a
+	// built-in role), so that the next generated ids are new.
+	ExplicitIDs(ctx context.Context, tx *sql.Tx, tables ...string) error
 	// BeforeCommit runs in a write transaction just before it commits, with what it changed
 	// (never empty); an error rolls the transaction back.
 	BeforeCommit(ctx context.Context, tx *sql.Tx, changed keyward.Invalidation) error
@@ -90,6 +90,10 @@ type Config struct {
 	Write, Read *sql.DB
 	// MaxTxAttempts bounds how often WithTx runs fn on contention (default 3).
 	MaxTxAttempts int
+	// Prepare prepares the verify hot path's statements once (SQLite). A driver that prepares
+	// and caches statements per connection itself (pgx) does without: database/sql would
+	// prepare again on every connection it takes from pgx's pool.
+	Prepare bool
 }
 
 // Store is a keyward.Store on a database/sql pool.
@@ -106,7 +110,7 @@ type engine struct {
 	write, read *sql.DB
 	attempts    int
 
-	// Statements of the verify hot path, prepared once.
+	// Statements of the verify hot path, prepared once (nil unless Config.Prepare).
 	bySecret, bySerial, consume, counted *sql.Stmt
 
 	queries           sync.Map // statement as written -> as the engine runs it
@@ -128,7 +132,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{e: e}
 	var err error
 	prepare := func(db *sql.DB, q string) *sql.Stmt {
-		if err != nil {
+		if err != nil || !cfg.Prepare {
 			return nil
 		}
 		var st *sql.Stmt
@@ -348,19 +352,25 @@ func (s *Store) reader() conn {
 }
 
 // readStmt runs a statement prepared on the read pool, or its query text in the bound
-// transaction (a *sql.Tx cannot run a statement prepared on another pool).
+// transaction (a *sql.Tx cannot run a statement prepared on another pool) or when nothing was
+// prepared.
 func (s *Store) readStmt(ctx context.Context, st *sql.Stmt, query string, args ...any) *sql.Row {
-	if s.tx != nil {
+	if s.tx != nil || st == nil {
 		return s.reader().QueryRowContext(ctx, query, args...)
 	}
 	return st.QueryRowContext(ctx, s.e.args(args)...)
 }
 
 // writeStmt runs a statement prepared on the write pool, in the bound transaction when there
-// is one.
-func (s *Store) writeStmt(ctx context.Context, st *sql.Stmt, args ...any) *sql.Row {
-	if s.tx != nil {
+// is one; its query text on the write pool when nothing was prepared.
+func (s *Store) writeStmt(ctx context.Context, st *sql.Stmt, query string, args ...any) *sql.Row {
+	switch {
+	case s.tx != nil && st == nil:
+		return conn{s.e, s.tx.tx}.QueryRowContext(ctx, query, args...)
+	case s.tx != nil:
 		return s.tx.tx.StmtContext(ctx, st).QueryRowContext(ctx, s.e.args(args)...)
+	case st == nil:
+		return conn{s.e, s.e.write}.QueryRowContext(ctx, query, args...)
 	}
 	return st.QueryRowContext(ctx, s.e.args(args)...)
 }
