@@ -74,7 +74,7 @@ func (s *Store) CredentialBySerial(ctx context.Context, serial string) (*keyward
 	}
 	var cs credentialScan
 	var ks certificateScan
-	err := s.readStmt(ctx, s.e.bySerial, s.e.selectCredentialBySerial(), serial).Scan(append(cs.dest(), ks.dest()...)...)
+	err := s.readStmt(ctx, s.e.bySerial, s.e.bySerialSQL, serial).Scan(append(cs.dest(), ks.dest()...)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, keyward.Errorf(keyward.ENotFound, "certificate not found")
 	}

@@ -308,7 +308,7 @@ func (s *Store) CredentialBySecret(ctx context.Context, digest []byte) (*keyward
 	var sec keyward.CredentialSecret
 	var validUntil, created Time
 	dest := append(cs.dest(), &sec.Digest, &sec.CredentialID, &validUntil, &created, &sec.Sealed)
-	err := s.readStmt(ctx, s.e.bySecret, s.e.selectCredentialBySecret(), digest).Scan(dest...)
+	err := s.readStmt(ctx, s.e.bySecret, s.e.bySecretSQL, digest).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, keyward.Errorf(keyward.ENotFound, "credential not found")
 	}

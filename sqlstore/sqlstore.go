@@ -115,6 +115,8 @@ type engine struct {
 
 	queries           sync.Map // statement as written -> as the engine runs it
 	credentialColumns string
+	bySecretSQL       string // the text of bySecret and bySerial, built once
+	bySerialSQL       string
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -129,6 +131,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		e.attempts = 3
 	}
 	e.credentialColumns = credentialColumnsFor(e.d)
+	e.bySecretSQL, e.bySerialSQL = e.selectCredentialBySecret(), e.selectCredentialBySerial()
 	s := &Store{e: e}
 	var err error
 	prepare := func(db *sql.DB, q string) *sql.Stmt {
@@ -139,8 +142,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		st, err = db.PrepareContext(ctx, e.sql(q))
 		return st
 	}
-	e.bySecret = prepare(e.read, e.selectCredentialBySecret())
-	e.bySerial = prepare(e.read, e.selectCredentialBySerial())
+	e.bySecret = prepare(e.read, e.bySecretSQL)
+	e.bySerial = prepare(e.read, e.bySerialSQL)
 	e.consume = prepare(e.write, consumeCredit)
 	e.counted = prepare(e.read, selectCounted)
 	if err != nil {
