@@ -51,8 +51,10 @@ type Store interface {
 	// (none is no error). ENotFound for a missing or deleted user.
 	RevokeSessions(ctx context.Context, userID int64, end SessionEnd) ([]int64, error)
 	// DeleteUser, in one transaction: marks the user deleted and disabled, frees its name (the
-	// stored name becomes "<name>~deleted~<id>"), removes its role bindings and revokes (at)
-	// every credential it created that is not revoked yet, bumping their versions. ENotFound.
+	// stored name becomes "<name>~deleted~<id>"), drops its password hash and removes its role
+	// bindings (the user's own rows). It revokes nothing: while a credential the user created is
+	// not revoked it is EConflict and writes nothing, so the caller revokes them first, in the
+	// same WithTx (RevokeCreated). ENotFound.
 	DeleteUser(ctx context.Context, userID int64, at time.Time, ev *Event) error
 
 	// Roles returns every role by ascending id.
@@ -80,11 +82,11 @@ type Store interface {
 	// and after are alike), as Revocation describes. It returns the ids of the
 	// credentials it revoked. ENotFound; then nothing is written and Select is not called.
 	UpdateUserRevoking(ctx context.Context, u *User, ev *Event, rv Revocation) ([]int64, error)
-	// DeleteUserRevoking does what DeleteUser does, and revokes the credentials rv.Select picks
-	// (after is empty) with an rv.Event each, as Revocation describes, before DeleteUser
-	// revokes the rest without one. It returns the ids of every credential it revoked.
-	// ENotFound; then nothing is written and Select is not called.
-	DeleteUserRevoking(ctx context.Context, userID int64, at time.Time, ev *Event, rv Revocation) ([]int64, error)
+	// RevokeCreated revokes at, in one transaction, the credentials rv.Select picks among those
+	// the user created that are not revoked yet (before and after: the user's bindings), as
+	// Revocation describes, and returns their ids. ENotFound for a missing or deleted user; then
+	// nothing is written and Select is not called.
+	RevokeCreated(ctx context.Context, userID int64, at time.Time, rv Revocation) ([]int64, error)
 	// DeleteRoleBindingRevoking does what DeleteRoleBinding does and, in the same transaction,
 	// revokes at `at` the credentials of b's user that rv.Select picks, as Revocation
 	// describes. It returns the ids of the credentials it revoked. ENotFound; then nothing is

@@ -129,14 +129,23 @@ func (a *Authority) writeUser(ctx context.Context, u *keyward.User, ev *keyward.
 	return nil
 }
 
-// deleteUser deletes u with ev, revoking in the same transaction every credential it created,
-// each with its own event.
+// deleteUser deletes u with ev, in one transaction with what the deletion takes along: first
+// every credential u created is revoked, each with its own event (the store refuses to delete
+// a user who still has live credentials), then the store deletes u, its name, password hash
+// and bindings. The cascade is decided here, not in the stores.
 func (a *Authority) deleteUser(ctx context.Context, u *keyward.User, ev *keyward.Event, now time.Time) error {
 	rv, err := a.followCreator(ctx, u, reasonUserDelete, nil, now)
 	if err != nil {
 		return err
 	}
-	revoked, err := a.store.DeleteUserRevoking(ctx, u.ID, now, ev, rv)
+	var revoked []int64
+	err = a.store.WithTx(ctx, func(tx keyward.Store) error {
+		var err error
+		if revoked, err = tx.RevokeCreated(ctx, u.ID, now, rv); err != nil {
+			return err
+		}
+		return tx.DeleteUser(ctx, u.ID, now, ev)
+	})
 	if err != nil {
 		return err
 	}

@@ -130,11 +130,11 @@ func (s *faultStore) UpdateUserRevoking(ctx context.Context, u *keyward.User, ev
 	return s.Store.UpdateUserRevoking(ctx, u, ev, rv)
 }
 
-func (s *faultStore) DeleteUserRevoking(ctx context.Context, id int64, at time.Time, ev *keyward.Event, rv keyward.Revocation) ([]int64, error) {
+func (s *faultStore) RevokeCreated(ctx context.Context, id int64, at time.Time, rv keyward.Revocation) ([]int64, error) {
 	if err := s.write(); err != nil {
 		return nil, err
 	}
-	return s.Store.DeleteUserRevoking(ctx, id, at, ev, rv)
+	return s.Store.RevokeCreated(ctx, id, at, rv)
 }
 
 func (s *faultStore) CreateCredential(ctx context.Context, c *keyward.Credential, sec *keyward.CredentialSecret, ev *keyward.Event) error {

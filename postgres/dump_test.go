@@ -98,7 +98,19 @@ func fill(t *testing.T, s keyward.Store) (live []string) {
 
 	_, bobTok := create("bobs", bob.ID, nil)
 	live = append(live, bobTok)
-	must("DeleteUser", s.DeleteUser(ctx, bob.ID, now.Add(3*time.Second), ev("user.delete")))
+	gone := now.Add(3 * time.Second)
+	must("DeleteUser", s.WithTx(ctx, func(tx keyward.Store) error {
+		_, err := tx.RevokeCreated(ctx, bob.ID, gone, keyward.Revocation{
+			Select: func(created []*keyward.Credential, _, _ []keyward.RoleBinding) ([]*keyward.Credential, error) {
+				return created, nil
+			},
+			Event: func(*keyward.Credential) *keyward.Event { return ev("credential.revoke") },
+		})
+		if err != nil {
+			return err
+		}
+		return tx.DeleteUser(ctx, bob.ID, gone, ev("user.delete"))
+	}))
 
 	// A recoverable key: its sealed token is copied as it is.
 	acme.RecoverableKeys = true

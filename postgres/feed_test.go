@@ -56,6 +56,17 @@ func (w *watcher) quiet(t *testing.T, d time.Duration) {
 // TestWatch: a change one server commits reaches the other servers' Watch, with what changed,
 // and only once it commits; a failed change sends nothing; another schema's changes never
 // arrive; a lost connection ends Watch promptly, so the caller can fall back and reconnect.
+// deleteUser deletes the user id as the authority does: what rv picks of what it created
+// revoked first, then the user, in one transaction.
+func deleteUser(ctx context.Context, s keyward.Store, id int64, rv keyward.Revocation, ev *keyward.Event) error {
+	return s.WithTx(ctx, func(tx keyward.Store) error {
+		if _, err := tx.RevokeCreated(ctx, id, time.Now(), rv); err != nil {
+			return err
+		}
+		return tx.DeleteUser(ctx, id, time.Now(), ev)
+	})
+}
+
 func TestWatch(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.URL(t)
@@ -123,7 +134,13 @@ func TestWatch(t *testing.T) {
 		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.UserIDs, []int64{u.ID}) {
 			t.Fatalf("invalidation = %+v, want user %d", inv, u.ID)
 		}
-		if err := b.DeleteUser(ctx, u.ID, time.Now(), ev()); err != nil {
+		all := keyward.Revocation{
+			Select: func(created []*keyward.Credential, _, _ []keyward.RoleBinding) ([]*keyward.Credential, error) {
+				return created, nil
+			},
+			Event: func(*keyward.Credential) *keyward.Event { return ev() },
+		}
+		if err := deleteUser(ctx, b, u.ID, all, ev()); err != nil {
 			t.Fatal(err)
 		}
 		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.UserIDs, []int64{u.ID}) {
@@ -221,7 +238,7 @@ func TestWatch(t *testing.T) {
 		if err := b.CreateCredential(ctx, tok, &keyward.CredentialSecret{Digest: []byte("leaver")}, ev()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.DeleteUserRevoking(ctx, u.ID, time.Now(), ev(), first); err != nil {
+		if err := deleteUser(ctx, b, u.ID, first, ev()); err != nil {
 			t.Fatal(err)
 		}
 		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.UserIDs, []int64{u.ID}) || !slices.Equal(inv.CredentialIDs, []int64{tok.ID}) {

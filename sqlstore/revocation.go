@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -46,23 +47,17 @@ func (s *Store) UpdateUserRevoking(ctx context.Context, u *keyward.User, ev *key
 	return revoked, nil
 }
 
-// DeleteUserRevoking, in one transaction with ev: marks the user deleted (at) and disabled,
-// renames it to "<name>~deleted~<id>", drops its password hash (a deleted user can never log
-// in again) and removes its role bindings; then revokes at the credentials rv.Select picks,
-// each with its rv.Event, and every other credential the user created that is not revoked
-// yet, without an event, moving their updated_at to at and bumping their versions; their
-// certificates not yet revoked are revoked at the same instant. It sets ev.ID and returns
-// every id it revoked, ascending. ENotFound for a missing or already deleted user.
-func (s *Store) DeleteUserRevoking(ctx context.Context, userID int64, at time.Time, ev *keyward.Event, rv keyward.Revocation) ([]int64, error) {
+// DeleteUser, in one transaction with ev: marks the user deleted (at) and disabled, renames it
+// to "<name>~deleted~<id>", drops its password hash (a deleted user can never log in again) and
+// removes its role bindings, which are the user's own rows. It deletes or revokes nothing else:
+// while a credential the user created is not revoked it is EConflict and writes nothing (the
+// caller revokes them first, each audited, in the same WithTx: see RevokeCreated). It sets
+// ev.ID. ENotFound for a missing or already deleted user.
+func (s *Store) DeleteUser(ctx context.Context, userID int64, at time.Time, ev *keyward.Event) error {
 	var evID int64
-	var revoked []int64
 	err := s.inTx(ctx, "delete user", func(tx *txn) error {
-		// Always locked here: the sweep below must see every credential committed before it.
+		// Locked, so that no credential is created between the check and the commit.
 		if err := lockCreator(ctx, tx, userID, true); err != nil {
-			return err
-		}
-		before, err := bindingsIn(ctx, tx, userID, rv)
-		if err != nil {
 			return err
 		}
 		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE users SET disabled = TRUE, deleted_at = ?1, updated_at = ?1,
@@ -74,34 +69,55 @@ func (s *Store) DeleteUserRevoking(ctx context.Context, userID int64, at time.Ti
 		if !ok {
 			return keyward.Errorf(keyward.ENotFound, "user not found")
 		}
+		var live bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM credentials
+			WHERE created_by = ? AND revoked_at IS NULL)`, userID).Scan(&live); err != nil {
+			return err
+		}
+		if live {
+			return keyward.Errorf(keyward.EConflict, "the user has credentials that are not revoked")
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM role_bindings WHERE user_id = ?`, userID); err != nil {
 			return err
 		}
 		tx.changed(userChanged, userID)
-		if evID, err = insertEvent(ctx, tx, ev); err != nil {
+		evID, err = insertEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	ev.ID = evID
+	return nil
+}
+
+// RevokeCreated revokes at, in one transaction, the credentials rv.Select picks among those the
+// user created that are not revoked yet (before and after are both the user's bindings), each
+// with its rv.Event, and returns their ids, ascending. ENotFound for a missing or deleted user;
+// then nothing is written and Select is not called.
+func (s *Store) RevokeCreated(ctx context.Context, userID int64, at time.Time, rv keyward.Revocation) ([]int64, error) {
+	var revoked []int64
+	err := s.inTx(ctx, "revoke created", func(tx *txn) error {
+		if err := lockCreator(ctx, tx, userID, rv.Select != nil); err != nil {
 			return err
 		}
-		if revoked, err = revokeSelected(ctx, tx, userID, at, before, []keyward.RoleBinding{}, rv); err != nil {
+		var live bool
+		err := tx.QueryRowContext(ctx, `SELECT deleted_at IS NULL FROM users WHERE id = ?`, userID).Scan(&live)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && !live) {
+			return keyward.Errorf(keyward.ENotFound, "user not found")
+		} else if err != nil {
 			return err
 		}
-		// A deleted user keeps no live credential, whatever Select picked.
-		rest, err := createdIDs(ctx, tx, userID)
+		bindings, err := bindingsIn(ctx, tx, userID, rv)
 		if err != nil {
 			return err
 		}
-		for _, id := range rest {
-			if _, err := revokeCredential(ctx, tx, id, at); err != nil {
-				return err
-			}
-		}
-		revoked = append(revoked, rest...)
-		slices.Sort(revoked)
-		return nil
+		revoked, err = revokeSelected(ctx, tx, userID, at, bindings, bindings, rv)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	ev.ID = evID
 	return revoked, nil
 }
 
@@ -181,24 +197,6 @@ func lockCreator(ctx context.Context, tx *txn, userID int64, need bool) error {
 	}
 	_, err := tx.ExecContext(ctx, `SELECT 1 FROM users WHERE id = ?`+lock, userID)
 	return err
-}
-
-// createdIDs returns the ids of the credentials the user created that are not revoked yet.
-func createdIDs(ctx context.Context, tx *txn, userID int64) ([]int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM credentials WHERE created_by = ? AND revoked_at IS NULL ORDER BY id`+tx.forUpdate(""), userID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 // revokeSelected does a Revocation's work in tx: it lists what the user created and has not

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"maps"
 	"strconv"
-	"time"
 
 	"github.com/keyward/keyward"
 )
@@ -204,12 +203,4 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID int64, hash string, 
 	}
 	ev.ID = evID
 	return ids, nil
-}
-
-// DeleteUser is DeleteUserRevoking with no Revocation: every credential the user created that
-// is not revoked yet is revoked, without an event of its own. ENotFound for a missing or
-// already deleted user.
-func (s *Store) DeleteUser(ctx context.Context, userID int64, at time.Time, ev *keyward.Event) error {
-	_, err := s.DeleteUserRevoking(ctx, userID, at, ev, keyward.Revocation{})
-	return err
 }

@@ -259,57 +259,53 @@ func testUpdateUserRevoking(t *testing.T, open func(t *testing.T) keyward.Store)
 	}
 }
 
-func testDeleteUserRevoking(t *testing.T, open func(t *testing.T) keyward.Store) {
+func testRevokeCreated(t *testing.T, open func(t *testing.T) keyward.Store) {
 	for _, tc := range []struct {
-		name     string
-		pick     func(*keyward.Credential) bool
-		withEv   func(f *revocationFixture) []*keyward.Credential
-		withoutE func(f *revocationFixture) []*keyward.Credential
+		name   string
+		pick   func(*keyward.Credential) bool
+		picked func(f *revocationFixture) []*keyward.Credential
+		left   func(f *revocationFixture) []*keyward.Credential
 	}{
 		{"PickAll", func(*keyward.Credential) bool { return true },
 			func(f *revocationFixture) []*keyward.Credential {
 				return []*keyward.Credential{f.token, f.cert, f.kube}
 			},
-			func(f *revocationFixture) []*keyward.Credential { return nil }},
-		// What Select leaves is revoked too, as DeleteUser does, without an event.
+			func(f *revocationFixture) []*keyward.Credential { return []*keyward.Credential{f.old, f.carols} }},
+		// What Select leaves stays as it was: the store revokes nothing of its own accord.
 		{"PickSome", isCertificate,
 			func(f *revocationFixture) []*keyward.Credential { return []*keyward.Credential{f.cert, f.kube} },
-			func(f *revocationFixture) []*keyward.Credential { return []*keyward.Credential{f.token} }},
+			func(f *revocationFixture) []*keyward.Credential {
+				return []*keyward.Credential{f.token, f.old, f.carols}
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := setupRevocation(t, open)
 			bindings := f.bindings(t, f.bob.ID)
 			before := len(f.events(t))
 			when := at(time.Hour)
-			ev := f.event("user.delete")
 			r := newRecorder(tc.pick)
-			got, err := f.s.DeleteUserRevoking(t.Context(), f.bob.ID, when, ev, r.revocation(f.fixture, when))
+			got, err := f.s.RevokeCreated(t.Context(), f.bob.ID, when, r.revocation(f.fixture, when))
 			if err != nil {
-				t.Fatalf("DeleteUserRevoking: %v", err)
+				t.Fatalf("RevokeCreated: %v", err)
 			}
-			if want := ids(f.token, f.cert, f.kube); !slices.Equal(got, want) {
+			picked := tc.picked(f)
+			if want := ids(picked...); !slices.Equal(got, want) {
 				t.Fatalf("revoked ids = %v, want %v", got, want)
 			}
 			if want := ids(f.token, f.cert, f.kube); r.calls != 1 || !slices.Equal(r.created, want) {
 				t.Fatalf("Select called %d times, offered %v; want once, %v", r.calls, r.created, want)
 			}
-			if !slices.Equal(r.before, bindings) || r.after == nil || len(r.after) != 0 {
-				t.Fatalf("Select got bindings %v / %#v, want %v / empty", r.before, r.after, bindings)
+			if !slices.Equal(r.before, bindings) || !slices.Equal(r.after, bindings) {
+				t.Fatalf("Select got bindings %v / %v, want %v twice", r.before, r.after, bindings)
 			}
-			withEv := tc.withEv(f)
-			if got, want := len(f.events(t)), before+1+len(withEv); got != want {
-				t.Fatalf("%d events, want %d: the deletion's and one per picked credential", got, want)
+			if got, want := len(f.events(t)), before+len(picked); got != want {
+				t.Fatalf("%d events, want %d: one per picked credential", got, want)
 			}
-			if ev.ID <= 0 {
-				t.Fatalf("event ID = %d", ev.ID)
+			checkUser(t, f.rereadUser(t, f.bob.ID), f.bob)
+			if got := f.bindings(t, f.bob.ID); !slices.Equal(got, bindings) {
+				t.Fatalf("bob's bindings = %v, want %v", got, bindings)
 			}
-			want := *f.bob
-			want.Name, want.Disabled, want.UpdatedAt, want.DeletedAt, want.HasPassword = deletedName("bob", f.bob.ID), true, when, &when, false
-			checkUser(t, f.rereadUser(t, f.bob.ID), &want)
-			if got := f.bindings(t, f.bob.ID); len(got) != 0 {
-				t.Fatalf("deleted user's bindings = %v", got)
-			}
-			f.wantRevoked(t, r, when, withEv, tc.withoutE(f), []*keyward.Credential{f.old, f.carols})
+			f.wantRevoked(t, r, when, picked, nil, tc.left(f))
 		})
 	}
 
@@ -319,17 +315,18 @@ func testDeleteUserRevoking(t *testing.T, open func(t *testing.T) keyward.Store)
 		for _, tc := range []struct {
 			name string
 			id   int64
-		}{{"Missing", 999999}, {"AlreadyDeleted", f.carol.ID}} {
+		}{{"Missing", 999999}, {"Deleted", f.carol.ID}} {
 			t.Run(tc.name, func(t *testing.T) {
 				before := len(f.events(t))
-				ev := f.event("user.delete")
 				r := newRecorder(func(*keyward.Credential) bool { return true })
-				_, err := f.s.DeleteUserRevoking(t.Context(), tc.id, at(time.Hour), ev, r.revocation(f.fixture, at(time.Hour)))
+				_, err := f.s.RevokeCreated(t.Context(), tc.id, at(time.Hour), r.revocation(f.fixture, at(time.Hour)))
 				wantCode(t, err, keyward.ENotFound)
 				if r.calls != 0 {
 					t.Fatal("Select was called for a missing user")
 				}
-				f.wantNoEvent(t, before, ev)
+				if got := len(f.events(t)); got != before {
+					t.Fatalf("%d events, want %d", got, before)
+				}
 			})
 		}
 		f.wantRevoked(t, newRecorder(nil), at(time.Hour), nil, nil, []*keyward.Credential{f.token, f.cert, f.kube, f.old})

@@ -139,7 +139,7 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	run("CreateRoleBinding", func(t *testing.T) { testCreateRoleBinding(t, open) })
 	run("DeleteRoleBinding", func(t *testing.T) { testDeleteRoleBinding(t, open) })
 	run("UpdateUserRevoking", func(t *testing.T) { testUpdateUserRevoking(t, open) })
-	run("DeleteUserRevoking", func(t *testing.T) { testDeleteUserRevoking(t, open) })
+	run("RevokeCreated", func(t *testing.T) { testRevokeCreated(t, open) })
 	run("DeleteRoleBindingRevoking", func(t *testing.T) { testDeleteRoleBindingRevoking(t, open) })
 	run("CreateCredential", func(t *testing.T) { testCreateCredential(t, open) })
 	run("CredentialByID", func(t *testing.T) { testCredentialByID(t, open) })

@@ -20,11 +20,20 @@ func (f *fixture) user(t *testing.T, name, hash string) *keyward.User {
 	return u
 }
 
-// deleteUser deletes u at when.
+// deleteUser deletes u at when as the authority does: what u created revoked first (each with
+// an event), then u, in one transaction.
 func (f *fixture) deleteUser(t *testing.T, u *keyward.User, when time.Time) {
 	t.Helper()
-	if err := f.s.DeleteUser(t.Context(), u.ID, when, f.event("user.delete")); err != nil {
-		t.Fatalf("DeleteUser(%q): %v", u.Name, err)
+	ctx := t.Context()
+	err := f.s.WithTx(ctx, func(tx keyward.Store) error {
+		all := newRecorder(func(*keyward.Credential) bool { return true })
+		if _, err := tx.RevokeCreated(ctx, u.ID, when, all.revocation(f, when)); err != nil {
+			return err
+		}
+		return tx.DeleteUser(ctx, u.ID, when, f.event("user.delete"))
+	})
+	if err != nil {
+		t.Fatalf("delete user %q: %v", u.Name, err)
 	}
 }
 
@@ -614,11 +623,23 @@ func testDeleteUser(t *testing.T, open func(t *testing.T) keyward.Store) {
 		when := at(time.Hour)
 		ev := f.event("user.delete")
 		ev.Detail = map[string]string{"user_id": strconv.FormatInt(bob.ID, 10)}
+		// Refused while bob has credentials that are not revoked: the store cascades nothing.
+		wantCode(t, f.s.DeleteUser(ctx, bob.ID, when, ev), keyward.EConflict)
+		f.wantNoEvent(t, before, ev)
+		checkUser(t, f.rereadUser(t, bob.ID), bob)
+		if got := f.bindings(t, bob.ID); len(got) != 2 {
+			t.Fatalf("bob's bindings after a refused deletion = %v, want both", got)
+		}
+		all := newRecorder(func(*keyward.Credential) bool { return true })
+		if _, err := f.s.RevokeCreated(ctx, bob.ID, when, all.revocation(f, when)); err != nil {
+			t.Fatalf("RevokeCreated: %v", err)
+		}
+		before = len(f.events(t))
 		if err := f.s.DeleteUser(ctx, bob.ID, when, ev); err != nil {
 			t.Fatalf("DeleteUser: %v", err)
 		}
 		if got, want := len(f.events(t)), before+1; got != want {
-			t.Fatalf("%d events, want %d: one for the deletion, none per credential", got, want)
+			t.Fatalf("%d events, want %d: one for the deletion", got, want)
 		}
 		f.wantNewestEvent(t, ev)
 
