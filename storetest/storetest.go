@@ -1,90 +1,13 @@
 // Package storetest is the conformance suite every keyward.Store implementation runs, so that
-// the SQLite and PostgreSQL stores behave alike down to error codes and empty slices.
+// the SQLite and PostgreSQL stores behave alike down to error codes and empty slices. The rules
+// it checks are written on what they govern: keyward.Store, its role interfaces and their
+// methods, and keyward.Revocation.
 //
-// Beyond the Store interface's own words, the suite holds implementations to these rules:
-//   - times come back in UTC, truncated to whole microseconds;
-//   - Credential.Project (the slug) is filled on every credential returned;
-//   - Credential.Meta is never nil, Credential.RoleIDs is never nil and sorted ascending;
-//   - an Event's zero ids round-trip as 0, and ProjectIDs: {0} selects the events without a
-//     project; an empty Detail comes back nil;
-//   - CreateProject and CreateCredential fill the event's ProjectID / CredentialID when 0,
-//     since the caller cannot know the new id; Bootstrap also fills ActorUserID. CreateUser
-//     and CreateRole, which have no such field, set the event's Detail["user_id"] /
-//     Detail["role_id"] to the new id (decimal) unless the caller set that key, in a new map
-//     (the caller's is not modified);
-//   - a failed mutation (EConflict, ENotFound) writes nothing, its event included, and leaves
-//     the caller's structs (ids, event id and detail) as they were;
-//   - every User returned has HasPassword filled (a non-empty hash is stored) and no hash;
-//     CreateUser and Bootstrap set UpdatedAt to CreatedAt when it is zero; SetPasswordHash
-//     changes the hash only ("" removes it), not UpdatedAt;
-//   - a deleted user keeps its row, read by UserByID only: Disabled, DeletedAt and UpdatedAt
-//     set to the deletion time, Name "<name>~deleted~<id>", and no password hash (HasPassword
-//     false); every other user method answers ENotFound for it, CreateRoleBinding included;
-//   - DeleteUser revokes (revoked_at = updated_at = at, version + 1) exactly the credentials
-//     the user created that were not revoked, disabled ones included, and writes one event;
-//   - the *Revoking methods call a Revocation's Select once (never when they answer ENotFound)
-//     with exactly the user's credentials not revoked yet, by id, and its bindings before and
-//     after the change (after: empty, not nil, for DeleteUserRevoking); each pick is revoked as
-//     DeleteUser revokes and gets the event Event returns, given the credential as stored
-//     after its revocation; a pick that was not offered, or a nil Event, fails the whole
-//     change; they return the ids revoked, ascending;
-//   - CreateRole and UpdateRole make a nil Permissions empty; UpdateRole never writes BuiltIn;
-//     ids the store picks never collide with ids given earlier; DeleteRole is EConflict while
-//     any binding or credential, a revoked one included, names the role;
-//   - CreateRoleBinding checks its user, project and role itself: ENotFound, never EInvalid;
-//   - lists return a non-nil empty slice when nothing matches; Limit 0 means 100;
-//   - ListCredentials lists sessions (Type Session) only when f.Type asks for them;
-//   - RevokeSessions and SetPasswordHash revoke exactly the user's sessions that are neither
-//     revoked nor expired at end.At, but end.Keep (revoked_at = updated_at = end.At, version
-//     bumped), writing one copy of end.Event per session (CredentialID, ProjectID set; the
-//     caller's event is not modified), and return their ids ascending, an empty slice for
-//     none; without end.Event they are EInvalid and write nothing;
-//   - ListCredentials without a project, or with an unknown state, is EInvalid;
-//   - WithTx commits what fn wrote only when fn returns nil (events included); the bound store's
-//     reads (ConsumeCredit included) see the transaction's writes; a method that fails inside
-//     writes nothing and leaves the transaction usable; a nested WithTx that fails undoes only
-//     its own writes;
-//   - Credential.Serial, Fingerprint, Cluster and Namespace come back "" when absent; Recoverable
-//     is derived on every read (and set by CreateCredential and RollCredential): true exactly
-//     when the credential's current secret (ValidUntil nil) has a Sealed token;
-//     CredentialBySecret returns the secret's Sealed (nil when none);
-//   - CreateCredential with a nil secret needs c.Serial, and a certificate (a Serial) needs
-//     c.ExpiresAt, its not-after: EInvalid otherwise; the certificate is recorded with
-//     NotAfter = ExpiresAt, CreatedAt = c.CreatedAt; UpdateCredential never writes Serial,
-//     Fingerprint, Start, Cluster or Namespace;
-//   - a serial is never reused: one that any certificate, current, rolled or revoked, had is
-//     EConflict in CreateCredential and RollCredential;
-//   - when UpdateCredential or RollCredential leaves revoked_at set, and when DeleteUser revokes,
-//     every certificate of the credential not revoked yet is revoked at that same instant; a
-//     certificate's revocation is never undone nor moved;
-//   - RollCredential with a nil secret needs c.Serial and c.ExpiresAt (EInvalid): it writes
-//     Serial, Fingerprint, ExpiresAt and Start, revokes the earlier certificates at c.UpdatedAt
-//     and records the new one (CreatedAt c.UpdatedAt); graceUntil does not apply to them;
-//   - RevokedCertificates lists revoked certificates with NotAfter > now, by serial;
-//   - UpdateProject writes Name and RecoverableKeys only, never Slug or CreatedAt;
-//   - CreateCluster sets the event's Detail["cluster_id"] like CreateUser does; a nil or empty
-//     ClientCA comes back nil; ListClusters is by name;
-//   - Credential.RateLimit, Remaining, Refill and LastRefillAt round-trip through every read
-//     (CredentialBySecret and ListCredentials included), nil as nil and 0 as 0; a rate limit's
-//     Duration in whole milliseconds; a RateLimit.Limit outside 32 bits is EInvalid;
-//     UpdateCredential and RollCredential write RateLimit and Refill (nil clears them) but never
-//     Remaining or LastRefillAt, whatever the struct they are given holds;
-//   - ConsumeCredit and SetRemaining never bump the version nor move UpdatedAt; ConsumeCredit
-//     writes no event and changes nothing when it refuses a use (a refill amount of 0 included:
-//     the refill is not recorded then), and returns (0, false) when it refuses; refillFrom zero
-//     never refills; a credential whose Remaining is nil is (nil, true) and left as it is, even
-//     with a Refill;
-//   - SetRemaining writes ev as given (it fills no id) and leaves LastRefillAt alone;
-//   - Setting returns a non-nil value; PutSetting with a nil event writes none;
-//   - Credential.Purpose is written by CreateCredential and returned by every read; no other
-//     method ever changes it;
-//   - every write refuses a string that keyward.ValidText refuses (a NUL byte, invalid UTF-8),
-//     in any field or event, with EInvalid naming the field and nothing written; every lookup
-//     by such a string (slug, name, serial, setting key) is ENotFound;
-//   - Reseal calls fn once per existing setting named in keys (a repeated key once), per cluster
-//     with a client CA and per secret with a Sealed token, old and current ones alike; an error
-//     from fn, or an empty result, leaves every value as it was and writes no event, and the
-//     error returned wraps fn's (errors.Is), keeping the code of a *keyward.Error.
+// Run it from the implementation's tests with a function that opens a new, empty store:
+//
+//	func TestStore(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) keyward.Store { return open(t) })
+//	}
 package storetest
 
 import (
