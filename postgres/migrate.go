@@ -25,23 +25,8 @@ var ErrSchemaNewer = errors.New("the database schema is newer than this keyward 
 // not wait for each other, and replicas on one schema do.
 const migrationLockKey int32 = 0x6b776d67 // "kwmg"
 
-// migrations returns the embedded migrations by ascending version.
-func migrations() ([]sqlstore.Migration, error) {
-	ms, err := sqlstore.Migrations(migrationFS)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	return ms, nil
-}
-
 // LatestSchemaVersion is the newest schema version this build knows.
-func LatestSchemaVersion() int64 {
-	ms, err := migrations()
-	if err != nil {
-		return 0
-	}
-	return ms[len(ms)-1].Version
-}
+func LatestSchemaVersion() int64 { return sqlstore.LatestVersion(migrationFS) }
 
 // Migrate brings the schema of the database at url up to date, as Open does, and reports how
 // many migrations it applied. It refuses a newer schema (ErrSchemaNewer).
@@ -102,9 +87,9 @@ func migratePool(ctx context.Context, pool *pgxpool.Pool) error {
 // while it holds a session advisory lock: a replica that starts at the same moment waits, then
 // finds the work done. It returns how many migrations it applied.
 func migrate(ctx context.Context, conn *pgx.Conn) (int, error) {
-	ms, err := migrations()
+	ms, err := sqlstore.Migrations(migrationFS)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("postgres: %w", err)
 	}
 	latest := ms[len(ms)-1].Version
 	const lockArgs = `$1, hashtext(COALESCE(current_schema(), ''))`

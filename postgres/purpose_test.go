@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/postgrestest"
+	"github.com/keyward/keyward/storetest"
 )
 
 // TestMigrationOwnKeysFromVersion4: 0005 on a database that 0004 made and used marks as own
@@ -42,13 +42,5 @@ func TestMigrationOwnKeysFromVersion4(t *testing.T) {
 	}
 
 	s := MustOpen(t, url)
-	for id, want := range map[int64]string{1: keyward.PurposeOwnKey, 2: "", 3: ""} {
-		c, err := s.CredentialByID(t.Context(), 1, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if c.Purpose != want {
-			t.Errorf("credential %d (%s): purpose %q after migrating, want %q", id, c.Name, c.Purpose, want)
-		}
-	}
+	storetest.OwnKeysMigrated(t, s)
 }

@@ -17,30 +17,13 @@ import (
 	"github.com/keyward/keyward/storetest"
 )
 
-// MustOpen opens a store on url and closes it when tb ends.
-func MustOpen(tb testing.TB, url string) *postgres.Store {
-	tb.Helper()
-	s, err := postgres.Open(context.Background(), url)
-	if err != nil {
-		tb.Fatalf("Open: %v", err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
-}
-
 // TestStore runs the conformance suite, its subtests in parallel: one database for the run,
 // and a schema for each subtest that no other running subtest holds, reused once emptied
 // (Reset), which is several times faster than migrating a new one each.
 func TestStore(t *testing.T) {
 	t.Parallel()
 	schemas := postgrestest.NewSchemas(t)
-	storetest.Run(t, func(t *testing.T) keyward.Store {
-		s, err := postgres.Open(t.Context(), schemas.Get(t))
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) keyward.Store { return MustOpen(t, schemas.Get(t)) })
 }
 
 // TestStoreShared runs the shared-database checks on two stores (two pools) on one schema, as
@@ -50,17 +33,15 @@ func TestStoreShared(t *testing.T) {
 	url := postgrestest.SchemaURL(t, postgrestest.URL(t))
 	storetest.RunShared(t, func(t *testing.T) (keyward.Store, keyward.Store) {
 		postgrestest.Reset(t, url)
-		a, err := postgres.Open(t.Context(), url)
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		b, err := postgres.Open(t.Context(), url)
-		if err != nil {
-			a.Close()
-			t.Fatalf("Open: %v", err)
-		}
-		return a, b
+		return MustOpen(t, url), MustOpen(t, url)
 	})
+}
+
+// MustOpen opens a store on url and closes it when tb ends.
+func MustOpen(tb testing.TB, url string) *postgres.Store {
+	tb.Helper()
+	s, err := postgres.Open(context.Background(), url)
+	return storetest.Must(tb, s, err)
 }
 
 // rawConn connects to url directly, bypassing the store, to inspect or tamper with it.
@@ -270,33 +251,6 @@ func wantCodeIs(t *testing.T, err error, code keyward.Code) {
 	}
 }
 
-func TestClosed(t *testing.T) {
-	t.Parallel()
-	s := MustOpen(t, postgrestest.SchemaURL(t, postgrestest.URL(t)))
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	_, err := s.ProjectByID(t.Context(), 1)
-	wantCodeIs(t, err, keyward.EUnavailable)
-	wantCodeIs(t, s.Ping(t.Context()), keyward.EUnavailable)
-	_, _, err = s.CredentialBySecret(t.Context(), []byte("digest"))
-	wantCodeIs(t, err, keyward.EUnavailable)
-	wantCodeIs(t, s.AppendEvent(t.Context(), &keyward.Event{Action: "x", Outcome: keyward.OutcomeSuccess}), keyward.EUnavailable)
-}
-
-func TestDeadline(t *testing.T) {
-	t.Parallel()
-	s := MustOpen(t, postgrestest.SchemaURL(t, postgrestest.URL(t)))
-	ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
-	defer cancel()
-	_, err := s.ProjectByID(ctx, 1)
-	wantCodeIs(t, err, keyward.ETimeout)
-	wantCodeIs(t, s.AppendEvent(ctx, &keyward.Event{Action: "x", Outcome: keyward.OutcomeSuccess}), keyward.ETimeout)
-}
-
 // TestUnreachable takes the database away from an open store: calls fail fast with
 // EUnavailable and a RetryAfter, or with ETimeout at their deadline when the network swallows
 // everything, never later; and the store recovers by itself when the database is back.
@@ -398,66 +352,6 @@ func TestUnreachable(t *testing.T) {
 			}
 		}
 	})
-}
-
-// TestReplicas runs two stores on one schema, as two keyward servers on one database would:
-// concurrent creates, lookups and touches never fail, and each sees the other's writes.
-func TestReplicas(t *testing.T) {
-	t.Parallel()
-	url := postgrestest.SchemaURL(t, postgrestest.URL(t))
-	a, b := MustOpen(t, url), MustOpen(t, url)
-	ctx := t.Context()
-	boot := newBootstrap("")
-	if err := a.Bootstrap(ctx, boot); err != nil {
-		t.Fatalf("Bootstrap: %v", err)
-	}
-	const workers, rounds = 8, 10
-	errs := make(chan error, workers*rounds*4)
-	var wg sync.WaitGroup
-	for w := range workers {
-		st := a
-		if w%2 == 1 {
-			st = b
-		}
-		wg.Go(func() {
-			for i := range rounds {
-				now := time.Now()
-				c := &keyward.Credential{ProjectID: boot.Project.ID, Name: fmt.Sprintf("w%d-%d", w, i),
-					Type: keyward.APIToken, Environment: keyward.Live, KeyType: keyward.Secret,
-					CreatedBy: boot.Admin.ID, Active: true, CreatedAt: now, UpdatedAt: now}
-				sec := &keyward.CredentialSecret{Digest: []byte(c.Name)}
-				if err := st.CreateCredential(ctx, c, sec, &keyward.Event{Action: "create", Outcome: keyward.OutcomeSuccess}); err != nil {
-					errs <- err
-					continue
-				}
-				other := a
-				if st == a {
-					other = b
-				}
-				if _, _, err := other.CredentialBySecret(ctx, sec.Digest); err != nil {
-					errs <- fmt.Errorf("the other replica: %w", err)
-				}
-				if err := st.TouchCredentials(ctx, map[int64]time.Time{c.ID: now, boot.Credential.ID: now}); err != nil {
-					errs <- err
-				}
-				if _, err := st.ListEvents(ctx, keyward.EventFilter{Limit: 10}); err != nil {
-					errs <- err
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("concurrent use: %v", err)
-	}
-	cs, err := b.ListCredentials(ctx, keyward.CredentialFilter{ProjectID: boot.Project.ID, Limit: 1000})
-	if err != nil {
-		t.Fatalf("ListCredentials: %v", err)
-	}
-	if got, want := len(cs), workers*rounds+1; got != want {
-		t.Fatalf("%d credentials, want %d", got, want)
-	}
 }
 
 // TestRoleSequence checks that a role stored with an id of its own moves the id sequence past

@@ -115,29 +115,14 @@ func openDB(abs, txlock string, pragmas []string) (*sql.DB, error) {
 	return db, nil
 }
 
-// migrations returns the embedded migrations by ascending version.
-func migrations() ([]sqlstore.Migration, error) {
-	ms, err := sqlstore.Migrations(migrationFS)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: %w", err)
-	}
-	return ms, nil
-}
-
 // LatestSchemaVersion is the newest schema version this build knows.
-func LatestSchemaVersion() int64 {
-	ms, err := migrations()
-	if err != nil {
-		return 0
-	}
-	return ms[len(ms)-1].Version
-}
+func LatestSchemaVersion() int64 { return sqlstore.LatestVersion(migrationFS) }
 
 // migrate applies every embedded migration the database lacks, each in its own transaction.
 func migrate(ctx context.Context, db *sql.DB) error {
-	ms, err := migrations()
+	ms, err := sqlstore.Migrations(migrationFS)
 	if err != nil {
-		return err
+		return fmt.Errorf("sqlite: %w", err)
 	}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,

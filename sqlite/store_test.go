@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,24 +22,14 @@ import (
 func MustOpen(tb testing.TB, path string) *sqlite.Store {
 	tb.Helper()
 	s, err := sqlite.Open(context.Background(), path)
-	if err != nil {
-		tb.Fatalf("Open(%s): %v", path, err)
-	}
-	tb.Cleanup(func() { s.Close() })
-	return s
+	return storetest.Must(tb, s, err)
 }
 
 // TestStore runs the conformance suite. Each case opens a copy of a database that Open
 // migrated once (sqlitetest): an empty store as a first Open leaves it, without paying for the
 // migrations again (TestMigrations migrates from scratch).
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) keyward.Store {
-		s, err := sqlite.Open(t.Context(), sqlitetest.Path(t))
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return s
-	})
+	storetest.Run(t, func(t *testing.T) keyward.Store { return MustOpen(t, sqlitetest.Path(t)) })
 }
 
 // TestStoreShared runs the shared-database checks on two stores opened on one file, as two
@@ -48,16 +37,7 @@ func TestStore(t *testing.T) {
 func TestStoreShared(t *testing.T) {
 	storetest.RunShared(t, func(t *testing.T) (keyward.Store, keyward.Store) {
 		path := filepath.Join(t.TempDir(), "keyward.db")
-		a, err := sqlite.Open(t.Context(), path)
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		b, err := sqlite.Open(t.Context(), path)
-		if err != nil {
-			a.Close()
-			t.Fatalf("Open: %v", err)
-		}
-		return a, b
+		return MustOpen(t, path), MustOpen(t, path)
 	})
 }
 
@@ -356,98 +336,10 @@ func TestSurvivesReopen(t *testing.T) {
 	wantCodeIs(t, s.Bootstrap(ctx, b), keyward.EConflict)
 }
 
-func TestClosed(t *testing.T) {
-	s := MustOpen(t, filepath.Join(t.TempDir(), "keyward.db"))
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	_, err := s.ProjectByID(t.Context(), 1)
-	wantCodeIs(t, err, keyward.EUnavailable)
-	wantCodeIs(t, s.Ping(t.Context()), keyward.EUnavailable)
-	_, _, err = s.CredentialBySecret(t.Context(), []byte("digest"))
-	wantCodeIs(t, err, keyward.EUnavailable)
-	wantCodeIs(t, s.AppendEvent(t.Context(), &keyward.Event{Action: "x", Outcome: keyward.OutcomeSuccess}), keyward.EUnavailable)
-}
-
-func TestDeadline(t *testing.T) {
-	s := MustOpen(t, filepath.Join(t.TempDir(), "keyward.db"))
-	ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
-	defer cancel()
-	_, err := s.ProjectByID(ctx, 1)
-	wantCodeIs(t, err, keyward.ETimeout)
-	wantCodeIs(t, s.AppendEvent(ctx, &keyward.Event{Action: "x", Outcome: keyward.OutcomeSuccess}), keyward.ETimeout)
-}
-
 func wantCodeIs(t *testing.T, err error, code keyward.Code) {
 	t.Helper()
 	if got := keyward.ErrorCode(err); got != code {
 		t.Fatalf("error code = %q (%v), want %q", got, err, code)
-	}
-}
-
-// TestConcurrentReadWrite runs writers and readers at once: serialized writes and WAL reads
-// must never surface SQLITE_BUSY.
-func TestConcurrentReadWrite(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "keyward.db")
-	s := MustOpen(t, path)
-	other := MustOpen(t, path) // a second handle on the file, as a second process would have
-	ctx := t.Context()
-	b := &keyward.Bootstrap{
-		Project:    &keyward.Project{Slug: keyward.SystemProject, Name: "System"},
-		Roles:      []*keyward.Role{{ID: 1, Name: keyward.RoleAdmin, Permissions: keyward.AllPermissions, BuiltIn: true}},
-		Admin:      &keyward.User{Name: keyward.AdminUser},
-		Credential: &keyward.Credential{Name: "boot", Type: keyward.APIToken, Environment: keyward.Live, KeyType: keyward.Secret, Active: true},
-		Secret:     &keyward.CredentialSecret{Digest: []byte("boot")},
-		Event:      &keyward.Event{Action: "bootstrap", Outcome: keyward.OutcomeSuccess},
-	}
-	if err := s.Bootstrap(ctx, b); err != nil {
-		t.Fatalf("Bootstrap: %v", err)
-	}
-	const workers, rounds = 8, 15
-	errs := make(chan error, workers*rounds*4)
-	var wg sync.WaitGroup
-	for w := range workers {
-		st := s
-		if w%2 == 1 {
-			st = other
-		}
-		wg.Go(func() {
-			for i := range rounds {
-				now := time.Now()
-				c := &keyward.Credential{ProjectID: b.Project.ID, Name: fmt.Sprintf("w%d-%d", w, i),
-					Type: keyward.APIToken, Environment: keyward.Live, KeyType: keyward.Secret,
-					CreatedBy: b.Admin.ID, Active: true, CreatedAt: now, UpdatedAt: now}
-				sec := &keyward.CredentialSecret{Digest: []byte(c.Name)}
-				if err := st.CreateCredential(ctx, c, sec, &keyward.Event{Action: "create", Outcome: keyward.OutcomeSuccess}); err != nil {
-					errs <- err
-					continue
-				}
-				if _, _, err := st.CredentialBySecret(ctx, sec.Digest); err != nil {
-					errs <- err
-				}
-				if err := st.TouchCredentials(ctx, map[int64]time.Time{c.ID: now, b.Credential.ID: now}); err != nil {
-					errs <- err
-				}
-				if _, err := st.ListEvents(ctx, keyward.EventFilter{Limit: 10}); err != nil {
-					errs <- err
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("concurrent use: %v", err)
-	}
-	cs, err := s.ListCredentials(ctx, keyward.CredentialFilter{ProjectID: b.Project.ID, Limit: 1000})
-	if err != nil {
-		t.Fatalf("ListCredentials: %v", err)
-	}
-	if got, want := len(cs), workers*rounds+1; got != want {
-		t.Fatalf("%d credentials, want %d", got, want)
 	}
 }
 

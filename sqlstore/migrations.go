@@ -19,6 +19,23 @@ type Migration struct {
 // Files are named NNNN_description.sql; the number is the version. Each engine keeps its own
 // history, since the SQL differs; the versions mean the same schema on every engine.
 func Migrations(fsys fs.FS) ([]Migration, error) {
+	ms, err := migrations(fsys)
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	return ms, nil
+}
+
+// LatestVersion is the newest version among fsys's migrations, 0 when they cannot be read.
+func LatestVersion(fsys fs.FS) int64 {
+	ms, err := migrations(fsys)
+	if err != nil {
+		return 0
+	}
+	return ms[len(ms)-1].Version
+}
+
+func migrations(fsys fs.FS) ([]Migration, error) {
 	entries, err := fs.ReadDir(fsys, "migrations")
 	if err != nil {
 		return nil, err

@@ -33,6 +33,8 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 		})
 	}
 	run("Bootstrap", func(t *testing.T) { testBootstrap(t, open) })
+	run("Closed", func(t *testing.T) { testClosed(t, open) })
+	run("Deadline", func(t *testing.T) { testDeadline(t, open) })
 	run("Ping", func(t *testing.T) {
 		f := setup(t, open)
 		if err := f.s.Ping(t.Context()); err != nil {
@@ -102,6 +104,7 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 // A store that cannot be shared runs Run only.
 func RunShared(t *testing.T, open func(t *testing.T) (keyward.Store, keyward.Store)) {
 	testShared(t, open)
+	t.Run("ConcurrentUse", func(t *testing.T) { testConcurrentUse(t, open) })
 }
 
 // t0 is the suite's "now": fixed, and a whole number of microseconds so it survives storage.
