@@ -31,8 +31,7 @@ func (s *Store) CreateCluster(ctx context.Context, cl *keyward.Cluster, ev *keyw
 		return err
 	}
 	ncl, nev := *cl, *ev
-	var evID int64
-	err := s.inTx(ctx, "create cluster", func(tx *txn) error {
+	err := s.change(ctx, "create cluster", &nev, func(tx *txn) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO clusters (name, server, ca_pem, client_ca, created_at)
 			VALUES (?, ?, ?, ?, ?) RETURNING id`, ncl.Name, ncl.Server, ncl.CAPEM, nullBlob(ncl.ClientCA),
 			ncl.CreatedAt).Scan(&ncl.ID)
@@ -43,14 +42,12 @@ func (s *Store) CreateCluster(ctx context.Context, cl *keyward.Cluster, ev *keyw
 			return err
 		}
 		nev = withDetailID(nev, "cluster_id", ncl.ID)
-		evID, err = insertEvent(ctx, tx, &nev)
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	*cl, *ev = ncl, nev
-	ev.ID = evID
 	return nil
 }
 
@@ -90,8 +87,7 @@ func (s *Store) ListClusters(ctx context.Context) ([]*keyward.Cluster, error) {
 // DeleteCluster deletes the cluster id and stores ev, then sets ev.ID. Credentials issued for
 // it keep its name. ENotFound.
 func (s *Store) DeleteCluster(ctx context.Context, id int64, ev *keyward.Event) error {
-	var evID int64
-	err := s.inTx(ctx, "delete cluster", func(tx *txn) error {
+	err := s.change(ctx, "delete cluster", ev, func(tx *txn) error {
 		ok, err := oneRow(tx.ExecContext(ctx, `DELETE FROM clusters WHERE id = ?`, id))
 		if err != nil {
 			return err
@@ -99,12 +95,7 @@ func (s *Store) DeleteCluster(ctx context.Context, id int64, ev *keyward.Event) 
 		if !ok {
 			return keyward.Errorf(keyward.ENotFound, "cluster not found")
 		}
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	ev.ID = evID
-	return nil
+	return err
 }

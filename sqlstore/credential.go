@@ -125,8 +125,7 @@ func (s *Store) CreateCredential(ctx context.Context, c *keyward.Credential, sec
 		cp := *sec
 		nsec = &cp
 	}
-	var evID int64
-	err := s.inTx(ctx, "create credential", func(tx *txn) error {
+	err := s.change(ctx, "create credential", &nev, func(tx *txn) error {
 		if err := insertCredential(ctx, tx, &nc, nsec); err != nil {
 			return err
 		}
@@ -136,9 +135,7 @@ func (s *Store) CreateCredential(ctx context.Context, c *keyward.Credential, sec
 		if nev.CredentialID == 0 {
 			nev.CredentialID = nc.ID
 		}
-		var err error
-		evID, err = insertEvent(ctx, tx, &nev)
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
@@ -147,7 +144,6 @@ func (s *Store) CreateCredential(ctx context.Context, c *keyward.Credential, sec
 	if sec != nil {
 		*sec = *nsec
 	}
-	ev.ID = evID
 	return nil
 }
 
@@ -420,17 +416,14 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 // outside 32 bits.
 func (s *Store) UpdateCredential(ctx context.Context, c *keyward.Credential, ev *keyward.Event) error {
 	nev := *ev
-	var evID int64
-	err := s.inTx(ctx, "update credential", func(tx *txn) error {
+	err := s.change(ctx, "update credential", &nev, func(tx *txn) error {
 		if err := updateCredential(ctx, tx, c, rollNone); err != nil {
 			return err
 		}
 		if err := revokeCertificates(ctx, tx, c); err != nil {
 			return err
 		}
-		var err error
-		evID, err = insertEvent(ctx, tx, &nev)
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
@@ -438,7 +431,6 @@ func (s *Store) UpdateCredential(ctx context.Context, c *keyward.Credential, ev 
 	c.Version++
 	c.RoleIDs = sortedIDs(c.RoleIDs)
 	*ev = nev
-	ev.ID = evID
 	return nil
 }
 
@@ -486,9 +478,8 @@ func (s *Store) RollCredential(ctx context.Context, c *keyward.Credential, sec *
 		}
 	}
 	nev := *ev
-	var evID int64
 	var recoverable bool
-	err := s.inTx(ctx, "roll credential", func(tx *txn) error {
+	err := s.change(ctx, "roll credential", &nev, func(tx *txn) error {
 		if nsec == nil {
 			if err := rollCertificate(ctx, tx, c); err != nil {
 				return err
@@ -504,9 +495,7 @@ func (s *Store) RollCredential(ctx context.Context, c *keyward.Credential, sec *
 			WHERE credential_id = ? AND valid_until IS NULL AND sealed IS NOT NULL)`, c.ID).Scan(&recoverable); err != nil {
 			return err
 		}
-		var err error
-		evID, err = insertEvent(ctx, tx, &nev)
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
@@ -518,7 +507,6 @@ func (s *Store) RollCredential(ctx context.Context, c *keyward.Credential, sec *
 		*sec = *nsec
 	}
 	*ev = nev
-	ev.ID = evID
 	return nil
 }
 

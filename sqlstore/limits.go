@@ -122,8 +122,7 @@ func (s *Store) ConsumeCredit(ctx context.Context, credentialID int64, refillFro
 // transaction, without bumping the version or touching last_refill_at. It sets ev.ID.
 // ENotFound.
 func (s *Store) SetRemaining(ctx context.Context, credentialID int64, remaining *int64, ev *keyward.Event) error {
-	var evID int64
-	err := s.inTx(ctx, "set remaining", func(tx *txn) error {
+	err := s.change(ctx, "set remaining", ev, func(tx *txn) error {
 		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE credentials SET remaining = ? WHERE id = ?`,
 			remaining, credentialID))
 		if err != nil {
@@ -133,12 +132,7 @@ func (s *Store) SetRemaining(ctx context.Context, credentialID int64, remaining 
 			return keyward.Errorf(keyward.ENotFound, "credential not found")
 		}
 		tx.changed(credentialChanged, credentialID) // it can change a verification's answer
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	ev.ID = evID
-	return nil
+	return err
 }

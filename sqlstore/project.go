@@ -118,23 +118,19 @@ func insertProject(ctx context.Context, tx *txn, p *keyward.Project) error {
 // EConflict when the slug is taken.
 func (s *Store) CreateProject(ctx context.Context, p *keyward.Project, ev *keyward.Event) error {
 	np, nev := *p, *ev
-	var evID int64
-	err := s.inTx(ctx, "create project", func(tx *txn) error {
+	err := s.change(ctx, "create project", &nev, func(tx *txn) error {
 		if err := insertProject(ctx, tx, &np); err != nil {
 			return err
 		}
 		if nev.ProjectID == 0 {
 			nev.ProjectID = np.ID
 		}
-		var err error
-		evID, err = insertEvent(ctx, tx, &nev)
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	*p, *ev = np, nev
-	ev.ID = evID
 	return nil
 }
 
@@ -157,8 +153,7 @@ func (s *Store) UpdateProject(ctx context.Context, p *keyward.Project, ev *keywa
 	if err := keyward.CheckText(p); err != nil {
 		return err
 	}
-	var evID int64
-	err := s.inTx(ctx, "update project", func(tx *txn) error {
+	err := s.change(ctx, "update project", ev, func(tx *txn) error {
 		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE projects SET name = ?, recoverable_keys = ? WHERE id = ?`,
 			p.Name, p.RecoverableKeys, p.ID))
 		if err != nil {
@@ -167,14 +162,9 @@ func (s *Store) UpdateProject(ctx context.Context, p *keyward.Project, ev *keywa
 		if !ok {
 			return keyward.Errorf(keyward.ENotFound, "project not found")
 		}
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	ev.ID = evID
-	return nil
+	return err
 }
 
 // ProjectByID returns the project with id. ENotFound.

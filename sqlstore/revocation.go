@@ -54,8 +54,7 @@ func (s *Store) UpdateUserRevoking(ctx context.Context, u *keyward.User, ev *key
 // caller revokes them first, each audited, in the same WithTx: see RevokeCreated). It sets
 // ev.ID. ENotFound for a missing or already deleted user.
 func (s *Store) DeleteUser(ctx context.Context, userID int64, at time.Time, ev *keyward.Event) error {
-	var evID int64
-	err := s.inTx(ctx, "delete user", func(tx *txn) error {
+	err := s.change(ctx, "delete user", ev, func(tx *txn) error {
 		// Locked, so that no credential is created between the check and the commit.
 		if err := lockCreator(ctx, tx, userID, true); err != nil {
 			return err
@@ -81,14 +80,9 @@ func (s *Store) DeleteUser(ctx context.Context, userID int64, at time.Time, ev *
 			return err
 		}
 		tx.changed(userChanged, userID)
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	ev.ID = evID
-	return nil
+	return err
 }
 
 // RevokeCreated revokes at, in one transaction, the credentials rv.Select picks among those the

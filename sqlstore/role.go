@@ -80,21 +80,17 @@ func (s *Store) Roles(ctx context.Context) ([]*keyward.Role, error) {
 // unless the caller set that key. EConflict when the name or id is taken.
 func (s *Store) CreateRole(ctx context.Context, r *keyward.Role, ev *keyward.Event) error {
 	nr, nev := *r, *ev
-	var evID int64
-	err := s.inTx(ctx, "create role", func(tx *txn) error {
+	err := s.change(ctx, "create role", &nev, func(tx *txn) error {
 		if err := insertRole(ctx, tx, &nr); err != nil {
 			return err
 		}
 		nev = withDetailID(nev, "role_id", nr.ID)
-		var err error
-		evID, err = insertEvent(ctx, tx, &nev)
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	*r, *ev = nr, nev
-	ev.ID = evID
 	return nil
 }
 
@@ -108,8 +104,7 @@ func (s *Store) UpdateRole(ctx context.Context, r *keyward.Role, ev *keyward.Eve
 	if err != nil {
 		return err
 	}
-	var evID int64
-	err = s.inTx(ctx, "update role", func(tx *txn) error {
+	err = s.change(ctx, "update role", ev, func(tx *txn) error {
 		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE roles SET name = ?, permissions = ? WHERE id = ?`,
 			r.Name, pj, r.ID))
 		switch {
@@ -121,8 +116,7 @@ func (s *Store) UpdateRole(ctx context.Context, r *keyward.Role, ev *keyward.Eve
 			return keyward.Errorf(keyward.ENotFound, "role not found")
 		}
 		tx.changed(rolesChanged)
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
@@ -130,7 +124,6 @@ func (s *Store) UpdateRole(ctx context.Context, r *keyward.Role, ev *keyward.Eve
 	if r.Permissions == nil {
 		r.Permissions = []keyward.Permission{}
 	}
-	ev.ID = evID
 	return nil
 }
 
@@ -138,8 +131,7 @@ func (s *Store) UpdateRole(ctx context.Context, r *keyward.Role, ev *keyward.Eve
 // binding or a credential (revoked ones included: they keep their record) uses it;
 // ENotFound.
 func (s *Store) DeleteRole(ctx context.Context, id int64, ev *keyward.Event) error {
-	var evID int64
-	err := s.inTx(ctx, "delete role", func(tx *txn) error {
+	err := s.change(ctx, "delete role", ev, func(tx *txn) error {
 		var exists, used bool
 		if err := tx.QueryRowContext(ctx, `SELECT
 			EXISTS (SELECT 1 FROM roles WHERE id = ?1`+tx.forUpdate("")+`),
@@ -157,15 +149,9 @@ func (s *Store) DeleteRole(ctx context.Context, id int64, ev *keyward.Event) err
 			return err
 		}
 		tx.changed(rolesChanged)
-		var err error
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	ev.ID = evID
-	return nil
+	return err
 }
 
 // scanBindings reads rows of (user_id, project_id or 0, role_id).
@@ -207,8 +193,7 @@ func (s *Store) ProjectBindings(ctx context.Context, projectID int64) ([]keyward
 // ev.ID. ENotFound when the user (or a deleted one), the project or the role does not exist;
 // EConflict when the binding exists.
 func (s *Store) CreateRoleBinding(ctx context.Context, b keyward.RoleBinding, ev *keyward.Event) error {
-	var evID int64
-	err := s.inTx(ctx, "create role binding", func(tx *txn) error {
+	err := s.change(ctx, "create role binding", ev, func(tx *txn) error {
 		var user, project, role bool
 		if err := tx.QueryRowContext(ctx, `SELECT
 			EXISTS (SELECT 1 FROM users WHERE id = ? AND deleted_at IS NULL),
@@ -234,14 +219,9 @@ func (s *Store) CreateRoleBinding(ctx context.Context, b keyward.RoleBinding, ev
 			return err
 		}
 		tx.changed(userChanged, b.UserID)
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	ev.ID = evID
-	return nil
+	return err
 }
 
 // DeleteRoleBinding removes b and stores ev, then sets ev.ID. ENotFound when b does not exist

@@ -607,3 +607,22 @@ func Rebind(q string) string {
 	}
 	return b.String()
 }
+
+// change runs fn and then writes ev in one write transaction (see inTx), and sets ev.ID once it
+// committed: the shape of every mutation that writes its own event.
+func (s *Store) change(ctx context.Context, op string, ev *keyward.Event, fn func(tx *txn) error) error {
+	var evID int64
+	err := s.inTx(ctx, op, func(tx *txn) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		var err error
+		evID, err = insertEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	ev.ID = evID
+	return nil
+}

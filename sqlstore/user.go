@@ -84,21 +84,17 @@ func oneRow(res sql.Result, err error) (bool, error) {
 // ev.Detail["user_id"] unless the caller set that key. EConflict when the name is taken.
 func (s *Store) CreateUser(ctx context.Context, u *keyward.User, passwordHash string, ev *keyward.Event) error {
 	nu, nev := *u, *ev
-	var evID int64
-	err := s.inTx(ctx, "create user", func(tx *txn) error {
+	err := s.change(ctx, "create user", &nev, func(tx *txn) error {
 		if err := insertUser(ctx, tx, &nu, passwordHash); err != nil {
 			return err
 		}
 		nev = withDetailID(nev, "user_id", nu.ID)
-		var err error
-		evID, err = insertEvent(ctx, tx, &nev)
-		return err
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	*u, *ev = nu, nev
-	ev.ID = evID
 	return nil
 }
 
