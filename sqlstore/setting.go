@@ -35,25 +35,12 @@ func (s *Store) PutSetting(ctx context.Context, key string, value []byte, ev *ke
 	if err := keyward.CheckText(keyward.Text{Field: "key", Value: key}); err != nil {
 		return err
 	}
-	var evID int64
-	err := s.inTx(ctx, "put setting", func(tx *txn) error {
+	return s.change(ctx, "put setting", ev, func(tx *txn) error {
 		if err := putSetting(ctx, tx, key, value); err != nil {
 			return err
 		}
-		if ev == nil {
-			return nil
-		}
-		var err error
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if ev != nil {
-		ev.ID = evID
-	}
-	return nil
 }
 
 func putSetting(ctx context.Context, tx *txn, key string, value []byte) error {
@@ -75,8 +62,7 @@ func (s *Store) Reseal(ctx context.Context, keys []string, fn func(label string,
 	if fn == nil {
 		return keyward.Errorf(keyward.EInvalid, "reseal needs a function")
 	}
-	var evID int64
-	err := s.inTx(ctx, "reseal", func(tx *txn) error {
+	return s.change(ctx, "reseal", ev, func(tx *txn) error {
 		// reseal runs fn on one blob and checks what it returns.
 		reseal := func(label string, blob []byte) ([]byte, error) {
 			out, err := fn(label, blob)
@@ -156,20 +142,8 @@ func (s *Store) Reseal(ctx context.Context, keys []string, fn func(label string,
 				}
 			}
 		}
-		if ev == nil {
-			return nil
-		}
-		var err error
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if ev != nil {
-		ev.ID = evID
-	}
-	return nil
 }
 
 // CreateSetting implements keyward.Store: an insert that does nothing when the key exists.
@@ -180,8 +154,7 @@ func (s *Store) CreateSetting(ctx context.Context, key string, value []byte, ev 
 	if value == nil {
 		value = []byte{}
 	}
-	var evID int64
-	err := s.inTx(ctx, "create setting", func(tx *txn) error {
+	return s.change(ctx, "create setting", ev, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
 			ON CONFLICT (key) DO NOTHING`, key, value, time.Now())
 		if err != nil {
@@ -194,17 +167,6 @@ func (s *Store) CreateSetting(ctx context.Context, key string, value []byte, ev 
 		if n == 0 {
 			return keyward.Errorf(keyward.EConflict, "setting %q exists", key)
 		}
-		if ev == nil {
-			return nil
-		}
-		evID, err = insertEvent(ctx, tx, ev)
-		return err
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if ev != nil {
-		ev.ID = evID
-	}
-	return nil
 }

@@ -609,11 +609,12 @@ func Rebind(q string) string {
 }
 
 // change runs fn and then writes ev in one write transaction (see inTx), and sets ev.ID once it
-// committed: the shape of every mutation that writes its own event.
+// committed: the shape of every mutation that writes its own event. A nil ev (a setting written
+// at start) writes none.
 func (s *Store) change(ctx context.Context, op string, ev *keyward.Event, fn func(tx *txn) error) error {
 	var evID int64
 	err := s.inTx(ctx, op, func(tx *txn) error {
-		if err := fn(tx); err != nil {
+		if err := fn(tx); err != nil || ev == nil {
 			return err
 		}
 		var err error
@@ -623,6 +624,8 @@ func (s *Store) change(ctx context.Context, op string, ev *keyward.Event, fn fun
 	if err != nil {
 		return err
 	}
-	ev.ID = evID
+	if ev != nil {
+		ev.ID = evID
+	}
 	return nil
 }
