@@ -66,22 +66,8 @@ func (s *Store) ClusterByName(ctx context.Context, name string) (*keyward.Cluste
 // ListClusters returns every cluster by name; never nil.
 func (s *Store) ListClusters(ctx context.Context) ([]*keyward.Cluster, error) {
 	rows, err := s.reader().QueryContext(ctx, `SELECT `+clusterColumns+` FROM clusters ORDER BY name`)
-	if err != nil {
-		return nil, s.fail(ctx, "list clusters", err)
-	}
-	defer rows.Close()
-	cls := []*keyward.Cluster{}
-	for rows.Next() {
-		cl, err := scanCluster(rows)
-		if err != nil {
-			return nil, s.fail(ctx, "list clusters", err)
-		}
-		cls = append(cls, cl)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, "list clusters", err)
-	}
-	return cls, nil
+	cls, err := scanRows(rows, err, scanCluster)
+	return cls, s.fail(ctx, "list clusters", err)
 }
 
 // DeleteCluster deletes the cluster id and stores ev, then sets ev.ID. Credentials issued for

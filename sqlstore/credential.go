@@ -98,6 +98,15 @@ func scanCredential(row interface{ Scan(...any) error }) (*keyward.Credential, e
 	return cs.credential()
 }
 
+// writable checks what of c a write stores beyond its text (its limits) and returns its meta as
+// JSON.
+func writable(c *keyward.Credential) (string, error) {
+	if err := checkLimits(c); err != nil {
+		return "", err
+	}
+	return metaJSON(c.Meta)
+}
+
 // metaJSON renders meta as a JSON object; nil becomes {}.
 func metaJSON(m map[string]string) (string, error) {
 	if m == nil {
@@ -182,11 +191,8 @@ func insertCredential(ctx context.Context, tx *txn, c *keyward.Credential, sec *
 			return err
 		}
 	}
-	meta, err := metaJSON(c.Meta)
+	meta, err := writable(c)
 	if err != nil {
-		return err
-	}
-	if err := checkLimits(c); err != nil {
 		return err
 	}
 	args := []any{c.ProjectID, c.Name, c.Description, string(c.Type), string(c.Environment), string(c.KeyType),
@@ -389,22 +395,8 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 	q += ` ORDER BY c.id LIMIT ?`
 	args = append(args, limit(f.Limit))
 	rows, err := s.reader().QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, s.fail(ctx, "list credentials", err)
-	}
-	defer rows.Close()
-	cs := []*keyward.Credential{}
-	for rows.Next() {
-		c, err := scanCredential(rows)
-		if err != nil {
-			return nil, s.fail(ctx, "list credentials", err)
-		}
-		cs = append(cs, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, "list credentials", err)
-	}
-	return cs, nil
+	cs, err := scanRows(rows, err, scanCredential)
+	return cs, s.fail(ctx, "list credentials", err)
 }
 
 // UpdateCredential writes c's mutable fields and ev if the stored version still equals
@@ -557,11 +549,8 @@ func updateCredential(ctx context.Context, tx *txn, c *keyward.Credential, kind 
 	if err := keyward.CheckText(c); err != nil {
 		return err
 	}
-	meta, err := metaJSON(c.Meta)
+	meta, err := writable(c)
 	if err != nil {
-		return err
-	}
-	if err := checkLimits(c); err != nil {
 		return err
 	}
 	// Never remaining or last_refill_at: they are counters that ConsumeCredit moves between a
@@ -593,14 +582,11 @@ func updateCredential(ctx context.Context, tx *txn, c *keyward.Credential, kind 
 		}
 		return keyward.Errorf(keyward.EConflict, "name already taken in this project")
 	}
+	ok, err := oneRow(res, err)
 	if err != nil {
 		return err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
+	if !ok {
 		var exists bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM credentials WHERE id = ? AND project_id = ?)`,
 			c.ID, c.ProjectID).Scan(&exists); err != nil {

@@ -56,7 +56,7 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 	}
 	var err error
 	if snap.Projects, err = collect(ctx, tx, `SELECT id, slug, name, created_at, recoverable_keys FROM projects ORDER BY id`,
-		func(row *sql.Rows) (keyward.Project, error) {
+		func(row rowScanner) (keyward.Project, error) {
 			var p keyward.Project
 			var created Time
 			err := row.Scan(&p.ID, &p.Slug, &p.Name, &created, &p.RecoverableKeys)
@@ -67,7 +67,7 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 	}
 	if snap.Users, err = collect(ctx, tx, `SELECT id, name, disabled, created_at, updated_at, deleted_at,
 		COALESCE(password_hash, '') FROM users ORDER BY id`,
-		func(row *sql.Rows) (snapshot.User, error) {
+		func(row rowScanner) (snapshot.User, error) {
 			var u snapshot.User
 			var created, updated Time
 			var deleted Time
@@ -79,7 +79,7 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 		return err
 	}
 	if snap.Roles, err = collect(ctx, tx, `SELECT id, name, permissions, built_in FROM roles ORDER BY id`,
-		func(row *sql.Rows) (keyward.Role, error) {
+		func(row rowScanner) (keyward.Role, error) {
 			var r keyward.Role
 			var perms string
 			if err := row.Scan(&r.ID, &r.Name, &perms, &r.BuiltIn); err != nil {
@@ -97,7 +97,7 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 	}
 	if snap.RoleBindings, err = collect(ctx, tx, `SELECT user_id, COALESCE(project_id, 0), role_id FROM role_bindings
 		ORDER BY user_id, COALESCE(project_id, 0), role_id`,
-		func(row *sql.Rows) (keyward.RoleBinding, error) {
+		func(row rowScanner) (keyward.RoleBinding, error) {
 			var b keyward.RoleBinding
 			err := row.Scan(&b.UserID, &b.ProjectID, &b.RoleID)
 			return b, err
@@ -105,7 +105,7 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 		return err
 	}
 	if snap.Credentials, err = collect(ctx, tx, `SELECT `+tx.e.credentialColumns+credentialFrom+` ORDER BY c.id`,
-		func(row *sql.Rows) (keyward.Credential, error) {
+		func(row rowScanner) (keyward.Credential, error) {
 			c, err := scanCredential(row)
 			if err != nil {
 				return keyward.Credential{}, err
@@ -116,7 +116,7 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 	}
 	if snap.Secrets, err = collect(ctx, tx, `SELECT digest, credential_id, valid_until, created_at, sealed
 		FROM credential_secrets ORDER BY credential_id, digest`,
-		func(row *sql.Rows) (keyward.CredentialSecret, error) {
+		func(row rowScanner) (keyward.CredentialSecret, error) {
 			var sec keyward.CredentialSecret
 			var until Time
 			var created Time
@@ -130,7 +130,7 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 		return err
 	}
 	if snap.Certificates, err = collect(ctx, tx, `SELECT `+certificateColumns+` FROM certificates k ORDER BY k.serial`,
-		func(row *sql.Rows) (keyward.Certificate, error) {
+		func(row rowScanner) (keyward.Certificate, error) {
 			var ks certificateScan
 			if err := row.Scan(ks.dest()...); err != nil {
 				return keyward.Certificate{}, err
@@ -140,7 +140,7 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 		return err
 	}
 	if snap.Clusters, err = collect(ctx, tx, `SELECT `+clusterColumns+` FROM clusters ORDER BY id`,
-		func(row *sql.Rows) (keyward.Cluster, error) {
+		func(row rowScanner) (keyward.Cluster, error) {
 			cl, err := scanCluster(row)
 			if err != nil {
 				return keyward.Cluster{}, err
@@ -151,7 +151,7 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 	}
 	// BINARY collation: keys in byte order, as snapshot.Snapshot documents.
 	if snap.Settings, err = collect(ctx, tx, `SELECT key, value, updated_at FROM settings ORDER BY key`,
-		func(row *sql.Rows) (snapshot.Setting, error) {
+		func(row rowScanner) (snapshot.Setting, error) {
 			var st snapshot.Setting
 			var updated Time
 			err := row.Scan(&st.Key, &st.Value, &updated)
@@ -165,7 +165,7 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 	}
 	snap.Events, err = collect(ctx, tx, `SELECT id, time, actor_user_id, actor_credential_id, actor, action,
 		project_id, credential_id, remote_addr, outcome, detail FROM events ORDER BY id`,
-		func(row *sql.Rows) (keyward.Event, error) {
+		func(row rowScanner) (keyward.Event, error) {
 			var ev keyward.Event
 			var t Time
 			var detail sql.NullString
@@ -188,21 +188,9 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 }
 
 // collect runs q and scans every row with scan; never nil.
-func collect[T any](ctx context.Context, tx *txn, q string, scan func(*sql.Rows) (T, error)) ([]T, error) {
+func collect[T any](ctx context.Context, tx *txn, q string, scan func(rowScanner) (T, error)) ([]T, error) {
 	rows, err := tx.QueryContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []T{}
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
+	return scanRows(rows, err, scan)
 }
 
 // Import writes every row of snap into the store, keeping ids, in one transaction; the

@@ -204,22 +204,8 @@ func (s *Store) ListProjects(ctx context.Context, f keyward.ProjectFilter) ([]*k
 	q += ` ORDER BY id LIMIT ?`
 	args = append(args, limit(f.Limit))
 	rows, err := s.reader().QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, s.fail(ctx, "list projects", err)
-	}
-	defer rows.Close()
-	ps := []*keyward.Project{}
-	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
-			return nil, s.fail(ctx, "list projects", err)
-		}
-		ps = append(ps, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, "list projects", err)
-	}
-	return ps, nil
+	ps, err := scanRows(rows, err, scanProject)
+	return ps, s.fail(ctx, "list projects", err)
 }
 
 // idsJSON renders ids as the JSON array Dialect.IDList reads.

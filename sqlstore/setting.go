@@ -155,16 +155,12 @@ func (s *Store) CreateSetting(ctx context.Context, key string, value []byte, ev 
 		value = []byte{}
 	}
 	return s.change(ctx, "create setting", ev, func(tx *txn) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
-			ON CONFLICT (key) DO NOTHING`, key, value, time.Now())
+		ok, err := oneRow(tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
+			ON CONFLICT (key) DO NOTHING`, key, value, time.Now()))
 		if err != nil {
 			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
+		if !ok {
 			return keyward.Errorf(keyward.EConflict, "setting %q exists", key)
 		}
 		return nil

@@ -629,3 +629,27 @@ func (s *Store) change(ctx context.Context, op string, ev *keyward.Event, fn fun
 	}
 	return nil
 }
+
+// rowScanner is what a scan function reads: a *sql.Row or the current row of *sql.Rows.
+type rowScanner = interface{ Scan(...any) error }
+
+// scanRows reads every row of a query with scan and closes rows; never nil without an error.
+// It takes the query's own error, so that a caller writes the query and its scan in one go.
+func scanRows[T any](rows *sql.Rows, err error, scan func(rowScanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

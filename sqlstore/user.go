@@ -126,22 +126,8 @@ func (s *Store) UserByName(ctx context.Context, name string) (*keyward.User, err
 func (s *Store) ListUsers(ctx context.Context, f keyward.UserFilter) ([]*keyward.User, error) {
 	rows, err := s.reader().QueryContext(ctx, `SELECT `+userColumns+` FROM users
 		WHERE id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?`, f.AfterID, limit(f.Limit))
-	if err != nil {
-		return nil, s.fail(ctx, "list users", err)
-	}
-	defer rows.Close()
-	us := []*keyward.User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, s.fail(ctx, "list users", err)
-		}
-		us = append(us, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(ctx, "list users", err)
-	}
-	return us, nil
+	us, err := scanRows(rows, err, scanUser)
+	return us, s.fail(ctx, "list users", err)
 }
 
 // UpdateUser writes u.Disabled and u.UpdatedAt, and ev, and sets ev.ID. ENotFound for a
