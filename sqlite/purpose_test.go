@@ -1,8 +1,6 @@
 package sqlite_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/keyward/keyward/storetest"
@@ -12,24 +10,7 @@ import (
 // keys exactly the credentials whose creation keyward audited as one; a credential that only
 // has an own key's name stays ordinary.
 func TestMigrationOwnKeysFromVersion4(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "keyward.db")
-	db := rawDB(t, path)
-	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	for i, name := range []string{"0001_init.sql", "0002_users.sql", "0003_certificates.sql", "0004_limits.sql"} {
-		schema, err := os.ReadFile(filepath.Join("migrations", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec(string(schema)); err != nil {
-			t.Fatalf("apply %s: %v", name, err)
-		}
-		if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, i+1); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, q := range []string{
+	path := atVersion(t, 4,
 		`INSERT INTO projects (id, slug, name, created_at) VALUES (1, 'acme', 'Acme', 0)`,
 		`INSERT INTO users (id, name, created_at, updated_at) VALUES (1, 'alice', 0, 0), (2, 'mallory', 0, 0)`,
 		`INSERT INTO credentials (id, project_id, name, type, environment, key_type, created_by, active, created_at, updated_at, version, start)
@@ -41,12 +22,7 @@ func TestMigrationOwnKeysFromVersion4(t *testing.T) {
 			(0, 2, 'credential.create', 1, 2, 'success', '{"name":"alice-live-secret-2","type":"API_TOKEN"}'),
 			(0, 1, 'credential.create', 1, 3, 'success', '{"name":"alice-test-secret-1","type":"API_TOKEN"}'),
 			(0, 2, 'credential.create', 1, 2, 'denied', '{"own_key":"true"}')`,
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("prepare version 4: %v", err)
-		}
-	}
-	db.Close()
+	)
 
 	s := MustOpen(t, path)
 	storetest.OwnKeysMigrated(t, s)

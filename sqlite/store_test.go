@@ -41,6 +41,41 @@ func TestStoreShared(t *testing.T) {
 	})
 }
 
+// atVersion makes a database at a new path that migrations 1 to version made (with their
+// schema_migrations rows, as that keyward left them) and that the statements rows filled, and
+// returns its path.
+func atVersion(t *testing.T, version int, rows ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keyward.db")
+	db := rawDB(t, path)
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	names, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil || len(names) < version {
+		t.Fatalf("migrations: %v", err)
+	}
+	for i, name := range names[:version] {
+		schema, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(string(schema)); err != nil {
+			t.Fatalf("apply %s: %v", name, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, i+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range rows {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("prepare version %d: %v", version, err)
+		}
+	}
+	db.Close()
+	return path
+}
+
 // rawDB opens the file directly, bypassing the store, to inspect or tamper with it.
 func rawDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
@@ -153,35 +188,13 @@ func TestMigrations(t *testing.T) {
 	// 0003 on a database that 0002 made and used: projects are not recoverable, credentials
 	// have no serial, cluster or sealed secret, and serials can be recorded from then on.
 	t.Run("CertificatesFromVersion2", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "keyward.db")
-		db := rawDB(t, path)
-		if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-			t.Fatal(err)
-		}
-		for i, name := range []string{"0001_init.sql", "0002_users.sql"} {
-			schema, err := os.ReadFile(filepath.Join("migrations", name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.Exec(string(schema)); err != nil {
-				t.Fatalf("apply %s: %v", name, err)
-			}
-			if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, i+1); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, q := range []string{
+		path := atVersion(t, 2,
 			`INSERT INTO projects (id, slug, name, created_at) VALUES (1, 'system', 'System', 0)`,
 			`INSERT INTO users (id, name, created_at, updated_at) VALUES (1, 'admin', 0, 0)`,
 			`INSERT INTO credentials (id, project_id, name, type, environment, key_type, created_by, active,
 				created_at, updated_at, version, start) VALUES (1, 1, 'old', 'API_TOKEN', 'live', 'secret', 1, 1, 0, 0, 1, 'kw_live_Old')`,
 			`INSERT INTO credential_secrets (digest, credential_id, created_at) VALUES (x'0102', 1, 0)`,
-		} {
-			if _, err := db.Exec(q); err != nil {
-				t.Fatalf("prepare version 2: %v", err)
-			}
-		}
-		db.Close()
+		)
 
 		s := MustOpen(t, path)
 		ctx := t.Context()
@@ -213,35 +226,13 @@ func TestMigrations(t *testing.T) {
 	// 0004 on a database that 0003 made and used: credentials have no rate limit, refill or
 	// counted uses (ConsumeCredit lets them through and counts nothing) until SetRemaining.
 	t.Run("LimitsFromVersion3", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "keyward.db")
-		db := rawDB(t, path)
-		if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-			t.Fatal(err)
-		}
-		for i, name := range []string{"0001_init.sql", "0002_users.sql", "0003_certificates.sql"} {
-			schema, err := os.ReadFile(filepath.Join("migrations", name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.Exec(string(schema)); err != nil {
-				t.Fatalf("apply %s: %v", name, err)
-			}
-			if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, i+1); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, q := range []string{
+		path := atVersion(t, 3,
 			`INSERT INTO projects (id, slug, name, created_at) VALUES (1, 'system', 'System', 0)`,
 			`INSERT INTO users (id, name, created_at, updated_at) VALUES (1, 'admin', 0, 0)`,
 			`INSERT INTO credentials (id, project_id, name, type, environment, key_type, created_by, active,
 				created_at, updated_at, version, start) VALUES (1, 1, 'old', 'API_TOKEN', 'live', 'secret', 1, 1, 0, 0, 1, 'kw_live_Old')`,
 			`INSERT INTO credential_secrets (digest, credential_id, created_at) VALUES (x'0102', 1, 0)`,
-		} {
-			if _, err := db.Exec(q); err != nil {
-				t.Fatalf("prepare version 3: %v", err)
-			}
-		}
-		db.Close()
+		)
 
 		s := MustOpen(t, path)
 		ctx := t.Context()
