@@ -67,23 +67,35 @@ func deleteUser(ctx context.Context, s keyward.Store, id int64, rv keyward.Revoc
 	})
 }
 
-func TestWatch(t *testing.T) {
-	t.Parallel()
-	db := postgrestest.URL(t)
+// watched opens two stores on one new schema of a new database db, as two servers, bootstraps
+// it through b and watches the other: the watcher has heard the All it starts with.
+func watched(t *testing.T) (db string, b *postgres.Store, boot *keyward.Bootstrap, w *watcher) {
+	t.Helper()
+	db = postgrestest.URL(t)
 	url := postgrestest.SchemaURL(t, db)
-	a, b := MustOpen(t, url), MustOpen(t, url)
-	ctx := t.Context()
-	boot := newBootstrap("")
-	if err := b.Bootstrap(ctx, boot); err != nil {
+	a := MustOpen(t, url)
+	b = MustOpen(t, url)
+	boot = newBootstrap("")
+	if err := b.Bootstrap(t.Context(), boot); err != nil {
 		t.Fatal(err)
 	}
-	w := watch(t, a)
+	w = watch(t, a)
 	if inv := w.next(t, 5*time.Second); !inv.All {
 		t.Fatalf("first invalidation = %+v, want All (the feed may have missed changes before it listened)", inv)
 	}
-	ev := func() *keyward.Event {
-		return &keyward.Event{Time: time.Now(), Action: "x", Outcome: keyward.OutcomeSuccess}
-	}
+	return db, b, boot, w
+}
+
+// feedEvent is an event for a change the feed hears of.
+func feedEvent() *keyward.Event {
+	return &keyward.Event{Time: time.Now(), Action: "x", Outcome: keyward.OutcomeSuccess}
+}
+
+func TestWatch(t *testing.T) {
+	t.Parallel()
+	db, b, boot, w := watched(t)
+	ctx := t.Context()
+	ev := feedEvent
 
 	t.Run("Credential", func(t *testing.T) {
 		c, err := b.CredentialByID(ctx, boot.Project.ID, boot.Credential.ID)
@@ -274,7 +286,7 @@ func TestWatch(t *testing.T) {
 	})
 
 	t.Run("OtherSchema", func(t *testing.T) {
-		other := MustOpen(t, postgrestest.SchemaURL(t, db))
+		other := MustOpen(t, postgrestest.SchemaURL(t, db)) // another schema of the same database
 		ob := newBootstrap("")
 		if err := other.Bootstrap(ctx, ob); err != nil {
 			t.Fatal(err)
@@ -325,20 +337,9 @@ func TestWatchConnectionLost(t *testing.T) {
 // commits, never before, once for what changed however many methods said so, and never for a
 // rollback.
 func TestWatchTransaction(t *testing.T) {
-	url := postgrestest.SchemaURL(t, postgrestest.URL(t))
-	a, b := MustOpen(t, url), MustOpen(t, url)
+	_, b, boot, w := watched(t)
 	ctx := t.Context()
-	boot := newBootstrap("")
-	if err := b.Bootstrap(ctx, boot); err != nil {
-		t.Fatal(err)
-	}
-	w := watch(t, a)
-	if inv := w.next(t, 5*time.Second); !inv.All {
-		t.Fatalf("first invalidation = %+v, want All", inv)
-	}
-	ev := func() *keyward.Event {
-		return &keyward.Event{Time: time.Now(), Action: "x", Outcome: keyward.OutcomeSuccess}
-	}
+	ev := feedEvent
 	c, err := b.CredentialByID(ctx, boot.Project.ID, boot.Credential.ID)
 	if err != nil {
 		t.Fatal(err)

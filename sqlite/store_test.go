@@ -41,6 +41,16 @@ func TestStoreShared(t *testing.T) {
 	})
 }
 
+// oldToken is what an older keyward left in its database: the system project, the admin and
+// one token with a secret (digest 0102).
+var oldToken = []string{
+	`INSERT INTO projects (id, slug, name, created_at) VALUES (1, 'system', 'System', 0)`,
+	`INSERT INTO users (id, name, created_at, updated_at) VALUES (1, 'admin', 0, 0)`,
+	`INSERT INTO credentials (id, project_id, name, type, environment, key_type, created_by, active,
+		created_at, updated_at, version, start) VALUES (1, 1, 'old', 'API_TOKEN', 'live', 'secret', 1, 1, 0, 0, 1, 'kw_live_Old')`,
+	`INSERT INTO credential_secrets (digest, credential_id, created_at) VALUES (x'0102', 1, 0)`,
+}
+
 // atVersion makes a database at a new path that migrations 1 to version made (with their
 // schema_migrations rows, as that keyward left them) and that the statements rows filled, and
 // returns its path.
@@ -188,13 +198,7 @@ func TestMigrations(t *testing.T) {
 	// 0003 on a database that 0002 made and used: projects are not recoverable, credentials
 	// have no serial, cluster or sealed secret, and serials can be recorded from then on.
 	t.Run("CertificatesFromVersion2", func(t *testing.T) {
-		path := atVersion(t, 2,
-			`INSERT INTO projects (id, slug, name, created_at) VALUES (1, 'system', 'System', 0)`,
-			`INSERT INTO users (id, name, created_at, updated_at) VALUES (1, 'admin', 0, 0)`,
-			`INSERT INTO credentials (id, project_id, name, type, environment, key_type, created_by, active,
-				created_at, updated_at, version, start) VALUES (1, 1, 'old', 'API_TOKEN', 'live', 'secret', 1, 1, 0, 0, 1, 'kw_live_Old')`,
-			`INSERT INTO credential_secrets (digest, credential_id, created_at) VALUES (x'0102', 1, 0)`,
-		)
+		path := atVersion(t, 2, oldToken...)
 
 		s := MustOpen(t, path)
 		ctx := t.Context()
@@ -226,13 +230,7 @@ func TestMigrations(t *testing.T) {
 	// 0004 on a database that 0003 made and used: credentials have no rate limit, refill or
 	// counted uses (ConsumeCredit lets them through and counts nothing) until SetRemaining.
 	t.Run("LimitsFromVersion3", func(t *testing.T) {
-		path := atVersion(t, 3,
-			`INSERT INTO projects (id, slug, name, created_at) VALUES (1, 'system', 'System', 0)`,
-			`INSERT INTO users (id, name, created_at, updated_at) VALUES (1, 'admin', 0, 0)`,
-			`INSERT INTO credentials (id, project_id, name, type, environment, key_type, created_by, active,
-				created_at, updated_at, version, start) VALUES (1, 1, 'old', 'API_TOKEN', 'live', 'secret', 1, 1, 0, 0, 1, 'kw_live_Old')`,
-			`INSERT INTO credential_secrets (digest, credential_id, created_at) VALUES (x'0102', 1, 0)`,
-		)
+		path := atVersion(t, 3, oldToken...)
 
 		s := MustOpen(t, path)
 		ctx := t.Context()

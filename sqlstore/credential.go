@@ -412,10 +412,7 @@ func (s *Store) UpdateCredential(ctx context.Context, c *keyward.Credential, ev 
 		if err := updateCredential(ctx, tx, c, rollNone); err != nil {
 			return err
 		}
-		if err := revokeCertificates(ctx, tx, c); err != nil {
-			return err
-		}
-		return nil
+		return revokeCertificates(ctx, tx, c)
 	})
 	if err != nil {
 		return err
