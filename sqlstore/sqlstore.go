@@ -192,13 +192,6 @@ func (s *Store) Close() error {
 	return e.closeErr
 }
 
-// Dialect returns the store's dialect.
-func (s *Store) Dialect() Dialect { return s.e.d }
-
-// DB returns the pool write transactions run on, for what an engine's package adds (its change
-// feed, its tests).
-func (s *Store) DB() *sql.DB { return s.e.write }
-
 func errClosed() error {
 	return &keyward.Error{Code: keyward.EUnavailable, Message: "the database is closed"}
 }
@@ -514,12 +507,6 @@ func (t *Time) Scan(v any) error {
 		*t = Time{time.UnixMicro(x).UTC(), true}
 	case time.Time:
 		*t = Time{x.UTC(), true}
-	case string: // a timestamp an engine returns as text
-		p, err := time.Parse(time.RFC3339Nano, x)
-		if err != nil {
-			return fmt.Errorf("sqlstore: time column: %w", err)
-		}
-		*t = Time{p.UTC(), true}
 	default:
 		return fmt.Errorf("sqlstore: time column holds %T", v)
 	}
