@@ -1,0 +1,107 @@
+package authority
+
+import (
+	"context"
+	"encoding/base64"
+	"strconv"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/ca"
+)
+
+// A KUBE_TOKEN is a keyward token in a kubeconfig. The cluster's API server, configured with
+// keyward as its token webhook (--authentication-token-webhook-config-file), asks keyward at
+// each request who the token is (ReviewToken). The token opens its own cluster and nothing
+// else: no other cluster's review, no /v1/verify or gateway check, no keyward API call.
+
+// Extra attribute names a review answers with: where the credential lives, for the cluster's
+// audit log.
+const (
+	ExtraProject      = "keyward.dev/project"
+	ExtraCredential   = "keyward.dev/credential"
+	ExtraCredentialID = "keyward.dev/credential-id"
+)
+
+// kubeFields are what verification keeps about a KUBE_TOKEN: its cluster and who it is there.
+type kubeFields struct {
+	cluster  string
+	username string
+	uid      string
+	groups   []string
+}
+
+// clusterOf returns the cluster named name, ENotFound naming it when there is none.
+func (a *Authority) clusterOf(ctx context.Context, name string) (*keyward.Cluster, error) {
+	cl, err := a.store.ClusterByName(ctx, name)
+	if isCode(err, keyward.ENotFound) {
+		return nil, keyward.Errorf(keyward.ENotFound, "virtual cluster %q not found", name)
+	}
+	return cl, err
+}
+
+// kubeTokenConfig renders the kubeconfig, base64, of KUBE_TOKEN cred created by creator, whose
+// token is key.
+func (a *Authority) kubeTokenConfig(ctx context.Context, cred *keyward.Credential, creator *keyward.User, key string) (string, error) {
+	cl, err := a.clusterOf(ctx, cred.Cluster)
+	if err != nil {
+		return "", err
+	}
+	out, err := ca.Kubeconfig(ca.KubeconfigInput{
+		ClusterName: cl.Name, Server: cl.Server, ClusterCAPEM: []byte(cl.CAPEM),
+		UserName: creator.Name, Token: key, Namespace: cred.Namespace,
+	})
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(out), nil
+}
+
+// kubeOf is what a KUBE_TOKEN is at its cluster, from its creator's current rights: its user
+// name (the creator's, as a KUBE_CONFIG certificate's CN) and, as groups, the names of its roles
+// whose every permission the credential still holds (as its certificate's O, but a role the
+// creator lost stops counting at once). nil for any other credential.
+func kubeOf(cred *keyward.Credential, creator *keyward.User, byID map[int64]*keyward.Role, grants map[int64]map[keyward.Permission]bool) *kubeFields {
+	if cred.Type != keyward.KubeToken {
+		return nil
+	}
+	have := effective(grants, cred.ProjectID)
+	k := &kubeFields{cluster: cred.Cluster, username: creator.Name, uid: "keyward:user:" + strconv.FormatInt(creator.ID, 10)}
+	for _, id := range cred.RoleIDs {
+		if r := byID[id]; r != nil && within(r, have) {
+			k.groups = append(k.groups, r.Name)
+		}
+	}
+	return k
+}
+
+// ReviewToken answers a TokenReview of cluster's API server about key: who the key is there,
+// or nil when it is not a valid KUBE_TOKEN of that cluster (unknown, of another cluster or no
+// cluster, revoked, disabled, expired, its creator disabled or without the rights it gave it,
+// rate limited or out of uses), with the verification code, which the cluster must not be told
+// (for metrics). It goes through verification (cache, limits, usage) as /v1/verify does. The
+// caller needs clusters:review. A review of a cluster that does not exist is ENotFound, so that
+// a webhook pointed at a wrong URL is told; that is looked up only for a refused key, so that
+// an accepted one costs no store read.
+func (a *Authority) ReviewToken(ctx context.Context, cluster, key string) (*keyward.KubeUser, string, error) {
+	if err := a.authorize(ctx, keyward.PermClustersReview, nil); err != nil {
+		return nil, "", err
+	}
+	v, e, err := a.verify(ctx, keyward.VerifyInput{Key: key}, func(int64, string) bool { return true }, cluster)
+	if err != nil {
+		return nil, "", err
+	}
+	if !v.Valid || e == nil || e.kube() == nil {
+		if _, err := a.clusterOf(ctx, cluster); err != nil {
+			return nil, "", err
+		}
+		return nil, v.Code, nil
+	}
+	k := e.kube()
+	return &keyward.KubeUser{
+		Username: k.username, UID: k.uid, Groups: append([]string(nil), k.groups...),
+		Extra: map[string][]string{
+			ExtraProject: {v.Project}, ExtraCredential: {v.Name},
+			ExtraCredentialID: {strconv.FormatInt(v.CredentialID, 10)},
+		},
+	}, v.Code, nil
+}
