@@ -92,7 +92,15 @@ func (a *Authority) loadToken(ctx context.Context, d [32]byte, now time.Time) (*
 			roles = append(roles, r.Name)
 		}
 	}
-	e := a.cache.newEntry(cred, validUntil, creator, grants, roles, kubeOf(cred, creator, byID, grants), now)
+	var kube *kubeFields
+	if cred.Type == keyward.KubeToken {
+		bindings, err := a.store.RoleBindings(ctx, creator.ID)
+		if err != nil {
+			return nil, err
+		}
+		kube = kubeOf(cred, creator, byID, bindings)
+	}
+	e := a.cache.newEntry(cred, validUntil, creator, grants, roles, kube, now)
 	a.cache.put(d, e, epoch)
 	return e, nil
 }

@@ -56,19 +56,24 @@ func (a *Authority) kubeTokenConfig(ctx context.Context, cred *keyward.Credentia
 	return base64.StdEncoding.EncodeToString(out), nil
 }
 
-// kubeOf is what a KUBE_TOKEN is at its cluster, from its creator's current rights: its user
-// name (the creator's, as a KUBE_CONFIG certificate's CN) and, as groups, the names of its roles
-// whose every permission the credential still holds (as its certificate's O, but a role the
-// creator lost stops counting at once). nil for any other credential.
-func kubeOf(cred *keyward.Credential, creator *keyward.User, byID map[int64]*keyward.Role, grants map[int64]map[keyward.Permission]bool) *kubeFields {
-	if cred.Type != keyward.KubeToken {
-		return nil
-	}
-	have := effective(grants, cred.ProjectID)
+// kubeOf is what KUBE_TOKEN cred is at its cluster, from its creator's current bindings: its
+// user name (the creator's, as a KUBE_CONFIG certificate's CN) and, as groups, the names of its
+// roles that the creator is still bound to in its project or globally (as its certificate's O;
+// a cluster grants by the role's name, so a role the creator lost stops counting at once, even
+// when another binding grants the same permissions: the rule of followsCreator). bindings are
+// the creator's, byID every role by id.
+func kubeOf(cred *keyward.Credential, creator *keyward.User, byID map[int64]*keyward.Role, bindings []keyward.RoleBinding) *kubeFields {
 	k := &kubeFields{cluster: cred.Cluster, username: creator.Name, uid: "keyward:user:" + strconv.FormatInt(creator.ID, 10)}
 	for _, id := range cred.RoleIDs {
-		if r := byID[id]; r != nil && within(r, have) {
-			k.groups = append(k.groups, r.Name)
+		r := byID[id]
+		if r == nil {
+			continue
+		}
+		for _, b := range bindings {
+			if b.RoleID == id && (b.ProjectID == 0 || b.ProjectID == cred.ProjectID) {
+				k.groups = append(k.groups, r.Name)
+				break
+			}
 		}
 	}
 	return k

@@ -285,6 +285,19 @@ func TestWebhookAuthenticator(t *testing.T) {
 		}
 	})
 
+	t.Run("RoleByName", func(t *testing.T) {
+		// Client grants all that viewer does, but a cluster grants by the role's name: once
+		// alice is no longer bound to viewer, her token stops being in the group.
+		ic := mint("deploy-named", "prod", "viewer")
+		if err := adm.RemoveMember(ctx, "team", "alice", "viewer"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { must(adm.AddMember(ctx, "team", "alice", "viewer"))(t) })
+		if got := accepted(prod, ctx, ic.Key).User.GetGroups(); len(got) != 0 {
+			t.Errorf("groups after alice lost viewer: %q, want none", got)
+		}
+	})
+
 	t.Run("ErrRevoked", func(t *testing.T) {
 		ic := mint("deploy-revoked", "prod", "viewer")
 		accepted(prod, ctx, ic.Key)
