@@ -34,7 +34,7 @@ type tokenReview struct {
 }
 
 type tokenReviewSpec struct {
-	Token     string   `json:"token"`
+	Token     string   `json:"token,omitempty"` // never in an answer: it is the secret
 	Audiences []string `json:"audiences,omitempty"`
 }
 
