@@ -57,13 +57,15 @@ func (a *Authority) kubeTokenConfig(ctx context.Context, cred *keyward.Credentia
 }
 
 // kubeOf is what KUBE_TOKEN cred is at its cluster, from its creator's current bindings: its
-// user name (the creator's, as a KUBE_CONFIG certificate's CN) and, as groups, the names of its
-// roles that the creator is still bound to in its project or globally (as its certificate's O;
-// a cluster grants by the role's name, so a role the creator lost stops counting at once, even
-// when another binding grants the same permissions: the rule of followsCreator). bindings are
-// the creator's, byID every role by id.
+// user name (the creator's, as a KUBE_CONFIG certificate's CN) and its groups. Those are the
+// names of its roles that the creator is still bound to in its project or globally (as its
+// certificate's O; a cluster grants by the role's name, so a role the creator lost stops
+// counting at once, even when another binding grants the same permissions: the rule of
+// followsCreator), then the same roles qualified by the project, ScopedGroup. bindings are the
+// creator's, byID every role by id.
 func kubeOf(cred *keyward.Credential, creator *keyward.User, byID map[int64]*keyward.Role, bindings []keyward.RoleBinding) *kubeFields {
 	k := &kubeFields{cluster: cred.Cluster, username: creator.Name, uid: "keyward:user:" + strconv.FormatInt(creator.ID, 10)}
+	var scoped []string
 	for _, id := range cred.RoleIDs {
 		r := byID[id]
 		if r == nil {
@@ -72,12 +74,20 @@ func kubeOf(cred *keyward.Credential, creator *keyward.User, byID map[int64]*key
 		for _, b := range bindings {
 			if b.RoleID == id && (b.ProjectID == 0 || b.ProjectID == cred.ProjectID) {
 				k.groups = append(k.groups, r.Name)
+				scoped = append(scoped, ScopedGroup(cred.Project, r.Name))
 				break
 			}
 		}
 	}
+	k.groups = append(k.groups, scoped...)
 	return k
 }
+
+// ScopedGroup is the group a KUBE_TOKEN of project with role is in besides the role's plain
+// name: role names are global, so a cluster that binds the plain name grants it to holders of
+// that role in every project, and one that binds this grants it only to those of project.
+// Neither a slug nor a role name holds a ':', so no two pairs give the same group.
+func ScopedGroup(project, role string) string { return "keyward:" + project + ":" + role }
 
 // ReviewToken answers a TokenReview of cluster's API server about key: who the key is there,
 // or nil when it is not a valid KUBE_TOKEN of that cluster (unknown, of another cluster or no

@@ -104,7 +104,7 @@ func TestKubectl(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kubectl auth whoami: %v\n%s", err, out)
 	}
-	if u := r.Status.UserInfo; u.Username != keyward.AdminUser || !slices.Equal(u.Groups, []string{keyward.RoleAdmin}) {
+	if u := r.Status.UserInfo; u.Username != keyward.AdminUser || !slices.Equal(u.Groups, []string{keyward.RoleAdmin, "keyward:system:admin"}) {
 		t.Errorf("kubectl auth whoami: %+v", u)
 	}
 	must(adm.RevokeCredential(ctx, keyward.SystemProject, "laptop"))(t)

@@ -197,7 +197,7 @@ func TestWebhookAuthenticator(t *testing.T) {
 		if got, want := u.GetName(), "alice"; got != want {
 			t.Errorf("username %q, want %q", got, want)
 		}
-		if got, want := u.GetGroups(), []string{"Client", "viewer"}; !slices.Equal(got, want) {
+		if got, want := u.GetGroups(), []string{"Client", "viewer", "keyward:team:Client", "keyward:team:viewer"}; !slices.Equal(got, want) {
 			t.Errorf("groups %q, want %q", got, want)
 		}
 		if u.GetUID() == "" {
@@ -280,7 +280,7 @@ func TestWebhookAuthenticator(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { must(adm.AddMember(ctx, "team", "alice", "Client"))(t) })
-		if got, want := accepted(prod, ctx, ic.Key).User.GetGroups(), []string{"viewer"}; !slices.Equal(got, want) {
+		if got, want := accepted(prod, ctx, ic.Key).User.GetGroups(), []string{"viewer", "keyward:team:viewer"}; !slices.Equal(got, want) {
 			t.Errorf("groups after alice lost Client: %q, want %q", got, want)
 		}
 	})
