@@ -35,8 +35,8 @@ type CreateCredentialInput struct {
 	Remaining *int64     `json:"remaining,omitempty"`
 	Refill    *Refill    `json:"refill,omitempty"`
 	CertificateOptions
-	// VirtualK8sName and VirtualK8sNamespace place a KUBE_CONFIG credential: the cluster (see
-	// /v1/clusters) and the namespace of its context.
+	// VirtualK8sName and VirtualK8sNamespace place a KUBE_CONFIG or KUBE_TOKEN credential: the
+	// cluster (see /v1/clusters) and the namespace of its context.
 	VirtualK8sName      string `json:"virtual_k8s_name,omitempty"`
 	VirtualK8sNamespace string `json:"virtual_k8s_namespace,omitempty"`
 }
@@ -107,7 +107,8 @@ type RollInput struct {
 const MaxGraceSeconds = 7 * 24 * 3600
 
 // IssuedCredential is a credential with its secret, returned once by create and roll: Key for
-// an API token; Data for the others, base64 (a PKCS#12 bundle or a kubeconfig YAML).
+// a token (API_TOKEN, KUBE_TOKEN); Data, base64, for the others and for a KUBE_TOKEN (a PKCS#12
+// bundle or a kubeconfig YAML).
 type IssuedCredential struct {
 	Credential
 	Key  string `json:"key,omitempty"`
@@ -134,6 +135,16 @@ type ClusterInput struct {
 	CertificateAuthority string `json:"certificate_authority,omitempty"`
 	ClientCACert         string `json:"client_ca_cert,omitempty"`
 	ClientCAKey          string `json:"client_ca_key,omitempty"`
+}
+
+// KubeUser is who a KUBE_TOKEN is at its cluster, as a TokenReview answers: the user that
+// created it, the groups of its roles that the creator still holds in full, and extra
+// attributes naming the credential.
+type KubeUser struct {
+	Username string
+	UID      string
+	Groups   []string
+	Extra    map[string][]string
 }
 
 // VerifyInput asks whether a key is valid and, optionally, whether it holds every permission

@@ -58,13 +58,16 @@ const (
 	PermRolesAdmin    Permission = "roles:admin"
 	PermAuditRead     Permission = "audit:read"
 	PermClustersAdmin Permission = "clusters:admin"
+	// PermClustersReview lets a cluster's API server ask keyward who a KUBE_TOKEN is (the
+	// TokenReview webhook); it is checked globally, like clusters:admin.
+	PermClustersReview Permission = "clusters:review"
 )
 
 // AllPermissions lists every permission, in a stable order.
 var AllPermissions = []Permission{
 	PermKeysCreate, PermKeysRead, PermKeysUpdate, PermKeysRenew, PermKeysRoll, PermKeysRevoke,
 	PermKeysVerify, PermKeysReveal, PermProjectsRead, PermProjectsAdmin, PermUsersAdmin, PermRolesAdmin,
-	PermAuditRead, PermClustersAdmin,
+	PermAuditRead, PermClustersAdmin, PermClustersReview,
 }
 
 // ValidPermission reports whether p is a permission keyward knows.
@@ -114,14 +117,29 @@ const (
 	APIToken       CredentialType = "API_TOKEN"
 	APICertificate CredentialType = "API_CERTIFICATE"
 	KubeConfig     CredentialType = "KUBE_CONFIG"
-	Session        CredentialType = "SESSION"
+	// KubeToken is a kubeconfig whose user presents a keyward token, which the cluster's API
+	// server has keyward review at each request (TokenReview webhook): revocation and the
+	// creator's lost rights take effect at once, where a KUBE_CONFIG certificate lives on until
+	// it expires or the API server reads a CRL.
+	KubeToken CredentialType = "KUBE_TOKEN"
+	Session   CredentialType = "SESSION"
 )
+
+// TypeRule says which types a project credential may have, for the error that refuses one.
+const TypeRule = "must be API_TOKEN, API_CERTIFICATE, KUBE_CONFIG or KUBE_TOKEN"
 
 // Valid reports whether t is a credential type a project credential may have (a login session
 // is its user's and no project credential's type).
 func (t CredentialType) Valid() bool {
-	return t == APIToken || t == APICertificate || t == KubeConfig
+	return t == APIToken || t == APICertificate || t == KubeConfig || t == KubeToken
 }
+
+// Certificate reports whether t's secret is a certificate keyward signs (whose validity is
+// signed into it), rather than a token keyward looks up.
+func (t CredentialType) Certificate() bool { return t == APICertificate || t == KubeConfig }
+
+// ForCluster reports whether a credential of type t is a kubeconfig for a virtual cluster.
+func (t CredentialType) ForCluster() bool { return t == KubeConfig || t == KubeToken }
 
 // Environment separates live keys from test keys; it is part of the token's prefix.
 type Environment string
@@ -197,7 +215,7 @@ type Credential struct {
 	// KUBE_CONFIG credential: the serial in lower-case hex, the SHA-256 of its DER in hex.
 	Serial      string `json:"serial,omitempty"`
 	Fingerprint string `json:"fingerprint,omitempty"`
-	// Cluster and Namespace name the virtual cluster of a KUBE_CONFIG credential.
+	// Cluster and Namespace name the virtual cluster of a KUBE_CONFIG or KUBE_TOKEN credential.
 	Cluster   string `json:"virtual_k8s_name,omitempty"`
 	Namespace string `json:"virtual_k8s_namespace,omitempty"`
 	// Recoverable tells that the key is kept sealed and can be revealed again.
@@ -270,7 +288,7 @@ type Certificate struct {
 	CreatedAt    time.Time  `json:"created_at"`
 }
 
-// Cluster is a virtual Kubernetes cluster that KUBE_CONFIG credentials point at.
+// Cluster is a virtual Kubernetes cluster that KUBE_CONFIG and KUBE_TOKEN credentials point at.
 type Cluster struct {
 	ID     int64  `json:"id"`
 	Name   string `json:"name"`

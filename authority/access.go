@@ -47,6 +47,11 @@ func (a *Authority) callerOf(e *callerEntry, now time.Time, remoteAddr string) (
 	if !secretLive(e.validUntil, now) || e.cred.StateAt(now) != keyward.StateActive || !e.creatorActive() {
 		return nil, errUnauthenticated
 	}
+	if e.cred.Type == keyward.KubeToken {
+		// A kubeconfig's token opens its cluster (ReviewToken), never keyward's own API: the
+		// cluster's API server sees every token its users send.
+		return nil, errUnauthenticated
+	}
 	a.usage.record(e.cred.ID, now)
 	cred := *e.cred // the cached record is shared; the caller gets its own
 	cred.State = keyward.StateActive
@@ -87,7 +92,15 @@ func (a *Authority) loadToken(ctx context.Context, d [32]byte, now time.Time) (*
 			roles = append(roles, r.Name)
 		}
 	}
-	e := a.cache.newEntry(cred, validUntil, creator, grants, roles, now)
+	var kube *kubeFields
+	if cred.Type == keyward.KubeToken {
+		bindings, err := a.store.RoleBindings(ctx, creator.ID)
+		if err != nil {
+			return nil, err
+		}
+		kube = kubeOf(cred, creator, byID, bindings)
+	}
+	e := a.cache.newEntry(cred, validUntil, creator, grants, roles, kube, now)
 	a.cache.put(d, e, epoch)
 	return e, nil
 }

@@ -337,6 +337,11 @@ func TestCreateInvalid(t *testing.T) {
 		{"ErrEnvironment", keyward.CreateCredentialInput{Name: "a", Environment: "prod"}, "environment"},
 		{"ErrKeyType", keyward.CreateCredentialInput{Name: "a", KeyType: "public"}, "key_type"},
 		{"ErrType", keyward.CreateCredentialInput{Name: "a", Type: "PASSWORD"}, "type"},
+		{"ErrKubeTokenNoCluster", keyward.CreateCredentialInput{Name: "a", Type: keyward.KubeToken, VirtualK8sNamespace: "web"}, "virtual_k8s_name"},
+		{"ErrKubeTokenNoNamespace", keyward.CreateCredentialInput{Name: "a", Type: keyward.KubeToken, VirtualK8sName: "prod"}, "virtual_k8s_namespace"},
+		{"ErrKubeTokenKeyAlgorithm", keyward.CreateCredentialInput{Name: "a", Type: keyward.KubeToken, VirtualK8sName: "prod", VirtualK8sNamespace: "web",
+			CertificateOptions: keyward.CertificateOptions{KeyAlgorithm: "rsa-2048"}}, "password"},
+		{"ErrClusterOfAPIToken", keyward.CreateCredentialInput{Name: "a", VirtualK8sName: "prod"}, "virtual_k8s_name"},
 		{"ErrNotBeforeAfterExpiry", keyward.CreateCredentialInput{Name: "a", ExpirationDays: days(1), NotBefore: ptr(t0.AddDate(0, 0, 2))}, "not_before"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -45,6 +45,7 @@ type rareFields struct {
 	validUntil *time.Time // the secret's grace end; nil for the current secret
 	notBefore  *time.Time
 	limits     limits
+	kube       *kubeFields // a KUBE_TOKEN's cluster and identity there
 }
 
 // limits are a key's rate limit and counted uses, what applyLimits needs.
@@ -71,6 +72,22 @@ func (e *entry) secretLive(now time.Time) bool {
 }
 
 func (e *entry) creatorActive() bool { return e.flags&flagCreatorInactive == 0 }
+
+// kube returns what the entry keeps of a KUBE_TOKEN, nil for any other key.
+func (e *entry) kube() *kubeFields {
+	if e.rare == nil {
+		return nil
+	}
+	return e.rare.kube
+}
+
+// cluster is the virtual cluster of a KUBE_TOKEN, "" for any other key.
+func (e *entry) cluster() string {
+	if k := e.kube(); k != nil {
+		return k.cluster
+	}
+	return ""
+}
 
 // limits returns the key's limits, nil when it has none.
 func (e *entry) limits() *limits {
@@ -457,8 +474,9 @@ func (in *interner) permissions(s permSet) []keyward.Permission {
 }
 
 // newEntry builds the verification entry of a credential opened by a secret that is valid
-// until validUntil (nil: no end of its own), created by creator, with grants and role names.
-func (c *cache) newEntry(cred *keyward.Credential, validUntil *time.Time, creator *keyward.User, grants map[int64]map[keyward.Permission]bool, roles []string, now time.Time) *entry {
+// until validUntil (nil: no end of its own), created by creator, with grants and role names,
+// and, for a KUBE_TOKEN, kube.
+func (c *cache) newEntry(cred *keyward.Credential, validUntil *time.Time, creator *keyward.User, grants map[int64]map[keyward.Permission]bool, roles []string, kube *kubeFields, now time.Time) *entry {
 	in := &c.intern
 	e := &entry{projectID: cred.ProjectID, creatorID: creator.ID, loaded: now.UnixMicro(),
 		perms: permsOf(effective(grants, cred.ProjectID))}
@@ -477,8 +495,8 @@ func (c *cache) newEntry(cred *keyward.Credential, validUntil *time.Time, creato
 	if creator.Disabled || creator.DeletedAt != nil {
 		e.flags |= flagCreatorInactive
 	}
-	if validUntil != nil || cred.NotBefore != nil || cred.RateLimit != nil || cred.Remaining != nil {
-		e.rare = &rareFields{validUntil: validUntil, notBefore: cred.NotBefore,
+	if validUntil != nil || cred.NotBefore != nil || cred.RateLimit != nil || cred.Remaining != nil || kube != nil {
+		e.rare = &rareFields{validUntil: validUntil, notBefore: cred.NotBefore, kube: kube,
 			limits: limits{rateLimit: cred.RateLimit, refill: cred.Refill, counted: cred.Remaining != nil}}
 	}
 	return e

@@ -238,7 +238,7 @@ func TestEntryState(t *testing.T) {
 	for _, cred := range creds {
 		for _, u := range users {
 			for _, validUntil := range []*time.Time{nil, at(90 * time.Minute)} {
-				e := c.newEntry(cred, validUntil, u, nil, nil, t0)
+				e := c.newEntry(cred, validUntil, u, nil, nil, nil, t0)
 				ce := &callerEntry{cred: cred, creator: u}
 				if e.creatorActive() != ce.creatorActive() {
 					t.Fatalf("credential %d, user %d: creator active %v, want %v", cred.ID, u.ID, e.creatorActive(), ce.creatorActive())
@@ -289,7 +289,7 @@ func TestEntryAnswer(t *testing.T) {
 	cred := &keyward.Credential{ID: 42, ProjectID: 5, Project: "shop", Name: "checkout", Environment: keyward.Live,
 		KeyType: keyward.Secret, Meta: map[string]string{"tier": "gold"}, ExpiresAt: &exp, Active: true}
 	c := newCache(time.Minute, 100)
-	e := c.newEntry(cred, nil, &keyward.User{ID: 1}, grants, []string{"reader", "verifier"}, t0)
+	e := c.newEntry(cred, nil, &keyward.User{ID: 1}, grants, []string{"reader", "verifier"}, nil, t0)
 	want := keyward.Verification{Valid: true, Code: keyward.CodeValid, CredentialID: 42, Name: "checkout", Project: "shop",
 		Environment: keyward.Live, KeyType: keyward.Secret, Meta: map[string]string{"tier": "gold"}, ExpiresAt: &exp,
 		Permissions: []keyward.Permission{keyward.PermKeysRead, keyward.PermKeysVerify}, Roles: []string{"reader", "verifier"}}
@@ -309,7 +309,7 @@ func TestEntryAnswer(t *testing.T) {
 	other := *cred
 	other.ID, other.Name, other.Project = 43, "other", string([]byte("shop"))
 	other.Meta = map[string]string{"tier": "gold"}
-	f := c.newEntry(&other, nil, &keyward.User{ID: 1}, grants, []string{"reader", "verifier"}, t0)
+	f := c.newEntry(&other, nil, &keyward.User{ID: 1}, grants, []string{"reader", "verifier"}, nil, t0)
 	if !sameMap(e.valid.Meta, f.valid.Meta) || &e.valid.Roles[0] != &f.valid.Roles[0] ||
 		&e.valid.Permissions[0] != &f.valid.Permissions[0] || unsafe.StringData(e.valid.Project) != unsafe.StringData(f.valid.Project) {
 		t.Fatal("equal values are not shared between entries")

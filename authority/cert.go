@@ -238,9 +238,7 @@ func (a *Authority) issueCertificate(ctx context.Context, c *keyward.Credential,
 				req.Organization = append(req.Organization, r.Name)
 			}
 		}
-		if cluster, err = a.store.ClusterByName(ctx, c.Cluster); isCode(err, keyward.ENotFound) {
-			return "", keyward.Errorf(keyward.ENotFound, "virtual cluster %q not found", c.Cluster)
-		} else if err != nil {
+		if cluster, err = a.clusterOf(ctx, c.Cluster); err != nil {
 			return "", err
 		}
 		if cluster.ClientCA != nil {

@@ -124,29 +124,9 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 	if in.Type == "" {
 		in.Type = keyward.APIToken
 	}
-	certificate := in.Type == keyward.APICertificate || in.Type == keyward.KubeConfig
-	switch in.Type {
-	case keyward.APIToken:
-	case keyward.APICertificate, keyward.KubeConfig:
-		validateCertificateOptions(fe, in.Type, in.CertificateOptions)
-		if in.NeverExpires {
-			fe.add("never_expires", "a certificate must expire; give expiration_days or expires_at")
-		}
-	default:
-		fe.add("type", "must be API_TOKEN, API_CERTIFICATE or KUBE_CONFIG")
-	}
-	if in.Type == keyward.KubeConfig {
-		if in.VirtualK8sName == "" {
-			fe.add("virtual_k8s_name", "is required for a KUBE_CONFIG")
-		}
-		if in.VirtualK8sNamespace == "" {
-			fe.add("virtual_k8s_namespace", "is required for a KUBE_CONFIG")
-		}
-	} else if in.VirtualK8sName != "" || in.VirtualK8sNamespace != "" {
-		fe.add("virtual_k8s_name", "applies to KUBE_CONFIG credentials only")
-	}
-	if !certificate && (in.Password != "" || in.KeyAlgorithm != "" || in.Encoding != "") {
-		fe.add("password", "password, key_algorithm and encoding apply to certificate credentials only")
+	validateKind(fe, in.Type, in.CertificateOptions, in.VirtualK8sName, in.VirtualK8sNamespace)
+	if in.Type.Certificate() && in.NeverExpires {
+		fe.add("never_expires", "a certificate must expire; give expiration_days or expires_at")
 	}
 	if !keyward.ValidName(in.Name) {
 		fe.add("name", keyward.NameRule)
@@ -198,21 +178,13 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 	}
 	ev := a.event(ctx, "credential.create", project.ID, 0, now)
 	ev.Detail = map[string]string{"name": in.Name, "type": string(in.Type)}
-	issued := &keyward.IssuedCredential{}
-	var secret *keyward.CredentialSecret
-	if certificate {
-		start := now
-		if notBefore != nil {
-			start = *notBefore
-		}
-		if issued.Data, err = a.issueCertificate(ctx, cred, c.User, in.CertificateOptions, start, *expires); err != nil {
-			return nil, err
-		}
-	} else {
-		if issued.Key, secret, err = a.newSecret(project, in.Environment, now); err != nil {
-			return nil, err
-		}
-		cred.Start, cred.Recoverable = token.Start(issued.Key), secret.Sealed != nil
+	start := now
+	if notBefore != nil {
+		start = *notBefore
+	}
+	issued, secret, err := a.issueSecret(ctx, project, cred, c.User, in.CertificateOptions, start)
+	if err != nil {
+		return nil, err
 	}
 	if err := a.store.CreateCredential(ctx, cred, secret, ev); err != nil {
 		return nil, err
@@ -220,6 +192,64 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 	cred.State = cred.StateAt(now)
 	issued.Credential = *cred
 	return issued, nil
+}
+
+// validateKind checks what depends on a new credential's type: its certificate options and
+// its cluster, adding problems to fe. CreateCredential and CreateServiceCredential share it.
+func validateKind(fe fieldErrors, t keyward.CredentialType, opts keyward.CertificateOptions, cluster, namespace string) {
+	if !t.Valid() {
+		fe.add("type", keyward.TypeRule)
+		return
+	}
+	if t.Certificate() {
+		validateCertificateOptions(fe, t, opts)
+	} else if opts.Password != "" || opts.KeyAlgorithm != "" || opts.Encoding != "" {
+		fe.add("password", "password, key_algorithm and encoding apply to certificate credentials only")
+	}
+	if t.ForCluster() {
+		if cluster == "" {
+			fe.add("virtual_k8s_name", "is required for a "+string(t))
+		}
+		if namespace == "" {
+			fe.add("virtual_k8s_namespace", "is required for a "+string(t))
+		}
+	} else if cluster != "" || namespace != "" {
+		fe.add("virtual_k8s_name", "applies to KUBE_CONFIG and KUBE_TOKEN credentials only")
+	}
+}
+
+// issueSecret makes the secret of a new credential cred (every field but the secret's set),
+// created by creator and valid from start: a token, and for a KUBE_TOKEN the kubeconfig that
+// carries it, or a certificate. It sets cred's Start and Recoverable, or Serial and
+// Fingerprint; it writes nothing. secret is nil for a certificate.
+func (a *Authority) issueSecret(ctx context.Context, project *keyward.Project, cred *keyward.Credential, creator *keyward.User, opts keyward.CertificateOptions, start time.Time) (*keyward.IssuedCredential, *keyward.CredentialSecret, error) {
+	issued := &keyward.IssuedCredential{}
+	if cred.Type.Certificate() {
+		var err error
+		if issued.Data, err = a.issueCertificate(ctx, cred, creator, opts, start, *cred.ExpiresAt); err != nil {
+			return nil, nil, err
+		}
+		return issued, nil, nil
+	}
+	return a.newToken(ctx, project, cred, creator, cred.CreatedAt)
+}
+
+// newToken makes a new token for cred (a token credential) at now, and for a KUBE_TOKEN the
+// kubeconfig that carries it, for creator (unused for other types). It sets cred's Start and
+// Recoverable and writes nothing.
+func (a *Authority) newToken(ctx context.Context, project *keyward.Project, cred *keyward.Credential, creator *keyward.User, now time.Time) (*keyward.IssuedCredential, *keyward.CredentialSecret, error) {
+	key, secret, err := a.newSecret(project, cred.Environment, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	cred.Start, cred.Recoverable = token.Start(key), secret.Sealed != nil
+	issued := &keyward.IssuedCredential{Key: key}
+	if cred.Type == keyward.KubeToken {
+		if issued.Data, err = a.kubeTokenConfig(ctx, cred, creator, key); err != nil {
+			return nil, nil, err
+		}
+	}
+	return issued, secret, nil
 }
 
 // newSecret makes a token for env and the stored trace of it, sealed when the project keeps
@@ -302,7 +332,7 @@ func (a *Authority) ListCredentials(ctx context.Context, projectRef string, in L
 	}
 	fe := fieldErrors{}
 	if in.Type != "" && !in.Type.Valid() {
-		fe.add("type", "must be API_TOKEN, API_CERTIFICATE or KUBE_CONFIG")
+		fe.add("type", keyward.TypeRule)
 	}
 	if in.Environment != "" && !in.Environment.Valid() {
 		fe.add("environment", "must be live or test")
@@ -456,7 +486,7 @@ func (a *Authority) planUpdate(ctx context.Context, orig *keyward.Credential, in
 		if !expChanged {
 			field = "not_before"
 		}
-		if c.Type != keyward.APIToken {
+		if c.Type.Certificate() {
 			fe.add(field, "a certificate's validity is signed into it; roll the credential to re-issue it")
 		} else if notBefore != nil && expires != nil && !notBefore.Before(*expires) {
 			if nbChanged {
@@ -622,8 +652,8 @@ func (a *Authority) RenewCredential(ctx context.Context, projectRef, ref string,
 	if err != nil {
 		return nil, err
 	}
-	if c.Type != keyward.APIToken {
-		return nil, keyward.Invalid("type", "only API_TOKEN credentials renew; a certificate's expiry is signed into it, so roll it to re-issue")
+	if c.Type.Certificate() {
+		return nil, keyward.Invalid("type", "only API_TOKEN and KUBE_TOKEN credentials renew; a certificate's expiry is signed into it, so roll it to re-issue")
 	}
 	if c.RevokedAt != nil {
 		return nil, errRevoked(c)
@@ -699,7 +729,7 @@ func (a *Authority) planRoll(ctx context.Context, orig *keyward.Credential, in k
 	issued := &keyward.IssuedCredential{}
 	var secret *keyward.CredentialSecret
 	ev := a.event(ctx, "credential.roll", c.ProjectID, c.ID, now)
-	if c.Type == keyward.APIToken || c.Type == keyward.Session {
+	if !c.Type.Certificate() {
 		if in.ExpirationDays != nil || in.Password != "" || in.KeyAlgorithm != "" || in.Encoding != "" {
 			return nil, keyward.Invalid("password", "expiration_days, password, key_algorithm and encoding apply to certificate credentials; renew moves a token's expiry")
 		}
@@ -707,10 +737,15 @@ func (a *Authority) planRoll(ctx context.Context, orig *keyward.Credential, in k
 		if err != nil {
 			return nil, err
 		}
-		if issued.Key, secret, err = a.newSecret(project, c.Environment, now); err != nil {
+		var creator *keyward.User
+		if c.Type == keyward.KubeToken {
+			if creator, err = a.store.UserByID(ctx, c.CreatedBy); err != nil {
+				return nil, err
+			}
+		}
+		if issued, secret, err = a.newToken(ctx, project, c, creator, now); err != nil {
 			return nil, err
 		}
-		c.Start, c.Recoverable = token.Start(issued.Key), secret.Sealed != nil
 		ev.Detail = map[string]string{"grace_seconds": strconv.FormatInt(in.GraceSeconds, 10)}
 	} else {
 		fe := fieldErrors{}

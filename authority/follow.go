@@ -39,7 +39,7 @@ func followsCreator(c *keyward.Credential, reason string, before, after []keywar
 	if reason == reasonUserDelete {
 		return true
 	}
-	if c.Type != keyward.APICertificate && c.Type != keyward.KubeConfig {
+	if !c.Type.Certificate() {
 		return false
 	}
 	if reason == reasonUserDisable {

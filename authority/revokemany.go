@@ -58,7 +58,7 @@ func (a *Authority) RevokeCredentials(ctx context.Context, projectRef string, in
 		}
 	}
 	if in.Type != "" && !in.Type.Valid() {
-		fe.add("type", "must be API_TOKEN, API_CERTIFICATE or KUBE_CONFIG")
+		fe.add("type", keyward.TypeRule)
 	}
 	if err := fe.err(); err != nil {
 		return nil, err

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/token"
 )
 
 // Service credentials are keys for machines with exactly the roles asked for, project by
@@ -64,23 +63,7 @@ func (a *Authority) CreateServiceCredential(ctx context.Context, projectRef stri
 	if in.Type == "" {
 		in.Type = keyward.APIToken
 	}
-	switch in.Type {
-	case keyward.APIToken:
-		if in.Password != "" || in.KeyAlgorithm != "" || in.Encoding != "" {
-			fe.add("password", "password, key_algorithm and encoding apply to certificate credentials only")
-		}
-	case keyward.APICertificate, keyward.KubeConfig:
-		validateCertificateOptions(fe, in.Type, in.CertificateOptions)
-	default:
-		fe.add("type", "must be API_TOKEN, API_CERTIFICATE or KUBE_CONFIG")
-	}
-	if in.Type == keyward.KubeConfig {
-		if in.VirtualK8sName == "" || in.VirtualK8sNamespace == "" {
-			fe.add("virtual_k8s_name", "virtual_k8s_name and virtual_k8s_namespace are required for a KUBE_CONFIG")
-		}
-	} else if in.VirtualK8sName != "" || in.VirtualK8sNamespace != "" {
-		fe.add("virtual_k8s_name", "applies to KUBE_CONFIG credentials only")
-	}
+	validateKind(fe, in.Type, in.CertificateOptions, in.VirtualK8sName, in.VirtualK8sNamespace)
 	if !keyward.ValidName(in.Name) {
 		fe.add("name", keyward.NameRule)
 	}
@@ -112,14 +95,8 @@ func (a *Authority) CreateServiceCredential(ctx context.Context, projectRef stri
 		Cluster: in.VirtualK8sName, Namespace: in.VirtualK8sNamespace,
 	}
 	// Everything that can be refused (an unknown cluster, say) happens before the first write.
-	issued := &keyward.IssuedCredential{}
-	var secret *keyward.CredentialSecret
-	if in.Type == keyward.APIToken {
-		if issued.Key, secret, err = a.newSecret(project, keyward.Live, now); err != nil {
-			return nil, err
-		}
-		cred.Start, cred.Recoverable = token.Start(issued.Key), secret.Sealed != nil
-	} else if issued.Data, err = a.issueCertificate(ctx, cred, user, in.CertificateOptions, now, *expires); err != nil {
+	issued, secret, err := a.issueSecret(ctx, project, cred, user, in.CertificateOptions, now)
+	if err != nil {
 		return nil, err
 	}
 	var stored keyward.Credential

@@ -17,36 +17,40 @@ func (a *Authority) Verify(ctx context.Context, in keyward.VerifyInput) (*keywar
 	if err != nil {
 		return nil, err
 	}
-	return a.verify(ctx, in, func(projectID int64, _ string) bool { return c.Can(keyward.PermKeysVerify, projectID) })
+	v, _, err := a.verify(ctx, in, func(projectID int64, _ string) bool { return c.Can(keyward.PermKeysVerify, projectID) }, "")
+	return v, err
 }
 
 // VerifyForGateway verifies a key presented to a gateway (forward-auth): there is no separate
 // caller, the gateway is trusted by where it runs. project, when not empty, restricts the
 // answer to keys of that project (slug); others are NOT_FOUND.
 func (a *Authority) VerifyForGateway(ctx context.Context, in keyward.VerifyInput, project string) (*keyward.Verification, error) {
-	return a.verify(ctx, in, func(_ int64, slug string) bool { return project == "" || slug == project })
+	v, _, err := a.verify(ctx, in, func(_ int64, slug string) bool { return project == "" || slug == project }, "")
+	return v, err
 }
 
-// verify is the verification both entry points share; visible says whether a found key, in the
-// project with that id and slug, may be reported, so that an invisible one is NOT_FOUND.
-func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible func(projectID int64, project string) bool) (*keyward.Verification, error) {
+// verify is the verification every entry point shares; visible says whether a found key, in
+// the project with that id and slug, may be reported, so that an invisible one is NOT_FOUND.
+// cluster is the virtual cluster whose KUBE_TOKENs the entry point verifies, and only those:
+// "" for the entry points of every other key. It returns the cache entry of a key it found.
+func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible func(projectID int64, project string) bool, cluster string) (*keyward.Verification, *entry, error) {
 	for _, p := range in.Permission {
 		if !keyward.ValidPermission(p) {
-			return nil, keyward.Invalid("permission", "unknown permission "+strconv.Quote(string(p)))
+			return nil, nil, keyward.Invalid("permission", "unknown permission "+strconv.Quote(string(p)))
 		}
 	}
 	if !token.Valid(in.Key) {
-		return notFound, nil
+		return notFound, nil, nil
 	}
 	now := a.clock()
 	e, err := a.lookup(ctx, digestOf(in.Key), now)
 	if isCode(err, keyward.ENotFound) {
-		return notFound, nil
+		return notFound, nil, nil
 	} else if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if !e.secretLive(now) || !visible(e.projectID, e.valid.Project) {
-		return notFound, nil
+	if !e.secretLive(now) || !visible(e.projectID, e.valid.Project) || e.cluster() != cluster {
+		return notFound, nil, nil
 	}
 	code := keyward.CodeValid
 	switch e.stateAt(now) {
@@ -73,19 +77,19 @@ func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible 
 	if code == keyward.CodeValid {
 		v, err := a.applyLimits(ctx, e.credID(), e.limits(), &e.valid) // e.valid is shared and read-only
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if v.Valid {
 			a.usage.record(e.credID(), now)
 		}
-		return v, nil
+		return v, e, nil
 	}
 	v := e.valid
 	v.Valid, v.Code = false, code
 	if code != keyward.CodeForbidden {
 		v.Permissions = nil
 	}
-	return &v, nil
+	return &v, e, nil
 }
 
 // notFound is the one answer for a key that does not exist or may not be seen; shared and

@@ -23,8 +23,10 @@ type KubeconfigInput struct {
 	ClusterCAPEM []byte
 	UserName     string
 	// ClientCertPEM (the certificate, optionally followed by intermediates) and ClientKeyPEM
-	// are the user's credentials; they must match each other.
+	// are the user's credentials; they must match each other. Token is the other kind of
+	// credential, a bearer token: give the pair or the token, not both.
 	ClientCertPEM, ClientKeyPEM []byte
+	Token                       string
 	// Namespace is the context's default namespace; empty leaves it out.
 	Namespace string
 	// ContextName names the context; empty means "UserName@ClusterName".
@@ -67,10 +69,20 @@ func Kubeconfig(in KubeconfigInput) ([]byte, error) {
 			return nil, keyward.Invalid("cluster_ca", "holds no PEM certificate")
 		}
 	}
-	// X509KeyPair checks both parse and that the key belongs to the certificate: a
-	// kubeconfig with a mismatched pair fails only at the TLS handshake, far from the cause.
-	if _, err := tls.X509KeyPair(in.ClientCertPEM, in.ClientKeyPEM); err != nil {
-		return nil, keyward.Invalid("client_certificate", "the client certificate and key do not form a valid pair")
+	switch {
+	case in.Token != "":
+		if len(in.ClientCertPEM) > 0 || len(in.ClientKeyPEM) > 0 {
+			return nil, keyward.Invalid("token", "give a token or a client certificate, not both")
+		}
+		if err := checkKubeName("token", in.Token); err != nil {
+			return nil, err
+		}
+	default:
+		// X509KeyPair checks both parse and that the key belongs to the certificate: a
+		// kubeconfig with a mismatched pair fails only at the TLS handshake, far from the cause.
+		if _, err := tls.X509KeyPair(in.ClientCertPEM, in.ClientKeyPEM); err != nil {
+			return nil, keyward.Invalid("client_certificate", "the client certificate and key do not form a valid pair")
+		}
 	}
 
 	var b strings.Builder
@@ -81,8 +93,12 @@ func Kubeconfig(in KubeconfigInput) ([]byte, error) {
 		w("    certificate-authority-data: %s\n", yamlString(base64.StdEncoding.EncodeToString(in.ClusterCAPEM)))
 	}
 	w("users:\n- name: %s\n  user:\n", yamlString(in.UserName))
-	w("    client-certificate-data: %s\n", yamlString(base64.StdEncoding.EncodeToString(in.ClientCertPEM)))
-	w("    client-key-data: %s\n", yamlString(base64.StdEncoding.EncodeToString(in.ClientKeyPEM)))
+	if in.Token != "" {
+		w("    token: %s\n", yamlString(in.Token))
+	} else {
+		w("    client-certificate-data: %s\n", yamlString(base64.StdEncoding.EncodeToString(in.ClientCertPEM)))
+		w("    client-key-data: %s\n", yamlString(base64.StdEncoding.EncodeToString(in.ClientKeyPEM)))
+	}
 	w("contexts:\n- name: %s\n  context:\n    cluster: %s\n    user: %s\n",
 		yamlString(in.ContextName), yamlString(in.ClusterName), yamlString(in.UserName))
 	if in.Namespace != "" {

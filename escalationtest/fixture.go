@@ -303,14 +303,14 @@ func (f *Fixture) NewTarget(holder *Principal, t keyward.CredentialType) (*Targe
 	if holder.Service {
 		in := authority.CreateServiceCredentialInput{Type: t, Name: name, ExpirationDays: &days, CertificateOptions: CertOptions(t),
 			Access: []authority.ProjectRole{{Project: Project, Role: holder.Role()}}}
-		if t == keyward.KubeConfig {
+		if t.ForCluster() {
 			in.VirtualK8sName, in.VirtualK8sNamespace = Cluster, Namespace
 		}
 		issued, err = f.Auth.CreateServiceCredential(f.admin, Project, in)
 	} else {
 		in := keyward.CreateCredentialInput{Type: t, Name: name, ExpirationDays: &days, Roles: []string{holder.Role()},
 			CertificateOptions: CertOptions(t)}
-		if t == keyward.KubeConfig {
+		if t.ForCluster() {
 			in.VirtualK8sName, in.VirtualK8sNamespace = Cluster, Namespace
 		}
 		ctx, cerr := f.creatorCtx(holder)

@@ -26,6 +26,9 @@ const (
 	TokenSecret      SecretKind = "token"
 	PKCS12Secret     SecretKind = "PKCS#12"
 	KubeconfigSecret SecretKind = "kubeconfig"
+	// KubeTokenSecret is a KUBE_TOKEN's token (its kubeconfig carries the same), whose rights
+	// are what its cluster's token review says it is there.
+	KubeTokenSecret SecretKind = "kube token"
 )
 
 // Secret is a secret an operation returned: a token, or a base64 PKCS#12 bundle (opened with
@@ -42,6 +45,8 @@ func SecretOf(t keyward.CredentialType, key, data string) []Secret {
 		return []Secret{{PKCS12Secret, data}}
 	case t == keyward.KubeConfig && data != "":
 		return []Secret{{KubeconfigSecret, data}}
+	case t == keyward.KubeToken && key != "":
+		return []Secret{{KubeTokenSecret, key}}
 	case key != "":
 		return []Secret{{TokenSecret, key}}
 	}
@@ -64,7 +69,8 @@ func Tokens(b []byte, sent string) []string {
 // SecretRights returns the rights a secret carries: a token's as /v1/whoami reports them; a
 // certificate's from its subject as the model reads it, the user of its CN and, for a
 // kubeconfig, the roles of its O (what a Kubernetes API server goes by) or, for a PKCS#12
-// bundle (whose O is the project), the roles of the credential it was issued to.
+// bundle (whose O is the project), the roles of the credential it was issued to; a KUBE_TOKEN's
+// alike from the user and groups its cluster's token review answers.
 func (f *Fixture) SecretRights(s Secret) (Rights, error) {
 	switch s.Kind {
 	case TokenSecret:
@@ -87,6 +93,8 @@ func (f *Fixture) SecretRights(s Secret) (Rights, error) {
 			return nil, err
 		}
 		return f.UserRights(cert.Subject.CommonName, roles)
+	case KubeTokenSecret:
+		return f.KubeTokenRights(s.Value)
 	case KubeconfigSecret:
 		cert, err := kubeconfigCert(s.Value)
 		if err != nil {
@@ -95,6 +103,17 @@ func (f *Fixture) SecretRights(s Secret) (Rights, error) {
 		return f.UserRights(cert.Subject.CommonName, append([]string{}, cert.Subject.Organization...))
 	}
 	return nil, fmt.Errorf("unknown secret kind %q", s.Kind)
+}
+
+// KubeTokenRights reviews tok for Cluster as its API server's webhook would (as the bootstrap
+// admin, who holds clusters:review) and returns the rights of the user and groups the review
+// answers: none when the token is not authenticated.
+func (f *Fixture) KubeTokenRights(tok string) (Rights, error) {
+	u, _, err := f.Auth.ReviewToken(f.admin, Cluster, tok)
+	if err != nil || u == nil {
+		return Rights{}, err
+	}
+	return f.UserRights(u.Username, append([]string{}, u.Groups...))
 }
 
 var clientCertRE = regexp.MustCompile(`client-certificate-data:\s*"?([A-Za-z0-9+/=]+)`)

@@ -38,8 +38,10 @@ func escalationOps(f *escalationtest.Fixture) []*escalationtest.Op {
 func escalationDoc() string { return escalationtest.Doc(escalationOps(nil)) }
 
 var (
-	allTypes  = []keyward.CredentialType{keyward.APIToken, keyward.APICertificate, keyward.KubeConfig}
+	allTypes  = []keyward.CredentialType{keyward.APIToken, keyward.APICertificate, keyward.KubeConfig, keyward.KubeToken}
 	tokenOnly = []keyward.CredentialType{keyward.APIToken}
+	// tokens are the types whose secret is a token: they roll with a grace period and renew.
+	tokens = []keyward.CredentialType{keyward.APIToken, keyward.KubeToken}
 )
 
 // nativeOutcome reads a native answer: ok is the success status; a refusal is a problem
@@ -120,7 +122,7 @@ func nativeEscalationOps() []*escalationtest.Op {
 			switch c.Type {
 			case keyward.APICertificate:
 				body += "," + certBody(c.Type)
-			case keyward.KubeConfig:
+			case keyward.KubeConfig, keyward.KubeToken:
 				body += `,"virtual_k8s_name":"` + escalationtest.Cluster + `","virtual_k8s_namespace":"` + escalationtest.Namespace + `"`
 			}
 			return native(c, "POST", "/v1/projects/"+escalationtest.Project+"/credentials", body+"}", http.StatusCreated)
@@ -150,9 +152,9 @@ func nativeEscalationOps() []*escalationtest.Op {
 		change("roll", "roll", keyward.PermKeysRoll, allTypes, "POST", "/roll", func(c *escalationtest.Call) string {
 			return "{" + certBody(c.Type) + "}"
 		}),
-		change("roll (grace)", "roll", keyward.PermKeysRoll, tokenOnly, "POST", "/roll", fixed(`{"grace_seconds":3600}`)),
+		change("roll (grace)", "roll", keyward.PermKeysRoll, tokens, "POST", "/roll", fixed(`{"grace_seconds":3600}`)),
 		reveal, get, list,
-		change("renew", "renew", keyward.PermKeysRenew, tokenOnly, "POST", "/renew", fixed(`{"expiration_days":10}`)),
+		change("renew", "renew", keyward.PermKeysRenew, tokens, "POST", "/renew", fixed(`{"expiration_days":10}`)),
 		change("update description", "update", keyward.PermKeysUpdate, tokenOnly, "PATCH", "", fixed(`{"description":"changed"}`)),
 		change("update roles", "update", keyward.PermKeysUpdate, tokenOnly, "PATCH", "", fixed(`{"roles":["viewer"]}`)),
 		change("update name, meta, expiry", "update", keyward.PermKeysUpdate, tokenOnly, "PATCH", "", func(c *escalationtest.Call) string {

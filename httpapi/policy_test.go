@@ -68,6 +68,7 @@ var policy = map[string]struct {
 	"DELETE /v1/clusters/{cluster}":                             {keyward.PermClustersAdmin, global, 204},
 	"GET /v1/clusters/{cluster}/ca.pem":                         {"", public, 200},
 	"GET /v1/clusters/{cluster}/crl":                            {"", public, 200},
+	"POST /v1/clusters/{cluster}/tokenreview":                   {keyward.PermClustersReview, global, 200},
 	"POST /v1/projects/{project}/credentials":                   {keyward.PermKeysCreate, project, 201},
 	"GET /v1/projects/{project}/credentials":                    {keyward.PermKeysRead, project, 200},
 	"GET /v1/projects/{project}/credentials/{ref}":              {keyward.PermKeysRead, project, 200},
@@ -342,6 +343,8 @@ func TestPolicyMatrix(t *testing.T) {
 					body = `{"recoverable_keys":true}`
 				case "POST /v1/clusters":
 					body = `{"name":"` + fresh("newcluster") + `","server":"https://127.0.0.1:6443"}`
+				case "POST /v1/clusters/{cluster}/tokenreview":
+					body = `{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"` + probe.Key + `"}}`
 				}
 				tok := sessions[c.name]
 				if strings.Contains(key, " /v1/auth") {

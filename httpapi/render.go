@@ -97,7 +97,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 
 // decode reads a JSON body strictly into v: one object, no unknown fields, right types. An
 // empty body leaves v as it is when optional.
-func decode(r *http.Request, v any, optional bool) error {
+func decode(r *http.Request, v any, optional bool) error { return decodeBody(r, v, optional, true) }
+
+// decodeBody is decode, with unknown fields ignored unless strict: for bodies whose schema
+// another project owns and may grow (a Kubernetes TokenReview).
+func decodeBody(r *http.Request, v any, optional, strict bool) error {
 	body, err := io.ReadAll(r.Body)
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
@@ -120,7 +124,9 @@ func decode(r *http.Request, v any, optional bool) error {
 		return keyward.Errorf(keyward.EUnsupported, "request body must be application/json; set Content-Type")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}

@@ -110,6 +110,7 @@ func (s *Server) routes() {
 	s.route("/v1/clusters/{cluster}", false, map[string]handlerFunc{"GET": s.getCluster, "DELETE": s.deleteCluster})
 	s.route("/v1/clusters/{cluster}/ca.pem", true, map[string]handlerFunc{"GET": s.clusterCAPEM})
 	s.route("/v1/clusters/{cluster}/crl", true, map[string]handlerFunc{"GET": s.crl})
+	s.route("/v1/clusters/{cluster}/tokenreview", false, map[string]handlerFunc{"POST": s.reviewToken})
 	s.route("/v1/verify", false, map[string]handlerFunc{"POST": s.verify})
 	s.route("/v1/login", true, map[string]handlerFunc{"POST": s.login})
 	s.route("/v1/logout", false, map[string]handlerFunc{"POST": s.logout})

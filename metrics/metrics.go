@@ -30,7 +30,7 @@ func New(cache CacheStats) *Metrics {
 		registry: reg,
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keyward_verifications_total",
-			Help: "Key verifications by surface (verify, auth) and result code (VALID, NOT_FOUND, ...).",
+			Help: "Key verifications by surface (verify, auth, tokenreview) and result code (VALID, NOT_FOUND, ...).",
 		}, []string{"surface", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "keyward_verification_duration_seconds",

@@ -14,11 +14,12 @@ import (
 )
 
 func newClusterCmd(a *app) *cobra.Command {
-	cmd := newGroupCmd("cluster", "Register, list, show and remove the virtual clusters of KUBE_CONFIG credentials",
+	cmd := newGroupCmd("cluster", "Register, list, show and remove the virtual clusters of KUBE_CONFIG and KUBE_TOKEN credentials",
 		newClusterAddCmd(a),
 		newClusterListCmd(a),
 		newClusterGetCmd(a),
 		newClusterRemoveCmd(a),
+		newClusterWebhookConfigCmd(a),
 	)
 	cmd.Aliases = []string{"clusters"}
 	return cmd
@@ -66,9 +67,9 @@ func newClusterAddCmd(a *app) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "add <name> --server https://API-SERVER [--ca-file FILE] [--client-ca-cert FILE --client-ca-key FILE]",
-		Short: "Register a virtual cluster that KUBE_CONFIG credentials point at",
-		Long: `Register a virtual cluster that KUBE_CONFIG credentials point at. It needs the
-clusters:admin permission.
+		Short: "Register a virtual cluster that KUBE_CONFIG and KUBE_TOKEN credentials point at",
+		Long: `Register a virtual cluster that KUBE_CONFIG and KUBE_TOKEN credentials point at.
+It needs the clusters:admin permission.
 
 In this command --server is the cluster's Kubernetes API server (an https URL),
 not keyward's: name keyward's server with $KEYWARD_SERVER or --keyward-server.
@@ -81,7 +82,9 @@ CA, or, with --client-ca-cert and --client-ca-key (PEM, the key unencrypted), by
 a CA of the cluster's own, which is sent to the server and kept sealed under
 its master key. Either way the API server must trust that CA for client
 certificates (kube-apiserver --client-ca-file): "keyward ca pem --cluster NAME"
-prints it, and "keyward ca crl --cluster NAME" the revocation list it signs.`,
+prints it, and "keyward ca crl --cluster NAME" the revocation list it signs.
+KUBE_TOKEN kubeconfigs need instead that the API server asks keyward about
+their tokens: see "keyward cluster webhook-config".`,
 		Example: `  keyward cluster add prod --server https://k8s.example.com:6443 --ca-file prod-ca.pem
   keyward cluster add edge --server https://10.0.0.5:6443 --ca-file edge-ca.pem \
       --client-ca-cert edge-client-ca.pem --client-ca-key edge-client-ca-key.pem`,

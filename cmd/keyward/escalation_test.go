@@ -43,7 +43,7 @@ func TestEscalationMatrixCLI(t *testing.T) {
 	}
 	m := escalationtest.NewMatrix(f)
 	m.Run(
-		op("key roll", "roll", escalationtest.Change, keyward.PermKeysRoll, []keyward.CredentialType{keyward.APIToken, keyward.KubeConfig}, "key", "roll"),
+		op("key roll", "roll", escalationtest.Change, keyward.PermKeysRoll, []keyward.CredentialType{keyward.APIToken, keyward.KubeConfig, keyward.KubeToken}, "key", "roll"),
 		op("key reveal", "reveal", escalationtest.Yield, keyward.PermKeysReveal, nil, "key", "reveal"),
 		op("key revoke", "revoke", escalationtest.Change, keyward.PermKeysRevoke, []keyward.CredentialType{keyward.APIToken}, "key", "revoke"),
 	)

@@ -70,7 +70,7 @@ func checkLimit(limit int) error {
 }
 
 var (
-	credentialTypes = []keyward.CredentialType{keyward.APIToken, keyward.APICertificate, keyward.KubeConfig}
+	credentialTypes = []keyward.CredentialType{keyward.APIToken, keyward.APICertificate, keyward.KubeConfig, keyward.KubeToken}
 	environments    = []keyward.Environment{keyward.Live, keyward.Test}
 	keyTypes        = []keyward.KeyType{keyward.Secret, keyward.Publishable}
 	states          = []keyward.State{keyward.StateActive, keyward.StatePending, keyward.StateExpired, keyward.StateDisabled, keyward.StateRevoked}

@@ -46,7 +46,7 @@ func newKeyCreateCmd(a *app) *cobra.Command {
 		Short: "Create an API key, certificate or kubeconfig and print its secret, once",
 		Long: `Create a credential in a project (slug or id) and print its secret, once.
 
---type is API_TOKEN (the default), API_CERTIFICATE or KUBE_CONFIG:
+--type is API_TOKEN (the default), API_CERTIFICATE, KUBE_CONFIG or KUBE_TOKEN:
 
   API_TOKEN        an API key. In a table the key is the last line of stdout;
                    with -o json it is the "key" field.
@@ -59,6 +59,12 @@ func newKeyCreateCmd(a *app) *cobra.Command {
   KUBE_CONFIG      a kubeconfig for the virtual cluster --cluster (see "keyward
                    cluster list") whose context uses --namespace, with a client
                    certificate and key embedded.
+  KUBE_TOKEN       a kubeconfig for --cluster and --namespace like KUBE_CONFIG,
+                   whose user presents a keyward token instead, which the
+                   cluster's API server has keyward review at every request
+                   (its token webhook: see "keyward cluster webhook-config"),
+                   so that revoking it, or its creator losing a role, takes
+                   effect at once. Renew and roll it like an API key.
 
 The secret of a certificate or kubeconfig is binary or long: give --out FILE to
 have it decoded and written to FILE with mode 0600 (an existing FILE is kept
@@ -80,7 +86,8 @@ can: should you lose a permission later, so does the credential.`,
   keyward -o json key create acme-prod --name ci-deploy | jq -r .key
   KEYWARD_P12_PASSWORD=... keyward key create acme-prod --type API_CERTIFICATE --name ci-mtls --out ci-mtls.p12
   printf '%s\n' "$P12_PASSWORD" | keyward key create acme-prod --type API_CERTIFICATE --name ci-mtls --out ci-mtls.p12
-  keyward key create acme-prod --type KUBE_CONFIG --name deployer --cluster prod --namespace team-a --out kubeconfig.yaml`,
+  keyward key create acme-prod --type KUBE_CONFIG --name deployer --cluster prod --namespace team-a --out kubeconfig.yaml
+  keyward key create acme-prod --type KUBE_TOKEN --name deployer --cluster prod --namespace team-a --out kubeconfig.yaml`,
 		Args: exactArgs("project"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fs := cmd.Flags()
@@ -171,8 +178,8 @@ can: should you lose a permission later, so does the credential.`,
 	f.StringVar(&typ, "type", "", "credential type (server default: API_TOKEN)")
 	f.StringArrayVar(&meta, "meta", nil, "metadata key=value; repeat for more")
 	f.StringArrayVar(&roles, "role", nil, "give the key this role (name or id) instead of yours; repeat for more")
-	f.StringVar(&cluster, "cluster", "", "KUBE_CONFIG: the virtual cluster (see \"keyward cluster list\")")
-	f.StringVar(&namespace, "namespace", "", "KUBE_CONFIG: the namespace of the kubeconfig's context")
+	f.StringVar(&cluster, "cluster", "", "KUBE_CONFIG, KUBE_TOKEN: the virtual cluster (see \"keyward cluster list\")")
+	f.StringVar(&namespace, "namespace", "", "KUBE_CONFIG, KUBE_TOKEN: the namespace of the kubeconfig's context")
 	f.StringVar(&keyAlgorithm, "key-algorithm", "", "certificate key: ecdsa-p256 (default), rsa-2048 or rsa-3072")
 	f.StringVar(&encoding, "encoding", "", "API_CERTIFICATE: PKCS#12 encryption, modern (default) or legacy")
 	out.addFlags(cmd, "the secret (a certificate or kubeconfig decoded)")
@@ -181,18 +188,18 @@ can: should you lose a permission later, so does the credential.`,
 
 // certificateFlags checks the flags of "key create" that depend on the credential's type.
 func certificateFlags(fs *pflag.FlagSet, typ keyward.CredentialType) error {
-	certificate := typ == keyward.APICertificate || typ == keyward.KubeConfig
-	if typ != keyward.KubeConfig {
+	certificate := typ.Certificate()
+	if !typ.ForCluster() {
 		for _, n := range []string{"cluster", "namespace"} {
 			if fs.Changed(n) {
-				return usageErrorf("--%s goes with --type KUBE_CONFIG", n)
+				return usageErrorf("--%s goes with --type KUBE_CONFIG or KUBE_TOKEN", n)
 			}
 		}
 	}
-	if typ == keyward.KubeConfig {
+	if typ.ForCluster() {
 		for _, n := range []string{"cluster", "namespace"} {
 			if v, _ := fs.GetString(n); strings.TrimSpace(v) == "" {
-				return usageErrorf("--type KUBE_CONFIG needs --cluster and --namespace")
+				return usageErrorf("--type %s needs --cluster and --namespace", typ)
 			}
 		}
 	}
@@ -284,7 +291,7 @@ func newKeyListCmd(a *app) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&typ, "type", "", "only keys of this type (API_TOKEN, API_CERTIFICATE, KUBE_CONFIG)")
+	f.StringVar(&typ, "type", "", "only keys of this type (API_TOKEN, API_CERTIFICATE, KUBE_CONFIG, KUBE_TOKEN)")
 	f.StringVar(&env, "environment", "", "only keys of this environment (live, test)")
 	f.StringVar(&state, "state", "", "only keys in this state (active, pending, expired, disabled, revoked)")
 	f.IntVar(&limit, "limit", 0, "keys per page (server default when 0)")
@@ -464,6 +471,7 @@ func newKeyRollCmd(a *app) *cobra.Command {
 
 An API key's old secret stops working at once, or after the grace period given
 with --grace (or --grace-seconds), so that the new one can be deployed first.
+A KUBE_TOKEN rolls the same way and comes with its new kubeconfig.
 
 An API_CERTIFICATE or KUBE_CONFIG is re-issued: a new certificate and key, valid
 until --expiration-days from now or, by default, the credential's current

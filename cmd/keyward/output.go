@@ -168,8 +168,9 @@ func (a *app) printIssued(ic *keyward.IssuedCredential) error {
 		if err := details(a.stdout, a.credentialFields(&ic.Credential)); err != nil {
 			return err
 		}
+		// A KUBE_TOKEN has both: its kubeconfig, which carries the key, is what to keep.
 		secret := ic.Key
-		if secret == "" {
+		if ic.Data != "" {
 			secret = ic.Data
 		}
 		if _, err := fmt.Fprintf(a.stdout, "\n%s\n", secret); err != nil {
@@ -182,7 +183,7 @@ func (a *app) printIssued(ic *keyward.IssuedCredential) error {
 
 // issuedWarning is the warning that follows a secret the server shows once.
 func issuedWarning(ic *keyward.IssuedCredential) string {
-	if ic.Key != "" || ic.Data == "" {
+	if ic.Data == "" {
 		return secretWarning
 	}
 	return "This " + secretNoun(ic) + " will not be shown again. Store it now."
@@ -191,10 +192,10 @@ func issuedWarning(ic *keyward.IssuedCredential) string {
 // secretNoun names what a certificate credential's data is.
 func secretNoun(ic *keyward.IssuedCredential) string {
 	switch {
+	case ic.Type.ForCluster():
+		return "kubeconfig"
 	case ic.Key != "":
 		return "key"
-	case ic.Type == keyward.KubeConfig:
-		return "kubeconfig"
 	case ic.Type == keyward.APICertificate:
 		return "PKCS#12 bundle"
 	}

@@ -255,7 +255,7 @@ func (k *kind) createAPI(a *authority.Authority, w http.ResponseWriter, r *http.
 		return keyward.Invalid("spec.type", "is required: API_TOKEN, API_CERTIFICATE or KUBE_CONFIG")
 	}
 	t, ok := k.parseType(req.Spec.Type)
-	if !ok {
+	if !ok || t == keyward.KubeToken { // keyward's own type, which F5 XC has no shape for
 		return keyward.Invalid("spec.type", typeProblem+" (service credentials are created under service_credentials)")
 	}
 	// The spec's fields are "applicable for" one type each; F5 XC ignores them for the others.
@@ -316,7 +316,7 @@ func (k *kind) createService(a *authority.Authority, w http.ResponseWriter, r *h
 		return keyward.Invalid("type", "is required: API_TOKEN, API_CERTIFICATE or KUBE_CONFIG (or their SERVICE_ forms)")
 	}
 	t, ok := k.parseType(req.Type)
-	if !ok {
+	if !ok || t == keyward.KubeToken {
 		return keyward.Invalid("type", typeProblem+", or their SERVICE_ forms")
 	}
 	if len(req.UserGroupNames) > 0 {

@@ -464,7 +464,7 @@ func TestRenewSeed(t *testing.T) {
 	t.Run("ErrNotAPIToken", func(t *testing.T) {
 		e.ok(t, "POST", create.path, create.with(map[string]any{"name": "cert", "spec.password": "example-password"}), nil)
 		fails(t, e.do(t, s.method, s.path, e.admin, s.with(map[string]any{"name": "cert"})), http.StatusBadRequest,
-			"only API_TOKEN credentials renew")
+			"only API_TOKEN and KUBE_TOKEN credentials renew")
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
 		fails(t, e.do(t, s.method, s.path, e.admin, s.with(map[string]any{"name": "nope"})), http.StatusNotFound, `credential "nope" not found`)
