@@ -270,9 +270,14 @@ func (a *app) readPassword(env, label, what string) (string, error) {
 		err error
 	)
 	if fd, isTTY := a.stdinTerminal(); isTTY {
+		restore, eerr := echoOff(fd)
+		if eerr != nil {
+			return "", fmt.Errorf("reading the %s: %w", what, eerr)
+		}
 		fmt.Fprint(a.stderr, label+": ")
 		var b []byte
 		b, err = term.ReadPassword(fd)
+		restore()
 		fmt.Fprintln(a.stderr)
 		if err != nil {
 			return "", fmt.Errorf("reading the %s: %w", what, err)
