@@ -1,7 +1,34 @@
 package authority
 
-import "context"
+import (
+	"context"
+	"strings"
+	"sync"
+)
 
 // FlushUsage writes the pending last_used_at batch now, so that tests can see what the batch
 // writes without waiting for its tick. The server flushes on its timer and in Close.
 func (a *Authority) FlushUsage(ctx context.Context) error { return a.usage.flush(ctx) }
+
+// RecordPasswordChecks makes a record the cost part of every hash a password is checked
+// against ("$argon2id$v=19$m=…,t=…,p=…"), and returns what it recorded so far on each call. Call
+// it before the authority is used concurrently.
+func (a *Authority) RecordPasswordChecks() func() []string {
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	check := a.checkPassword
+	a.checkPassword = func(pass, encoded string) (bool, error) {
+		parts := strings.Split(encoded, "$")
+		mu.Lock()
+		seen = append(seen, strings.Join(parts[:min(4, len(parts))], "$"))
+		mu.Unlock()
+		return check(pass, encoded)
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), seen...)
+	}
+}

@@ -52,7 +52,7 @@ func (a *Authority) checkDummy(pass string) {
 		_, _ = rand.Read(b[:])
 		a.dummyHash, _ = password.Hash(hex.EncodeToString(b[:]), a.passwordParams)
 	})
-	_, _ = password.Check(pass, a.dummyHash)
+	_, _ = a.checkPassword(pass, a.dummyHash)
 }
 
 // maxLoginName is the longest name keyward.ValidName accepts; checked first, so that a huge

@@ -325,7 +325,7 @@ func (a *Authority) checkAndHash(ctx context.Context, u *keyward.User, reset boo
 		if err != nil {
 			return "", err
 		}
-		if ok, err := password.Check(in.CurrentPassword, old); err != nil || !ok {
+		if ok, err := a.checkPassword(in.CurrentPassword, old); err != nil || !ok {
 			return "", keyward.Invalid("current_password", "does not match")
 		}
 	}
@@ -450,7 +450,7 @@ func (a *Authority) checkLogin(ctx context.Context, in keyward.LoginInput) (u *k
 	if err != nil {
 		return nil, false, err
 	}
-	ok, _ = password.Check(in.Password, hash)
+	ok, _ = a.checkPassword(in.Password, hash)
 	return u, ok && !u.Disabled, nil
 }
 
