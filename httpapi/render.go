@@ -1,19 +1,17 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/httpapi/jsonbody"
 )
 
 // StatusOf maps an error code to the native API's HTTP status. It is the one table of the
@@ -98,75 +96,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // decode reads a JSON body strictly into v: one object, no unknown fields, right types. An
 // empty body leaves v as it is when optional.
 func decode(r *http.Request, v any, optional bool) error {
-	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return keyward.Errorf(keyward.ETooLarge, "request body is larger than %d bytes", MaxBodyBytes)
-	} else if err != nil {
-		return keyward.Errorf(keyward.EInvalid, "could not read the request body")
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		if optional {
-			return nil
-		}
-		return keyward.Errorf(keyward.EInvalid, "a JSON request body is required")
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return keyward.Errorf(keyward.EUnsupported, "request body must be application/json")
-		}
-	} else {
-		return keyward.Errorf(keyward.EUnsupported, "request body must be application/json; set Content-Type")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	if dec.More() {
-		return keyward.Errorf(keyward.EInvalid, "request body must hold exactly one JSON object")
-	}
-	return nil
-}
-
-// jsonError turns a decoding error into a caller-safe EInvalid that names the field.
-func jsonError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	var timeErr *time.ParseError
-	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			field = "body"
-		}
-		return keyward.Invalid(field, "must be "+jsonKind(typeErr.Type.Kind().String()))
-	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-		return keyward.Errorf(keyward.EInvalid, "malformed JSON")
-	case errors.As(err, &timeErr):
-		return keyward.Errorf(keyward.EInvalid, "a time is not RFC 3339 (for example 2030-01-02T15:04:05Z)")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return keyward.Invalid(field, "is not a known field")
-	}
-	return keyward.Errorf(keyward.EInvalid, "the request body is not valid JSON for this endpoint")
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "int", "int64", "int32", "uint", "uint64", "float64":
-		return "a number"
-	case "bool":
-		return "true or false"
-	case "string":
-		return "a string"
-	case "map", "struct":
-		return "an object"
-	case "slice":
-		return "an array"
-	}
-	return "of another type"
+	err := jsonbody.Decode(r, v, jsonbody.Rules{Types: jsonbody.JSON, Optional: optional, Strict: true})
+	return jsonbody.Refusal(err, nil)
 }
 
 // etag renders a credential version as a strong entity tag.

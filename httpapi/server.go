@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/httpapi/jsonbody"
 	"github.com/keyward/keyward/metrics"
 	"github.com/keyward/keyward/peer"
 	"github.com/keyward/keyward/token"
@@ -25,7 +26,7 @@ import (
 )
 
 // MaxBodyBytes is the largest request body accepted; larger ones get 413.
-const MaxBodyBytes = 1 << 20
+const MaxBodyBytes = jsonbody.MaxBytes
 
 // Server serves the native API.
 type Server struct {

@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"software.sslmate.com/src/go-pkcs12"
-
 	"github.com/keyward/keyward/dialect/f5xc"
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 // TestCertificatesOffClock issues every certificate type the dialect issues (API and service

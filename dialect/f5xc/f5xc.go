@@ -7,14 +7,11 @@
 package f5xc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/httpapi/jsonbody"
 	"github.com/keyward/keyward/peer"
 )
 
@@ -238,36 +236,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // it is JSON, as F5 XC documents every request (Content-Type: application/json): a text/plain
 // or form body read as JSON anyway is what a cross-site HTML form sends.
 func decode(r *http.Request, v any) error {
-	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return keyward.Errorf(keyward.ETooLarge, "the request body is larger than %d bytes", tooBig.Limit)
-	} else if err != nil {
-		return keyward.Errorf(keyward.EInvalid, "could not read the request body")
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return keyward.Errorf(keyward.EInvalid, "a JSON request body is required")
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		return keyward.Errorf(keyward.EUnsupported, "the request body must be JSON: send Content-Type: application/json")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return keyward.Invalid(typeErr.Field, "has the wrong type")
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return keyward.Invalid(field, "is not a field of this request")
-		}
-		return keyward.Errorf(keyward.EInvalid, "the request body is not valid JSON for this request")
-	}
-	if dec.More() {
-		return keyward.Errorf(keyward.EInvalid, "the request body must hold exactly one JSON object")
-	}
-	return nil
+	return jsonbody.Refusal(jsonbody.Decode(r, v, jsonbody.Rules{Types: jsonbody.JSON, Strict: true}), nil)
 }
 
 // namespace returns the path's namespace (the project), refusing a body whose own namespace

@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"software.sslmate.com/src/go-pkcs12"
-
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/dialect/f5xc"
@@ -30,6 +28,7 @@ import (
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/sqlitetest"
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -764,7 +763,7 @@ func TestErrors(t *testing.T) {
 		fails(t, e.do(t, "POST", list, e.admin, ""), http.StatusBadRequest, "a JSON request body is required")
 		fails(t, e.do(t, "POST", list, e.admin, `{"name":"x","spec":{"type":"API_TOKEN"},"expiry_days":3}`), http.StatusBadRequest, "expiry_days: is not a field")
 		fails(t, e.do(t, "POST", list, e.admin, `{"name":"x","spec":{"type":"API_TOKEN"}} {}`), http.StatusBadRequest, "exactly one JSON object")
-		fails(t, e.do(t, "POST", list, e.admin, `{"name":"x","expiration_days":"3","spec":{"type":"API_TOKEN"}}`), http.StatusBadRequest, "expiration_days: has the wrong type")
+		fails(t, e.do(t, "POST", list, e.admin, `{"name":"x","expiration_days":"3","spec":{"type":"API_TOKEN"}}`), http.StatusBadRequest, "expiration_days: must be an integer")
 		fails(t, e.do(t, "POST", list, e.admin, `{"name":"x"}`), http.StatusBadRequest, "spec.type: is required")
 		fails(t, e.do(t, "POST", list, e.admin, `{"name":"x","spec":{"type":"SERVICE_API_TOKEN"}}`), http.StatusBadRequest, "service_credentials")
 		fails(t, e.do(t, "POST", list, e.admin, `{"name":"bad name","spec":{"type":"API_TOKEN"}}`), http.StatusBadRequest, "name")

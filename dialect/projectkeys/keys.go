@@ -1,13 +1,8 @@
 package projectkeys
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
-	"mime"
 	"net/http"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/httpapi/jsonbody"
 )
 
 // TimeLayout is how this API writes instants: UTC, milliseconds, a literal Z, as the vendor's
@@ -284,48 +280,9 @@ func parseDate(field string, raw json.RawMessage) (t *time.Time, set bool, err e
 // ignored, as the vendor's server ignores them; a field of the wrong type is named. The body
 // must say it is JSON: one without a content type is what a cross-site script can send.
 func decodeBody(r *http.Request, v any) error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mt != "application/json" && mt != "text/json" && !strings.HasSuffix(mt, "+json")) {
-		return keyward.Errorf(keyward.EUnsupported, "the request body must be JSON (Content-Type: application/json)")
-	}
-	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return keyward.Errorf(keyward.ETooLarge, "the request body is larger than %d bytes", tooBig.Limit)
-	} else if err != nil {
-		return keyward.Errorf(keyward.EInvalid, "could not read the request body")
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return keyward.Errorf(keyward.EInvalid, "a JSON request body is required")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	err = dec.Decode(v)
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return keyward.Invalid(typeErr.Field, "must be "+kindOf(typeErr.Type))
-	case errors.As(err, &typeErr):
-		return keyward.Errorf(keyward.EInvalid, "the request body must be a JSON object")
-	case err != nil:
-		return keyward.Errorf(keyward.EInvalid, "the request body is not valid JSON")
-	case dec.More():
-		return keyward.Errorf(keyward.EInvalid, "the request body must hold one JSON object")
-	}
-	return nil
-}
-
-// kindOf names what a request field must be.
-func kindOf(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Int, reflect.Int32, reflect.Int64:
-		return "an integer"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.String:
-		return "a string"
-	}
-	return "of another type"
+	err := jsonbody.Decode(r, v, jsonbody.Rules{Types: []string{"application/json", "text/json", "+json"}})
+	return jsonbody.Refusal(err, jsonbody.Wording{
+		jsonbody.MediaType: "the request body must be JSON (Content-Type: application/json)",
+		jsonbody.BadValue:  "the request body is not valid JSON",
+	})
 }

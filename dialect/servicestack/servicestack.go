@@ -28,7 +28,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -40,6 +39,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/httpapi/jsonbody"
 	"github.com/keyward/keyward/peer"
 )
 
@@ -367,12 +367,9 @@ func (e *serializationError) Error() string { return e.msg }
 // else the body (JSON or JSV, as its Content-Type says, or empty), as ServiceStack fills a
 // request DTO. Property names are matched ignoring case, and unknown ones are ignored.
 func requestEnvironment(r *http.Request, f format, fromPath string) (string, error) {
-	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return "", keyward.Errorf(keyward.ETooLarge, "the request body is larger than %d bytes", tooBig.Limit)
-	} else if err != nil {
-		return "", keyward.Errorf(keyward.EInvalid, "could not read the request body")
+	body, err := jsonbody.Read(r)
+	if err != nil {
+		return "", jsonbody.Refusal(err, nil)
 	}
 	if fromPath != "" {
 		return fromPath, nil
@@ -386,12 +383,12 @@ func requestEnvironment(r *http.Request, f format, fromPath string) (string, err
 		return "", nil
 	}
 	var dto RegenerateApiKeys
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, isJSON := jsonbody.Accepts(r, "application/json", "text/json", "+json")
 	switch {
-	case err != nil:
+	case mt == "":
 		return "", keyward.Errorf(keyward.EUnsupported, "a request body needs its Content-Type: application/json or text/jsv")
-	case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"):
-		if err := json.Unmarshal(body, &dto); err != nil {
+	case isJSON:
+		if err := jsonbody.Unmarshal(body, &dto, false); err != nil {
 			return "", &serializationError{"the request body is not a JSON RegenerateApiKeys object"}
 		}
 	case mt == "text/jsv":
