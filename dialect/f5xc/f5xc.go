@@ -139,7 +139,7 @@ func (h *Handler) route(path string, methods map[string]handlerFunc) {
 		allow = append(allow, m)
 		h.endpoints = append(h.endpoints, Endpoint{Method: m, Path: path})
 		h.mux.HandleFunc(m+" "+path, func(w http.ResponseWriter, r *http.Request) {
-			caller, err := h.authenticate(r)
+			caller, err := keys.Authenticate(h.a, r)
 			if err == nil {
 				err = fn(h.a, w, r.WithContext(keyward.NewContext(r.Context(), caller)))
 			}
@@ -154,21 +154,14 @@ func (h *Handler) route(path string, methods map[string]handlerFunc) {
 	})
 }
 
-// authenticate finds the caller: by the token of "Authorization: APIToken <token>" (or Bearer)
-// or, without that header, by the client certificate of the TLS connection (an
-// API_CERTIFICATE's bundle).
-func (h *Handler) authenticate(r *http.Request) (*keyward.Caller, error) {
-	addr := peer.Host(r)
-	if scheme, tok := peer.Authorization(r); scheme != "" || tok != "" {
-		if !strings.EqualFold(scheme, "APIToken") && !strings.EqualFold(scheme, "Bearer") {
-			return nil, keyward.Errorf(keyward.EUnauthenticated, "the Authorization header must be APIToken <token>")
-		}
-		return h.a.Authenticate(r.Context(), tok, addr)
-	}
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		return h.a.AuthenticateCertificate(r.Context(), r.TLS.PeerCertificates, addr)
-	}
-	return nil, keyward.Errorf(keyward.EUnauthenticated, "an API token (Authorization: APIToken <token>) or an API certificate is required")
+// keys is where F5 XC's caller presents itself: "Authorization: APIToken <token>" (or Bearer)
+// or, without that header, the client certificate of the TLS connection (an API_CERTIFICATE's
+// bundle).
+var keys = peer.Keys{
+	Schemes:     []string{"APIToken", "Bearer"},
+	WrongScheme: "the Authorization header must be APIToken <token>",
+	Certificate: true,
+	Missing:     "an API token (Authorization: APIToken <token>) or an API certificate is required",
 }
 
 // Error is the body of every error: the gRPC status code F5 XC's gateway puts in "code" and a

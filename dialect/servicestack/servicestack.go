@@ -208,7 +208,7 @@ func (h *Handler) serve(o op, fn opFunc) http.Handler {
 			h.writeError(w, r, c.format, o, keyward.Errorf(keyward.EMethodNotAllowed, "method %s is not allowed here", r.Method))
 			return
 		}
-		caller, err := h.authenticate(r)
+		caller, err := keys.Authenticate(h.a, r)
 		if err == nil {
 			ctx := keyward.NewContext(r.Context(), caller)
 			if c.environment, err = requestEnvironment(r, c.format, env); err == nil {
@@ -284,22 +284,11 @@ func userAPIKey(c *keyward.Credential, key string) UserApiKey {
 	return k
 }
 
-// authenticate finds the caller by the key the request presents: Authorization: Bearer <key>,
-// or Basic with the key as the user name and an empty password.
-func (h *Handler) authenticate(r *http.Request) (*keyward.Caller, error) {
-	var key string
-	switch scheme, rest := peer.Authorization(r); {
-	case strings.EqualFold(scheme, "Bearer"):
-		key = rest
-	case strings.EqualFold(scheme, "Basic"):
-		if user, pass, ok := r.BasicAuth(); ok && pass == "" {
-			key = user
-		}
-	}
-	if key == "" {
-		return nil, keyward.Errorf(keyward.EUnauthenticated, "a valid API key is required: Authorization: Bearer <key>, or Basic with the key as the user name")
-	}
-	return h.a.Authenticate(r.Context(), key, peer.Host(r))
+// keys is where the caller's key is: Authorization: Bearer <key>, or Basic with the key as the
+// user name and an empty password.
+var keys = peer.Keys{
+	Schemes: []string{"Bearer", "Basic"},
+	Missing: "a valid API key is required: Authorization: Bearer <key>, or Basic with the key as the user name",
 }
 
 // responseFormat picks the response format as ServiceStack does: ?format=, then a .json or
