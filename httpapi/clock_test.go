@@ -19,9 +19,10 @@ import (
 	"testing"
 	"time"
 
+	"software.sslmate.com/src/go-pkcs12"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
-	"software.sslmate.com/src/go-pkcs12"
 )
 
 // TestCertificatesOffClock creates and rolls every certificate credential of the native API

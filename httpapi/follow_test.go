@@ -13,10 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"software.sslmate.com/src/go-pkcs12"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/password"
-	"software.sslmate.com/src/go-pkcs12"
 )
 
 var kubeDataRE = regexp.MustCompile(`client-(certificate|key)-data: "([^"]+)"`)

@@ -311,8 +311,13 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("audit list: exit %d\n%s", code, out)
 		}
 		// Exit codes of the real process: usage 2, refusal 1, unreachable 3.
-		if _, _, code := cliProcess(t, srv, admin, "", "key", "create", "system", "--name", "x", "--never-expires", "--expiration-days", "3"); code != 2 {
-			t.Fatalf("conflicting flags: exit %d, want 2", code)
+		if _, _, code := cliProcess(t, srv, admin, "", "key", "create", "system", "--name", "x", "--expires-at", "tomorrow"); code != 2 {
+			t.Fatalf("unreadable flag: exit %d, want 2", code)
+		}
+		// A request the server's rules refuse is the server's to refuse: exit 1, its field error.
+		if _, stderr, code := cliProcess(t, srv, admin, "", "key", "create", "system", "--name", "x", "--never-expires", "--expiration-days", "3"); code != 1 ||
+			!strings.Contains(stderr, "\n  expiration_days: give only one of expiration_days, expires_at and never_expires\n") {
+			t.Fatalf("conflicting flags: exit %d, want 1 and the server's field error\n%s", code, stderr)
 		}
 		if _, _, code := cliProcess(t, srv, admin, "", "key", "get", "system", "nope"); code != 1 {
 			t.Fatalf("unknown key: exit %d, want 1", code)

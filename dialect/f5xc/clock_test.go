@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyward/keyward/dialect/f5xc"
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/keyward/keyward/dialect/f5xc"
 )
 
 // TestCertificatesOffClock issues every certificate type the dialect issues (API and service

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"software.sslmate.com/src/go-pkcs12"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/dialect/f5xc"
@@ -28,7 +30,6 @@ import (
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/sqlitetest"
-	"software.sslmate.com/src/go-pkcs12"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -363,7 +364,7 @@ func TestCreateSeed(t *testing.T) {
 		openssl := tool(t, "openssl", "openssl")
 		// F5 XC takes passwords of 6 to 50 characters, and so does keyward: shorter is refused,
 		// nothing is created, and the seed's own request ("example") succeeds unchanged.
-		fails(t, e.do(t, s.method, s.path, e.admin, s.with(map[string]any{"spec.password": "short"})), http.StatusBadRequest, "password: must be at least 6 characters")
+		fails(t, e.do(t, s.method, s.path, e.admin, s.with(map[string]any{"spec.password": "short"})), http.StatusBadRequest, "password must be at least 6 characters")
 		const password = "example"
 		var created f5xc.CreateResponse
 		r := e.ok(t, s.method, s.path, s.with(nil), &created)
