@@ -1,9 +1,9 @@
 package main
 
 import (
-	"context"
-	"log/slog"
-	"net/http/httptest"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,59 +11,19 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
-	"github.com/keyward/keyward/masterkey"
 )
-
-// startRulesServer serves the native API in process on a new SQLite store, with project acme
-// holding an API key ci and an API_CERTIFICATE mtls, and cluster prod. It returns the server's
-// URL and the bootstrap admin's token.
-func startRulesServer(t *testing.T) (string, string) {
-	t.Helper()
-	ctx := context.Background()
-	store := sqliteStore(t)
-	mk, err := masterkey.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.DiscardHandler)
-	a := authority.New(store, authority.Options{Logger: logger, MasterKey: mk})
-	t.Cleanup(func() { a.Close() })
-	admin, err := a.Bootstrap(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.InitCA(ctx); err != nil {
-		t.Fatal(err)
-	}
-	caller, err := a.Authenticate(ctx, admin, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx := keyward.NewContext(ctx, caller)
-	if _, err := a.CreateProject(actx, keyward.CreateProjectInput{Slug: "acme"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.CreateCredential(actx, "acme", keyward.CreateCredentialInput{Name: "ci"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.CreateCredential(actx, "acme", keyward.CreateCredentialInput{Name: "mtls", Type: keyward.APICertificate,
-		CertificateOptions: keyward.CertificateOptions{Password: certPassword}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.CreateCluster(actx, keyward.ClusterInput{Name: "prod", Server: "https://k8s.example.com:6443"}); err != nil {
-		t.Fatal(err)
-	}
-	h, _ := newHandler(serveConfig{requestTimeout: 30 * time.Second}, a, store, logger, "")
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv.URL, admin
-}
 
 // TestServerRules checks that the CLI leaves the rules of a request to the server, which owns
 // them: the request is sent, and what the user reads is the server's refusal (each field and
 // its reason on a line of its own, or the server's message), with exit code 1.
 func TestServerRules(t *testing.T) {
-	url, admin := startRulesServer(t)
+	// The in-process API of hostile_test.go: project acme with API key web and API_CERTIFICATE
+	// badge, cluster prod.
+	e := startSurfaces(t, sqliteStore(t))
+	cacert := filepath.Join(t.TempDir(), "server.pem")
+	if err := os.WriteFile(cacert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	caCert, _, _, _ := testCAFiles(t, t.TempDir())
 	long := strconv.Itoa(keyward.MaxDescription)
 	pw := map[string]string{"KEYWARD_P12_PASSWORD": certPassword}
@@ -92,16 +52,16 @@ func TestServerRules(t *testing.T) {
 		{"ListBadState", "", nil, []string{"key", "list", "acme", "--state", "dead"}, "state: must be active, expired, revoked, disabled or pending"},
 		{"ListNegativeLimit", "", nil, []string{"key", "list", "acme", "--limit", "-1"}, "limit: must be a non-negative integer"},
 		{"ListHugeLimit", "", nil, []string{"key", "list", "acme", "--limit", "100000"}, "limit: must be between 1 and " + strconv.Itoa(authority.MaxPageSize)},
-		{"UpdateNothing", "", nil, []string{"key", "update", "acme", "ci"}, "error: nothing to change: give name, description, meta, expires_at, never_expires, not_before, active, roles, ratelimit, remaining or refill"},
-		{"UpdateLongDescription", "", nil, []string{"key", "update", "acme", "ci", "--description", strings.Repeat("x", keyward.MaxDescription+1)}, "description: must be at most " + long + " characters"},
-		{"UpdateExpiresAndNever", "", nil, []string{"key", "update", "acme", "ci", "--expires-at", "2030-01-01T00:00:00Z", "--never-expires"}, "expires_at: give expires_at or never_expires, not both"},
-		{"UpdateNeverFalse", "", nil, []string{"key", "update", "acme", "ci", "--never-expires=false"}, "never_expires: false needs expires_at"},
-		{"UpdateNegativeVersion", "", nil, []string{"key", "update", "acme", "ci", "--active=false", "--if-version", "-1"}, `If-Match: must be the credential's ETag, such as "3"`},
-		{"RenewNeither", "", nil, []string{"key", "renew", "acme", "ci"}, "expiration_days: give expiration_days or expires_at"},
-		{"RenewBoth", "", nil, []string{"key", "renew", "acme", "ci", "--expiration-days", "3", "--expires-at", "2030-01-01T00:00:00Z"}, onlyOne},
-		{"RollNegativeGrace", "", nil, []string{"key", "roll", "acme", "ci", "--grace-seconds", "-5"}, "grace_seconds: must be between 0 and " + strconv.Itoa(keyward.MaxGraceSeconds)},
-		{"RollTokenDays", "", nil, []string{"key", "roll", "acme", "ci", "--expiration-days", "3"}, "password: expiration_days, password, key_algorithm and encoding apply to certificate credentials; renew moves a token's expiry"},
-		{"VerifyBadPermission", "", nil, []string{"key", "verify", admin, "--permission", "keys:fly"}, `permission: unknown permission "keys:fly"`},
+		{"UpdateNothing", "", nil, []string{"key", "update", "acme", "web"}, "error: nothing to change: give name, description, meta, expires_at, never_expires, not_before, active, roles, ratelimit, remaining or refill"},
+		{"UpdateLongDescription", "", nil, []string{"key", "update", "acme", "web", "--description", strings.Repeat("x", keyward.MaxDescription+1)}, "description: must be at most " + long + " characters"},
+		{"UpdateExpiresAndNever", "", nil, []string{"key", "update", "acme", "web", "--expires-at", "2030-01-01T00:00:00Z", "--never-expires"}, "expires_at: give expires_at or never_expires, not both"},
+		{"UpdateNeverFalse", "", nil, []string{"key", "update", "acme", "web", "--never-expires=false"}, "never_expires: false needs expires_at"},
+		{"UpdateNegativeVersion", "", nil, []string{"key", "update", "acme", "web", "--active=false", "--if-version", "-1"}, `If-Match: must be the credential's ETag, such as "3"`},
+		{"RenewNeither", "", nil, []string{"key", "renew", "acme", "web"}, "expiration_days: give expiration_days or expires_at"},
+		{"RenewBoth", "", nil, []string{"key", "renew", "acme", "web", "--expiration-days", "3", "--expires-at", "2030-01-01T00:00:00Z"}, onlyOne},
+		{"RollNegativeGrace", "", nil, []string{"key", "roll", "acme", "web", "--grace-seconds", "-5"}, "grace_seconds: must be between 0 and " + strconv.Itoa(keyward.MaxGraceSeconds)},
+		{"RollTokenDays", "", nil, []string{"key", "roll", "acme", "web", "--expiration-days", "3"}, "password: expiration_days, password, key_algorithm and encoding apply to certificate credentials; renew moves a token's expiry"},
+		{"VerifyBadPermission", "", nil, []string{"key", "verify", e.admin, "--permission", "keys:fly"}, `permission: unknown permission "keys:fly"`},
 		{"CertShortPassword", "short\n", nil, cert, "password: must be at least 6 characters"},
 		{"CertShortEnvPassword", "", map[string]string{"KEYWARD_P12_PASSWORD": "short"}, cert, "password: must be at least 6 characters"},
 		{"CertControlPassword", "long enough\tpw\n", nil, cert, "password: must not contain control characters"},
@@ -115,10 +75,10 @@ func TestServerRules(t *testing.T) {
 		{"KubeNoNamespace", "", nil, append(kube, "--cluster", "prod"), "virtual_k8s_namespace: is required for a KUBE_CONFIG"},
 		{"KubeNoCluster", "", nil, append(kube, "--namespace", "ns"), "virtual_k8s_name: is required for a KUBE_CONFIG"},
 		{"KubeEncoding", "", nil, append(kube, "--cluster", "prod", "--namespace", "ns", "--encoding", "legacy"), "encoding: password and encoding apply to API_CERTIFICATE only: a kubeconfig holds its key unencrypted"},
-		{"RollBadKeyAlgorithm", "", pw, []string{"key", "roll", "acme", "mtls", "--key-algorithm", "ed448"}, "key_algorithm: must be ecdsa-p256, rsa-2048 or rsa-3072"},
-		{"RollBadEncoding", "", pw, []string{"key", "roll", "acme", "mtls", "--encoding", "rc2"}, "encoding: must be modern or legacy"},
-		{"RollZeroDays", "", pw, []string{"key", "roll", "acme", "mtls", "--expiration-days", "0"}, "expiration_days: must be between 1 and " + strconv.Itoa(keyward.MaxExpirationDays)},
-		{"RollShortEnvPassword", "", map[string]string{"KEYWARD_P12_PASSWORD": "1234"}, []string{"key", "roll", "acme", "mtls"}, "password: must be at least 6 characters"},
+		{"RollBadKeyAlgorithm", "", pw, []string{"key", "roll", "acme", "badge", "--key-algorithm", "ed448"}, "key_algorithm: must be ecdsa-p256, rsa-2048 or rsa-3072"},
+		{"RollBadEncoding", "", pw, []string{"key", "roll", "acme", "badge", "--encoding", "rc2"}, "encoding: must be modern or legacy"},
+		{"RollZeroDays", "", pw, []string{"key", "roll", "acme", "badge", "--expiration-days", "0"}, "expiration_days: must be between 1 and " + strconv.Itoa(keyward.MaxExpirationDays)},
+		{"RollShortEnvPassword", "", map[string]string{"KEYWARD_P12_PASSWORD": "1234"}, []string{"key", "roll", "acme", "badge"}, "password: must be at least 6 characters"},
 		{"ProjectBadSlug", "", nil, []string{"project", "create", "Acme_Prod"}, "slug: must be 1-63 lower-case letters, digits or dashes, not starting with a dash"},
 		{"ProjectLongName", "", nil, []string{"project", "create", "acme2", "--name", strings.Repeat("n", 101)}, "name: must be at most 100 characters"},
 		{"ProjectUpdateNothing", "", nil, []string{"project", "update", "acme"}, "error: nothing to change: give name or recoverable_keys"},
@@ -140,11 +100,11 @@ func TestServerRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := map[string]string{"KEYWARD_SERVER": url, "KEYWARD_TOKEN": admin}
+			env := map[string]string{"KEYWARD_SERVER": e.srv.URL, "KEYWARD_TOKEN": e.admin}
 			for k, v := range tt.env {
 				env[k] = v
 			}
-			r := runCLIEnv(t, env, tt.stdin, tt.args...)
+			r := runCLIEnv(t, env, tt.stdin, append([]string{"--cacert", cacert}, tt.args...)...)
 			if r.code != exitRefused {
 				t.Errorf("code = %d, want %d (stderr %q)", r.code, exitRefused, r.stderr)
 			}
