@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/logbuf"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/sqlitetest"
@@ -55,7 +55,7 @@ type env struct {
 	url   string
 	token string
 	store *faultyStore
-	log   *lockedBuffer
+	log   *logbuf.Buffer
 }
 
 func start(t *testing.T, timeout time.Duration) *env {
@@ -74,7 +74,7 @@ func startWith(t *testing.T, opts authority.Options, timeout time.Duration) (*en
 	}
 	t.Cleanup(func() { s.Close() })
 	fs := &faultyStore{Store: s}
-	logBuf := &lockedBuffer{}
+	logBuf := &logbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logBuf, nil))
 	opts.Logger = logger
 	if opts.MasterKey, err = masterkey.Generate(); err != nil {
@@ -93,24 +93,6 @@ func startWith(t *testing.T, opts authority.Options, timeout time.Duration) (*en
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &env{url: srv.URL, token: tok, store: fs, log: logBuf}, api
-}
-
-// lockedBuffer is a log sink that the server writes and the test reads concurrently.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 type response struct {

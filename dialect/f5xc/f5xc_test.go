@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/keyward/keyward/dialect/f5xc"
 	"github.com/keyward/keyward/httpapi"
 	"github.com/keyward/keyward/internal/proctest"
+	"github.com/keyward/keyward/internal/testclock"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/sqlitetest"
@@ -38,22 +38,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // not move.
 var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	srv   *httptest.Server
 	a     *authority.Authority
-	clock *clock
+	clock *testclock.Clock
 	admin string          // the bootstrap admin's token
 	ctx   context.Context // acting as the admin
 }
@@ -79,7 +67,7 @@ func startAt(t *testing.T, now time.Time) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: now}
+	clk := testclock.New(now)
 	logger := slog.New(slog.DiscardHandler)
 	a := authority.New(s, authority.Options{Now: clk.Now, Logger: logger, MasterKey: mk, UsageFlushInterval: time.Hour})
 	t.Cleanup(func() { a.Close() })

@@ -25,6 +25,7 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/dialect/voltmx"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/logbuf"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/sqlite"
@@ -77,23 +78,6 @@ func (s *faultyStore) CredentialBySecret(ctx context.Context, d []byte) (*keywar
 	return s.Store.CredentialBySecret(ctx, d)
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // env is a keyward server with the dialect mounted as keyward serve mounts it. Project acme
 // keeps recoverable keys, globex does not. Users: olga (owner in acme), vera (viewer in
 // acme), gus (owner in globex), each with a login session.
@@ -103,10 +87,10 @@ type env struct {
 	olga, vera, gus  string // session tokens
 	a                *authority.Authority
 	store            *faultyStore
-	log              *lockedBuffer
+	log              *logbuf.Buffer
 	adminCtx         context.Context
 	acmeID, globexID int64
-	dialectLog       *lockedBuffer
+	dialectLog       *logbuf.Buffer
 	mu               sync.Mutex
 	produced         map[int]bool // statuses seen, for the seed's status table
 	offset           atomic.Int64 // how far the clock is past t0
@@ -124,7 +108,7 @@ func start(t *testing.T, opts voltmx.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{store: &faultyStore{Store: s}, log: &lockedBuffer{}, dialectLog: &lockedBuffer{}, produced: map[int]bool{}}
+	e := &env{store: &faultyStore{Store: s}, log: &logbuf.Buffer{}, dialectLog: &logbuf.Buffer{}, produced: map[int]bool{}}
 	e.a = authority.New(e.store, authority.Options{
 		Now: func() time.Time { return t0.Add(time.Duration(e.offset.Load())) }, UsageFlushInterval: time.Hour, MasterKey: mk,
 		PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1},
