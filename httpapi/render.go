@@ -1,17 +1,15 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/httpapi/jsonbody"
+	"github.com/keyward/keyward/httpapi/refusal"
 )
 
 // StatusOf maps an error code to the native API's HTTP status. It is the one table of the
@@ -56,9 +54,7 @@ type Problem struct {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID string, err error) {
-	if errors.Is(err, context.DeadlineExceeded) && keyward.ErrorCode(err) == keyward.EInternal {
-		err = keyward.Errorf(keyward.ETimeout, "the request did not finish within its deadline")
-	}
+	err = refusal.Normalize(err)
 	code := keyward.ErrorCode(err)
 	if code == keyward.EInternal {
 		// The detail goes to the log only; the caller gets a request id to quote.
@@ -69,13 +65,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID st
 		Detail: keyward.ErrorMessage(err), RequestID: requestID,
 	}
 	p.Title = http.StatusText(p.Status)
-	var e *keyward.Error
-	if errors.As(err, &e) {
-		p.Errors = e.Fields
-		if e.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
-		}
-	}
+	p.Errors, _ = refusal.Fields(err)
+	refusal.SetRetryAfter(w.Header(), err)
 	if code == keyward.EUnauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
 	}

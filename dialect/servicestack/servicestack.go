@@ -31,15 +31,14 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/httpapi/jsonbody"
+	"github.com/keyward/keyward/httpapi/refusal"
 	"github.com/keyward/keyward/peer"
 )
 
@@ -433,25 +432,16 @@ func errorResponse(err error) (int, *ResponseStatus) {
 	if errors.As(err, &se) {
 		return http.StatusBadRequest, &ResponseStatus{ErrorCode: "SerializationException", Message: se.msg, Errors: []ResponseError{}}
 	}
+	err = refusal.Normalize(err)
 	code := keyward.ErrorCode(err)
-	if code == keyward.EInternal && errors.Is(err, context.DeadlineExceeded) {
-		code = keyward.ETimeout
-	}
 	rs := &ResponseStatus{Message: keyward.ErrorMessage(err), Errors: []ResponseError{}}
 	var status int
 	switch code {
 	case keyward.EInvalid:
 		status, rs.ErrorCode = http.StatusBadRequest, "ArgumentException"
-		var e *keyward.Error
-		if errors.As(err, &e) {
-			fields := make([]string, 0, len(e.Fields))
-			for f := range e.Fields {
-				fields = append(fields, f)
-			}
-			sort.Strings(fields)
-			for _, f := range fields {
-				rs.Errors = append(rs.Errors, ResponseError{ErrorCode: "ArgumentException", FieldName: pascalCase(f), Message: e.Fields[f]})
-			}
+		fields, names := refusal.Fields(err)
+		for _, f := range names {
+			rs.Errors = append(rs.Errors, ResponseError{ErrorCode: "ArgumentException", FieldName: pascalCase(f), Message: fields[f]})
 		}
 	case keyward.EUnauthenticated:
 		status, rs.ErrorCode = http.StatusUnauthorized, "Unauthorized"
@@ -473,7 +463,6 @@ func errorResponse(err error) (int, *ResponseStatus) {
 		status, rs.ErrorCode = http.StatusServiceUnavailable, "ServiceUnavailable"
 	case keyward.ETimeout:
 		status, rs.ErrorCode = http.StatusGatewayTimeout, "GatewayTimeout"
-		rs.Message = "the request did not finish within its deadline"
 	default:
 		status, rs.ErrorCode, rs.Message = http.StatusInternalServerError, "InternalServerError", "internal error"
 	}
@@ -486,10 +475,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, f format, o
 	if status == http.StatusInternalServerError {
 		h.logger.Error("internal error", "request_id", w.Header().Get("X-Request-Id"), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	var e *keyward.Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
-	}
+	refusal.SetRetryAfter(w.Header(), err)
 	if status == http.StatusUnauthorized {
 		w.Header().Add("WWW-Authenticate", `Bearer realm="/auth/apikey"`)
 		w.Header().Add("WWW-Authenticate", `Basic realm="/auth/apikey"`)
