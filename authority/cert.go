@@ -278,8 +278,9 @@ func validateCertificateOptions(fe fieldErrors, t keyward.CredentialType, opts k
 		fe.add("key_algorithm", "must be ecdsa-p256, rsa-2048 or rsa-3072")
 	}
 	if t != keyward.APICertificate {
-		if opts.Password != "" || opts.Encoding != "" {
-			fe.add("encoding", "password and encoding apply to API_CERTIFICATE only: a kubeconfig holds its key unencrypted")
+		// A password is ignored: the CLI sends $KEYWARD_P12_PASSWORD before it knows the type.
+		if opts.Encoding != "" {
+			fe.add("encoding", "applies to API_CERTIFICATE only: a kubeconfig holds its key unencrypted")
 		}
 		return
 	}

@@ -74,7 +74,7 @@ func TestServerRules(t *testing.T) {
 		{"TokenEncoding", "", nil, []string{"key", "create", "acme", "--name", "x", "--encoding", "legacy"}, certOnly},
 		{"KubeNoNamespace", "", nil, append(kube, "--cluster", "prod"), "virtual_k8s_namespace: is required for a KUBE_CONFIG"},
 		{"KubeNoCluster", "", nil, append(kube, "--namespace", "ns"), "virtual_k8s_name: is required for a KUBE_CONFIG"},
-		{"KubeEncoding", "", nil, append(kube, "--cluster", "prod", "--namespace", "ns", "--encoding", "legacy"), "encoding: password and encoding apply to API_CERTIFICATE only: a kubeconfig holds its key unencrypted"},
+		{"KubeEncoding", "", nil, append(kube, "--cluster", "prod", "--namespace", "ns", "--encoding", "legacy"), "encoding: applies to API_CERTIFICATE only: a kubeconfig holds its key unencrypted"},
 		{"RollBadKeyAlgorithm", "", pw, []string{"key", "roll", "acme", "badge", "--key-algorithm", "ed448"}, "key_algorithm: must be ecdsa-p256, rsa-2048 or rsa-3072"},
 		{"RollBadEncoding", "", pw, []string{"key", "roll", "acme", "badge", "--encoding", "rc2"}, "encoding: must be modern or legacy"},
 		{"RollZeroDays", "", pw, []string{"key", "roll", "acme", "badge", "--expiration-days", "0"}, "expiration_days: must be between 1 and " + strconv.Itoa(keyward.MaxExpirationDays)},
