@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,6 +19,7 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/dialect/projectkeys"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/goldenfile"
 	"github.com/keyward/keyward/internal/logbuf"
 	"github.com/keyward/keyward/internal/testclock"
 	"github.com/keyward/keyward/masterkey"
@@ -29,8 +28,6 @@ import (
 	"github.com/keyward/keyward/sqlitetest"
 	"github.com/keyward/keyward/token"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // t0 is the test clock's start: 48 minutes before the seed's example startDate, so that the
 // example's dates are in the future and the seed's own values can be sent.
@@ -338,18 +335,5 @@ func golden(t testing.TB, name string, raw []byte) {
 		t.Fatalf("golden %s: %v", name, err)
 	}
 	out.WriteByte('\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(out.Bytes(), want) {
-		t.Errorf("%s differs from %s:\ngot:\n%s\nwant:\n%s", name, path, out.Bytes(), want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", "golden", name+".json"), out.Bytes())
 }

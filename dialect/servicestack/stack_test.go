@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"log/slog"
 	"mime"
@@ -20,13 +19,12 @@ import (
 
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/goldenfile"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/sqlitetest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // seedFile is this dialect's vendor document, copied from ../shared/seeds.
 const seedFile = "testdata/004_d7be626825d7bd23.txt"
@@ -300,21 +298,5 @@ func golden(t *testing.T, name string, r *resp) {
 	b.WriteString("\n")
 	b.Write(body)
 	b.WriteString("\n")
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Fatalf("response differs from %s:\n got:\n%s\nwant:\n%s", path, b.Bytes(), want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", "golden", name), b.Bytes())
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +24,7 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/dialect/voltmx"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/goldenfile"
 	"github.com/keyward/keyward/internal/logbuf"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/password"
@@ -32,8 +32,6 @@ import (
 	"github.com/keyward/keyward/sqlitetest"
 	"github.com/keyward/keyward/token"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // t0 is the authority's clock: every date the API writes is a function of it.
 var t0 = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -300,20 +298,7 @@ func golden(t *testing.T, name string, r *response) {
 		t.Fatalf("%s: %v in %s", name, err, b)
 	}
 	out.WriteByte('\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if !bytes.Equal(out.Bytes(), want) {
-		t.Fatalf("%s: body differs from %s\ngot:\n%s\nwant:\n%s", name, path, out.Bytes(), want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", "golden", name+".json"), out.Bytes())
 }
 
 // seed is what the test reads from the vendor's document in testdata.
