@@ -64,6 +64,18 @@ type keyBody struct {
 	RoleID        *int64          `json:"roleId"`
 }
 
+// expiry reads hasExpireTime and expireDate: never when hasExpireTime is false, else the
+// expireDate given (nil when none).
+func (b *keyBody) expiry() (never bool, at *time.Time, err error) {
+	if at, _, err = parseDate("expireDate", b.ExpireDate); err != nil {
+		return false, nil, err
+	}
+	if b.HasExpireTime != nil && !*b.HasExpireTime {
+		return true, nil, nil
+	}
+	return false, at, nil
+}
+
 // project resolves the path's project for a caller that may administer it, and returns the
 // reference the operation that follows uses (its id, which cannot change under it).
 func (h *Handler) project(r *http.Request) (string, error) {
@@ -92,15 +104,8 @@ func (h *Handler) create(r *http.Request) (*reply, error) {
 	if in.NotBefore, _, err = parseDate("startDate", b.StartDate); err != nil {
 		return nil, err
 	}
-	expires, _, err := parseDate("expireDate", b.ExpireDate)
-	if err != nil {
+	if in.NeverExpires, in.ExpiresAt, err = b.expiry(); err != nil {
 		return nil, err
-	}
-	switch {
-	case b.HasExpireTime != nil && !*b.HasExpireTime:
-		in.NeverExpires = true
-	case expires != nil:
-		in.ExpiresAt = expires
 	}
 	if b.RoleID != nil {
 		in.Roles = []string{strconv.FormatInt(*b.RoleID, 10)}
@@ -149,11 +154,7 @@ func (h *Handler) list(r *http.Request) (*reply, error) {
 
 // get: GET /api/projects/{projectId}/api-keys/{id}.
 func (h *Handler) get(r *http.Request) (*reply, error) {
-	ref, err := h.project(r)
-	if err != nil {
-		return nil, err
-	}
-	id, err := pathID(r)
+	ref, id, err := h.keyRef(r)
 	if err != nil {
 		return nil, err
 	}
@@ -164,11 +165,7 @@ func (h *Handler) get(r *http.Request) (*reply, error) {
 	if c.RevokedAt != nil {
 		return nil, keyward.Errorf(keyward.ENotFound, "API key %s was deleted", id)
 	}
-	shown, err := h.a.DisplayKey(r.Context(), c)
-	if err != nil {
-		return nil, err
-	}
-	return &reply{status: http.StatusOK, message: "API key found", result: view(c, shown)}, nil
+	return h.shown(r, c, "API key found")
 }
 
 // update: PUT /api/projects/{projectId}/api-keys, the key named by the body's id. Fields left
@@ -194,12 +191,12 @@ func (h *Handler) update(r *http.Request) (*reply, error) {
 	if startSet {
 		in.NotBefore, in.ClearNotBefore = start, start == nil
 	}
-	expires, _, err := parseDate("expireDate", b.ExpireDate)
+	never, expires, err := b.expiry()
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case b.HasExpireTime != nil && !*b.HasExpireTime:
+	case never:
 		in.NeverExpires = true
 	case expires != nil:
 		in.ExpiresAt = expires
@@ -213,21 +210,13 @@ func (h *Handler) update(r *http.Request) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	shown, err := h.a.DisplayKey(r.Context(), c)
-	if err != nil {
-		return nil, err
-	}
-	return &reply{status: http.StatusOK, message: "API key updated", result: view(c, shown)}, nil
+	return h.shown(r, c, "API key updated")
 }
 
 // delete: DELETE /api/projects/{projectId}/api-keys/{id} revokes the key for good. The result
 // is the deleted key, its value masked.
 func (h *Handler) delete(r *http.Request) (*reply, error) {
-	ref, err := h.project(r)
-	if err != nil {
-		return nil, err
-	}
-	id, err := pathID(r)
+	ref, id, err := h.keyRef(r)
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +225,24 @@ func (h *Handler) delete(r *http.Request) (*reply, error) {
 		return nil, err
 	}
 	return &reply{status: http.StatusOK, message: "API key deleted", result: view(c, authority.MaskedKey(c))}, nil
+}
+
+// keyRef resolves the path's project (see project) and key id.
+func (h *Handler) keyRef(r *http.Request) (project, id string, err error) {
+	if project, err = h.project(r); err != nil {
+		return "", "", err
+	}
+	id, err = pathID(r)
+	return project, id, err
+}
+
+// shown is the reply of an operation on c: c with its key as the caller may see it.
+func (h *Handler) shown(r *http.Request, c *keyward.Credential, message string) (*reply, error) {
+	key, err := h.a.DisplayKey(r.Context(), c)
+	if err != nil {
+		return nil, err
+	}
+	return &reply{status: http.StatusOK, message: message, result: view(c, key)}, nil
 }
 
 // pathID returns the path's key id in canonical form.
