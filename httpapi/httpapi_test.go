@@ -16,10 +16,8 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/authoritytest"
 	"github.com/keyward/keyward/internal/logbuf"
-	"github.com/keyward/keyward/masterkey"
-	"github.com/keyward/keyward/sqlite"
-	"github.com/keyward/keyward/sqlitetest"
 	"github.com/keyward/keyward/version"
 )
 
@@ -68,20 +66,11 @@ func start(t *testing.T, timeout time.Duration) *env {
 func startWith(t *testing.T, opts authority.Options, timeout time.Duration) (*env, *httpapi.Server) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	fs := &faultyStore{Store: s}
+	fs := &faultyStore{Store: authoritytest.Store(t)}
 	logBuf := &logbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logBuf, nil))
 	opts.Logger = logger
-	if opts.MasterKey, err = masterkey.Generate(); err != nil {
-		t.Fatal(err)
-	}
-	a := authority.New(fs, opts)
-	t.Cleanup(func() { a.Close() })
+	a := authoritytest.New(t, fs, opts)
 	tok, err := a.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/internal/authoritytest"
 )
 
 // TestServerRules checks that the CLI leaves the rules of a request to the server, which owns
@@ -19,7 +20,7 @@ import (
 func TestServerRules(t *testing.T) {
 	// The in-process API of hostile_test.go: project acme with API key web and API_CERTIFICATE
 	// badge, cluster prod.
-	e := startSurfaces(t, sqliteStore(t))
+	e := startSurfaces(t, authoritytest.Store(t))
 	cacert := filepath.Join(t.TempDir(), "server.pem")
 	if err := os.WriteFile(cacert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.srv.Certificate().Raw}), 0o600); err != nil {
 		t.Fatal(err)

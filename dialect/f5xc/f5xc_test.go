@@ -24,12 +24,10 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/dialect/f5xc"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/authoritytest"
 	"github.com/keyward/keyward/internal/goldenfile"
 	"github.com/keyward/keyward/internal/proctest"
 	"github.com/keyward/keyward/internal/testclock"
-	"github.com/keyward/keyward/masterkey"
-	"github.com/keyward/keyward/sqlite"
-	"github.com/keyward/keyward/sqlitetest"
 )
 
 // t0 is the fixed clock of every test: timestamps in responses, and so the golden files, do
@@ -56,19 +54,10 @@ func start(t *testing.T) *env {
 func startAt(t *testing.T, now time.Time) *env {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	mk, err := masterkey.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := testclock.New(now)
 	logger := slog.New(slog.DiscardHandler)
-	a := authority.New(s, authority.Options{Now: clk.Now, Logger: logger, MasterKey: mk, UsageFlushInterval: time.Hour})
-	t.Cleanup(func() { a.Close() })
+	s := authoritytest.Store(t)
+	a := authoritytest.New(t, s, authority.Options{Now: clk.Now, Logger: logger, UsageFlushInterval: time.Hour})
 	tok, err := a.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -19,13 +19,11 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/dialect/projectkeys"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/authoritytest"
 	"github.com/keyward/keyward/internal/goldenfile"
 	"github.com/keyward/keyward/internal/logbuf"
 	"github.com/keyward/keyward/internal/testclock"
-	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/password"
-	"github.com/keyward/keyward/sqlite"
-	"github.com/keyward/keyward/sqlitetest"
 	"github.com/keyward/keyward/token"
 )
 
@@ -102,24 +100,14 @@ const (
 func newStack(t testing.TB) *stack {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, sqlitetest.Path(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	fs := &faultStore{Store: db}
-	mk, err := masterkey.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	fs := &faultStore{Store: authoritytest.Store(t)}
 	logs := &logbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	clk := testclock.New(t0)
-	a := authority.New(fs, authority.Options{
-		MasterKey: mk, Now: clk.Now, Logger: logger, UsageFlushInterval: time.Hour,
+	a := authoritytest.New(t, fs, authority.Options{
+		Now: clk.Now, Logger: logger, UsageFlushInterval: time.Hour,
 		PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1},
 	})
-	t.Cleanup(func() { a.Close() })
 	adminToken, err := a.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)

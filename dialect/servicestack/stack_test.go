@@ -19,11 +19,9 @@ import (
 
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/authoritytest"
 	"github.com/keyward/keyward/internal/goldenfile"
-	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/password"
-	"github.com/keyward/keyward/sqlite"
-	"github.com/keyward/keyward/sqlitetest"
 )
 
 // seedFile is this dialect's vendor document, copied from ../shared/seeds.
@@ -124,21 +122,12 @@ type stack struct {
 func startStack(t *testing.T, opts Options) *stack {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	mk, err := masterkey.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := authority.New(s, authority.Options{
-		MasterKey: mk, Logger: logger, Now: func() time.Time { return t0 },
+	s := authoritytest.Store(t)
+	a := authoritytest.New(t, s, authority.Options{
+		Logger: logger, Now: func() time.Time { return t0 },
 		PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1}, UsageFlushInterval: time.Hour,
 	})
-	t.Cleanup(func() { a.Close() })
 	tok, err := a.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)

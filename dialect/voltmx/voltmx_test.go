@@ -24,12 +24,10 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/dialect/voltmx"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/authoritytest"
 	"github.com/keyward/keyward/internal/goldenfile"
 	"github.com/keyward/keyward/internal/logbuf"
-	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/password"
-	"github.com/keyward/keyward/sqlite"
-	"github.com/keyward/keyward/sqlitetest"
 	"github.com/keyward/keyward/token"
 )
 
@@ -97,22 +95,13 @@ type env struct {
 func start(t *testing.T, opts voltmx.Options) *env {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	mk, err := masterkey.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{store: &faultyStore{Store: s}, log: &logbuf.Buffer{}, dialectLog: &logbuf.Buffer{}, produced: map[int]bool{}}
-	e.a = authority.New(e.store, authority.Options{
-		Now: func() time.Time { return t0.Add(time.Duration(e.offset.Load())) }, UsageFlushInterval: time.Hour, MasterKey: mk,
+	e := &env{store: &faultyStore{Store: authoritytest.Store(t)}, log: &logbuf.Buffer{}, dialectLog: &logbuf.Buffer{}, produced: map[int]bool{}}
+	e.a = authoritytest.New(t, e.store, authority.Options{
+		Now: func() time.Time { return t0.Add(time.Duration(e.offset.Load())) }, UsageFlushInterval: time.Hour,
 		PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1},
 		Logger:         slog.New(slog.NewTextHandler(e.log, nil)),
 	})
-	t.Cleanup(func() { e.a.Close() })
+	var err error
 	if e.admin, err = e.a.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
