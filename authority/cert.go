@@ -276,12 +276,22 @@ func validateCertificateOptions(fe fieldErrors, t keyward.CredentialType, opts k
 		fe.add("key_algorithm", "must be ecdsa-p256, rsa-2048 or rsa-3072")
 	}
 	if t != keyward.APICertificate {
+		// A password is ignored: the CLI sends $KEYWARD_P12_PASSWORD before it knows the type.
+		if opts.Encoding != "" {
+			fe.add("encoding", "applies to API_CERTIFICATE only: a kubeconfig holds its key unencrypted")
+		}
 		return
 	}
 	if opts.Password == "" {
 		fe.add("password", "is required for an API_CERTIFICATE: it protects the PKCS#12 bundle")
 	} else if err := ca.ValidateP12Password(opts.Password); err != nil {
-		fe.add("password", keyward.ErrorMessage(err))
+		// The reason alone: the message already names the field, which fe names again.
+		reason := keyward.ErrorMessage(err)
+		var ke *keyward.Error
+		if errors.As(err, &ke) && ke.Fields["password"] != "" {
+			reason = ke.Fields["password"]
+		}
+		fe.add("password", reason)
 	}
 	switch opts.Encoding {
 	case "", ca.EncodingModern, ca.EncodingLegacy:

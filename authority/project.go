@@ -77,6 +77,9 @@ func (a *Authority) UpdateProject(ctx context.Context, ref string, in keyward.Up
 	if err != nil {
 		return nil, err
 	}
+	if in.Name == nil && in.RecoverableKeys == nil {
+		return nil, keyward.Errorf(keyward.EInvalid, "nothing to change: give name or recoverable_keys")
+	}
 	if in.Name != nil {
 		if *in.Name == "" || len([]rune(*in.Name)) > 100 {
 			return nil, keyward.Invalid("name", "must be 1-100 characters")

@@ -96,6 +96,9 @@ func (a *Authority) customRole(ctx context.Context, ref string) (*keyward.Role, 
 // UpdateRole renames a custom role or replaces its permissions; every credential and binding
 // that uses it changes with it on its next use. It needs roles:admin.
 func (a *Authority) UpdateRole(ctx context.Context, ref string, in keyward.RoleInput) (*keyward.Role, error) {
+	if in.Name == "" && in.Permissions == nil {
+		return nil, keyward.Errorf(keyward.EInvalid, "nothing to change: give name or permissions")
+	}
 	r, err := a.customRole(ctx, ref)
 	if err != nil {
 		return nil, err

@@ -256,16 +256,16 @@ func (c *Client) Credential(ctx context.Context, project, ref string) (*keyward.
 	return &out, nil
 }
 
-// UpdateCredential changes the fields of credential ref that in sets. When in.Version is above
-// 0 it is sent as If-Match, and the server refuses with EConflict if the credential has changed
-// since that version was read.
+// UpdateCredential changes the fields of credential ref that in sets. When in.Version is not 0
+// it is sent as If-Match, and the server refuses with EConflict if the credential has changed
+// since that version was read (and with EInvalid a version below 1).
 func (c *Client) UpdateCredential(ctx context.Context, project, ref string, in keyward.UpdateCredentialInput) (*keyward.Credential, error) {
 	p, err := credentialPath(project, ref)
 	if err != nil {
 		return nil, err
 	}
 	r := request{method: http.MethodPatch, path: p, body: in}
-	if in.Version > 0 {
+	if in.Version != 0 {
 		r.header = http.Header{"If-Match": {`"` + strconv.FormatInt(in.Version, 10) + `"`}}
 	}
 	var out keyward.Credential
@@ -407,7 +407,7 @@ func pageQuery(cursor string, limit int) url.Values {
 	if cursor != "" {
 		q.Set("cursor", cursor)
 	}
-	if limit > 0 {
+	if limit != 0 { // a negative one too: the server says what is wrong with it
 		q.Set("limit", strconv.Itoa(limit))
 	}
 	return q

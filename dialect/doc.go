@@ -4,9 +4,12 @@
 // The rules every dialect package follows (the lead's decisions):
 //
 //   - A dialect is a thin translation layer and owns no business rule. It parses the vendor's
-//     request, authenticates (authority.Authenticate, then keyward.NewContext), calls one
-//     authority method, and renders the vendor's shapes. No SQL, no store access, no role or
-//     validity checks of its own: the authority decides.
+//     request, authenticates (a peer.Keys saying where its key lives, then keyward.NewContext),
+//     calls one authority method, and renders the vendor's shapes. No SQL, no store access, no
+//     role or validity checks of its own: the authority decides.
+//   - The HTTP plumbing is shared, never copied: peer (the caller's address and key),
+//     httpapi/jsonbody (reading a request body, with the unknown-field policy and wording of
+//     the vendor) and httpapi/refusal (timeouts, Retry-After and field order of an error).
 //   - When the vendor API needs an operation the authority lacks, it is added to the authority
 //     as a generic, well-named method in a new file named for the capability (never after the
 //     vendor), with its own tests. Existing authority files, the Store interface and the store

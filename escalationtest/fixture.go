@@ -23,11 +23,9 @@ import (
 	"github.com/keyward/keyward/dialect/servicestack"
 	"github.com/keyward/keyward/dialect/voltmx"
 	"github.com/keyward/keyward/httpapi"
-	"github.com/keyward/keyward/masterkey"
+	"github.com/keyward/keyward/internal/authoritytest"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/ratelimit"
-	"github.com/keyward/keyward/sqlite"
-	"github.com/keyward/keyward/sqlitetest"
 )
 
 // Fixed inputs of every certificate the fixture makes or asks for.
@@ -73,21 +71,12 @@ type Fixture struct {
 func Start(t testing.TB) *Fixture {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, sqlitetest.Path(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	mk, err := masterkey.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := authoritytest.Store(t)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := authority.New(store, authority.Options{
-		Logger: logger, MasterKey: mk, PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1},
+	a := authoritytest.New(t, store, authority.Options{
+		Logger: logger, PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1},
 		LoginUserRate: ratelimit.Rate{Limit: 1000, Period: time.Second}, LoginAddrRate: ratelimit.Rate{Limit: 1000, Period: time.Second},
 	})
-	t.Cleanup(func() { a.Close() })
 	tok, err := a.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)

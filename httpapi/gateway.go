@@ -76,13 +76,8 @@ func setRateLimitHeaders(h http.Header, v *keyward.Verification) {
 // gatewayKey finds the key in the forwarded request: the configured headers first, then the
 // native ones.
 func (s *Server) gatewayKey(r *http.Request) string {
-	for _, name := range s.keyHeaders {
-		if v := strings.TrimSpace(r.Header.Get(name)); v != "" {
-			if scheme, rest, ok := strings.Cut(v, " "); ok && (strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "APIToken")) {
-				return strings.TrimSpace(rest)
-			}
-			return v
-		}
-	}
-	return keyFrom(r)
+	keys := nativeKeys
+	keys.Headers = s.keyHeaders
+	key, _ := keys.Key(r) // nativeKeys refuses no scheme
+	return key
 }

@@ -2,15 +2,13 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/httpapi/jsonbody"
 )
 
 // This file is the one place where every surface (the native API and each mounted dialect)
@@ -153,89 +151,10 @@ func checkBody(r *http.Request) error {
 	}
 	// Some surfaces read JSON whatever the content type says: any body that is JSON is
 	// checked as JSON, for the strings its escapes (\u0000) decode to.
-	if t := bytes.TrimSpace(body); len(t) > 0 && (t[0] == '{' || t[0] == '[' || t[0] == '"') {
-		return checkJSON(t)
-	}
-	return nil
+	return jsonbody.Refusal(jsonbody.CheckText(body), nil)
 }
 
 // errReader fails every read with err.
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
-
-// checkJSON refuses a JSON document with a key or string value ValidText refuses once decoded,
-// naming its field by its path ("meta.team", "names[2]"). A document that is not JSON is left
-// for the handler to refuse.
-func checkJSON(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	type frame struct {
-		object  bool
-		key     string // the current key of an object
-		index   int    // the next index of an array
-		wantKey bool
-	}
-	var stack []frame
-	path := func() string {
-		var b strings.Builder
-		for _, f := range stack {
-			switch {
-			case f.object && f.key != "":
-				if b.Len() > 0 {
-					b.WriteByte('.')
-				}
-				b.WriteString(f.key)
-			case !f.object:
-				b.WriteString("[" + strconv.Itoa(f.index-1) + "]")
-			}
-		}
-		if b.Len() == 0 {
-			return "body"
-		}
-		return b.String()
-	}
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return nil
-		}
-		// A value (not a key) at the top of the stack advances it.
-		top := len(stack) - 1
-		isKey := top >= 0 && stack[top].object && stack[top].wantKey
-		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
-			stack = stack[:top]
-			if top > 0 && stack[top-1].object {
-				stack[top-1].wantKey = true
-			}
-			continue
-		}
-		if !isKey && top >= 0 && !stack[top].object {
-			stack[top].index++
-		}
-		if isKey {
-			k, _ := tok.(string)
-			if !keyward.ValidText(k) {
-				stack[top].key = ""
-				return keyward.Invalid(path(), keyward.TextRule)
-			}
-			stack[top].key, stack[top].wantKey = k, false
-			continue
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			stack = append(stack, frame{object: v == '{', wantKey: v == '{'})
-			continue
-		case string:
-			if !keyward.ValidText(v) {
-				return keyward.Invalid(path(), keyward.TextRule)
-			}
-		}
-		if top >= 0 && stack[top].object {
-			stack[top].wantKey = true
-		}
-	}
-}

@@ -10,16 +10,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/httpapi"
-	"github.com/keyward/keyward/masterkey"
-	"github.com/keyward/keyward/sqlite"
-	"github.com/keyward/keyward/sqlitetest"
+	"github.com/keyward/keyward/internal/authoritytest"
+	"github.com/keyward/keyward/internal/logbuf"
 	"github.com/keyward/keyward/version"
 )
 
@@ -55,7 +53,7 @@ type env struct {
 	url   string
 	token string
 	store *faultyStore
-	log   *lockedBuffer
+	log   *logbuf.Buffer
 }
 
 func start(t *testing.T, timeout time.Duration) *env {
@@ -68,20 +66,11 @@ func start(t *testing.T, timeout time.Duration) *env {
 func startWith(t *testing.T, opts authority.Options, timeout time.Duration) (*env, *httpapi.Server) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	fs := &faultyStore{Store: s}
-	logBuf := &lockedBuffer{}
+	fs := &faultyStore{Store: authoritytest.Store(t)}
+	logBuf := &logbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logBuf, nil))
 	opts.Logger = logger
-	if opts.MasterKey, err = masterkey.Generate(); err != nil {
-		t.Fatal(err)
-	}
-	a := authority.New(fs, opts)
-	t.Cleanup(func() { a.Close() })
+	a := authoritytest.New(t, fs, opts)
 	tok, err := a.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -93,24 +82,6 @@ func startWith(t *testing.T, opts authority.Options, timeout time.Duration) (*en
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	return &env{url: srv.URL, token: tok, store: fs, log: logBuf}, api
-}
-
-// lockedBuffer is a log sink that the server writes and the test reads concurrently.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 type response struct {

@@ -1,21 +1,18 @@
 package httpapi_test
 
 import (
-	"flag"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/internal/goldenfile"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/ratelimit"
 )
-
-var update = flag.Bool("update", false, "rewrite docs/policy.md from the policy table")
 
 // The written policy, part 1: what each built-in role holds. docs/policy.md is generated from
 // these tables, and the test checks the server agrees with them cell by cell.
@@ -434,20 +431,5 @@ func TestPolicyDoc(t *testing.T) {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %d |\n", key, perm, r.scope, r.ok)
 	}
 	b.WriteString(escalationDoc())
-	const path = "../docs/policy.md"
-	if *update {
-		if err := os.MkdirAll("../docs", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./httpapi -run TestPolicyDoc -update)", err)
-	}
-	if string(got) != b.String() {
-		t.Fatal("docs/policy.md is out of date: run go test ./httpapi -run TestPolicyDoc -update")
-	}
+	goldenfile.Check(t, "../docs/policy.md", []byte(b.String()))
 }

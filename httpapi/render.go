@@ -1,19 +1,15 @@
 package httpapi
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/httpapi/jsonbody"
+	"github.com/keyward/keyward/httpapi/refusal"
 )
 
 // StatusOf maps an error code to the native API's HTTP status. It is the one table of the
@@ -58,9 +54,7 @@ type Problem struct {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID string, err error) {
-	if errors.Is(err, context.DeadlineExceeded) && keyward.ErrorCode(err) == keyward.EInternal {
-		err = keyward.Errorf(keyward.ETimeout, "the request did not finish within its deadline")
-	}
+	err = refusal.Normalize(err)
 	code := keyward.ErrorCode(err)
 	if code == keyward.EInternal {
 		// The detail goes to the log only; the caller gets a request id to quote.
@@ -71,13 +65,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, requestID st
 		Detail: keyward.ErrorMessage(err), RequestID: requestID,
 	}
 	p.Title = http.StatusText(p.Status)
-	var e *keyward.Error
-	if errors.As(err, &e) {
-		p.Errors = e.Fields
-		if e.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
-		}
-	}
+	p.Errors, _ = refusal.Fields(err)
+	refusal.SetRetryAfter(w.Header(), err)
 	if code == keyward.EUnauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="keyward"`)
 	}
@@ -102,77 +91,8 @@ func decode(r *http.Request, v any, optional bool) error { return decodeBody(r, 
 // decodeBody is decode, with unknown fields ignored unless strict: for bodies whose schema
 // another project owns and may grow (a Kubernetes TokenReview).
 func decodeBody(r *http.Request, v any, optional, strict bool) error {
-	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return keyward.Errorf(keyward.ETooLarge, "request body is larger than %d bytes", MaxBodyBytes)
-	} else if err != nil {
-		return keyward.Errorf(keyward.EInvalid, "could not read the request body")
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		if optional {
-			return nil
-		}
-		return keyward.Errorf(keyward.EInvalid, "a JSON request body is required")
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return keyward.Errorf(keyward.EUnsupported, "request body must be application/json")
-		}
-	} else {
-		return keyward.Errorf(keyward.EUnsupported, "request body must be application/json; set Content-Type")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if strict {
-		dec.DisallowUnknownFields()
-	}
-	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
-	}
-	if dec.More() {
-		return keyward.Errorf(keyward.EInvalid, "request body must hold exactly one JSON object")
-	}
-	return nil
-}
-
-// jsonError turns a decoding error into a caller-safe EInvalid that names the field.
-func jsonError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
-	var timeErr *time.ParseError
-	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			field = "body"
-		}
-		return keyward.Invalid(field, "must be "+jsonKind(typeErr.Type.Kind().String()))
-	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-		return keyward.Errorf(keyward.EInvalid, "malformed JSON")
-	case errors.As(err, &timeErr):
-		return keyward.Errorf(keyward.EInvalid, "a time is not RFC 3339 (for example 2030-01-02T15:04:05Z)")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return keyward.Invalid(field, "is not a known field")
-	}
-	return keyward.Errorf(keyward.EInvalid, "the request body is not valid JSON for this endpoint")
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "int", "int64", "int32", "uint", "uint64", "float64":
-		return "a number"
-	case "bool":
-		return "true or false"
-	case "string":
-		return "a string"
-	case "map", "struct":
-		return "an object"
-	case "slice":
-		return "an array"
-	}
-	return "of another type"
+	err := jsonbody.Decode(r, v, jsonbody.Rules{Types: jsonbody.JSON, Optional: optional, Strict: strict})
+	return jsonbody.Refusal(err, nil)
 }
 
 // etag renders a credential version as a strong entity tag.

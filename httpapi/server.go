@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/httpapi/jsonbody"
 	"github.com/keyward/keyward/metrics"
 	"github.com/keyward/keyward/peer"
 	"github.com/keyward/keyward/token"
@@ -25,7 +26,7 @@ import (
 )
 
 // MaxBodyBytes is the largest request body accepted; larger ones get 413.
-const MaxBodyBytes = 1 << 20
+const MaxBodyBytes = jsonbody.MaxBytes
 
 // Server serves the native API.
 type Server struct {
@@ -259,29 +260,18 @@ func (s *Server) Mount(pattern string, h http.Handler) {
 // Mounts lists the patterns given to Mount, in order, for tests that must cover every route.
 func (s *Server) Mounts() []string { return append([]string(nil), s.mounts...) }
 
-// keyFrom returns the API key a request presents: Authorization Bearer or APIToken, or
-// X-API-Key.
-func keyFrom(r *http.Request) string {
-	if scheme, key := peer.Authorization(r); scheme != "" || key != "" {
-		if strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "APIToken") {
-			return key
-		}
-		return ""
-	}
-	return strings.TrimSpace(r.Header.Get("X-API-Key"))
+// nativeKeys is where the native API reads a key: Authorization Bearer or APIToken, or
+// X-API-Key; without a key, the client certificate authenticates.
+var nativeKeys = peer.Keys{
+	Schemes:     []string{"Bearer", "APIToken"},
+	Fallback:    []string{"X-API-Key"},
+	Certificate: true,
+	Missing:     "a valid API key or client certificate is required",
 }
 
-// authenticate finds the caller: by the API key the request presents or, without one, by the
-// client certificate of its TLS connection.
+// authenticate finds the caller (see nativeKeys).
 func (s *Server) authenticate(r *http.Request) (*keyward.Caller, error) {
-	key := keyFrom(r)
-	if key != "" {
-		return s.authority.Authenticate(r.Context(), key, peer.Host(r))
-	}
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		return s.authority.AuthenticateCertificate(r.Context(), r.TLS.PeerCertificates, peer.Host(r))
-	}
-	return nil, keyward.Errorf(keyward.EUnauthenticated, "a valid API key or client certificate is required")
+	return nativeKeys.Authenticate(s.authority, r)
 }
 
 func requestID() string {

@@ -1,5 +1,6 @@
-// Package peer reads who an HTTP request comes from: the peer's address and the Authorization
-// header, the same way on the native API and on every vendor dialect.
+// Package peer reads who an HTTP request comes from: the peer's address, the Authorization
+// header, and the key or client certificate its caller authenticates with (Keys), the same way
+// on the native API and on every vendor dialect.
 package peer
 
 import (

@@ -23,12 +23,6 @@ func newAuditListCmd(a *app) *cobra.Command {
   keyward audit list --credential 12 --all`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkLimit(opts.Limit); err != nil {
-				return err
-			}
-			if opts.CredentialID < 0 {
-				return usageErrorf("--credential must be a credential id")
-			}
 			c, err := a.client()
 			if err != nil {
 				return err

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/ca"
 )
 
 // This file holds what certificate credentials add to "key create" and "key roll" (the PKCS#12
@@ -24,28 +23,10 @@ import (
 // p12PasswordEnv is the environment variable of the PKCS#12 bundle password.
 const p12PasswordEnv = "KEYWARD_P12_PASSWORD"
 
-// The values of --key-algorithm and --encoding.
-var (
-	keyAlgorithms = []string{ca.KeyECDSAP256, ca.KeyRSA2048, ca.KeyRSA3072}
-	p12Encodings  = []string{ca.EncodingModern, ca.EncodingLegacy}
-)
-
-// readP12Password returns $KEYWARD_P12_PASSWORD, else the next line of stdin, checked against
-// the server's policy so that a weak one is refused before anything is issued.
+// readP12Password returns $KEYWARD_P12_PASSWORD, else the next line of stdin. The server
+// checks it, before anything is issued.
 func (a *app) readP12Password() (string, error) {
-	pw, err := a.readPassword(p12PasswordEnv, "Password for the PKCS#12 bundle", "PKCS#12 bundle password")
-	if err != nil {
-		return "", err
-	}
-	if err := ca.ValidateP12Password(pw); err != nil {
-		var ke *keyward.Error
-		msg := "is not acceptable"
-		if errors.As(err, &ke) && ke.Fields["password"] != "" {
-			msg = ke.Fields["password"]
-		}
-		return "", usageErrorf("the PKCS#12 bundle password %s", msg)
-	}
-	return pw, nil
+	return a.readPassword(p12PasswordEnv, "Password for the PKCS#12 bundle", "PKCS#12 bundle password")
 }
 
 // p12PasswordFromEnv returns $KEYWARD_P12_PASSWORD, checked, or "" when it is not set.

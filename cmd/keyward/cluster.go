@@ -95,18 +95,6 @@ their tokens: see "keyward cluster webhook-config".`,
 				a.server, a.serverSet = keywardServer, true
 			}
 			in := keyward.ClusterInput{Name: args[0], Server: strings.TrimSpace(server.value)}
-			if !keyward.ValidName(in.Name) {
-				return usageErrorf("name %q: use letters, digits, '.', '_' and '-', at most 128 characters, starting with a letter or digit, and not only digits", in.Name)
-			}
-			if in.Server == "" {
-				return usageErrorf("--server (the cluster's API server URL) is required")
-			}
-			if u, err := url.Parse(in.Server); err != nil || u.Scheme != "https" || u.Host == "" {
-				return usageErrorf("--server %q is not an https:// URL", in.Server)
-			}
-			if (clientCert == "") != (clientKey == "") {
-				return usageErrorf("--client-ca-cert and --client-ca-key go together")
-			}
 			var err error
 			if caFile != "" {
 				if in.CertificateAuthority, err = readPEMFile("ca-file", caFile, "CERTIFICATE"); err != nil {
@@ -117,6 +105,8 @@ their tokens: see "keyward cluster webhook-config".`,
 				if in.ClientCACert, err = readPEMFile("client-ca-cert", clientCert, "CERTIFICATE"); err != nil {
 					return err
 				}
+			}
+			if clientKey != "" {
 				if in.ClientCAKey, err = readPEMFile("client-ca-key", clientKey, ""); err != nil {
 					return err
 				}

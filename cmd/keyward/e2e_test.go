@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/internal/logbuf"
 	"github.com/keyward/keyward/internal/proctest"
 )
 
@@ -65,28 +66,10 @@ func keywardBinary(t *testing.T) string {
 	return binPath
 }
 
-// syncBuffer collects a process's stderr while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type server struct {
 	cmd    *exec.Cmd
 	url    string
-	stderr *syncBuffer
+	stderr *logbuf.Buffer
 	done   chan error
 }
 
@@ -98,7 +81,7 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, extra...)
 	cmd := proctest.Command(t, keywardBinary(t), args...)
 	cmd.Env = append(os.Environ(), "KEYWARD_ADDR=", "KEYWARD_DATA=")
-	s := &server{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	s := &server{cmd: cmd, stderr: &logbuf.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -311,8 +294,13 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("audit list: exit %d\n%s", code, out)
 		}
 		// Exit codes of the real process: usage 2, refusal 1, unreachable 3.
-		if _, _, code := cliProcess(t, srv, admin, "", "key", "create", "system", "--name", "x", "--never-expires", "--expiration-days", "3"); code != 2 {
-			t.Fatalf("conflicting flags: exit %d, want 2", code)
+		if _, _, code := cliProcess(t, srv, admin, "", "key", "create", "system", "--name", "x", "--expires-at", "tomorrow"); code != 2 {
+			t.Fatalf("unreadable flag: exit %d, want 2", code)
+		}
+		// A request the server's rules refuse is the server's to refuse: exit 1, its field error.
+		if _, stderr, code := cliProcess(t, srv, admin, "", "key", "create", "system", "--name", "x", "--never-expires", "--expiration-days", "3"); code != 1 ||
+			!strings.Contains(stderr, "\n  expiration_days: give only one of expiration_days, expires_at and never_expires\n") {
+			t.Fatalf("conflicting flags: exit %d, want 1 and the server's field error\n%s", code, stderr)
 		}
 		if _, _, code := cliProcess(t, srv, admin, "", "key", "get", "system", "nope"); code != 1 {
 			t.Fatalf("unknown key: exit %d, want 1", code)

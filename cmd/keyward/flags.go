@@ -1,13 +1,10 @@
 package main
 
 import (
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
-
-	"github.com/keyward/keyward"
 )
 
 // parseTime parses the RFC 3339 value of flag name.
@@ -35,18 +32,6 @@ func parseMeta(pairs []string) (map[string]string, error) {
 	return m, nil
 }
 
-// oneOf checks that value, unless empty, is one of allowed.
-func oneOf[T ~string](flag string, value T, allowed ...T) error {
-	if value == "" || slices.Contains(allowed, value) {
-		return nil
-	}
-	names := make([]string, len(allowed))
-	for i, a := range allowed {
-		names[i] = string(a)
-	}
-	return usageErrorf("--%s must be %s, not %q", flag, strings.Join(names, " or "), value)
-}
-
 // atMostOne checks that at most one of the named flags was given.
 func atMostOne(fs *pflag.FlagSet, names ...string) error {
 	var set []string
@@ -60,18 +45,3 @@ func atMostOne(fs *pflag.FlagSet, names ...string) error {
 	}
 	return nil
 }
-
-// checkLimit checks a --limit flag.
-func checkLimit(limit int) error {
-	if limit < 0 {
-		return usageErrorf("--limit must not be negative")
-	}
-	return nil
-}
-
-var (
-	credentialTypes = []keyward.CredentialType{keyward.APIToken, keyward.APICertificate, keyward.KubeConfig, keyward.KubeToken}
-	environments    = []keyward.Environment{keyward.Live, keyward.Test}
-	keyTypes        = []keyward.KeyType{keyward.Secret, keyward.Publishable}
-	states          = []keyward.State{keyward.StateActive, keyward.StatePending, keyward.StateExpired, keyward.StateDisabled, keyward.StateRevoked}
-)

@@ -22,12 +22,10 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/dialect/f5xc"
 	"github.com/keyward/keyward/httpapi"
-	"github.com/keyward/keyward/masterkey"
+	"github.com/keyward/keyward/internal/authoritytest"
 	"github.com/keyward/keyward/postgres"
 	"github.com/keyward/keyward/postgrestest"
 	"github.com/keyward/keyward/snapshot"
-	"github.com/keyward/keyward/sqlite"
-	"github.com/keyward/keyward/sqlitetest"
 )
 
 // surfaceEnv is every HTTP surface as keyward serve assembles it (newHandler), over TLS that
@@ -48,14 +46,9 @@ type surfaceEnv struct {
 func startSurfaces(t *testing.T, store keyward.Store) *surfaceEnv {
 	t.Helper()
 	ctx := context.Background()
-	mk, err := masterkey.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
 	logger := slog.New(slog.DiscardHandler)
 	// Uses are written at Close only, so that a snapshot taken between requests is stable.
-	a := authority.New(store, authority.Options{Logger: logger, MasterKey: mk, UsageFlushInterval: time.Hour})
-	t.Cleanup(func() { a.Close() })
+	a := authoritytest.New(t, store, authority.Options{Logger: logger, UsageFlushInterval: time.Hour})
 	admin, err := a.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -109,16 +102,6 @@ func startSurfaces(t *testing.T, store keyward.Store) *surfaceEnv {
 	tr.TLSClientConfig.Certificates = []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}}
 	return &surfaceEnv{t: t, store: store, api: h.(*httpapi.Server), srv: srv, admin: admin, web: web, app: app,
 		client: srv.Client(), badge: &http.Client{Transport: tr}}
-}
-
-func sqliteStore(t *testing.T) keyward.Store {
-	t.Helper()
-	s, err := sqlite.Open(context.Background(), sqlitetest.Path(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 func postgresStore(t *testing.T) keyward.Store {
@@ -263,7 +246,7 @@ func TestHostileBytesEveryEndpoint(t *testing.T) {
 	for _, engine := range []struct {
 		name string
 		open func(t *testing.T) keyward.Store
-	}{{"SQLite", sqliteStore}, {"PostgreSQL", postgresStore}} {
+	}{{"SQLite", func(t *testing.T) keyward.Store { return authoritytest.Store(t) }}, {"PostgreSQL", postgresStore}} {
 		t.Run(engine.name, func(t *testing.T) {
 			e := startSurfaces(t, engine.open(t))
 			before := e.export(t)
@@ -345,7 +328,7 @@ func browser(secFetch bool, extra map[string]string) map[string]string {
 // Sec-Fetch-Site, the content type its API documents) still works.
 func TestCrossSiteForms(t *testing.T) {
 	t.Parallel()
-	e := startSurfaces(t, sqliteStore(t))
+	e := startSurfaces(t, authoritytest.Store(t))
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(e.admin+":"))
 	bearer := map[string]string{"Authorization": "Bearer " + e.admin}
 	vmx := map[string]string{"X-VoltMX-Authorization": e.admin}

@@ -5,10 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/client"
@@ -102,26 +100,7 @@ can: should you lose a permission later, so does the credential.`,
 				VirtualK8sNamespace: namespace,
 				CertificateOptions:  keyward.CertificateOptions{KeyAlgorithm: keyAlgorithm, Encoding: encoding},
 			}
-			for _, r := range roles {
-				if strings.TrimSpace(r) == "" {
-					return usageErrorf("--role must not be empty")
-				}
-			}
 			in.Roles = roles
-			switch {
-			case name == "":
-				return usageErrorf("--name is required")
-			case !keyward.ValidName(name):
-				return usageErrorf("--name %q: use letters, digits, '.', '_' and '-', at most 128 characters, starting with a letter or digit, and not only digits", name)
-			case utf8.RuneCountInString(description) > keyward.MaxDescription:
-				return usageErrorf("--description is longer than %d characters", keyward.MaxDescription)
-			}
-			if err := atMostOne(fs, "expiration-days", "expires-at", "never-expires"); err != nil {
-				return err
-			}
-			if fs.Changed("never-expires") && !never {
-				return usageErrorf("--never-expires=false means nothing; leave it out")
-			}
 			if fs.Changed("expiration-days") {
 				in.ExpirationDays = &days
 			}
@@ -135,12 +114,6 @@ can: should you lose a permission later, so does the credential.`,
 				if in.NotBefore, err = parseTime("not-before", notBefore); err != nil {
 					return err
 				}
-			}
-			if err := enumFlags(in.Type, in.Environment, in.KeyType, ""); err != nil {
-				return err
-			}
-			if err := certificateFlags(fs, in.Type); err != nil {
-				return err
 			}
 			if err := out.check(); err != nil {
 				return err
@@ -186,65 +159,6 @@ can: should you lose a permission later, so does the credential.`,
 	return cmd
 }
 
-// certificateFlags checks the flags of "key create" that depend on the credential's type.
-func certificateFlags(fs *pflag.FlagSet, typ keyward.CredentialType) error {
-	certificate := typ.Certificate()
-	if !typ.ForCluster() {
-		for _, n := range []string{"cluster", "namespace"} {
-			if fs.Changed(n) {
-				return usageErrorf("--%s goes with --type KUBE_CONFIG or KUBE_TOKEN", n)
-			}
-		}
-	}
-	if typ.ForCluster() {
-		for _, n := range []string{"cluster", "namespace"} {
-			if v, _ := fs.GetString(n); strings.TrimSpace(v) == "" {
-				return usageErrorf("--type %s needs --cluster and --namespace", typ)
-			}
-		}
-	}
-	if certificate && fs.Changed("never-expires") {
-		return usageErrorf("a certificate must expire: give --expiration-days or --expires-at instead of --never-expires")
-	}
-	if fs.Changed("key-algorithm") && !certificate {
-		return usageErrorf("--key-algorithm goes with --type API_CERTIFICATE or KUBE_CONFIG")
-	}
-	if fs.Changed("encoding") && typ != keyward.APICertificate {
-		return usageErrorf("--encoding goes with --type API_CERTIFICATE")
-	}
-	return keyOptionFlags(fs)
-}
-
-// keyOptionFlags checks the values of --key-algorithm and --encoding.
-func keyOptionFlags(fs *pflag.FlagSet) error {
-	alg, _ := fs.GetString("key-algorithm")
-	if err := oneOf("key-algorithm", alg, keyAlgorithms...); err != nil {
-		return err
-	}
-	if fs.Changed("key-algorithm") && alg == "" {
-		return usageErrorf("--key-algorithm must not be empty")
-	}
-	enc, _ := fs.GetString("encoding")
-	if fs.Changed("encoding") && enc == "" {
-		return usageErrorf("--encoding must not be empty")
-	}
-	return oneOf("encoding", enc, p12Encodings...)
-}
-
-// enumFlags checks the enumerated flags shared by create and list; empty values pass.
-func enumFlags(typ keyward.CredentialType, env keyward.Environment, kt keyward.KeyType, st keyward.State) error {
-	if err := oneOf("type", typ, credentialTypes...); err != nil {
-		return err
-	}
-	if err := oneOf("environment", env, environments...); err != nil {
-		return err
-	}
-	if err := oneOf("key-type", kt, keyTypes...); err != nil {
-		return err
-	}
-	return oneOf("state", st, states...)
-}
-
 func newKeyListCmd(a *app) *cobra.Command {
 	var (
 		typ, env, state, cursor string
@@ -262,12 +176,6 @@ func newKeyListCmd(a *app) *cobra.Command {
 				State:       keyward.State(state),
 				Cursor:      cursor,
 				Limit:       limit,
-			}
-			if err := enumFlags(opts.Type, opts.Environment, "", opts.State); err != nil {
-				return err
-			}
-			if err := checkLimit(limit); err != nil {
-				return err
 			}
 			c, err := a.client()
 			if err != nil {
@@ -343,15 +251,9 @@ expiry by a number of days, use "key renew".`,
 			fs := cmd.Flags()
 			var in keyward.UpdateCredentialInput
 			if fs.Changed("description") {
-				if utf8.RuneCountInString(description) > keyward.MaxDescription {
-					return usageErrorf("--description is longer than %d characters", keyward.MaxDescription)
-				}
 				in.Description = &description
 			}
 			if err := atMostOne(fs, "meta", "clear-meta"); err != nil {
-				return err
-			}
-			if err := atMostOne(fs, "expires-at", "never-expires"); err != nil {
 				return err
 			}
 			if fs.Changed("meta") {
@@ -372,22 +274,17 @@ expiry by a number of days, use "key renew".`,
 				in.ExpiresAt = t
 			}
 			if fs.Changed("never-expires") {
-				if !never {
-					return usageErrorf("--never-expires=false means nothing; use --expires-at to set an expiry")
-				}
 				in.NeverExpires = &never
 			}
 			if fs.Changed("active") {
 				in.Active = &active
 			}
 			if fs.Changed("if-version") {
-				if ifVersion < 1 {
-					return usageErrorf("--if-version must be 1 or more")
+				if ifVersion == 0 {
+					// The client sends no If-Match for version 0: the condition would be lost.
+					return usageErrorf("--if-version 0 cannot be sent: it means no version")
 				}
 				in.Version = ifVersion
-			}
-			if in.Description == nil && in.Meta == nil && in.ExpiresAt == nil && in.NeverExpires == nil && in.Active == nil {
-				return usageErrorf("nothing to change: give --description, --meta, --clear-meta, --expires-at, --never-expires or --active")
 			}
 			c, err := a.client()
 			if err != nil {
@@ -424,21 +321,16 @@ func newKeyRenewCmd(a *app) *cobra.Command {
 		Args: exactArgs("project", "id-or-name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fs := cmd.Flags()
-			if err := atMostOne(fs, "expiration-days", "expires-at"); err != nil {
-				return err
-			}
 			var in keyward.RenewInput
-			switch {
-			case fs.Changed("expiration-days"):
+			if fs.Changed("expiration-days") {
 				in.ExpirationDays = &days
-			case fs.Changed("expires-at"):
+			}
+			if fs.Changed("expires-at") {
 				t, err := parseTime("expires-at", expiresAt)
 				if err != nil {
 					return err
 				}
 				in.ExpiresAt = t
-			default:
-				return usageErrorf("give --expiration-days or --expires-at")
 			}
 			c, err := a.client()
 			if err != nil {
@@ -500,17 +392,8 @@ a newline) is written to FILE with mode 0600 (an existing FILE is kept unless
 				}
 				in.GraceSeconds = int64(grace / time.Second)
 			}
-			if in.GraceSeconds < 0 {
-				return usageErrorf("the grace period must not be negative")
-			}
 			if fs.Changed("expiration-days") {
-				if days < 1 {
-					return usageErrorf("--expiration-days must be 1 or more")
-				}
 				in.ExpirationDays = &days
-			}
-			if err := keyOptionFlags(fs); err != nil {
-				return err
 			}
 			in.KeyAlgorithm, in.Encoding = keyAlgorithm, encoding
 			if err := out.check(); err != nil {
@@ -587,10 +470,6 @@ which keeps it out of the shell history.`,
   printf '%s\n' "$KEY" | keyward key verify --permission keys:read --permission keys:roll`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ps, err := parsePermissions(perms)
-			if err != nil {
-				return err
-			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -601,7 +480,7 @@ which keeps it out of the shell history.`,
 			} else if key, err = a.readKey(); err != nil {
 				return err
 			}
-			v, err := c.VerifyPermissions(cmd.Context(), key, ps...)
+			v, err := c.VerifyPermissions(cmd.Context(), key, permissions(perms)...)
 			if err != nil {
 				return err
 			}

@@ -334,13 +334,12 @@ token.`,
 			}
 			in := keyward.LoginInput{Name: strings.TrimSpace(user)}
 			if cmd.Flags().Changed("ttl") {
+				// The API takes whole seconds, and 0 means its default: neither can carry these.
 				switch {
-				case ttl <= 0:
-					return usageErrorf("--ttl must be positive")
 				case ttl%time.Second != 0:
 					return usageErrorf("--ttl %s is not a whole number of seconds", ttl)
-				case ttl > keyward.MaxSessionTTL:
-					return usageErrorf("--ttl %s is longer than the longest session, %s", ttl, keyward.MaxSessionTTL)
+				case ttl == 0:
+					return usageErrorf("--ttl 0 cannot be sent: it means the server's default; leave --ttl out")
 				}
 				in.TTLSeconds = int64(ttl / time.Second)
 			}

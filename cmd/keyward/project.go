@@ -1,9 +1,6 @@
 package main
 
 import (
-	"strings"
-	"unicode/utf8"
-
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
@@ -28,9 +25,6 @@ func newProjectCreateCmd(a *app) *cobra.Command {
 		Example: `  keyward project create acme-prod --name "Acme production"`,
 		Args:    exactArgs("slug"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !keyward.ValidSlug(args[0]) {
-				return usageErrorf("slug %q: use lower-case letters, digits and '-', at most 63 characters, not starting with '-'", args[0])
-			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -57,9 +51,6 @@ func newProjectListCmd(a *app) *cobra.Command {
 		Short: "List the projects you may read",
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkLimit(limit); err != nil {
-				return err
-			}
 			if err := atMostOne(cmd.Flags(), "cursor", "all"); err != nil {
 				return err
 			}
@@ -133,19 +124,10 @@ audited). Keys created before are not recoverable until they are rolled.
 			fs := cmd.Flags()
 			var in keyward.UpdateProjectInput
 			if fs.Changed("name") {
-				if strings.TrimSpace(name) == "" {
-					return usageErrorf("--name must not be empty")
-				}
-				if utf8.RuneCountInString(name) > 100 {
-					return usageErrorf("--name is longer than 100 characters")
-				}
 				in.Name = &name
 			}
 			if fs.Changed("recoverable-keys") {
 				in.RecoverableKeys = &recoverable
-			}
-			if in.Name == nil && in.RecoverableKeys == nil {
-				return usageErrorf("nothing to change: give --name or --recoverable-keys")
 			}
 			c, err := a.client()
 			if err != nil {

@@ -30,22 +30,14 @@ func permissionNames() string {
 	return strings.Join(names, ", ")
 }
 
-// parsePermissions checks repeated --permission flags: each must be known, none given twice.
-func parsePermissions(list []string) ([]keyward.Permission, error) {
-	ps := make([]keyward.Permission, 0, len(list))
-	seen := make(map[keyward.Permission]bool, len(list))
-	for _, s := range list {
-		p := keyward.Permission(s)
-		if !keyward.ValidPermission(p) {
-			return nil, usageErrorf("--permission %q is not a permission; the permissions are %s", s, permissionNames())
-		}
-		if seen[p] {
-			return nil, usageErrorf("--permission %q given twice", s)
-		}
-		seen[p] = true
-		ps = append(ps, p)
+// permissions are repeated --permission flags as the server reads them; the server says which
+// it does not know.
+func permissions(list []string) []keyward.Permission {
+	ps := make([]keyward.Permission, len(list))
+	for i, s := range list {
+		ps[i] = keyward.Permission(s)
 	}
-	return ps, nil
+	return ps
 }
 
 func newRoleListCmd(a *app) *cobra.Command {
@@ -102,24 +94,11 @@ The permissions are: ` + permissionNames() + `.`,
 		Example: `  keyward role create deployer --permission keys:read --permission keys:roll --id 20`,
 		Args:    exactArgs("name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkRoleName(args[0]); err != nil {
-				return err
-			}
-			if len(perms) == 0 {
-				return usageErrorf("give the role's permissions with --permission (repeat for more)")
-			}
-			ps, err := parsePermissions(perms)
-			if err != nil {
-				return err
-			}
-			if cmd.Flags().Changed("id") && id < 1 {
-				return usageErrorf("--id must be 1 or more")
-			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			r, err := c.CreateRole(cmd.Context(), keyward.RoleInput{ID: id, Name: args[0], Permissions: ps})
+			r, err := c.CreateRole(cmd.Context(), keyward.RoleInput{ID: id, Name: args[0], Permissions: permissions(perms)})
 			if err != nil {
 				return err
 			}
@@ -130,14 +109,6 @@ The permissions are: ` + permissionNames() + `.`,
 	f.StringArrayVar(&perms, "permission", nil, "a permission the role grants, such as keys:read; repeat for more (required)")
 	f.Int64Var(&id, "id", 0, "the role's numeric id (server's choice when absent)")
 	return cmd
-}
-
-// checkRoleName checks the name of a new or renamed role.
-func checkRoleName(name string) error {
-	if !keyward.ValidName(name) {
-		return usageErrorf("role name %q: use letters, digits, '.', '_' and '-', at most 128 characters, starting with a letter or digit, and not only digits", name)
-	}
-	return nil
 }
 
 func newRoleUpdateCmd(a *app) *cobra.Command {
@@ -155,21 +126,9 @@ the role, and every credential holding it, gets the new set at the next request.
 		Args:    exactArgs("name-or-id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var in keyward.RoleInput
-			if cmd.Flags().Changed("name") {
-				if err := checkRoleName(name); err != nil {
-					return err
-				}
-				in.Name = name
-			}
+			in.Name = name
 			if len(perms) > 0 {
-				ps, err := parsePermissions(perms)
-				if err != nil {
-					return err
-				}
-				in.Permissions = ps
-			}
-			if in.Name == "" && len(in.Permissions) == 0 {
-				return usageErrorf("nothing to change: give --name or --permission")
+				in.Permissions = permissions(perms)
 			}
 			c, err := a.client()
 			if err != nil {

@@ -76,16 +76,7 @@ func TestRoleUsageErrors(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{"CreateNoPermission", []string{"role", "create", "deployer"}, "--permission"},
-		{"CreateUnknownPermission", []string{"role", "create", "deployer", "--permission", "keys:destroy"}, "keys:destroy\" is not a permission; the permissions are keys:create"},
-		{"CreateDuplicate", []string{"role", "create", "deployer", "--permission", "keys:read", "--permission", "keys:read"}, "twice"},
-		{"CreateBadName", []string{"role", "create", "de ployer", "--permission", "keys:read"}, "role name"},
-		{"CreateNumericName", []string{"role", "create", "20", "--permission", "keys:read"}, "role name"},
-		{"CreateBadID", []string{"role", "create", "deployer", "--permission", "keys:read", "--id", "0"}, "--id"},
 		{"CreateNoName", []string{"role", "create"}, "missing argument <name>"},
-		{"UpdateNothing", []string{"role", "update", "deployer"}, "nothing to change"},
-		{"UpdateBadName", []string{"role", "update", "deployer", "--name", ""}, "role name"},
-		{"UpdateBadPermission", []string{"role", "update", "deployer", "--permission", "all"}, "not a permission"},
 		{"DeleteNoArg", []string{"role", "delete"}, "missing argument"},
 		{"ListArg", []string{"role", "list", "x"}, "unexpected argument"},
 		{"Unknown", []string{"role", "bogus"}, "unknown command"},

@@ -68,11 +68,12 @@ indented JSON for scripts.
 
 Exit codes:
   0  success
-  1  the server refused the request (its message follows "error:"), or the key
-     given to "key verify" is not valid (or lacks a --permission asked for), or
-     another failure
+  1  the server refused the request (its message follows "error:", then each
+     field at fault and why: the server owns every rule of a request), or the
+     key given to "key verify" is not valid (or lacks a --permission asked for),
+     or another failure
   2  usage error: unknown command or flag, missing or malformed argument, or a
-     value rejected before anything was sent
+     value the CLI cannot put in a request
   3  the server could not be reached, or its answer could not be read`
 
 func newRootCmd(a *app) *cobra.Command {

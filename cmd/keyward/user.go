@@ -28,14 +28,6 @@ func newUserCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-// checkUserName checks the name of a new user.
-func checkUserName(name string) error {
-	if !keyward.ValidName(name) {
-		return usageErrorf("user name %q: use letters, digits, '.', '_' and '-', at most 128 characters, starting with a letter or digit, and not only digits", name)
-	}
-	return nil
-}
-
 func newUserCreateCmd(a *app) *cobra.Command {
 	var withPassword bool
 	cmd := &cobra.Command{
@@ -50,9 +42,6 @@ A new user holds no role: bind one with "keyward project members add" or
   printf '%s\n' "$PASSWORD" | keyward user create alice --password-stdin`,
 		Args: exactArgs("name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkUserName(args[0]); err != nil {
-				return err
-			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -85,9 +74,6 @@ func newUserListCmd(a *app) *cobra.Command {
 		Short: "List the users",
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkLimit(limit); err != nil {
-				return err
-			}
 			if err := atMostOne(cmd.Flags(), "cursor", "all"); err != nil {
 				return err
 			}
@@ -326,9 +312,6 @@ included: your own, or anyone's with the users:admin permission. "keyward
 user logout" ends them; "keyward logout" ends the one you are using.`,
 		Args: exactArgs("name-or-id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkLimit(limit); err != nil {
-				return err
-			}
 			if err := atMostOne(cmd.Flags(), "cursor", "all"); err != nil {
 				return err
 			}
@@ -381,7 +364,7 @@ permission. Changing a password ends the user's other sessions too.`,
 			var id int64
 			if !all {
 				var err error
-				if id, err = strconv.ParseInt(args[1], 10, 64); err != nil || id <= 0 {
+				if id, err = strconv.ParseInt(args[1], 10, 64); err != nil {
 					return usageErrorf("session id %q: give the numeric id \"keyward user sessions\" shows", args[1])
 				}
 			}

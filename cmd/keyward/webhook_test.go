@@ -54,12 +54,6 @@ func TestKeyCreateKubeToken(t *testing.T) {
 		}
 	})
 
-	t.Run("ErrNoCluster", func(t *testing.T) {
-		r := runCLI(t, "", base...)
-		if r.code != 2 || !strings.Contains(r.stderr, "--type KUBE_TOKEN needs --cluster and --namespace") {
-			t.Errorf("code %d, stderr %q", r.code, r.stderr)
-		}
-	})
 }
 
 func TestClusterWebhookConfig(t *testing.T) {

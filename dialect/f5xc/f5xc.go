@@ -7,22 +7,18 @@
 package f5xc
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/httpapi/jsonbody"
+	"github.com/keyward/keyward/httpapi/refusal"
 	"github.com/keyward/keyward/peer"
 )
 
@@ -141,7 +137,7 @@ func (h *Handler) route(path string, methods map[string]handlerFunc) {
 		allow = append(allow, m)
 		h.endpoints = append(h.endpoints, Endpoint{Method: m, Path: path})
 		h.mux.HandleFunc(m+" "+path, func(w http.ResponseWriter, r *http.Request) {
-			caller, err := h.authenticate(r)
+			caller, err := keys.Authenticate(h.a, r)
 			if err == nil {
 				err = fn(h.a, w, r.WithContext(keyward.NewContext(r.Context(), caller)))
 			}
@@ -156,21 +152,14 @@ func (h *Handler) route(path string, methods map[string]handlerFunc) {
 	})
 }
 
-// authenticate finds the caller: by the token of "Authorization: APIToken <token>" (or Bearer)
-// or, without that header, by the client certificate of the TLS connection (an
-// API_CERTIFICATE's bundle).
-func (h *Handler) authenticate(r *http.Request) (*keyward.Caller, error) {
-	addr := peer.Host(r)
-	if scheme, tok := peer.Authorization(r); scheme != "" || tok != "" {
-		if !strings.EqualFold(scheme, "APIToken") && !strings.EqualFold(scheme, "Bearer") {
-			return nil, keyward.Errorf(keyward.EUnauthenticated, "the Authorization header must be APIToken <token>")
-		}
-		return h.a.Authenticate(r.Context(), tok, addr)
-	}
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		return h.a.AuthenticateCertificate(r.Context(), r.TLS.PeerCertificates, addr)
-	}
-	return nil, keyward.Errorf(keyward.EUnauthenticated, "an API token (Authorization: APIToken <token>) or an API certificate is required")
+// keys is where F5 XC's caller presents itself: "Authorization: APIToken <token>" (or Bearer)
+// or, without that header, the client certificate of the TLS connection (an API_CERTIFICATE's
+// bundle).
+var keys = peer.Keys{
+	Schemes:     []string{"APIToken", "Bearer"},
+	WrongScheme: "the Authorization header must be APIToken <token>",
+	Certificate: true,
+	Missing:     "an API token (Authorization: APIToken <token>) or an API certificate is required",
 }
 
 // Error is the body of every error: the gRPC status code F5 XC's gateway puts in "code" and a
@@ -208,17 +197,12 @@ func statusOf(code keyward.Code) (status, grpc int) {
 }
 
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, context.DeadlineExceeded) && keyward.ErrorCode(err) == keyward.EInternal {
-		err = keyward.Errorf(keyward.ETimeout, "the request did not finish within its deadline")
-	}
+	err = refusal.Normalize(err)
 	code := keyward.ErrorCode(err)
 	if code == keyward.EInternal {
 		h.logger.Error("internal error", "request_id", w.Header().Get("X-Request-Id"), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	var e *keyward.Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
-	}
+	refusal.SetRetryAfter(w.Header(), err)
 	if code == keyward.EUnauthenticated {
 		w.Header().Set("WWW-Authenticate", `APIToken realm="keyward"`)
 	}
@@ -238,36 +222,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // it is JSON, as F5 XC documents every request (Content-Type: application/json): a text/plain
 // or form body read as JSON anyway is what a cross-site HTML form sends.
 func decode(r *http.Request, v any) error {
-	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return keyward.Errorf(keyward.ETooLarge, "the request body is larger than %d bytes", tooBig.Limit)
-	} else if err != nil {
-		return keyward.Errorf(keyward.EInvalid, "could not read the request body")
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return keyward.Errorf(keyward.EInvalid, "a JSON request body is required")
-	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-		return keyward.Errorf(keyward.EUnsupported, "the request body must be JSON: send Content-Type: application/json")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return keyward.Invalid(typeErr.Field, "has the wrong type")
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return keyward.Invalid(field, "is not a field of this request")
-		}
-		return keyward.Errorf(keyward.EInvalid, "the request body is not valid JSON for this request")
-	}
-	if dec.More() {
-		return keyward.Errorf(keyward.EInvalid, "the request body must hold exactly one JSON object")
-	}
-	return nil
+	return jsonbody.Refusal(jsonbody.Decode(r, v, jsonbody.Rules{Types: jsonbody.JSON, Strict: true}), nil)
 }
 
 // namespace returns the path's namespace (the project), refusing a body whose own namespace

@@ -1,15 +1,12 @@
 package projectkeys
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"sort"
-	"strconv"
-	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/httpapi/refusal"
 )
 
 // envelope is the body of every response, success or failure.
@@ -45,9 +42,7 @@ var fieldNames = map[string]string{
 // when known. A wrong method is 405 with Allow. Internal errors are logged with their detail
 // and say only "internal error".
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, context.DeadlineExceeded) && keyward.ErrorCode(err) == keyward.EInternal {
-		err = keyward.Errorf(keyward.ETimeout, "the request did not finish within its deadline")
-	}
+	err = refusal.Normalize(err)
 	code := keyward.ErrorCode(err)
 	var status int
 	var title string
@@ -74,22 +69,17 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if status == http.StatusInternalServerError {
 		errs[0] = "internal error"
 	}
-	var e *keyward.Error
-	if errors.As(err, &e) && status != http.StatusInternalServerError {
-		if len(e.Fields) > 0 {
-			errs = errs[:0]
-			for field, problem := range e.Fields {
-				if name, ok := fieldNames[field]; ok {
-					field = name
-				}
-				errs = append(errs, field+": "+problem)
+	if fields, _ := refusal.Fields(err); len(fields) > 0 && status != http.StatusInternalServerError {
+		errs = errs[:0]
+		for field, problem := range fields {
+			if name, ok := fieldNames[field]; ok {
+				field = name
 			}
-			sort.Strings(errs)
+			errs = append(errs, field+": "+problem)
 		}
-		if e.RetryAfter > 0 && status == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
-		}
+		sort.Strings(errs) // sorted as renamed
 	}
+	refusal.SetRetryAfter(w.Header(), err)
 	writeEnvelope(w, status, envelope{
 		Success: false, Errors: errs, Messages: []string{title}, Result: nil, StatusCode: status,
 	})

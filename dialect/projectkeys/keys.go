@@ -1,13 +1,8 @@
 package projectkeys
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
-	"mime"
 	"net/http"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/httpapi/jsonbody"
 )
 
 // TimeLayout is how this API writes instants: UTC, milliseconds, a literal Z, as the vendor's
@@ -68,6 +64,18 @@ type keyBody struct {
 	RoleID        *int64          `json:"roleId"`
 }
 
+// expiry reads hasExpireTime and expireDate: never when hasExpireTime is false, else the
+// expireDate given (nil when none).
+func (b *keyBody) expiry() (never bool, at *time.Time, err error) {
+	if at, _, err = parseDate("expireDate", b.ExpireDate); err != nil {
+		return false, nil, err
+	}
+	if b.HasExpireTime != nil && !*b.HasExpireTime {
+		return true, nil, nil
+	}
+	return false, at, nil
+}
+
 // project resolves the path's project for a caller that may administer it, and returns the
 // reference the operation that follows uses (its id, which cannot change under it).
 func (h *Handler) project(r *http.Request) (string, error) {
@@ -96,15 +104,8 @@ func (h *Handler) create(r *http.Request) (*reply, error) {
 	if in.NotBefore, _, err = parseDate("startDate", b.StartDate); err != nil {
 		return nil, err
 	}
-	expires, _, err := parseDate("expireDate", b.ExpireDate)
-	if err != nil {
+	if in.NeverExpires, in.ExpiresAt, err = b.expiry(); err != nil {
 		return nil, err
-	}
-	switch {
-	case b.HasExpireTime != nil && !*b.HasExpireTime:
-		in.NeverExpires = true
-	case expires != nil:
-		in.ExpiresAt = expires
 	}
 	if b.RoleID != nil {
 		in.Roles = []string{strconv.FormatInt(*b.RoleID, 10)}
@@ -153,11 +154,7 @@ func (h *Handler) list(r *http.Request) (*reply, error) {
 
 // get: GET /api/projects/{projectId}/api-keys/{id}.
 func (h *Handler) get(r *http.Request) (*reply, error) {
-	ref, err := h.project(r)
-	if err != nil {
-		return nil, err
-	}
-	id, err := pathID(r)
+	ref, id, err := h.keyRef(r)
 	if err != nil {
 		return nil, err
 	}
@@ -168,11 +165,7 @@ func (h *Handler) get(r *http.Request) (*reply, error) {
 	if c.RevokedAt != nil {
 		return nil, keyward.Errorf(keyward.ENotFound, "API key %s was deleted", id)
 	}
-	shown, err := h.a.DisplayKey(r.Context(), c)
-	if err != nil {
-		return nil, err
-	}
-	return &reply{status: http.StatusOK, message: "API key found", result: view(c, shown)}, nil
+	return h.shown(r, c, "API key found")
 }
 
 // update: PUT /api/projects/{projectId}/api-keys, the key named by the body's id. Fields left
@@ -198,12 +191,12 @@ func (h *Handler) update(r *http.Request) (*reply, error) {
 	if startSet {
 		in.NotBefore, in.ClearNotBefore = start, start == nil
 	}
-	expires, _, err := parseDate("expireDate", b.ExpireDate)
+	never, expires, err := b.expiry()
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case b.HasExpireTime != nil && !*b.HasExpireTime:
+	case never:
 		in.NeverExpires = true
 	case expires != nil:
 		in.ExpiresAt = expires
@@ -217,21 +210,13 @@ func (h *Handler) update(r *http.Request) (*reply, error) {
 	if err != nil {
 		return nil, err
 	}
-	shown, err := h.a.DisplayKey(r.Context(), c)
-	if err != nil {
-		return nil, err
-	}
-	return &reply{status: http.StatusOK, message: "API key updated", result: view(c, shown)}, nil
+	return h.shown(r, c, "API key updated")
 }
 
 // delete: DELETE /api/projects/{projectId}/api-keys/{id} revokes the key for good. The result
 // is the deleted key, its value masked.
 func (h *Handler) delete(r *http.Request) (*reply, error) {
-	ref, err := h.project(r)
-	if err != nil {
-		return nil, err
-	}
-	id, err := pathID(r)
+	ref, id, err := h.keyRef(r)
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +225,24 @@ func (h *Handler) delete(r *http.Request) (*reply, error) {
 		return nil, err
 	}
 	return &reply{status: http.StatusOK, message: "API key deleted", result: view(c, authority.MaskedKey(c))}, nil
+}
+
+// keyRef resolves the path's project (see project) and key id.
+func (h *Handler) keyRef(r *http.Request) (project, id string, err error) {
+	if project, err = h.project(r); err != nil {
+		return "", "", err
+	}
+	id, err = pathID(r)
+	return project, id, err
+}
+
+// shown is the reply of an operation on c: c with its key as the caller may see it.
+func (h *Handler) shown(r *http.Request, c *keyward.Credential, message string) (*reply, error) {
+	key, err := h.a.DisplayKey(r.Context(), c)
+	if err != nil {
+		return nil, err
+	}
+	return &reply{status: http.StatusOK, message: message, result: view(c, key)}, nil
 }
 
 // pathID returns the path's key id in canonical form.
@@ -284,48 +287,9 @@ func parseDate(field string, raw json.RawMessage) (t *time.Time, set bool, err e
 // ignored, as the vendor's server ignores them; a field of the wrong type is named. The body
 // must say it is JSON: one without a content type is what a cross-site script can send.
 func decodeBody(r *http.Request, v any) error {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || (mt != "application/json" && mt != "text/json" && !strings.HasSuffix(mt, "+json")) {
-		return keyward.Errorf(keyward.EUnsupported, "the request body must be JSON (Content-Type: application/json)")
-	}
-	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return keyward.Errorf(keyward.ETooLarge, "the request body is larger than %d bytes", tooBig.Limit)
-	} else if err != nil {
-		return keyward.Errorf(keyward.EInvalid, "could not read the request body")
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return keyward.Errorf(keyward.EInvalid, "a JSON request body is required")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	err = dec.Decode(v)
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return keyward.Invalid(typeErr.Field, "must be "+kindOf(typeErr.Type))
-	case errors.As(err, &typeErr):
-		return keyward.Errorf(keyward.EInvalid, "the request body must be a JSON object")
-	case err != nil:
-		return keyward.Errorf(keyward.EInvalid, "the request body is not valid JSON")
-	case dec.More():
-		return keyward.Errorf(keyward.EInvalid, "the request body must hold one JSON object")
-	}
-	return nil
-}
-
-// kindOf names what a request field must be.
-func kindOf(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Int, reflect.Int32, reflect.Int64:
-		return "an integer"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.String:
-		return "a string"
-	}
-	return "of another type"
+	err := jsonbody.Decode(r, v, jsonbody.Rules{Types: []string{"application/json", "text/json", "+json"}})
+	return jsonbody.Refusal(err, jsonbody.Wording{
+		jsonbody.MediaType: "the request body must be JSON (Content-Type: application/json)",
+		jsonbody.BadValue:  "the request body is not valid JSON",
+	})
 }

@@ -21,7 +21,6 @@ package projectkeys
 import (
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
@@ -97,12 +96,7 @@ type operation func(r *http.Request) (*reply, error)
 // serve authenticates the request, runs op and renders its reply or error in the envelope.
 func (h *Handler) serve(op operation) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, err := keyFrom(r)
-		if err != nil {
-			h.writeError(w, r, err)
-			return
-		}
-		caller, err := h.a.Authenticate(r.Context(), key, peer.Host(r))
+		caller, err := keys.Authenticate(h.a, r)
 		if err != nil {
 			h.writeError(w, r, err)
 			return
@@ -132,16 +126,9 @@ func (h *Handler) fallback(allow string) http.Handler {
 	})
 }
 
-var errNoKey = keyward.Errorf(keyward.EUnauthenticated, "an Authorization header with an API key is required")
-
-// keyFrom returns the key of the Authorization header: "Bearer <key>" or the bare key.
-func keyFrom(r *http.Request) (string, error) {
-	scheme, key := peer.Authorization(r)
-	switch {
-	case key == "" && scheme == "":
-		return "", errNoKey
-	case scheme != "" && !strings.EqualFold(scheme, "Bearer"):
-		return "", keyward.Errorf(keyward.EUnauthenticated, "the Authorization header must be \"Bearer <key>\" or the key itself")
-	}
-	return key, nil
+// keys is where the caller's key is: the Authorization header, "Bearer <key>" or the bare key.
+var keys = peer.Keys{
+	Schemes:     []string{"Bearer", ""},
+	WrongScheme: "the Authorization header must be \"Bearer <key>\" or the key itself",
+	Missing:     "an Authorization header with an API key is required",
 }

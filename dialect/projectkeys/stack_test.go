@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,31 +19,17 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/dialect/projectkeys"
 	"github.com/keyward/keyward/httpapi"
-	"github.com/keyward/keyward/masterkey"
+	"github.com/keyward/keyward/internal/authoritytest"
+	"github.com/keyward/keyward/internal/goldenfile"
+	"github.com/keyward/keyward/internal/logbuf"
+	"github.com/keyward/keyward/internal/testclock"
 	"github.com/keyward/keyward/password"
-	"github.com/keyward/keyward/sqlite"
-	"github.com/keyward/keyward/sqlitetest"
 	"github.com/keyward/keyward/token"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // t0 is the test clock's start: 48 minutes before the seed's example startDate, so that the
 // example's dates are in the future and the seed's own values can be sent.
 var t0 = time.Date(2022, 8, 24, 12, 0, 0, 0, time.UTC)
-
-// clock is an injectable clock that tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 // faultStore makes the database fail on demand, for the 500 and 503 cases.
 type faultStore struct {
@@ -92,34 +76,17 @@ type stack struct {
 	url   string
 	a     *authority.Authority
 	store *faultStore
-	clock *clock
+	clock *testclock.Clock
 	admin context.Context // the bootstrap admin, for setting up
 	// owner is the owner's login session: keys it creates are ones the owner's key may act on
 	// (a key made by the global admin holds more than any owner: the dominance rule).
 	owner context.Context
-	log   *syncBuffer
+	log   *logbuf.Buffer
 	// Tokens by user: admin (global admin), owner (owner of acme and vault, an API key with
 	// the owner role), svcadmin (ServiceStack's Admin in acme: every key permission but not
 	// projects:admin), viewer (viewer in acme), keymaster (a custom role in vault with
 	// projects:admin and every key permission but keys:reveal), outsider (no binding).
 	tokens map[string]string
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Role ids of the built-in roles (authority.BuiltinRoles).
@@ -133,24 +100,14 @@ const (
 func newStack(t testing.TB) *stack {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, sqlitetest.Path(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	fs := &faultStore{Store: db}
-	mk, err := masterkey.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
+	fs := &faultStore{Store: authoritytest.Store(t)}
+	logs := &logbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	clk := &clock{t: t0}
-	a := authority.New(fs, authority.Options{
-		MasterKey: mk, Now: clk.Now, Logger: logger, UsageFlushInterval: time.Hour,
+	clk := testclock.New(t0)
+	a := authoritytest.New(t, fs, authority.Options{
+		Now: clk.Now, Logger: logger, UsageFlushInterval: time.Hour,
 		PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1},
 	})
-	t.Cleanup(func() { a.Close() })
 	adminToken, err := a.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -366,18 +323,5 @@ func golden(t testing.TB, name string, raw []byte) {
 		t.Fatalf("golden %s: %v", name, err)
 	}
 	out.WriteByte('\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(out.Bytes(), want) {
-		t.Errorf("%s differs from %s:\ngot:\n%s\nwant:\n%s", name, path, out.Bytes(), want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", "golden", name+".json"), out.Bytes())
 }

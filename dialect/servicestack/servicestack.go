@@ -28,18 +28,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/httpapi/jsonbody"
+	"github.com/keyward/keyward/httpapi/refusal"
 	"github.com/keyward/keyward/peer"
 )
 
@@ -208,7 +207,7 @@ func (h *Handler) serve(o op, fn opFunc) http.Handler {
 			h.writeError(w, r, c.format, o, keyward.Errorf(keyward.EMethodNotAllowed, "method %s is not allowed here", r.Method))
 			return
 		}
-		caller, err := h.authenticate(r)
+		caller, err := keys.Authenticate(h.a, r)
 		if err == nil {
 			ctx := keyward.NewContext(r.Context(), caller)
 			if c.environment, err = requestEnvironment(r, c.format, env); err == nil {
@@ -284,22 +283,11 @@ func userAPIKey(c *keyward.Credential, key string) UserApiKey {
 	return k
 }
 
-// authenticate finds the caller by the key the request presents: Authorization: Bearer <key>,
-// or Basic with the key as the user name and an empty password.
-func (h *Handler) authenticate(r *http.Request) (*keyward.Caller, error) {
-	var key string
-	switch scheme, rest := peer.Authorization(r); {
-	case strings.EqualFold(scheme, "Bearer"):
-		key = rest
-	case strings.EqualFold(scheme, "Basic"):
-		if user, pass, ok := r.BasicAuth(); ok && pass == "" {
-			key = user
-		}
-	}
-	if key == "" {
-		return nil, keyward.Errorf(keyward.EUnauthenticated, "a valid API key is required: Authorization: Bearer <key>, or Basic with the key as the user name")
-	}
-	return h.a.Authenticate(r.Context(), key, peer.Host(r))
+// keys is where the caller's key is: Authorization: Bearer <key>, or Basic with the key as the
+// user name and an empty password.
+var keys = peer.Keys{
+	Schemes: []string{"Bearer", "Basic"},
+	Missing: "a valid API key is required: Authorization: Bearer <key>, or Basic with the key as the user name",
 }
 
 // responseFormat picks the response format as ServiceStack does: ?format=, then a .json or
@@ -367,12 +355,9 @@ func (e *serializationError) Error() string { return e.msg }
 // else the body (JSON or JSV, as its Content-Type says, or empty), as ServiceStack fills a
 // request DTO. Property names are matched ignoring case, and unknown ones are ignored.
 func requestEnvironment(r *http.Request, f format, fromPath string) (string, error) {
-	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return "", keyward.Errorf(keyward.ETooLarge, "the request body is larger than %d bytes", tooBig.Limit)
-	} else if err != nil {
-		return "", keyward.Errorf(keyward.EInvalid, "could not read the request body")
+	body, err := jsonbody.Read(r)
+	if err != nil {
+		return "", jsonbody.Refusal(err, nil)
 	}
 	if fromPath != "" {
 		return fromPath, nil
@@ -386,12 +371,12 @@ func requestEnvironment(r *http.Request, f format, fromPath string) (string, err
 		return "", nil
 	}
 	var dto RegenerateApiKeys
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, isJSON := jsonbody.Accepts(r, "application/json", "text/json", "+json")
 	switch {
-	case err != nil:
+	case mt == "":
 		return "", keyward.Errorf(keyward.EUnsupported, "a request body needs its Content-Type: application/json or text/jsv")
-	case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"):
-		if err := json.Unmarshal(body, &dto); err != nil {
+	case isJSON:
+		if err := jsonbody.Unmarshal(body, &dto, false); err != nil {
 			return "", &serializationError{"the request body is not a JSON RegenerateApiKeys object"}
 		}
 	case mt == "text/jsv":
@@ -447,25 +432,16 @@ func errorResponse(err error) (int, *ResponseStatus) {
 	if errors.As(err, &se) {
 		return http.StatusBadRequest, &ResponseStatus{ErrorCode: "SerializationException", Message: se.msg, Errors: []ResponseError{}}
 	}
+	err = refusal.Normalize(err)
 	code := keyward.ErrorCode(err)
-	if code == keyward.EInternal && errors.Is(err, context.DeadlineExceeded) {
-		code = keyward.ETimeout
-	}
 	rs := &ResponseStatus{Message: keyward.ErrorMessage(err), Errors: []ResponseError{}}
 	var status int
 	switch code {
 	case keyward.EInvalid:
 		status, rs.ErrorCode = http.StatusBadRequest, "ArgumentException"
-		var e *keyward.Error
-		if errors.As(err, &e) {
-			fields := make([]string, 0, len(e.Fields))
-			for f := range e.Fields {
-				fields = append(fields, f)
-			}
-			sort.Strings(fields)
-			for _, f := range fields {
-				rs.Errors = append(rs.Errors, ResponseError{ErrorCode: "ArgumentException", FieldName: pascalCase(f), Message: e.Fields[f]})
-			}
+		fields, names := refusal.Fields(err)
+		for _, f := range names {
+			rs.Errors = append(rs.Errors, ResponseError{ErrorCode: "ArgumentException", FieldName: pascalCase(f), Message: fields[f]})
 		}
 	case keyward.EUnauthenticated:
 		status, rs.ErrorCode = http.StatusUnauthorized, "Unauthorized"
@@ -487,7 +463,6 @@ func errorResponse(err error) (int, *ResponseStatus) {
 		status, rs.ErrorCode = http.StatusServiceUnavailable, "ServiceUnavailable"
 	case keyward.ETimeout:
 		status, rs.ErrorCode = http.StatusGatewayTimeout, "GatewayTimeout"
-		rs.Message = "the request did not finish within its deadline"
 	default:
 		status, rs.ErrorCode, rs.Message = http.StatusInternalServerError, "InternalServerError", "internal error"
 	}
@@ -500,10 +475,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, f format, o
 	if status == http.StatusInternalServerError {
 		h.logger.Error("internal error", "request_id", w.Header().Get("X-Request-Id"), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	var e *keyward.Error
-	if errors.As(err, &e) && e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
-	}
+	refusal.SetRetryAfter(w.Header(), err)
 	if status == http.StatusUnauthorized {
 		w.Header().Add("WWW-Authenticate", `Bearer realm="/auth/apikey"`)
 		w.Header().Add("WWW-Authenticate", `Basic realm="/auth/apikey"`)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"log/slog"
 	"mime"
@@ -20,13 +19,10 @@ import (
 
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/httpapi"
-	"github.com/keyward/keyward/masterkey"
+	"github.com/keyward/keyward/internal/authoritytest"
+	"github.com/keyward/keyward/internal/goldenfile"
 	"github.com/keyward/keyward/password"
-	"github.com/keyward/keyward/sqlite"
-	"github.com/keyward/keyward/sqlitetest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // seedFile is this dialect's vendor document, copied from ../shared/seeds.
 const seedFile = "testdata/004_d7be626825d7bd23.txt"
@@ -126,21 +122,12 @@ type stack struct {
 func startStack(t *testing.T, opts Options) *stack {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	mk, err := masterkey.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := authority.New(s, authority.Options{
-		MasterKey: mk, Logger: logger, Now: func() time.Time { return t0 },
+	s := authoritytest.Store(t)
+	a := authoritytest.New(t, s, authority.Options{
+		Logger: logger, Now: func() time.Time { return t0 },
 		PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1}, UsageFlushInterval: time.Hour,
 	})
-	t.Cleanup(func() { a.Close() })
 	tok, err := a.Bootstrap(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -300,21 +287,5 @@ func golden(t *testing.T, name string, r *resp) {
 	b.WriteString("\n")
 	b.Write(body)
 	b.WriteString("\n")
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Fatalf("response differs from %s:\n got:\n%s\nwant:\n%s", path, b.Bytes(), want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", "golden", name), b.Bytes())
 }

@@ -1,16 +1,14 @@
 package voltmx
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/httpapi/refusal"
 )
 
 // StatusOf maps a keyward error code to the status this dialect answers with: the vendor's
@@ -75,9 +73,7 @@ var nativeNames = strings.NewReplacer(
 // messages. Internal errors are logged with their detail and shown only as a server failure.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, o op, err error) {
 	requestID := w.Header().Get("X-Request-Id")
-	if errors.Is(err, context.DeadlineExceeded) && keyward.ErrorCode(err) == keyward.EInternal {
-		err = keyward.Errorf(keyward.ETimeout, "the request did not finish within its deadline")
-	}
+	err = refusal.Normalize(err)
 	code := keyward.ErrorCode(err)
 	body := errorBody{Status: StatusOf(code), RequestID: requestID}
 	var e *keyward.Error
@@ -117,9 +113,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, o op, err e
 	default:
 		body.Message = e.Message
 	}
-	if e != nil && e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
-	}
+	refusal.SetRetryAfter(w.Header(), err)
 	writeJSON(w, body.Status, body)
 }
 

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/httpapi/jsonbody"
 )
 
 // params are a request's parameters by name: from the query string and from a form or JSON
@@ -43,19 +42,16 @@ func readParams(r *http.Request, known ...string) (params, error) {
 			}
 		}
 	}
-	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return nil, keyward.Errorf(keyward.ETooLarge, "The request body is larger than %d bytes", tooBig.Limit)
-	} else if err != nil {
-		return nil, keyward.Errorf(keyward.EInvalid, "could not read the request body")
+	body, err := jsonbody.Read(r)
+	if err != nil {
+		return nil, jsonbody.Refusal(err, nil)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return p, nil
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, isJSON := jsonbody.Accepts(r, jsonbody.JSON...)
 	switch {
-	case err != nil:
+	case mt == "":
 		return nil, keyward.Errorf(keyward.EUnsupported, "Send the body as application/x-www-form-urlencoded or application/json, and say so in Content-Type")
 	case mt == "application/x-www-form-urlencoded":
 		form, err := url.ParseQuery(string(body))
@@ -69,7 +65,7 @@ func readParams(r *http.Request, known ...string) (params, error) {
 				}
 			}
 		}
-	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+	case isJSON:
 		fields, err := jsonObject(body)
 		if err != nil {
 			return nil, err
@@ -93,12 +89,12 @@ func readParams(r *http.Request, known ...string) (params, error) {
 
 // jsonObject decodes a body that must be exactly one JSON object.
 func jsonObject(body []byte) (map[string]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
 	var fields map[string]json.RawMessage
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return nil, keyward.Errorf(keyward.EInvalid, "the body must be one JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	if err := jsonbody.Unmarshal(body, &fields, false); err != nil || fields == nil {
+		var text *jsonbody.Error
+		if errors.As(err, &text) && text.Kind == jsonbody.Text {
+			return nil, text.Keyward(nil)
+		}
 		return nil, keyward.Errorf(keyward.EInvalid, "the body must be one JSON object")
 	}
 	return fields, nil

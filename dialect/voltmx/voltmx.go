@@ -20,7 +20,6 @@ package voltmx
 import (
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -124,7 +123,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 // wrap authenticates the caller, runs fn, and renders its error in the vendor's shape.
 func (h *Handler) wrap(o op, fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		caller, err := h.authenticate(r)
+		caller, err := keys.Authenticate(h.a, r)
 		if err == nil {
 			err = fn(w, r.WithContext(keyward.NewContext(r.Context(), caller)))
 		}
@@ -141,30 +140,11 @@ func (h *Handler) notAllowed(allow string) http.Handler {
 	})
 }
 
-// presentedKey returns the token a request authenticates with: X-VoltMX-Authorization (a
-// session or API token) when the header is there, else X-VoltMX-App-API-Key, else a standard
-// Authorization: Bearer (or APIToken) header. A "Bearer " prefix on the vendor header is
-// tolerated.
-func presentedKey(r *http.Request) string {
-	if v := strings.TrimSpace(r.Header.Get("X-VoltMX-Authorization")); v != "" {
-		if scheme, rest, ok := strings.Cut(v, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			v = strings.TrimSpace(rest)
-		}
-		return v
-	}
-	if v := strings.TrimSpace(r.Header.Get("X-VoltMX-App-API-Key")); v != "" {
-		return v
-	}
-	if scheme, rest := peer.Authorization(r); strings.EqualFold(scheme, "Bearer") || strings.EqualFold(scheme, "APIToken") {
-		return rest
-	}
-	return ""
-}
-
-func (h *Handler) authenticate(r *http.Request) (*keyward.Caller, error) {
-	key := presentedKey(r)
-	if key == "" {
-		return nil, keyward.Errorf(keyward.EUnauthenticated, "send X-VoltMX-Authorization or X-VoltMX-App-API-Key")
-	}
-	return h.a.Authenticate(r.Context(), key, peer.Host(r))
+// keys is where the caller's token is: X-VoltMX-Authorization (a session or API token), else
+// X-VoltMX-App-API-Key, else a standard Authorization: Bearer (or APIToken) header. A scheme
+// prefix on the vendor headers is tolerated.
+var keys = peer.Keys{
+	Headers: []string{"X-VoltMX-Authorization", "X-VoltMX-App-API-Key"},
+	Schemes: []string{"Bearer", "APIToken"},
+	Missing: "send X-VoltMX-Authorization or X-VoltMX-App-API-Key",
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,14 +24,12 @@ import (
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/dialect/voltmx"
 	"github.com/keyward/keyward/httpapi"
-	"github.com/keyward/keyward/masterkey"
+	"github.com/keyward/keyward/internal/authoritytest"
+	"github.com/keyward/keyward/internal/goldenfile"
+	"github.com/keyward/keyward/internal/logbuf"
 	"github.com/keyward/keyward/password"
-	"github.com/keyward/keyward/sqlite"
-	"github.com/keyward/keyward/sqlitetest"
 	"github.com/keyward/keyward/token"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 // t0 is the authority's clock: every date the API writes is a function of it.
 var t0 = time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -77,23 +74,6 @@ func (s *faultyStore) CredentialBySecret(ctx context.Context, d []byte) (*keywar
 	return s.Store.CredentialBySecret(ctx, d)
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // env is a keyward server with the dialect mounted as keyward serve mounts it. Project acme
 // keeps recoverable keys, globex does not. Users: olga (owner in acme), vera (viewer in
 // acme), gus (owner in globex), each with a login session.
@@ -103,10 +83,10 @@ type env struct {
 	olga, vera, gus  string // session tokens
 	a                *authority.Authority
 	store            *faultyStore
-	log              *lockedBuffer
+	log              *logbuf.Buffer
 	adminCtx         context.Context
 	acmeID, globexID int64
-	dialectLog       *lockedBuffer
+	dialectLog       *logbuf.Buffer
 	mu               sync.Mutex
 	produced         map[int]bool // statuses seen, for the seed's status table
 	offset           atomic.Int64 // how far the clock is past t0
@@ -115,22 +95,13 @@ type env struct {
 func start(t *testing.T, opts voltmx.Options) *env {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, sqlitetest.Path(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	mk, err := masterkey.Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{store: &faultyStore{Store: s}, log: &lockedBuffer{}, dialectLog: &lockedBuffer{}, produced: map[int]bool{}}
-	e.a = authority.New(e.store, authority.Options{
-		Now: func() time.Time { return t0.Add(time.Duration(e.offset.Load())) }, UsageFlushInterval: time.Hour, MasterKey: mk,
+	e := &env{store: &faultyStore{Store: authoritytest.Store(t)}, log: &logbuf.Buffer{}, dialectLog: &logbuf.Buffer{}, produced: map[int]bool{}}
+	e.a = authoritytest.New(t, e.store, authority.Options{
+		Now: func() time.Time { return t0.Add(time.Duration(e.offset.Load())) }, UsageFlushInterval: time.Hour,
 		PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1},
 		Logger:         slog.New(slog.NewTextHandler(e.log, nil)),
 	})
-	t.Cleanup(func() { e.a.Close() })
+	var err error
 	if e.admin, err = e.a.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -316,20 +287,7 @@ func golden(t *testing.T, name string, r *response) {
 		t.Fatalf("%s: %v in %s", name, err, b)
 	}
 	out.WriteByte('\n')
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to write it)", err)
-	}
-	if !bytes.Equal(out.Bytes(), want) {
-		t.Fatalf("%s: body differs from %s\ngot:\n%s\nwant:\n%s", name, path, out.Bytes(), want)
-	}
+	goldenfile.Check(t, filepath.Join("testdata", "golden", name+".json"), out.Bytes())
 }
 
 // seed is what the test reads from the vendor's document in testdata.
