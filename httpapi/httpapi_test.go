@@ -17,6 +17,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/openapitest"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/sqlitetest"
@@ -56,6 +57,8 @@ type env struct {
 	token string
 	store *faultyStore
 	log   *lockedBuffer
+	// handler is the server as every test must reach it: checked against the OpenAPI document.
+	handler http.Handler
 }
 
 func start(t *testing.T, timeout time.Duration) *env {
@@ -90,9 +93,10 @@ func startWith(t *testing.T, opts authority.Options, timeout time.Duration) (*en
 		t.Fatal(err)
 	}
 	api := httpapi.New(a, fs, httpapi.Options{Logger: logger, RequestTimeout: timeout})
-	srv := httptest.NewServer(api)
+	h := openapitest.Handler(t, api, nil)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{url: srv.URL, token: tok, store: fs, log: logBuf}, api
+	return &env{url: srv.URL, token: tok, store: fs, log: logBuf, handler: h}, api
 }
 
 // lockedBuffer is a log sink that the server writes and the test reads concurrently.
