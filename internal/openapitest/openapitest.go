@@ -35,6 +35,9 @@ type contract struct {
 	validator validator.Validator
 	problem   *base.Schema
 	schemas   schema_validation.SchemaValidator
+	// schemaMu serialises schemas: unlike validator, whose schemas are compiled up front, it
+	// renders the schema on each call and races with itself.
+	schemaMu sync.Mutex
 }
 
 var (
@@ -176,7 +179,10 @@ func (c *contract) undocumented(ex Exchange) []string {
 	if mt, _, _ := mime.ParseMediaType(ex.Header.Get("Content-Type")); mt != "application/problem+json" {
 		return []string{fmt.Sprintf("an undocumented path answered %q, not a problem document", ex.Header.Get("Content-Type"))}
 	}
-	if ok, errs := c.schemas.ValidateSchemaBytes(c.problem, ex.ResponseBody); !ok {
+	c.schemaMu.Lock()
+	ok, errs := c.schemas.ValidateSchemaBytes(c.problem, ex.ResponseBody)
+	c.schemaMu.Unlock()
+	if !ok {
 		return []string{"the problem document of an undocumented path: " + describe(errs)}
 	}
 	return nil
@@ -264,6 +270,9 @@ func (w *recorder) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *recorder) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
@@ -274,7 +283,8 @@ func (w *recorder) Write(b []byte) (int, error) {
 
 // Transport returns a RoundTripper that sends through base (http.DefaultTransport when nil) and
 // checks every exchange against the document, for tests that reach the server over the
-// network; a mismatch fails t.
+// network; a mismatch fails t. A client certificate is invisible from here: a request
+// authenticated by one alone counts as unauthenticated, so such clients use Handler.
 func Transport(t testing.TB, base http.RoundTripper) http.RoundTripper {
 	if _, err := load(); err != nil {
 		t.Fatal(err)
