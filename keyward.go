@@ -125,6 +125,9 @@ const (
 	Session   CredentialType = "SESSION"
 )
 
+// CredentialTypes lists every type a project credential may have, in a stable order.
+var CredentialTypes = []CredentialType{APIToken, APICertificate, KubeConfig, KubeToken}
+
 // TypeRule says which types a project credential may have, for the error that refuses one.
 const TypeRule = "must be API_TOKEN, API_CERTIFICATE, KUBE_CONFIG or KUBE_TOKEN"
 

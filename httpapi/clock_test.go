@@ -49,9 +49,9 @@ func TestCertificatesOffClock(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e, api := startWith(t, authority.Options{Now: func() time.Time { return tt.now }}, 0)
+			e, _ := startWith(t, authority.Options{Now: func() time.Time { return tt.now }}, 0)
 			// The same server over TLS, asking for client certificates as keyward serve --tls does.
-			tlsSrv := httptest.NewUnstartedServer(api)
+			tlsSrv := httptest.NewUnstartedServer(e.handler)
 			tlsSrv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 			tlsSrv.StartTLS()
 			t.Cleanup(tlsSrv.Close)

@@ -61,8 +61,8 @@ func clientCertificate(t *testing.T, ic *keyward.IssuedCredential, p12Password s
 // certificate, with its reason. Enabling the user again restores neither.
 func TestCertificatesFollowCreatorOverHTTP(t *testing.T) {
 	t.Parallel()
-	e, api := startWith(t, authority.Options{PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1}}, 10*time.Second)
-	tsrv := httptest.NewUnstartedServer(api)
+	e, _ := startWith(t, authority.Options{PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1}}, 10*time.Second)
+	tsrv := httptest.NewUnstartedServer(e.handler)
 	tsrv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
 	tsrv.StartTLS()
 	t.Cleanup(tsrv.Close)

@@ -18,6 +18,7 @@ import (
 	"github.com/keyward/keyward/httpapi"
 	"github.com/keyward/keyward/internal/authoritytest"
 	"github.com/keyward/keyward/internal/logbuf"
+	"github.com/keyward/keyward/internal/openapitest"
 	"github.com/keyward/keyward/version"
 )
 
@@ -54,6 +55,8 @@ type env struct {
 	token string
 	store *faultyStore
 	log   *logbuf.Buffer
+	// handler is the server as every test must reach it: checked against the OpenAPI document.
+	handler http.Handler
 }
 
 func start(t *testing.T, timeout time.Duration) *env {
@@ -79,9 +82,10 @@ func startWith(t *testing.T, opts authority.Options, timeout time.Duration) (*en
 		t.Fatal(err)
 	}
 	api := httpapi.New(a, fs, httpapi.Options{Logger: logger, RequestTimeout: timeout})
-	srv := httptest.NewServer(api)
+	h := openapitest.Handler(t, api, nil)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &env{url: srv.URL, token: tok, store: fs, log: logBuf}, api
+	return &env{url: srv.URL, token: tok, store: fs, log: logBuf, handler: h}, api
 }
 
 type response struct {

@@ -104,6 +104,7 @@ var policy = map[string]struct {
 	"GET /v1/auth/{path...}":                                    {"", public, 200},
 	"POST /v1/auth/{path...}":                                   {"", public, 200},
 	"HEAD /v1/auth/{path...}":                                   {"", public, 200},
+	"GET /v1/openapi.json":                                      {"", public, 200},
 	"GET /healthz":                                              {"", public, 200},
 	"GET /readyz":                                               {"", public, 200},
 }

@@ -139,6 +139,7 @@ func (s *Server) routes() {
 			return nil
 		}})
 	}
+	s.route("/v1/openapi.json", true, map[string]handlerFunc{"GET": s.openAPIDoc})
 	s.route("/healthz", true, map[string]handlerFunc{"GET": s.healthz})
 	s.route("/readyz", true, map[string]handlerFunc{"GET": s.readyz})
 	s.mux.Handle("/", s.wrap(true, func(w http.ResponseWriter, r *http.Request) error {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/internal/openapitest"
 	"github.com/keyward/keyward/internal/proctest"
 )
 
@@ -45,7 +46,10 @@ func tlsClient(t *testing.T, caPEM []byte) *http.Client {
 	if !pool.AppendCertsFromPEM(caPEM) {
 		t.Fatal("no CA certificates in /v1/ca.pem")
 	}
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second}
+	// The Go client's exchanges are checked against the OpenAPI document as the proxy of
+	// startServer checks the others (a TLS server is not proxied).
+	tr := openapitest.Transport(t, &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}})
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
 }
 
 func TestCertificatesWithRealClients(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/openapitest"
 	"github.com/keyward/keyward/internal/proctest"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/sqlite"
@@ -107,7 +108,7 @@ func TestNginxCRLChain(t *testing.T) {
 	write("server.pem", server.ChainPEM)
 	write("server.key", server.KeyPEM)
 	// The CRLs as a relying party gets them: through the CLI, from the HTTP API.
-	api := httptest.NewServer(httpapi.New(a, store, httpapi.Options{}))
+	api := httptest.NewServer(openapitest.Handler(t, httpapi.New(a, store, httpapi.Options{}), nil))
 	defer api.Close()
 	for file, flag := range map[string]string{"chain.crl.pem": "--chain", "own.crl.pem": "--pem"} {
 		var out, errb bytes.Buffer

@@ -5,10 +5,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +23,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/client"
 	"github.com/keyward/keyward/internal/logbuf"
+	"github.com/keyward/keyward/internal/openapitest"
 	"github.com/keyward/keyward/internal/proctest"
 )
 
@@ -97,6 +103,9 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 	for time.Now().Before(deadline) {
 		if m := listenRE.FindStringSubmatch(s.stderr.String()); m != nil {
 			s.url = "http://" + m[1]
+			if !slices.Contains(extra, "--tls") {
+				s.url = checkedProxy(t, s.url)
+			}
 			return s
 		}
 		select {
@@ -107,6 +116,25 @@ func startServer(t *testing.T, data string, extra ...string) *server {
 	}
 	t.Fatalf("keyward serve did not start listening:\n%s", s.stderr.String())
 	return nil
+}
+
+// checkedProxy serves target's native API through a proxy that checks every exchange against
+// the OpenAPI document (a mismatch fails t), and returns the proxy's URL: every client of the
+// test, the CLI in process and the binary, reaches the server through it.
+func checkedProxy(t *testing.T, target string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	native := func(r *http.Request) bool {
+		p := r.URL.Path
+		return strings.HasPrefix(p, "/v1/") || p == "/healthz" || p == "/readyz" || p == "/metrics"
+	}
+	srv := httptest.NewServer(openapitest.Handler(t, proxy, func(r *http.Request) bool { return !native(r) }))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // stop sends SIGTERM and expects a clean exit.
