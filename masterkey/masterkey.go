@@ -133,10 +133,14 @@ func Parse(s string) (*Key, error) {
 	return nil, errors.New("masterkey: the master key is neither base64 nor 64 hexadecimal digits (generate one with: openssl rand -base64 32)")
 }
 
-// FromEnv reads the key from the environment variable [EnvVar]. ok is false, with a nil error,
-// when the variable is unset or empty, so that the caller can fall back to a file.
-func FromEnv() (key *Key, ok bool, err error) {
-	s := os.Getenv(EnvVar)
+// FromEnv reads the key from the environment variable [EnvVar] through getenv (os.Getenv when
+// nil). ok is false, with a nil error, when the variable is unset or empty, so that the caller
+// can fall back to a file.
+func FromEnv(getenv func(string) string) (key *Key, ok bool, err error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	s := getenv(EnvVar)
 	if strings.TrimSpace(s) == "" {
 		return nil, false, nil
 	}

@@ -191,16 +191,16 @@ func TestParse(t *testing.T) {
 
 func TestFromEnv(t *testing.T) {
 	t.Setenv(EnvVar, "")
-	if k, ok, err := FromEnv(); k != nil || ok || err != nil {
+	if k, ok, err := FromEnv(nil); k != nil || ok || err != nil {
 		t.Fatalf("unset: %v %v %v", k, ok, err)
 	}
 	want := mustGenerate(t)
 	t.Setenv(EnvVar, want.encode())
-	if k, ok, err := FromEnv(); !ok || err != nil || !k.Equal(want) {
+	if k, ok, err := FromEnv(nil); !ok || err != nil || !k.Equal(want) {
 		t.Fatalf("set: %v %v %v", k, ok, err)
 	}
 	t.Setenv(EnvVar, "nonsense")
-	if _, ok, err := FromEnv(); ok || err == nil || !strings.Contains(err.Error(), EnvVar) {
+	if _, ok, err := FromEnv(nil); ok || err == nil || !strings.Contains(err.Error(), EnvVar) {
 		t.Fatalf("bad value: %v %v", ok, err)
 	}
 }

@@ -243,7 +243,7 @@ func (o *offline) open(ctx context.Context, a *app) (*offlineCA, error) {
 		return nil, err
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	mk, err := loadMasterKey(o.masterKeyFile, o.data, db.kind == kindPostgres, logger)
+	mk, err := loadMasterKey(o.masterKeyFile, o.data, db.kind == kindPostgres, a.getenv, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -67,14 +67,11 @@ func loadCA(t *testing.T, path, keyFile string) (string, error) {
 	return a.CA().Certificate().Subject.String(), nil
 }
 
-// runOffline runs the CLI without any KEYWARD_* setting but env.
+// runOffline runs the CLI with env as its whole environment.
 func runOffline(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
-	for _, k := range []string{"KEYWARD_SERVER", "KEYWARD_TOKEN", "KEYWARD_DATABASE_URL", "KEYWARD_DATA", masterkey.EnvVar} {
-		t.Setenv(k, env[k])
-	}
 	var out, errb bytes.Buffer
-	code := run(args, strings.NewReader(""), &out, &errb)
+	code := runEnv(args, strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
 	return result{code, out.String(), errb.String()}
 }
 

@@ -46,18 +46,17 @@ func testConfigDir(t *testing.T) string {
 	return d
 }
 
-// runCLIEnv is runCLI with env set on top of the cleared environment.
+// runCLIEnv is runCLI with env as the CLI's whole environment, besides its own config dir. The
+// process environment is not touched (the CLI reads it through app.getenv), so that tests
+// running the CLI can run in parallel.
 func runCLIEnv(t *testing.T, env map[string]string, stdin string, args ...string) result {
 	t.Helper()
-	for _, k := range []string{"KEYWARD_SERVER", "KEYWARD_TOKEN", "KEYWARD_PASSWORD", "KEYWARD_CURRENT_PASSWORD", "KEYWARD_P12_PASSWORD"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("KEYWARD_CONFIG_DIR", testConfigDir(t))
+	vars := map[string]string{"KEYWARD_CONFIG_DIR": testConfigDir(t)}
 	for k, v := range env {
-		t.Setenv(k, v)
+		vars[k] = v
 	}
 	var out, errb bytes.Buffer
-	code := run(args, strings.NewReader(stdin), &out, &errb)
+	code := runEnv(args, strings.NewReader(stdin), &out, &errb, func(k string) string { return vars[k] })
 	return result{code, out.String(), errb.String()}
 }
 

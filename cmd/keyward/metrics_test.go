@@ -16,6 +16,7 @@ var metricsListenRE = regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
 // TestMetricsAddrAndToken: with --metrics-addr, /metrics leaves the API port for a listener of
 // its own, and with a token it answers only to that bearer token.
 func TestMetricsAddrAndToken(t *testing.T) {
+	t.Parallel()
 	tokenFile := filepath.Join(t.TempDir(), "metrics.token")
 	const token = "metrics-token-2f9c41"
 	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {

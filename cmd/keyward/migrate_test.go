@@ -20,18 +20,16 @@ import (
 	"github.com/keyward/keyward/sqlite"
 )
 
-// runKeyward runs the CLI with args in an environment without KEYWARD_* settings but env.
+// runKeyward runs the CLI with env as its whole environment.
 func runKeyward(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
-	for _, k := range []string{"KEYWARD_SERVER", "KEYWARD_TOKEN", "KEYWARD_DATABASE_URL", "KEYWARD_DATA"} {
-		t.Setenv(k, env[k])
-	}
 	var out, errb bytes.Buffer
-	code := run(args, strings.NewReader(""), &out, &errb)
+	code := runEnv(args, strings.NewReader(""), &out, &errb, func(k string) string { return env[k] })
 	return result{code, out.String(), errb.String()}
 }
 
 func TestMigrateUpStatus(t *testing.T) {
+	t.Parallel()
 	pg := postgrestest.SchemaURL(t, postgrestest.URL(t))
 	latest := postgres.LatestSchemaVersion()
 

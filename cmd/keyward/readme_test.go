@@ -26,6 +26,7 @@ import (
 // "paste the key on stdin" pipes it. A trailing comment is a check: "exit N" is the exit code
 // (0 otherwise), and a "code":"X" fragment or a VALID/REVOKED verdict must be in the output.
 func TestReadmeTour(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"bash", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is needed by this test: apt-get install %s (make test runs scripts/test-tools.sh, which does)", tool, tool)

@@ -101,7 +101,7 @@ func newRootCmd(a *app) *cobra.Command {
 	a.flags.StringVar(&a.cacert, "cacert", "", "PEM file of the CA to trust for an https server, such as keyward's own (keyward ca pem) (env KEYWARD_CACERT)")
 
 	root.AddCommand(
-		newServeCmd(),
+		newServeCmd(a),
 		newKeyCmd(a),
 		newProjectCmd(a),
 		newAuditCmd(a),

@@ -18,6 +18,7 @@ import (
 // them: the request is sent, and what the user reads is the server's refusal (each field and
 // its reason on a line of its own, or the server's message), with exit code 1.
 func TestServerRules(t *testing.T) {
+	t.Parallel()
 	// The in-process API of hostile_test.go: project acme with API key web and API_CERTIFICATE
 	// badge, cluster prod.
 	e := startSurfaces(t, authoritytest.Store(t))

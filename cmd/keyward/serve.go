@@ -50,10 +50,17 @@ type serveConfig struct {
 	cacheTTL           time.Duration
 	cacheSize          int
 	redis              string
+	getenv             func(string) string // the environment, as the app reads it
 }
 
-func newServeCmd() *cobra.Command {
-	cfg := serveConfig{}
+func newServeCmd(a *app) *cobra.Command {
+	cfg := serveConfig{getenv: a.getenv}
+	envOr := func(name, def string) string {
+		if v := a.getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the keyward server",
@@ -73,7 +80,7 @@ usage data and closes the database.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.addr, "addr", envOr("KEYWARD_ADDR", "127.0.0.1:8080"), "listen address (env KEYWARD_ADDR)")
 	f.StringVar(&cfg.data, "data", envOr("KEYWARD_DATA", "./keyward-data"), "data directory (env KEYWARD_DATA)")
-	f.StringVar(&cfg.database, "database", os.Getenv("KEYWARD_DATABASE_URL"), databaseHelp)
+	f.StringVar(&cfg.database, "database", a.getenv("KEYWARD_DATABASE_URL"), databaseHelp)
 	f.StringVar(&cfg.bootstrapTokenFile, "bootstrap-token-file", "", "on first start, write the bootstrap admin token to this file (mode 0600) instead of stderr")
 	f.DurationVar(&cfg.requestTimeout, "request-timeout", 30*time.Second, "deadline of each request; past it the caller gets 504")
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to drain in-flight requests on SIGINT/SIGTERM")
@@ -84,20 +91,13 @@ usage data and closes the database.`,
 	f.StringVar(&cfg.tlsCert, "tls-cert", "", "with --tls: the server certificate (PEM); default one issued by keyward's CA for --addr")
 	f.StringVar(&cfg.tlsKey, "tls-key", "", "with --tls: the server certificate's key (PEM)")
 	f.BoolVar(&cfg.metrics, "metrics", true, "serve Prometheus metrics on /metrics")
-	f.StringVar(&cfg.metricsAddr, "metrics-addr", os.Getenv("KEYWARD_METRICS_ADDR"), "serve /metrics on this address of its own instead of the API's (env KEYWARD_METRICS_ADDR)")
+	f.StringVar(&cfg.metricsAddr, "metrics-addr", a.getenv("KEYWARD_METRICS_ADDR"), "serve /metrics on this address of its own instead of the API's (env KEYWARD_METRICS_ADDR)")
 	f.StringVar(&cfg.metricsTokenFile, "metrics-token-file", "", "require \"Authorization: Bearer <token>\" on /metrics, the token being this file's first line (default $KEYWARD_METRICS_TOKEN when set)")
 	f.StringSliceVar(&cfg.gatewayHeaders, "gateway-key-header", nil, "extra request header /v1/auth reads the key from (repeatable), before Authorization and X-API-Key")
 	f.DurationVar(&cfg.cacheTTL, "cache-ttl", authority.DefaultCacheTTL, "how long a verification result is reused: the bound on staleness when change notifications are lost")
 	f.IntVar(&cfg.cacheSize, "cache-size", authority.DefaultCacheSize, "how many keys the verification cache holds")
 	f.StringVar(&cfg.redis, "redis", "", "Redis URL (redis://[:password@]host:6379/0, rediss:// for TLS) through which replicas share login throttling and rate limits (env KEYWARD_REDIS_URL); without it each replica limits alone. While Redis does not answer, logins are refused (503)")
 	return cmd
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -121,7 +121,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		return err
 	}
 	if cfg.redis == "" { // not the flag's default, which --help would show with its password
-		cfg.redis = os.Getenv("KEYWARD_REDIS_URL")
+		cfg.redis = cfg.getenv("KEYWARD_REDIS_URL")
 	}
 	limiter, err := openLimiter(cfg.redis, logger)
 	if err != nil {
@@ -149,7 +149,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 			logger.Error("closing the database", "err", err)
 		}
 	}()
-	mk, err := loadMasterKey(cfg.masterKeyFile, cfg.data, db.kind == kindPostgres, logger)
+	mk, err := loadMasterKey(cfg.masterKeyFile, cfg.data, db.kind == kindPostgres, cfg.getenv, logger)
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	} else if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
 		logger.Warn("serving plain HTTP on a non-loopback address; use --tls or put TLS in front of it", "addr", ln.Addr().String())
 	}
-	metricsToken, err := readMetricsToken(cfg.metricsTokenFile)
+	metricsToken, err := readMetricsToken(cfg.metricsTokenFile, cfg.getenv)
 	if err != nil {
 		ln.Close()
 		return err
@@ -293,11 +293,11 @@ func writeSecretFile(path, s string) error {
 // loadMasterKey finds the master key: --master-key-file, else $KEYWARD_MASTER_KEY, else for the
 // embedded default a key file in the data directory, created on first start. Replicas sharing
 // PostgreSQL must share one key, so there it must be given.
-func loadMasterKey(file, data string, shared bool, logger *slog.Logger) (*masterkey.Key, error) {
+func loadMasterKey(file, data string, shared bool, getenv func(string) string, logger *slog.Logger) (*masterkey.Key, error) {
 	if file != "" {
 		return masterkey.LoadFile(file)
 	}
-	if k, ok, err := masterkey.FromEnv(); err != nil || ok {
+	if k, ok, err := masterkey.FromEnv(getenv); err != nil || ok {
 		return k, err
 	}
 	if shared {
@@ -348,9 +348,9 @@ func serverTLS(cfg serveConfig, auth *authority.Authority, addr string) (*tls.Co
 
 // readMetricsToken returns the token /metrics requires: the first line of file, else
 // $KEYWARD_METRICS_TOKEN, else none.
-func readMetricsToken(file string) (string, error) {
+func readMetricsToken(file string, getenv func(string) string) (string, error) {
 	if file == "" {
-		return os.Getenv("KEYWARD_METRICS_TOKEN"), nil
+		return getenv("KEYWARD_METRICS_TOKEN"), nil
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
