@@ -268,6 +268,9 @@ func insertSecret(ctx context.Context, tx *txn, sec *keyward.CredentialSecret) e
 	if tx.isUnique(err) {
 		return keyward.Errorf(keyward.EConflict, "secret digest already exists")
 	}
+	if err == nil {
+		tx.ch.secretCreated(slices.Clone(sec.Digest))
+	}
 	return err
 }
 
@@ -327,6 +330,21 @@ func (s *Store) CredentialBySecret(ctx context.Context, digest []byte) (*keyward
 		sec.Sealed = nil
 	}
 	return c, &sec, nil
+}
+
+// SecretDigests returns stored digests after after, ascending, at most limit (the list
+// default and cap). Both engines order BLOB and bytea bytewise.
+func (s *Store) SecretDigests(ctx context.Context, after []byte, n int) ([][]byte, error) {
+	if after == nil {
+		after = []byte{}
+	}
+	rows, err := s.reader().QueryContext(ctx, `SELECT digest FROM credential_secrets WHERE digest > ? ORDER BY digest LIMIT ?`, after, limit(n))
+	out, err := scanRows(rows, err, func(r rowScanner) ([]byte, error) {
+		var d []byte
+		err := r.Scan(&d)
+		return d, err
+	})
+	return out, s.fail(ctx, "secret digests", err)
 }
 
 // stateCondition returns the SQL condition (on alias c, with now bound to every ?) that

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sync"
@@ -902,4 +903,59 @@ func testTouchCredentials(t *testing.T, open func(t *testing.T) keyward.Store) {
 			t.Fatalf("TouchCredentials(empty): %v", err)
 		}
 	})
+}
+
+// testSecretDigests: every stored secret's digest (the bootstrap's, a rolled one in its
+// grace period, a session's) comes back once, ascending bytewise, page by page; a rolled-back
+// transaction's does not.
+func testSecretDigests(t *testing.T, open func(t *testing.T) keyward.Store) {
+	f := setup(t, open)
+	ctx := t.Context()
+	want := [][]byte{f.b.Secret.Digest}
+	for i := range 5 {
+		_, sec := f.credential(t, f.system, fmt.Sprintf("k%d", i), nil)
+		want = append(want, sec.Digest)
+	}
+	c, _ := f.credential(t, f.system, "rolled", nil)
+	want = append(want, digest("system/rolled"))
+	next := &keyward.CredentialSecret{Digest: digest("rolled-2"), CreatedAt: t0}
+	c.UpdatedAt = t0
+	if err := f.s.RollCredential(ctx, c, next, at(time.Hour), f.event("credential.roll")); err != nil {
+		t.Fatalf("RollCredential: %v", err)
+	}
+	want = append(want, next.Digest)
+	_, sess := f.credential(t, f.system, "session-1", func(c *keyward.Credential) { c.Type = keyward.Session })
+	want = append(want, sess.Digest)
+	_ = f.s.WithTx(ctx, func(tx keyward.Store) error {
+		c, sec := f.newCredential(f.system, "gone", nil)
+		if err := tx.CreateCredential(ctx, c, sec, f.event("credential.create")); err != nil {
+			t.Fatalf("CreateCredential in tx: %v", err)
+		}
+		return keyward.Errorf(keyward.EConflict, "roll back")
+	})
+	slices.SortFunc(want, bytes.Compare)
+
+	var got [][]byte
+	var after []byte
+	for {
+		page, err := f.s.SecretDigests(ctx, after, 3)
+		if err != nil {
+			t.Fatalf("SecretDigests: %v", err)
+		}
+		if len(page) > 3 {
+			t.Fatalf("page of %d, limit 3", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		got = append(got, page...)
+		after = page[len(page)-1]
+	}
+	if !slices.EqualFunc(got, want, bytes.Equal) {
+		t.Fatalf("SecretDigests pages = %x\nwant %x", got, want)
+	}
+	all, err := f.s.SecretDigests(ctx, nil, 0)
+	if err != nil || !slices.EqualFunc(all, want, bytes.Equal) {
+		t.Fatalf("SecretDigests(nil, 0) = %x, %v; want %x", all, err, want)
+	}
 }
