@@ -204,6 +204,12 @@ type CredentialStore interface {
 	// CredentialBySecret returns the credential that owns digest and that secret, with the
 	// secret's Sealed (nil when none). ENotFound.
 	CredentialBySecret(ctx context.Context, digest []byte) (*Credential, *CredentialSecret, error)
+	// VerificationBySecret returns in one read (one statement, so one consistent snapshot)
+	// everything verification needs about the secret with digest: the credential and the
+	// secret as CredentialBySecret returns them, the credential's creator as UserByID returns
+	// it (nil when no user has that id), and the creator's role bindings as RoleBindings
+	// returns them. ENotFound.
+	VerificationBySecret(ctx context.Context, digest []byte) (*VerificationRecord, error)
 	// SecretDigests returns the digests of stored secrets greater than after (bytewise; nil
 	// starts at the first), ascending, at most limit of them: every stored secret's (a rolled
 	// one in its grace period too), of every credential type (sessions included), so that a server can load
@@ -230,6 +236,14 @@ type CredentialStore interface {
 	// TouchCredentials moves last_used_at forward to the given times; it neither bumps versions
 	// nor writes events, since it records use, not a change.
 	TouchCredentials(ctx context.Context, used map[int64]time.Time) error
+}
+
+// VerificationRecord is what VerificationBySecret reads about one secret.
+type VerificationRecord struct {
+	Credential *Credential
+	Secret     *CredentialSecret
+	Creator    *User // nil when the creator no longer exists
+	Bindings   []RoleBinding
 }
 
 // PKIStore keeps what the certificate authority needs: certificates and their revocations,

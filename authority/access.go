@@ -120,20 +120,22 @@ func (a *Authority) refresh(d [32]byte) {
 	}()
 }
 
-// loadEntry reads the entry of the secret with digest d from the store and caches it.
-// ENotFound when no credential has that secret, or it is a session's.
+// loadEntry reads the entry of the secret with digest d from the store, in one query (roles
+// come from the snapshot), and caches it. ENotFound when no credential has that secret, or it
+// is a session's.
 func (a *Authority) loadEntry(ctx context.Context, d [32]byte, now time.Time) (*entry, error) {
 	epoch := a.cache.epoch.Load()
-	cred, validUntil, err := a.credentialBySecret(ctx, d)
+	rec, err := a.store.VerificationBySecret(ctx, d[:])
 	if err != nil {
 		return nil, err
 	}
+	cred := rec.Credential
 	if cred.Type == keyward.Session {
 		// A login session signs its user in to keyward; it is no API key, so verification and
 		// gateways never accept it (it would otherwise pass as a key of the system project).
 		return nil, keyward.Errorf(keyward.ENotFound, "not found")
 	}
-	creator, byID, grants, err := a.resolve(ctx, cred)
+	creator, byID, grants, err := a.derive(ctx, cred, rec.Creator, rec.Bindings)
 	if err != nil {
 		return nil, err
 	}
@@ -145,13 +147,9 @@ func (a *Authority) loadEntry(ctx context.Context, d [32]byte, now time.Time) (*
 	}
 	var kube *kubeFields
 	if cred.Type == keyward.KubeToken {
-		bindings, err := a.store.RoleBindings(ctx, creator.ID)
-		if err != nil {
-			return nil, err
-		}
-		kube = kubeOf(cred, creator, byID, bindings)
+		kube = kubeOf(cred, creator, byID, rec.Bindings)
 	}
-	e := a.cache.newEntry(cred, validUntil, creator, grants, roles, kube, now)
+	e := a.cache.newEntry(cred, rec.Secret.ValidUntil, creator, grants, roles, kube, now)
 	a.cache.put(d, e, epoch)
 	return e, nil
 }
@@ -194,15 +192,24 @@ func (a *Authority) lookupEntry(ctx context.Context, k [32]byte, now time.Time, 
 func (a *Authority) resolve(ctx context.Context, cred *keyward.Credential) (*keyward.User, map[int64]*keyward.Role, map[int64]map[keyward.Permission]bool, error) {
 	creator, err := a.store.UserByID(ctx, cred.CreatedBy)
 	if isCode(err, keyward.ENotFound) {
-		creator = &keyward.User{ID: cred.CreatedBy, Disabled: true}
+		creator = nil
 	} else if err != nil {
 		return nil, nil, nil, err
 	}
-	byID, err := a.snapshotRoles(ctx, cred.RoleIDs)
+	bindings, err := a.store.RoleBindings(ctx, cred.CreatedBy)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	bindings, err := a.store.RoleBindings(ctx, creator.ID)
+	return a.derive(ctx, cred, creator, bindings)
+}
+
+// derive is resolve over a creator (nil when the user no longer exists) and its bindings
+// already read: the roles come from the snapshot.
+func (a *Authority) derive(ctx context.Context, cred *keyward.Credential, creator *keyward.User, bindings []keyward.RoleBinding) (*keyward.User, map[int64]*keyward.Role, map[int64]map[keyward.Permission]bool, error) {
+	if creator == nil {
+		creator = &keyward.User{ID: cred.CreatedBy, Disabled: true}
+	}
+	byID, err := a.snapshotRoles(ctx, cred.RoleIDs)
 	if err != nil {
 		return nil, nil, nil, err
 	}

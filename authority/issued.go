@@ -16,8 +16,8 @@ import (
 // database query on an unauthenticated endpoint.
 //
 // It holds the first 8 bytes of every stored secret's digest, as uint64s in a sorted slice
-// searched without locks: 8 bytes per issued secret (TestIssuedMemory logs 8.0 MB per million,
-// against about 62 MB for a map of [32]byte). A prefix is not the digest, so a hit only says
+// searched without locks: 8 bytes per issued secret (TestIssuedMemory logs 8.0 MB per
+// million; a map of [32]byte would take several times that). A prefix is not the digest, so a hit only says
 // "maybe": the cache's miss path asks the store, which decides; the answer stays exact, and a
 // never-issued key reaches the store only when its prefix collides with one of n issued ones
 // (probability n/2^64).

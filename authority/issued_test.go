@@ -32,6 +32,14 @@ func (s *countingStore) CredentialBySecret(ctx context.Context, d []byte) (*keyw
 	return s.Store.CredentialBySecret(ctx, d)
 }
 
+func (s *countingStore) VerificationBySecret(ctx context.Context, d []byte) (*keyward.VerificationRecord, error) {
+	s.bySecret.Add(1)
+	if h := s.hold.Load(); h != nil {
+		<-*h
+	}
+	return s.Store.VerificationBySecret(ctx, d)
+}
+
 func (s *countingStore) UserByID(ctx context.Context, id int64) (*keyward.User, error) {
 	s.other.Add(1)
 	return s.Store.UserByID(ctx, id)
@@ -260,15 +268,17 @@ func TestIssuedAcrossReplicas(t *testing.T) {
 	}
 }
 
-// TestOneLoadPerKey: concurrent verifications of a key that is not cached make one store load.
+// TestOneLoadPerKey: concurrent verifications of a key that is not cached make one store load,
+// and that load is one query: the roles come from the authority's snapshot.
 func TestOneLoadPerKey(t *testing.T) {
 	t.Parallel()
 	e := newIssuedEnv(t, nil, Options{})
 	k := e.create(t, "hot")
+	e.verify(t, k) // the roles snapshot is read once
 	e.a.cache.invalidate(keyward.Invalidation{All: true})
 	hold := make(chan struct{})
 	e.s.hold.Store(&hold)
-	before := e.s.bySecret.Load()
+	before, other := e.s.bySecret.Load(), e.s.other.Load()
 	var wg sync.WaitGroup
 	for range 32 {
 		wg.Go(func() {
@@ -284,8 +294,8 @@ func TestOneLoadPerKey(t *testing.T) {
 	e.s.hold.Store(nil)
 	close(hold)
 	wg.Wait()
-	if n := e.s.bySecret.Load() - before; n != 1 {
-		t.Fatalf("32 concurrent verifications of one uncached key made %d loads, want 1", n)
+	if n, m := e.s.bySecret.Load()-before, e.s.other.Load()-other; n != 1 || m != 0 {
+		t.Fatalf("32 concurrent verifications of one uncached key made %d loads and %d other reads, want 1 and 0", n, m)
 	}
 }
 

@@ -959,3 +959,61 @@ func testSecretDigests(t *testing.T, open func(t *testing.T) keyward.Store) {
 		t.Fatalf("SecretDigests(nil, 0) = %x, %v; want %x", all, err, want)
 	}
 }
+
+// testVerificationBySecret: one read returns what CredentialBySecret, UserByID and
+// RoleBindings return, for a creator with bindings and for one without; ENotFound otherwise.
+func testVerificationBySecret(t *testing.T, open func(t *testing.T) keyward.Store) {
+	f := setup(t, open)
+	ctx := t.Context()
+	p := f.project(t, "acme")
+	u := &keyward.User{Name: "maker", CreatedAt: t0}
+	if err := f.s.CreateUser(ctx, u, "", f.event("user.create")); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []keyward.RoleBinding{
+		{UserID: u.ID, ProjectID: p.ID, RoleID: f.viewerRole.ID},
+		{UserID: u.ID, RoleID: f.customRole.ID},
+		{UserID: u.ID, ProjectID: p.ID, RoleID: f.customRole.ID},
+	} {
+		if err := f.s.CreateRoleBinding(ctx, b, f.event("binding.create")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, bound := f.credential(t, p, "bound", func(c *keyward.Credential) { c.CreatedBy = u.ID })
+	loner := &keyward.User{Name: "loner", CreatedAt: t0}
+	if err := f.s.CreateUser(ctx, loner, "secret-hash", f.event("user.create")); err != nil {
+		t.Fatal(err)
+	}
+	_, unbound := f.credential(t, p, "unbound", func(c *keyward.Credential) { c.CreatedBy = loner.ID })
+	for _, sec := range []*keyward.CredentialSecret{bound, unbound, f.b.Secret} {
+		rec, err := f.s.VerificationBySecret(ctx, sec.Digest)
+		if err != nil {
+			t.Fatalf("VerificationBySecret: %v", err)
+		}
+		cred, secret, err := f.s.CredentialBySecret(ctx, sec.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		user, err := f.s.UserByID(ctx, cred.CreatedBy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bindings, err := f.s.RoleBindings(ctx, cred.CreatedBy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCredential(t, rec.Credential, cred)
+		if fmt.Sprint(*rec.Secret) != fmt.Sprint(*secret) {
+			t.Errorf("secret = %+v, want %+v", *rec.Secret, *secret)
+		}
+		if rec.Creator == nil || fmt.Sprint(*rec.Creator) != fmt.Sprint(*user) {
+			t.Errorf("creator = %+v, want %+v", rec.Creator, *user)
+		}
+		if !slices.Equal(rec.Bindings, bindings) || rec.Bindings == nil {
+			t.Errorf("bindings = %+v, want %+v (never nil)", rec.Bindings, bindings)
+		}
+	}
+	if _, err := f.s.VerificationBySecret(ctx, digest("nobody")); keyward.ErrorCode(err) != keyward.ENotFound {
+		t.Fatalf("VerificationBySecret(unknown) = %v, want not_found", err)
+	}
+}
