@@ -204,6 +204,17 @@ type CredentialStore interface {
 	// CredentialBySecret returns the credential that owns digest and that secret, with the
 	// secret's Sealed (nil when none). ENotFound.
 	CredentialBySecret(ctx context.Context, digest []byte) (*Credential, *CredentialSecret, error)
+	// VerificationBySecret returns in one read (one statement, so one consistent snapshot)
+	// everything verification needs about the secret with digest: the credential and the
+	// secret as CredentialBySecret returns them, the credential's creator as UserByID returns
+	// it (nil when no user has that id), and the creator's role bindings as RoleBindings
+	// returns them. ENotFound.
+	VerificationBySecret(ctx context.Context, digest []byte) (*VerificationRecord, error)
+	// SecretDigests returns the digests of stored secrets greater than after (bytewise; nil
+	// starts at the first), ascending, at most limit of them: every stored secret's (a rolled
+	// one in its grace period too), of every credential type (sessions included), so that a server can load
+	// the set of issued secrets page by page and answer never-issued keys without asking.
+	SecretDigests(ctx context.Context, after []byte, limit int) ([][]byte, error)
 	// ConsumeCredit takes one use from a credential with counted uses, atomically, so that N
 	// concurrent calls on K remaining succeed exactly K times across every server sharing the
 	// store. When the credential has a refill and its last refill is before refillFrom (the
@@ -225,6 +236,14 @@ type CredentialStore interface {
 	// TouchCredentials moves last_used_at forward to the given times; it neither bumps versions
 	// nor writes events, since it records use, not a change.
 	TouchCredentials(ctx context.Context, used map[int64]time.Time) error
+}
+
+// VerificationRecord is what VerificationBySecret reads about one secret.
+type VerificationRecord struct {
+	Credential *Credential
+	Secret     *CredentialSecret
+	Creator    *User // nil when the creator no longer exists
+	Bindings   []RoleBinding
 }
 
 // PKIStore keeps what the certificate authority needs: certificates and their revocations,
@@ -385,10 +404,16 @@ func CallerFrom(ctx context.Context) *Caller {
 
 // Invalidation names what changed in a way that can change a verification answer, so that
 // every replica drops what it cached about it.
+//
+// Secrets are the digests of secrets the change created, which invalidate nothing but must
+// reach every replica's set of issued secrets (authority's membership set), so that a key
+// created on one replica verifies on the others. A change that creates too many to announce
+// one by one sets All instead.
 type Invalidation struct {
-	CredentialIDs []int64 `json:"c,omitempty"`
-	UserIDs       []int64 `json:"u,omitempty"`
-	All           bool    `json:"a,omitempty"`
+	CredentialIDs []int64  `json:"c,omitempty"`
+	UserIDs       []int64  `json:"u,omitempty"`
+	Secrets       [][]byte `json:"s,omitempty"`
+	All           bool     `json:"a,omitempty"`
 }
 
 // ChangeFeed is implemented by stores that several servers share: Watch calls fn for every

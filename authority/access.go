@@ -24,6 +24,9 @@ func (a *Authority) Authenticate(ctx context.Context, key, remoteAddr string) (*
 	now := a.clock()
 	d := digestOf(key)
 	e, err := a.lookupEntry(ctx, d, now, func() (*keyward.Credential, *time.Time, error) {
+		if !a.mayBeIssued(&d, now) {
+			return nil, nil, errUnauthenticated
+		}
 		return a.credentialBySecret(ctx, d)
 	})
 	if isCode(err, keyward.ENotFound) {
@@ -59,30 +62,80 @@ func (a *Authority) callerOf(e *callerEntry, now time.Time, remoteAddr string) (
 }
 
 // lookup returns what verification needs about the token secret with digest d, from the cache
-// or the store. ENotFound when no credential has that secret.
+// or the store; nil and no error when no credential has that secret. A cached entry past half
+// the TTL is still answered, while one background load refreshes it (stale-while-revalidate):
+// a hot key never waits for the store, and the TTL stays the bound on staleness, since the
+// entry is dropped at once by an invalidation and never served past the TTL.
 func (a *Authority) lookup(ctx context.Context, d [32]byte, now time.Time) (*entry, error) {
 	if e := a.cache.get(d, now); e != nil {
 		a.metrics.cacheHit()
+		if a.cache.aging(e.loaded, now) {
+			a.refresh(d)
+		}
 		return e, nil
+	}
+	a.metrics.cacheMiss()
+	if !a.mayBeIssued(&d, now) {
+		return nil, nil
 	}
 	return a.loadToken(ctx, d, now)
 }
 
 // loadToken is lookup's miss path, apart so that what makes d escape does not allocate on
-// every hit.
+// every hit: one load per key at a time, shared by whoever asks meanwhile.
 func (a *Authority) loadToken(ctx context.Context, d [32]byte, now time.Time) (*entry, error) {
-	a.metrics.cacheMiss()
+	fl, leader := a.loads.join(d)
+	if !leader {
+		return fl.wait(ctx)
+	}
+	e, err := a.loadEntry(ctx, d, now)
+	a.loads.finish(d, fl, e, err)
+	if isCode(err, keyward.ENotFound) {
+		return nil, nil
+	}
+	return e, err
+}
+
+// refresh reloads d's entry in the background, unless a load of it is under way.
+func (a *Authority) refresh(d [32]byte) {
+	a.refreshMu.Lock()
+	defer a.refreshMu.Unlock()
+	if a.closed {
+		return
+	}
+	fl, leader := a.loads.join(d)
+	if !leader {
+		return
+	}
+	a.refreshes.Add(1)
+	go func() {
+		defer a.refreshes.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), a.cache.hardTTL())
+		defer cancel()
+		e, err := a.loadEntry(ctx, d, a.clock())
+		a.loads.finish(d, fl, e, err)
+		if err != nil && !isCode(err, keyward.ENotFound) {
+			a.logger.Warn("refreshing a cached key failed; it is loaded again when its entry expires", "err", err)
+		}
+	}()
+}
+
+// loadEntry reads the entry of the secret with digest d from the store, in one query (roles
+// come from the snapshot), and caches it. ENotFound when no credential has that secret, or it
+// is a session's.
+func (a *Authority) loadEntry(ctx context.Context, d [32]byte, now time.Time) (*entry, error) {
 	epoch := a.cache.epoch.Load()
-	cred, validUntil, err := a.credentialBySecret(ctx, d)
+	rec, err := a.store.VerificationBySecret(ctx, d[:])
 	if err != nil {
 		return nil, err
 	}
+	cred := rec.Credential
 	if cred.Type == keyward.Session {
 		// A login session signs its user in to keyward; it is no API key, so verification and
 		// gateways never accept it (it would otherwise pass as a key of the system project).
 		return nil, keyward.Errorf(keyward.ENotFound, "not found")
 	}
-	creator, byID, grants, err := a.resolve(ctx, cred)
+	creator, byID, grants, err := a.derive(ctx, cred, rec.Creator, rec.Bindings)
 	if err != nil {
 		return nil, err
 	}
@@ -94,13 +147,9 @@ func (a *Authority) loadToken(ctx context.Context, d [32]byte, now time.Time) (*
 	}
 	var kube *kubeFields
 	if cred.Type == keyward.KubeToken {
-		bindings, err := a.store.RoleBindings(ctx, creator.ID)
-		if err != nil {
-			return nil, err
-		}
-		kube = kubeOf(cred, creator, byID, bindings)
+		kube = kubeOf(cred, creator, byID, rec.Bindings)
 	}
-	e := a.cache.newEntry(cred, validUntil, creator, grants, roles, kube, now)
+	e := a.cache.newEntry(cred, rec.Secret.ValidUntil, creator, grants, roles, kube, now)
 	a.cache.put(d, e, epoch)
 	return e, nil
 }
@@ -143,39 +192,94 @@ func (a *Authority) lookupEntry(ctx context.Context, k [32]byte, now time.Time, 
 func (a *Authority) resolve(ctx context.Context, cred *keyward.Credential) (*keyward.User, map[int64]*keyward.Role, map[int64]map[keyward.Permission]bool, error) {
 	creator, err := a.store.UserByID(ctx, cred.CreatedBy)
 	if isCode(err, keyward.ENotFound) {
-		creator = &keyward.User{ID: cred.CreatedBy, Disabled: true}
+		creator = nil
 	} else if err != nil {
 		return nil, nil, nil, err
 	}
+	bindings, err := a.store.RoleBindings(ctx, cred.CreatedBy)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return a.derive(ctx, cred, creator, bindings)
+}
+
+// derive is resolve over a creator (nil when the user no longer exists) and its bindings
+// already read: the roles come from the snapshot.
+func (a *Authority) derive(ctx context.Context, cred *keyward.Credential, creator *keyward.User, bindings []keyward.RoleBinding) (*keyward.User, map[int64]*keyward.Role, map[int64]map[keyward.Permission]bool, error) {
+	if creator == nil {
+		creator = &keyward.User{ID: cred.CreatedBy, Disabled: true}
+	}
+	byID, err := a.snapshotRoles(ctx, cred.RoleIDs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !hasRoles(byID, bindingRoles(bindings)) {
+		if byID, err = a.freshRoles(ctx); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return creator, byID, grantsOf(cred, bindings, byID), nil
+}
+
+// roleSnapshot is every role by id, as read while roleGen was gen.
+type roleSnapshot struct {
+	gen  uint64
+	byID map[int64]*keyward.Role
+}
+
+// snapshotRoles returns every role by id for verification's loads, from a snapshot that every
+// invalidation of everything drops (every change or deletion of a role invalidates everything,
+// here and through the change feed). A role created since the snapshot invalidates nothing, so
+// an id in need that the snapshot lacks reads the roles again. Mutations read roles from the
+// store (roles), never from here.
+func (a *Authority) snapshotRoles(ctx context.Context, need []int64) (map[int64]*keyward.Role, error) {
+	if s := a.roleSnap.Load(); s != nil && s.gen == a.roleGen.Load() && hasRoles(s.byID, need) {
+		return s.byID, nil
+	}
+	return a.freshRoles(ctx)
+}
+
+// freshRoles reads every role and keeps them as the snapshot.
+func (a *Authority) freshRoles(ctx context.Context) (map[int64]*keyward.Role, error) {
+	gen := a.roleGen.Load()
 	byID, err := a.roles(ctx)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	grants, err := a.grants(ctx, creator, cred, byID)
-	if err != nil {
-		return nil, nil, nil, err
+	a.roleSnap.Store(&roleSnapshot{gen: gen, byID: byID})
+	return byID, nil
+}
+
+func hasRoles(byID map[int64]*keyward.Role, ids []int64) bool {
+	for _, id := range ids {
+		if byID[id] == nil {
+			return false
+		}
 	}
-	return creator, byID, grants, nil
+	return true
+}
+
+func bindingRoles(bindings []keyward.RoleBinding) []int64 {
+	ids := make([]int64, len(bindings))
+	for i, b := range bindings {
+		ids[i] = b.RoleID
+	}
+	return ids
 }
 
 // changed drops what the cache holds about inv on this server; a store with a change feed tells
 // the other servers from inside the transaction that made the change.
-func (a *Authority) changed(inv keyward.Invalidation) { a.cache.invalidate(inv) }
+func (a *Authority) changed(inv keyward.Invalidation) {
+	if inv.All {
+		a.roleGen.Add(1)
+	}
+	a.cache.invalidate(inv)
+}
 
 // secretLive reports whether a stored secret still opens its credential: the current secret
 // always does, a rolled one until its grace period ends.
 func secretLive(validUntil *time.Time, now time.Time) bool {
 	return validUntil == nil || now.Before(*validUntil)
-}
-
-// grants computes a credential's effective permissions from its creator's current bindings,
-// as grantsOf does. byID is every role by id.
-func (a *Authority) grants(ctx context.Context, user *keyward.User, c *keyward.Credential, byID map[int64]*keyward.Role) (map[int64]map[keyward.Permission]bool, error) {
-	bindings, err := a.store.RoleBindings(ctx, user.ID)
-	if err != nil {
-		return nil, err
-	}
-	return grantsOf(c, bindings, byID), nil
 }
 
 // grantsOf computes a credential's effective permissions under its creator's bindings: per

@@ -43,6 +43,18 @@ type Authority struct {
 	ca            atomic.Pointer[ca.CA]
 	stopWatch     context.CancelFunc
 	watchDone     chan struct{}
+
+	issued        *issued       // every issued secret's digest prefix: see issued.go
+	unknownBudget *lookupBudget // nil without a change feed: the set is exact then
+	issuedWant    chan struct{}
+	stopIssued    context.CancelFunc
+	issuedDone    chan struct{}
+	loads         flights    // one store load per key at a time
+	refreshMu     sync.Mutex // guards closed against refreshes starting while Close waits
+	closed        bool
+	refreshes     sync.WaitGroup
+	roleSnap      atomic.Pointer[roleSnapshot]
+	roleGen       atomic.Uint64 // counts invalidations of everything: see snapshotRoles
 }
 
 // stats counts what the hot path does, for metrics.
@@ -140,13 +152,36 @@ func New(store keyward.Store, opts Options) *Authority {
 		cache: newCache(opts.CacheTTL, opts.CacheSize), mk: opts.MasterKey,
 		hashSlots: make(chan struct{}, opts.MaxConcurrentHashes), checkPassword: password.Check,
 	}
+	a.issued = newIssued()
+	a.store = issuingStore{Store: store, added: a.issued.add}
 	a.usage = newUsageRecorder(store, opts.Logger, opts.UsageFlushInterval)
+	ictx, icancel := context.WithCancel(context.Background())
+	a.issuedWant, a.stopIssued, a.issuedDone = make(chan struct{}, 1), icancel, make(chan struct{})
+	go a.loadIssued(ictx, a.issuedWant, a.issuedDone)
 	if feed, ok := store.(keyward.ChangeFeed); ok {
+		// The feed's first invalidation of everything loads the set.
+		a.unknownBudget = &lookupBudget{limit: unknownKeyLookups}
 		ctx, cancel := context.WithCancel(context.Background())
 		a.stopWatch, a.watchDone = cancel, make(chan struct{})
 		go a.watch(ctx, feed)
+	} else {
+		a.reloadIssued()
 	}
 	return a
+}
+
+// applyChange applies a change another server (or this one) committed, as the change feed
+// announces it: new secrets join the set of issued secrets, and what inv names leaves the
+// cache. An invalidation of everything may mean the feed missed changes, new secrets
+// included: the set is reloaded.
+func (a *Authority) applyChange(inv keyward.Invalidation) {
+	a.issued.add(inv.Secrets...)
+	if inv.All {
+		a.reloadIssued()
+	}
+	if inv.All || len(inv.CredentialIDs) > 0 || len(inv.UserIDs) > 0 {
+		a.changed(inv)
+	}
 }
 
 // watch applies other servers' changes to the cache for as long as the Authority lives,
@@ -154,10 +189,13 @@ func New(store keyward.Store, opts Options) *Authority {
 func (a *Authority) watch(ctx context.Context, feed keyward.ChangeFeed) {
 	defer close(a.watchDone)
 	for ctx.Err() == nil {
-		err := feed.Watch(ctx, a.cache.invalidate)
+		err := feed.Watch(ctx, a.applyChange)
 		if ctx.Err() != nil {
 			return
 		}
+		// Secrets created elsewhere meanwhile are not announced: look every unknown key up
+		// until the reload that the feed's reconnection starts has ended.
+		a.issued.stale()
 		// Changes may have been missed while the feed was down. If the database answers, drop
 		// everything; if it does not, nothing can change there, so cached keys keep answering
 		// (for at most the TTL) and the feed flushes the cache when it is back.
@@ -181,6 +219,12 @@ func (a *Authority) Close() error {
 		a.stopWatch()
 		<-a.watchDone
 	}
+	a.stopIssued()
+	<-a.issuedDone
+	a.refreshMu.Lock()
+	a.closed = true
+	a.refreshMu.Unlock()
+	a.refreshes.Wait()
 	return a.usage.close()
 }
 

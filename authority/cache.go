@@ -1,6 +1,7 @@
 package authority
 
 import (
+	"context"
 	"encoding/binary"
 	"slices"
 	"sync"
@@ -182,6 +183,15 @@ func (c *cache) fresh(loaded int64, now time.Time) bool {
 	n := now.UnixMicro()
 	return n >= loaded && n-loaded < c.ttl
 }
+
+// aging reports whether an entry loaded at loaded is past half its TTL: still served, while
+// one background load refreshes it.
+func (c *cache) aging(loaded int64, now time.Time) bool {
+	return c != nil && now.UnixMicro()-loaded >= c.ttl/2
+}
+
+// hardTTL is how long an entry may serve: a background refresh may take no longer.
+func (c *cache) hardTTL() time.Duration { return time.Duration(c.ttl) * time.Microsecond }
 
 // get returns the live verification entry for digest d, or nil.
 func (c *cache) get(d [32]byte, now time.Time) *entry {
@@ -383,6 +393,59 @@ func (t *table[E]) len() int {
 		s.mu.RUnlock()
 	}
 	return n
+}
+
+// flights runs one load per key at a time: whoever asks for a key while its load runs waits
+// for that load's answer instead of asking the store again (no thundering herd on a hot key
+// whose entry expired or was invalidated).
+type flights struct {
+	mu sync.Mutex
+	m  map[[32]byte]*flight
+}
+
+// flight is one load under way.
+type flight struct {
+	done chan struct{}
+	e    *entry
+	err  error
+}
+
+// join returns the load of d under way, or starts one that the caller leads and must finish.
+func (f *flights) join(d [32]byte) (fl *flight, leader bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fl := f.m[d]; fl != nil {
+		return fl, false
+	}
+	if f.m == nil {
+		f.m = map[[32]byte]*flight{}
+	}
+	fl = &flight{done: make(chan struct{})}
+	f.m[d] = fl
+	return fl, true
+}
+
+// finish publishes the leader's answer to the waiters.
+func (f *flights) finish(d [32]byte, fl *flight, e *entry, err error) {
+	f.mu.Lock()
+	delete(f.m, d)
+	f.mu.Unlock()
+	fl.e, fl.err = e, err
+	close(fl.done)
+}
+
+// wait returns the flight's answer (nil and no error for a key that does not exist), or gives
+// up when ctx ends.
+func (fl *flight) wait(ctx context.Context) (*entry, error) {
+	select {
+	case <-fl.done:
+		if isCode(fl.err, keyward.ENotFound) {
+			return nil, nil
+		}
+		return fl.e, fl.err
+	case <-ctx.Done():
+		return nil, keyward.Errorf(keyward.ETimeout, "verification timed out waiting for the store")
+	}
 }
 
 // internMax bounds each of the interner's maps; a full one starts over. Sharing is only an

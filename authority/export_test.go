@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/keyward/keyward"
 )
 
 // FlushUsage writes the pending last_used_at batch now, so that tests can see what the batch
@@ -32,3 +35,20 @@ func (a *Authority) RecordPasswordChecks() func() []string {
 		return append([]string(nil), seen...)
 	}
 }
+
+// WaitIssued waits until the set of issued secrets is loaded and ready.
+func (a *Authority) WaitIssued(ctx context.Context) error {
+	for {
+		if a.issued.snap.Load().ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// DropCached empties the verification cache, so that the next verification of any key loads it.
+func (a *Authority) DropCached() { a.cache.invalidate(keyward.Invalidation{All: true}) }

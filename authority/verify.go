@@ -44,10 +44,10 @@ func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible 
 	}
 	now := a.clock()
 	e, err := a.lookup(ctx, digestOf(in.Key), now)
-	if isCode(err, keyward.ENotFound) {
-		return notFound, nil, nil
-	} else if err != nil {
+	if err != nil {
 		return nil, nil, err
+	} else if e == nil {
+		return notFound, nil, nil
 	}
 	if !e.secretLive(now) || !visible(e.projectID, e.valid.Project) || e.cluster() != cluster {
 		return notFound, nil, nil

@@ -86,6 +86,15 @@ func watched(t *testing.T) (db string, b *postgres.Store, boot *keyward.Bootstra
 	return db, b, boot, w
 }
 
+// announced checks that the next invalidation only announces the secret digest created.
+func announced(t *testing.T, w *watcher, digest string) {
+	t.Helper()
+	inv := w.next(t, 2*time.Second)
+	if len(inv.Secrets) != 1 || string(inv.Secrets[0]) != digest || inv.All || len(inv.CredentialIDs)+len(inv.UserIDs) != 0 {
+		t.Fatalf("invalidation = %+v, want only the new secret %q", inv, digest)
+	}
+}
+
 // feedEvent is an event for a change the feed hears of.
 func feedEvent() *keyward.Event {
 	return &keyward.Event{Time: time.Now(), Action: "x", Outcome: keyward.OutcomeSuccess}
@@ -132,12 +141,13 @@ func TestWatch(t *testing.T) {
 		if err := b.CreateCredential(ctx, c, &keyward.CredentialSecret{Digest: []byte("k1")}, ev()); err != nil {
 			t.Fatal(err)
 		}
+		announced(t, w, "k1")
 		c.UpdatedAt = time.Now()
 		if err := b.RollCredential(ctx, c, &keyward.CredentialSecret{Digest: []byte("k2")}, c.UpdatedAt, ev()); err != nil {
 			t.Fatal(err)
 		}
-		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.CredentialIDs, []int64{c.ID}) {
-			t.Fatalf("invalidation = %+v, want credential %d", inv, c.ID)
+		if inv := w.next(t, 2*time.Second); !slices.Equal(inv.CredentialIDs, []int64{c.ID}) || len(inv.Secrets) != 1 || string(inv.Secrets[0]) != "k2" {
+			t.Fatalf("invalidation = %+v, want credential %d and the new secret k2", inv, c.ID)
 		}
 		u.Disabled, u.UpdatedAt = true, time.Now()
 		if err := b.UpdateUser(ctx, u, ev()); err != nil {
@@ -250,6 +260,7 @@ func TestWatch(t *testing.T) {
 		if err := b.CreateCredential(ctx, tok, &keyward.CredentialSecret{Digest: []byte("leaver")}, ev()); err != nil {
 			t.Fatal(err)
 		}
+		announced(t, w, "leaver")
 		if err := deleteUser(ctx, b, u.ID, first, ev()); err != nil {
 			t.Fatal(err)
 		}
@@ -267,6 +278,7 @@ func TestWatch(t *testing.T) {
 		if err := b.CreateCredential(ctx, c, &keyward.CredentialSecret{Digest: []byte("metered")}, ev()); err != nil {
 			t.Fatal(err)
 		}
+		announced(t, w, "metered")
 		for range 3 {
 			if _, _, err := b.ConsumeCredit(ctx, c.ID, time.Time{}); err != nil {
 				t.Fatal(err)

@@ -22,11 +22,20 @@ const (
 // changes is what a write transaction changed. Writes record it as they happen, and
 // invalidation derives, in this one place, what a verification cache must forget when the
 // transaction commits. New rows (a created credential, user or role) invalidate nothing: no
-// verification can have seen them. Uses (ConsumeCredit, TouchCredentials) are not changes.
+// verification can have seen them; a new secret's digest is announced all the same, for the
+// replicas' sets of issued secrets. Uses (ConsumeCredit, TouchCredentials) are not changes.
 type changes struct {
 	credentials, users []int64 // appended to only, so that mark and undo are lengths
+	secrets            [][]byte
 	roles              bool
 }
+
+// maxAnnouncedSecrets bounds the digests one notification names (PostgreSQL's payload is
+// under 8000 bytes); a transaction that creates more announces All, and replicas reload.
+const maxAnnouncedSecrets = 64
+
+// secretCreated records a new secret's digest.
+func (c *changes) secretCreated(digest []byte) { c.secrets = append(c.secrets, digest) }
 
 func (c *changes) add(k changeKind, ids ...int64) {
 	switch k {
@@ -41,23 +50,26 @@ func (c *changes) add(k changeKind, ids ...int64) {
 
 // changeMark is where changes stood when a savepoint was set.
 type changeMark struct {
-	credentials, users int
-	roles              bool
+	credentials, users, secrets int
+	roles                       bool
 }
 
-func (c *changes) mark() changeMark { return changeMark{len(c.credentials), len(c.users), c.roles} }
+func (c *changes) mark() changeMark {
+	return changeMark{len(c.credentials), len(c.users), len(c.secrets), c.roles}
+}
 
 // undo forgets what was recorded after m: the savepoint it was set for rolled back.
 func (c *changes) undo(m changeMark) {
 	c.credentials, c.users, c.roles = c.credentials[:m.credentials], c.users[:m.users], m.roles
+	c.secrets = c.secrets[:m.secrets]
 }
 
 // invalidation is what the changes invalidate, each id once and ascending; false when nothing.
 func (c *changes) invalidation() (keyward.Invalidation, bool) {
-	if c.roles {
+	if c.roles || len(c.secrets) > maxAnnouncedSecrets {
 		return keyward.Invalidation{All: true}, true
 	}
-	if len(c.credentials) == 0 && len(c.users) == 0 {
+	if len(c.credentials) == 0 && len(c.users) == 0 && len(c.secrets) == 0 {
 		return keyward.Invalidation{}, false
 	}
 	ids := func(x []int64) []int64 {
@@ -68,5 +80,6 @@ func (c *changes) invalidation() (keyward.Invalidation, bool) {
 		slices.Sort(x)
 		return slices.Compact(x)
 	}
-	return keyward.Invalidation{CredentialIDs: ids(c.credentials), UserIDs: ids(c.users)}, true
+	return keyward.Invalidation{CredentialIDs: ids(c.credentials), UserIDs: ids(c.users),
+		Secrets: slices.Clone(c.secrets)}, true
 }

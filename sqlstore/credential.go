@@ -42,6 +42,24 @@ func (e *engine) selectCredentialBySecret() string {
 	WHERE s.digest = ?`
 }
 
+// selectVerification is the miss path of verification: the secret, its credential, the
+// credential's creator and the creator's bindings, one row per binding (one with NULL
+// bindings when there is none), in one statement that both engines run alike.
+func (e *engine) selectVerification() string {
+	return `SELECT ` + e.credentialColumns + `,
+	s.digest, s.credential_id, s.valid_until, s.created_at, s.sealed,
+	u.id, u.name, u.disabled, u.created_at, u.updated_at, u.deleted_at,
+	COALESCE(u.password_hash, '') <> '',
+	b.project_id, b.role_id
+	FROM credential_secrets s
+	JOIN credentials c ON c.id = s.credential_id
+	JOIN projects p ON p.id = c.project_id
+	LEFT JOIN users u ON u.id = c.created_by
+	LEFT JOIN role_bindings b ON b.user_id = u.id
+	WHERE s.digest = ?
+	ORDER BY COALESCE(b.project_id, 0), b.role_id`
+}
+
 // credentialScan holds the scan targets of credentialColumns.
 type credentialScan struct {
 	c                                         keyward.Credential
@@ -268,6 +286,9 @@ func insertSecret(ctx context.Context, tx *txn, sec *keyward.CredentialSecret) e
 	if tx.isUnique(err) {
 		return keyward.Errorf(keyward.EConflict, "secret digest already exists")
 	}
+	if err == nil {
+		tx.ch.secretCreated(slices.Clone(sec.Digest))
+	}
 	return err
 }
 
@@ -327,6 +348,73 @@ func (s *Store) CredentialBySecret(ctx context.Context, digest []byte) (*keyward
 		sec.Sealed = nil
 	}
 	return c, &sec, nil
+}
+
+// VerificationBySecret reads the secret, its credential, creator and the creator's bindings
+// in one statement.
+func (s *Store) VerificationBySecret(ctx context.Context, digest []byte) (*keyward.VerificationRecord, error) {
+	rows, err := s.readRows(ctx, s.e.forVerify, s.e.forVerifySQL, digest)
+	if err != nil {
+		return nil, s.fail(ctx, "verification by secret", err)
+	}
+	defer rows.Close()
+	var rec *keyward.VerificationRecord
+	for rows.Next() {
+		var (
+			cs                         credentialScan
+			sec                        keyward.CredentialSecret
+			validUntil, created        Time
+			uid, bindProject, bindRole sql.NullInt64
+			uname                      sql.NullString
+			udisabled, upassword       sql.NullBool
+			ucreated, uupdated, udel   Time
+		)
+		dest := append(cs.dest(), &sec.Digest, &sec.CredentialID, &validUntil, &created, &sec.Sealed,
+			&uid, &uname, &udisabled, &ucreated, &uupdated, &udel, &upassword, &bindProject, &bindRole)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, s.fail(ctx, "verification by secret", err)
+		}
+		if rec == nil {
+			c, err := cs.credential()
+			if err != nil {
+				return nil, err
+			}
+			sec.ValidUntil, sec.CreatedAt = validUntil.Ptr(), created.T
+			if len(sec.Sealed) == 0 {
+				sec.Sealed = nil
+			}
+			rec = &keyward.VerificationRecord{Credential: c, Secret: &sec, Bindings: []keyward.RoleBinding{}}
+			if uid.Valid {
+				rec.Creator = &keyward.User{ID: uid.Int64, Name: uname.String, Disabled: udisabled.Bool,
+					CreatedAt: ucreated.T, UpdatedAt: uupdated.T, DeletedAt: udel.Ptr(), HasPassword: upassword.Bool}
+			}
+		}
+		if bindRole.Valid {
+			rec.Bindings = append(rec.Bindings, keyward.RoleBinding{UserID: uid.Int64, ProjectID: bindProject.Int64, RoleID: bindRole.Int64})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, "verification by secret", err)
+	}
+	if rec == nil {
+		return nil, keyward.Errorf(keyward.ENotFound, "credential not found")
+	}
+	return rec, nil
+}
+
+// SecretDigests returns stored digests after after, ascending, at most limit (the list
+// default and cap). Both engines order BLOB and bytea bytewise.
+func (s *Store) SecretDigests(ctx context.Context, after []byte, n int) ([][]byte, error) {
+	if after == nil {
+		after = []byte{}
+	}
+	rows, err := s.reader().QueryContext(ctx, `SELECT digest FROM credential_secrets WHERE digest > ? ORDER BY digest LIMIT ?`, after, limit(n))
+	out, err := scanRows(rows, err, func(r rowScanner) ([]byte, error) {
+		var d []byte
+		err := r.Scan(&d)
+		return d, err
+	})
+	return out, s.fail(ctx, "secret digests", err)
 }
 
 // stateCondition returns the SQL condition (on alias c, with now bound to every ?) that

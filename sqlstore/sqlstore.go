@@ -111,12 +111,13 @@ type engine struct {
 	attempts    int
 
 	// Statements of the verify hot path, prepared once (nil unless Config.Prepare).
-	bySecret, bySerial, consume, counted *sql.Stmt
+	bySecret, bySerial, consume, counted, forVerify *sql.Stmt
 
 	queries           sync.Map // statement as written -> as the engine runs it
 	credentialColumns string
 	bySecretSQL       string // the text of bySecret and bySerial, built once
 	bySerialSQL       string
+	forVerifySQL      string // the text of forVerify
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -132,6 +133,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	e.credentialColumns = credentialColumnsFor(e.d)
 	e.bySecretSQL, e.bySerialSQL = e.selectCredentialBySecret(), e.selectCredentialBySerial()
+	e.forVerifySQL = e.selectVerification()
 	s := &Store{e: e}
 	var err error
 	prepare := func(db *sql.DB, q string) *sql.Stmt {
@@ -146,6 +148,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	e.bySerial = prepare(e.read, e.bySerialSQL)
 	e.consume = prepare(e.write, consumeCredit)
 	e.counted = prepare(e.read, selectCounted)
+	e.forVerify = prepare(e.read, e.forVerifySQL)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%s: prepare: %w", e.d.Name(), err)
@@ -178,7 +181,7 @@ func (s *Store) Close() error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
 		var errs []error
-		for _, st := range []*sql.Stmt{e.bySecret, e.bySerial, e.consume, e.counted} {
+		for _, st := range []*sql.Stmt{e.bySecret, e.bySerial, e.consume, e.counted, e.forVerify} {
 			if st != nil {
 				errs = append(errs, st.Close())
 			}
@@ -355,6 +358,14 @@ func (s *Store) readStmt(ctx context.Context, st *sql.Stmt, query string, args .
 		return s.reader().QueryRowContext(ctx, query, args...)
 	}
 	return st.QueryRowContext(ctx, s.e.args(args)...)
+}
+
+// readRows is readStmt for a statement that returns rows.
+func (s *Store) readRows(ctx context.Context, st *sql.Stmt, query string, args ...any) (*sql.Rows, error) {
+	if s.tx != nil || st == nil {
+		return s.reader().QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, s.e.args(args)...)
 }
 
 // writeStmt runs a statement prepared on the write pool, in the bound transaction when there

@@ -23,7 +23,7 @@ func TestRebind(t *testing.T) {
 }
 
 // TestChanges: what a transaction announces is each changed id once, ascending; a role change
-// is everything; a rolled-back savepoint takes back what it recorded; nothing is nothing.
+// is everything, and so are too many created secrets; a rolled-back savepoint takes back what it recorded; nothing is nothing.
 func TestChanges(t *testing.T) {
 	t.Parallel()
 	var c changes
@@ -40,6 +40,19 @@ func TestChanges(t *testing.T) {
 	inv, ok := c.invalidation()
 	if !ok || inv.All || !slices.Equal(inv.CredentialIDs, []int64{5, 7}) || !slices.Equal(inv.UserIDs, []int64{3}) {
 		t.Fatalf("invalidation = %+v, %v; want credentials [5 7], user [3]", inv, ok)
+	}
+	m = c.mark()
+	c.secretCreated([]byte{2})
+	c.undo(m)
+	c.secretCreated([]byte{1})
+	if inv, ok := c.invalidation(); !ok || len(inv.Secrets) != 1 || inv.Secrets[0][0] != 1 {
+		t.Fatalf("invalidation with a created secret = %+v, %v; want secrets [01]", inv, ok)
+	}
+	for range maxAnnouncedSecrets {
+		c.secretCreated([]byte{3})
+	}
+	if inv, _ := c.invalidation(); !inv.All {
+		t.Fatalf("invalidation after %d created secrets = %+v, want All", maxAnnouncedSecrets+1, inv)
 	}
 	c.add(rolesChanged)
 	if inv, _ := c.invalidation(); !inv.All {

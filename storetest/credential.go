@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"sync"
@@ -902,4 +903,117 @@ func testTouchCredentials(t *testing.T, open func(t *testing.T) keyward.Store) {
 			t.Fatalf("TouchCredentials(empty): %v", err)
 		}
 	})
+}
+
+// testSecretDigests: every stored secret's digest (the bootstrap's, a rolled one in its
+// grace period, a session's) comes back once, ascending bytewise, page by page; a rolled-back
+// transaction's does not.
+func testSecretDigests(t *testing.T, open func(t *testing.T) keyward.Store) {
+	f := setup(t, open)
+	ctx := t.Context()
+	want := [][]byte{f.b.Secret.Digest}
+	for i := range 5 {
+		_, sec := f.credential(t, f.system, fmt.Sprintf("k%d", i), nil)
+		want = append(want, sec.Digest)
+	}
+	c, _ := f.credential(t, f.system, "rolled", nil)
+	want = append(want, digest("system/rolled"))
+	next := &keyward.CredentialSecret{Digest: digest("rolled-2"), CreatedAt: t0}
+	c.UpdatedAt = t0
+	if err := f.s.RollCredential(ctx, c, next, at(time.Hour), f.event("credential.roll")); err != nil {
+		t.Fatalf("RollCredential: %v", err)
+	}
+	want = append(want, next.Digest)
+	_, sess := f.credential(t, f.system, "session-1", func(c *keyward.Credential) { c.Type = keyward.Session })
+	want = append(want, sess.Digest)
+	_ = f.s.WithTx(ctx, func(tx keyward.Store) error {
+		c, sec := f.newCredential(f.system, "gone", nil)
+		if err := tx.CreateCredential(ctx, c, sec, f.event("credential.create")); err != nil {
+			t.Fatalf("CreateCredential in tx: %v", err)
+		}
+		return keyward.Errorf(keyward.EConflict, "roll back")
+	})
+	slices.SortFunc(want, bytes.Compare)
+
+	var got [][]byte
+	var after []byte
+	for {
+		page, err := f.s.SecretDigests(ctx, after, 3)
+		if err != nil {
+			t.Fatalf("SecretDigests: %v", err)
+		}
+		if len(page) > 3 {
+			t.Fatalf("page of %d, limit 3", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		got = append(got, page...)
+		after = page[len(page)-1]
+	}
+	if !slices.EqualFunc(got, want, bytes.Equal) {
+		t.Fatalf("SecretDigests pages = %x\nwant %x", got, want)
+	}
+	all, err := f.s.SecretDigests(ctx, nil, 0)
+	if err != nil || !slices.EqualFunc(all, want, bytes.Equal) {
+		t.Fatalf("SecretDigests(nil, 0) = %x, %v; want %x", all, err, want)
+	}
+}
+
+// testVerificationBySecret: one read returns what CredentialBySecret, UserByID and
+// RoleBindings return, for a creator with bindings and for one without; ENotFound otherwise.
+func testVerificationBySecret(t *testing.T, open func(t *testing.T) keyward.Store) {
+	f := setup(t, open)
+	ctx := t.Context()
+	p := f.project(t, "acme")
+	u := &keyward.User{Name: "maker", CreatedAt: t0}
+	if err := f.s.CreateUser(ctx, u, "", f.event("user.create")); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []keyward.RoleBinding{
+		{UserID: u.ID, ProjectID: p.ID, RoleID: f.viewerRole.ID},
+		{UserID: u.ID, RoleID: f.customRole.ID},
+		{UserID: u.ID, ProjectID: p.ID, RoleID: f.customRole.ID},
+	} {
+		if err := f.s.CreateRoleBinding(ctx, b, f.event("binding.create")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, bound := f.credential(t, p, "bound", func(c *keyward.Credential) { c.CreatedBy = u.ID })
+	loner := &keyward.User{Name: "loner", CreatedAt: t0}
+	if err := f.s.CreateUser(ctx, loner, "secret-hash", f.event("user.create")); err != nil {
+		t.Fatal(err)
+	}
+	_, unbound := f.credential(t, p, "unbound", func(c *keyward.Credential) { c.CreatedBy = loner.ID })
+	for _, sec := range []*keyward.CredentialSecret{bound, unbound, f.b.Secret} {
+		rec, err := f.s.VerificationBySecret(ctx, sec.Digest)
+		if err != nil {
+			t.Fatalf("VerificationBySecret: %v", err)
+		}
+		cred, secret, err := f.s.CredentialBySecret(ctx, sec.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		user, err := f.s.UserByID(ctx, cred.CreatedBy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bindings, err := f.s.RoleBindings(ctx, cred.CreatedBy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkCredential(t, rec.Credential, cred)
+		if fmt.Sprint(*rec.Secret) != fmt.Sprint(*secret) {
+			t.Errorf("secret = %+v, want %+v", *rec.Secret, *secret)
+		}
+		if rec.Creator == nil || fmt.Sprint(*rec.Creator) != fmt.Sprint(*user) {
+			t.Errorf("creator = %+v, want %+v", rec.Creator, *user)
+		}
+		if !slices.Equal(rec.Bindings, bindings) || rec.Bindings == nil {
+			t.Errorf("bindings = %+v, want %+v (never nil)", rec.Bindings, bindings)
+		}
+	}
+	if _, err := f.s.VerificationBySecret(ctx, digest("nobody")); keyward.ErrorCode(err) != keyward.ENotFound {
+		t.Fatalf("VerificationBySecret(unknown) = %v, want not_found", err)
+	}
 }

@@ -70,6 +70,8 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	run("CredentialByID", func(t *testing.T) { testCredentialByID(t, open) })
 	run("CredentialByName", func(t *testing.T) { testCredentialByName(t, open) })
 	run("CredentialBySecret", func(t *testing.T) { testCredentialBySecret(t, open) })
+	run("SecretDigests", func(t *testing.T) { testSecretDigests(t, open) })
+	run("VerificationBySecret", func(t *testing.T) { testVerificationBySecret(t, open) })
 	run("ListCredentials", func(t *testing.T) { testListCredentials(t, open) })
 	run("UpdateCredential", func(t *testing.T) { testUpdateCredential(t, open) })
 	run("RollCredential", func(t *testing.T) { testRollCredential(t, open) })

@@ -89,9 +89,13 @@ func Environment(s string) (keyward.Environment, bool) {
 			return "", false
 		}
 	}
-	var want [checksumLen]byte
-	appendChecksum(want[:0], crcString(s[:total-checksumLen]))
-	if string(want[:]) != s[total-checksumLen:] {
+	// The checksum's characters are the base62 digits of the CRC: reading them as a number is
+	// cheaper than writing the CRC out (no divisions), and as exact.
+	var sum uint64
+	for i := total - checksumLen; i < total; i++ {
+		sum = sum*62 + uint64(base62[s[i]])
+	}
+	if sum != uint64(crcString(s[:total-checksumLen])) {
 		return "", false
 	}
 	return env, true
@@ -99,19 +103,50 @@ func Environment(s string) (keyward.Environment, bool) {
 
 var ieee = crc32.MakeTable(crc32.IEEE)
 
+// slicing8 are the tables of CRC-32 by eight bytes at a time (as hash/crc32 computes it without
+// special instructions): a byte at a time, the checksum was a sixth of a cached verification.
+var slicing8 = func() (t [8][256]uint32) {
+	t[0] = *ieee
+	for i := range 256 {
+		crc := t[0][i]
+		for j := 1; j < 8; j++ {
+			crc = t[0][crc&0xff] ^ (crc >> 8)
+			t[j][i] = crc
+		}
+	}
+	return t
+}()
+
 // crcString is crc32.ChecksumIEEE over a string without converting it to a slice, which would
 // allocate on every check of a presented key.
 func crcString(s string) uint32 {
+	t := &slicing8
 	crc := ^uint32(0)
+	for len(s) >= 8 {
+		crc ^= uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+		crc = t[0][s[7]] ^ t[1][s[6]] ^ t[2][s[5]] ^ t[3][s[4]] ^
+			t[4][crc>>24] ^ t[5][(crc>>16)&0xff] ^ t[6][(crc>>8)&0xff] ^ t[7][crc&0xff]
+		s = s[8:]
+	}
 	for i := 0; i < len(s); i++ {
-		crc = ieee[byte(crc)^s[i]] ^ (crc >> 8)
+		crc = t[0][byte(crc)^s[i]] ^ (crc >> 8)
 	}
 	return ^crc
 }
 
-func isBase62(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
-}
+// base62 is each byte's value in alphabet, -1 for a byte not in it: a lookup, where
+// comparisons mispredicted on random keys.
+var base62 = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
+	}
+	for i := 0; i < len(alphabet); i++ {
+		t[alphabet[i]] = int8(i)
+	}
+	return t
+}()
+
+func isBase62(c byte) bool { return base62[c] >= 0 }
 
 // Digest returns the SHA-256 of the token: the only form in which keyward stores it.
 func Digest(s string) []byte {
