@@ -422,3 +422,11 @@ type Invalidation struct {
 type ChangeFeed interface {
 	Watch(ctx context.Context, fn func(Invalidation)) error
 }
+
+// SingleServer is implemented by a store that one server owns (the embedded SQLite): every write
+// goes through that server, and its ChangeFeed reports another process's writes (an offline
+// command's) as an invalidation of everything. A key the server has not heard of then does not
+// exist, and is answered without asking the store.
+type SingleServer interface {
+	SingleServer() bool
+}

@@ -159,8 +159,11 @@ func New(store keyward.Store, opts Options) *Authority {
 	a.issuedWant, a.stopIssued, a.issuedDone = make(chan struct{}, 1), icancel, make(chan struct{})
 	go a.loadIssued(ictx, a.issuedWant, a.issuedDone)
 	if feed, ok := store.(keyward.ChangeFeed); ok {
-		// The feed's first invalidation of everything loads the set.
-		a.unknownBudget = &lookupBudget{limit: unknownKeyLookups}
+		// The feed's first invalidation of everything loads the set. Where other servers write
+		// too, a key not yet announced may exist: look a few such keys up (see issued).
+		if ss, ok := store.(keyward.SingleServer); !ok || !ss.SingleServer() {
+			a.unknownBudget = &lookupBudget{limit: unknownKeyLookups}
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		a.stopWatch, a.watchDone = cancel, make(chan struct{})
 		go a.watch(ctx, feed)

@@ -41,10 +41,10 @@ import (
 //
 // Secrets deleted from the store (a rolled secret past its grace period) stay in the set until
 // the next reload: presenting one costs a store query, as every key did before the set.
-// Without a change feed (SQLite, one server) every write goes through this authority, so the
-// set is exact and a missing key never reaches the store; a key written into the database by
-// another process while the server runs (keyward recover-token on a live database) is
-// verifiable after the server restarts.
+// On a store one server owns (keyward.SingleServer: the embedded SQLite) every write goes
+// through this authority but an offline command's, which the store's feed reports as an
+// invalidation of everything within a second (reloading the set); so the set is exact and a
+// missing key never reaches the store. Without a feed at all, the same holds minus that report.
 type issued struct {
 	snap atomic.Pointer[issuedSnap]
 

@@ -110,7 +110,7 @@ func TestCredentialByKey(t *testing.T) {
 	})
 	t.Run("ErrMalformed", func(t *testing.T) {
 		notFound(t, f.admin, "not-a-key")
-		notFound(t, f.admin, acme.Key[:len(acme.Key)-1]+"x") // checksum fails
+		notFound(t, f.admin, mistype(acme.Key)) // checksum fails
 	})
 	t.Run("ErrUnknown", func(t *testing.T) {
 		other, err := f.a.CreateCredential(f.admin, "acme", keyward.CreateCredentialInput{Name: "gone"})
@@ -251,4 +251,12 @@ func TestDisplayKey(t *testing.T) {
 			t.Fatalf("shown = %q, want %q", got, want)
 		}
 	})
+}
+
+// mistype changes the last character of key, always to another one (a key may end in x).
+func mistype(key string) string {
+	if strings.HasSuffix(key, "x") {
+		return key[:len(key)-1] + "y"
+	}
+	return key[:len(key)-1] + "x"
 }

@@ -216,7 +216,7 @@ func TestAuthentication(t *testing.T) {
 		{"XAPIKey", []string{"Authorization", "", "X-API-Key", e.token}, 200},
 		{"Missing", []string{"Authorization", ""}, 401},
 		{"WrongScheme", []string{"Authorization", "Basic " + e.token}, 401},
-		{"Mistyped", []string{"Authorization", "Bearer " + e.token[:len(e.token)-1] + "x"}, 401},
+		{"Mistyped", []string{"Authorization", "Bearer " + mistype(e.token)}, 401},
 		{"Unknown", []string{"Authorization", "Bearer kw_live_00000000000000000000000000000000000000"}, 401},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -400,4 +400,12 @@ func TestRedactKeys(t *testing.T) {
 			t.Errorf("RedactKeys(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// mistype changes the last character of key, always to another one (a key may end in x).
+func mistype(key string) string {
+	if strings.HasSuffix(key, "x") {
+		return key[:len(key)-1] + "y"
+	}
+	return key[:len(key)-1] + "x"
 }

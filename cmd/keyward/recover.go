@@ -28,7 +28,7 @@ is sealed with (--master-key-file, $KEYWARD_MASTER_KEY or <data>/master.key, as
 The token expires after --expiration-days (default 1, at most 30): use it to get
 back in and create proper keys, then revoke it. It is audited as
 credential.create with detail.recovery=offline, and shown once, on stdout, or
-written to --out (mode 0600). A running server picks the new token up at once.`,
+written to --out (mode 0600). A running server picks the new token up within a second.`,
 		Example: `  keyward recover-token --data /var/lib/keyward
   keyward recover-token --database postgres://keyward@db/keyward --master-key-file /etc/keyward/master.key --out admin.token`,
 		Args: exactArgs(),
