@@ -2,10 +2,18 @@ package authority
 
 import (
 	"context"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/keyward/keyward"
 )
+
+// projectNameRule is the one rule of a project's display name, for create and update alike.
+const projectNameRule = "must be 1-100 characters, not only spaces"
+
+func validProjectName(name string) bool {
+	return strings.TrimSpace(name) != "" && utf8.RuneCountInString(name) <= 100
+}
 
 // CreateProject creates a project. It needs projects:admin globally.
 func (a *Authority) CreateProject(ctx context.Context, in keyward.CreateProjectInput) (*keyward.Project, error) {
@@ -19,8 +27,8 @@ func (a *Authority) CreateProject(ctx context.Context, in keyward.CreateProjectI
 	if in.Name == "" {
 		in.Name = in.Slug
 	}
-	if utf8.RuneCountInString(in.Name) > 100 {
-		fe.add("name", "must be at most 100 characters")
+	if !validProjectName(in.Name) {
+		fe.add("name", projectNameRule)
 	}
 	if err := fe.err(); err != nil {
 		return nil, err
@@ -81,8 +89,8 @@ func (a *Authority) UpdateProject(ctx context.Context, ref string, in keyward.Up
 		return nil, keyward.Errorf(keyward.EInvalid, "nothing to change: give name or recoverable_keys")
 	}
 	if in.Name != nil {
-		if *in.Name == "" || len([]rune(*in.Name)) > 100 {
-			return nil, keyward.Invalid("name", "must be 1-100 characters")
+		if !validProjectName(*in.Name) {
+			return nil, keyward.Invalid("name", projectNameRule)
 		}
 		p.Name = *in.Name
 	}
