@@ -358,8 +358,8 @@ func TestKeyRollCertificate(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("code = %d, stderr %q", r.code, r.stderr)
 		}
-		if len(rs.bodies) != 1 || !strings.Contains(rs.bodies[0], certPassword) {
-			t.Errorf("requests = %q, want one, with the password", rs.bodies)
+		if len(rs.bodies) != 2 || rs.bodies[0] != "{}" || !strings.Contains(rs.bodies[1], certPassword) {
+			t.Errorf("requests = %q, want one without a password, then one with it", rs.bodies)
 		}
 		lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
 		if got := lines[len(lines)-1]; got != base64.StdEncoding.EncodeToString(p12Bytes) {

@@ -403,15 +403,18 @@ a newline) is written to FILE with mode 0600 (an existing FILE is kept unless
 			if err != nil {
 				return err
 			}
-			if in.Password, err = a.p12PasswordFromEnv(); err != nil {
-				return err
-			}
+			// The CLI does not know the type: roll without a password, which every type but an
+			// API_CERTIFICATE takes (and which refuses one, changing nothing), then with
+			// $KEYWARD_P12_PASSWORD or the prompt's.
 			ic, err := c.RollCredential(cmd.Context(), args[0], args[1], in)
-			if in.Password == "" && needsPassword(err) {
-				// An API_CERTIFICATE: the server refused and changed nothing. Ask for the
-				// password now, rather than read stdin for every roll.
-				if in.Password, err = a.readP12Password(); err != nil {
+			if needsPassword(err) {
+				if in.Password, err = a.p12PasswordFromEnv(); err != nil {
 					return err
+				}
+				if in.Password == "" {
+					if in.Password, err = a.readP12Password(); err != nil {
+						return err
+					}
 				}
 				ic, err = c.RollCredential(cmd.Context(), args[0], args[1], in)
 			}

@@ -130,3 +130,22 @@ func TestServerRules(t *testing.T) {
 		})
 	}
 }
+
+// TestRollWithP12PasswordSet: with $KEYWARD_P12_PASSWORD set in the shell (for certificate
+// rolls), `key roll` of an API key still works against the real server, which refuses a
+// password on an API key; and a certificate roll takes its password from the variable.
+func TestRollWithP12PasswordSet(t *testing.T) {
+	t.Parallel()
+	e := startSurfaces(t, authoritytest.Store(t))
+	cacert := filepath.Join(t.TempDir(), "server.pem")
+	if err := os.WriteFile(cacert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"KEYWARD_SERVER": e.srv.URL, "KEYWARD_TOKEN": e.admin, "KEYWARD_P12_PASSWORD": certPassword}
+	for _, ref := range []string{"web", "badge"} {
+		r := runCLIEnv(t, env, "", "--cacert", cacert, "key", "roll", "acme", ref, "--out", filepath.Join(t.TempDir(), "secret"))
+		if r.code != 0 {
+			t.Errorf("key roll acme %s: code %d, stderr %q", ref, r.code, r.stderr)
+		}
+	}
+}
