@@ -136,7 +136,7 @@ type Matrix struct {
 func NewMatrix(f *Fixture) *Matrix {
 	m := &Matrix{F: f, pool: map[string][]*Target{}, cells: map[string]int{}, violating: map[string]int{}}
 	if raceDetector {
-		m.Stride = 7
+		m.Stride = 16
 	}
 	m.put(f.Bootstrap)
 	return m
