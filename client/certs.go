@@ -72,13 +72,9 @@ func (c *Client) ClusterCAPEM(ctx context.Context, name string) ([]byte, error) 
 // cluster it is signed by keyward's CA; with a cluster's name, by the CA that signs that
 // cluster's client certificates. The endpoint is public.
 func (c *Client) CRL(ctx context.Context, cluster string, asPEM bool) ([]byte, error) {
-	path := "/v1/crl"
-	if cluster != "" {
-		p, err := clusterPath(cluster)
-		if err != nil {
-			return nil, err
-		}
-		path = p + "/crl"
+	path, err := crlPath(cluster)
+	if err != nil {
+		return nil, err
 	}
 	if asPEM {
 		return c.fetchPEM(ctx, path, "X509 CRL")
@@ -94,16 +90,24 @@ func (c *Client) CRL(ctx context.Context, cluster string, asPEM bool) ([]byte, e
 	return out, nil
 }
 
+// crlPath is the CRL endpoint of keyward's CA, or of cluster's when not empty.
+func crlPath(cluster string) (string, error) {
+	if cluster == "" {
+		return "/v1/crl", nil
+	}
+	p, err := clusterPath(cluster)
+	if err != nil {
+		return "", err
+	}
+	return p + "/crl", nil
+}
+
 // CRLChain fetches every CRL of the chain (GET /v1/crl?chain=true, or a cluster's), PEM: what
 // a relying party that checks the whole chain (nginx ssl_crl) is given.
 func (c *Client) CRLChain(ctx context.Context, cluster string) ([]byte, error) {
-	path := "/v1/crl"
-	if cluster != "" {
-		p, err := clusterPath(cluster)
-		if err != nil {
-			return nil, err
-		}
-		path = p + "/crl"
+	path, err := crlPath(cluster)
+	if err != nil {
+		return nil, err
 	}
 	return c.fetchPEM(ctx, path+"?chain=true", "X509 CRL")
 }
