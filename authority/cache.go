@@ -405,9 +405,10 @@ type flights struct {
 
 // flight is one load under way.
 type flight struct {
-	done chan struct{}
-	e    *entry
-	err  error
+	done    chan struct{}
+	e       *entry
+	err     error
+	waiting int // callers that joined it, guarded by flights.mu (tests read it: export_test.go)
 }
 
 // join returns the load of d under way, or starts one that the caller leads and must finish.
@@ -415,6 +416,7 @@ func (f *flights) join(d [32]byte) (fl *flight, leader bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if fl := f.m[d]; fl != nil {
+		fl.waiting++
 		return fl, false
 	}
 	if f.m == nil {

@@ -52,3 +52,14 @@ func (a *Authority) WaitIssued(ctx context.Context) error {
 
 // DropCached empties the verification cache, so that the next verification of any key loads it.
 func (a *Authority) DropCached() { a.cache.invalidate(keyward.Invalidation{All: true}) }
+
+// LoadWaiters returns how many callers wait on the store load of digest d under way (0 when
+// none runs).
+func (a *Authority) LoadWaiters(d [32]byte) int {
+	a.loads.mu.Lock()
+	defer a.loads.mu.Unlock()
+	if fl := a.loads.m[d]; fl != nil {
+		return fl.waiting
+	}
+	return 0
+}

@@ -282,15 +282,21 @@ func TestOneLoadPerKey(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 32 {
 		wg.Go(func() {
-			if got := e.verify(t, k); got != keyward.CodeValid {
-				t.Errorf("verify: %s", got)
+			v, err := e.a.Verify(e.admin, keyward.VerifyInput{Key: k})
+			if err != nil || v.Code != keyward.CodeValid {
+				t.Errorf("verify: %+v, %v", v, err)
 			}
 		})
 	}
-	for e.s.bySecret.Load() == before {
-		time.Sleep(time.Millisecond)
+	// Release the load only once the 31 others wait on it, so that none can find the key
+	// cached instead.
+	d := sha256.Sum256([]byte(k))
+	for deadline := time.Now().Add(10 * time.Second); e.a.LoadWaiters(d) < 31; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			close(hold)
+			t.Fatalf("%d verifications joined the load under way, want 31", e.a.LoadWaiters(d))
+		}
 	}
-	time.Sleep(20 * time.Millisecond) // the others join the load under way
 	e.s.hold.Store(nil)
 	close(hold)
 	wg.Wait()

@@ -85,7 +85,7 @@ func TestOpenAPIEnums(t *testing.T) {
 	for _, ct := range keyward.CredentialTypes {
 		types = append(types, string(ct))
 	}
-	var seen int
+	var seenPerms, seenTypes int
 	var walk func(path string, v any)
 	walk = func(path string, v any) {
 		switch v := v.(type) {
@@ -106,12 +106,12 @@ func TestOpenAPIEnums(t *testing.T) {
 			}
 			switch {
 			case slices.Contains(values, "keys:create"):
-				seen++
+				seenPerms++
 				if !slices.Equal(values, perms) {
 					t.Errorf("%s lists %q, want keyward.AllPermissions %q", path, values, perms)
 				}
 			case slices.Contains(values, "API_TOKEN"):
-				seen++
+				seenTypes++
 				// The credential type schema also names SESSION, a login session's type.
 				if got := slices.DeleteFunc(slices.Clone(values), func(s string) bool { return s == string(keyward.Session) }); !slices.Equal(got, types) {
 					t.Errorf("%s lists %q, want keyward.CredentialTypes %q", path, values, types)
@@ -120,7 +120,7 @@ func TestOpenAPIEnums(t *testing.T) {
 		}
 	}
 	walk("", doc)
-	if seen == 0 {
-		t.Fatal("the document lists no permissions or credential types")
+	if seenPerms == 0 || seenTypes == 0 {
+		t.Fatalf("the document lists permissions %d times and credential types %d times, want both", seenPerms, seenTypes)
 	}
 }

@@ -23,18 +23,10 @@ import (
 // p12PasswordEnv is the environment variable of the PKCS#12 bundle password.
 const p12PasswordEnv = "KEYWARD_P12_PASSWORD"
 
-// readP12Password returns $KEYWARD_P12_PASSWORD, else the next line of stdin. The server
-// checks it, before anything is issued.
+// readP12Password returns $KEYWARD_P12_PASSWORD, else the next line of stdin (a terminal
+// prompts, without echo). The server checks it, before anything is issued.
 func (a *app) readP12Password() (string, error) {
 	return a.readPassword(p12PasswordEnv, "Password for the PKCS#12 bundle", "PKCS#12 bundle password")
-}
-
-// p12PasswordFromEnv returns $KEYWARD_P12_PASSWORD, checked, or "" when it is not set.
-func (a *app) p12PasswordFromEnv() (string, error) {
-	if a.getenv(p12PasswordEnv) == "" {
-		return "", nil
-	}
-	return a.readP12Password()
 }
 
 // needsPassword reports whether err is the server's refusal of a roll that lacks the password

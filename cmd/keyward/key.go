@@ -408,13 +408,8 @@ a newline) is written to FILE with mode 0600 (an existing FILE is kept unless
 			// $KEYWARD_P12_PASSWORD or the prompt's.
 			ic, err := c.RollCredential(cmd.Context(), args[0], args[1], in)
 			if needsPassword(err) {
-				if in.Password, err = a.p12PasswordFromEnv(); err != nil {
+				if in.Password, err = a.readP12Password(); err != nil {
 					return err
-				}
-				if in.Password == "" {
-					if in.Password, err = a.readP12Password(); err != nil {
-						return err
-					}
 				}
 				ic, err = c.RollCredential(cmd.Context(), args[0], args[1], in)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
 	"github.com/keyward/keyward/internal/authoritytest"
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 // TestServerRules checks that the CLI leaves the rules of a request to the server, which owns
@@ -143,9 +144,20 @@ func TestRollWithP12PasswordSet(t *testing.T) {
 	}
 	env := map[string]string{"KEYWARD_SERVER": e.srv.URL, "KEYWARD_TOKEN": e.admin, "KEYWARD_P12_PASSWORD": certPassword}
 	for _, ref := range []string{"web", "badge"} {
-		r := runCLIEnv(t, env, "", "--cacert", cacert, "key", "roll", "acme", ref, "--out", filepath.Join(t.TempDir(), "secret"))
+		out := filepath.Join(t.TempDir(), "secret")
+		r := runCLIEnv(t, env, "", "--cacert", cacert, "key", "roll", "acme", ref, "--out", out)
 		if r.code != 0 {
 			t.Errorf("key roll acme %s: code %d, stderr %q", ref, r.code, r.stderr)
+			continue
+		}
+		if ref == "badge" { // the bundle is sealed with the variable's password
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, _, err := pkcs12.DecodeChain(b, certPassword); err != nil {
+				t.Errorf("the rolled bundle does not open with $KEYWARD_P12_PASSWORD: %v", err)
+			}
 		}
 	}
 }

@@ -34,7 +34,7 @@ func newUserCreateCmd(a *app) *cobra.Command {
 		Use:   "create <name> [--password-stdin]",
 		Short: "Create a user",
 		Long: `Create a user. With --password-stdin the user's password is the first line of
-stdin (prompted for on a terminal, where it shows as you type); without it the
+stdin (prompted for on a terminal, without echo); without it the
 user has no password and cannot log in until "keyward user passwd" sets one.
 A new user holds no role: bind one with "keyward project members add" or
 "keyward user grant".`,
@@ -188,8 +188,8 @@ password, your own included, without the current one; that is also how a user
 without a password (the bootstrap admin, with its token) gets a first one. The
 user's other sessions end.
 
-On a terminal each password is prompted for, and shows as you type it; pipe
-them in to keep them off the screen. --password-stdin changes nothing (stdin is
+On a terminal each password is prompted for and read without echo; scripts pipe
+them in. --password-stdin changes nothing (stdin is
 where passwords always come from); it is accepted so that scripts can say so.`,
 		Example: `  printf '%s\n' "$NEW" | keyward user passwd bob
   printf '%s\n%s\n' "$NEW" "$OLD" | keyward user passwd alice

@@ -119,19 +119,26 @@ token keeps working that long. Keep it short; 0s asks keyward every time.`,
 			} else if key, err = a.readPassword(reviewTokenEnv, "keyward key of the API server", "API server's keyward key"); err != nil {
 				return err
 			}
+			// A key created above is shown nowhere else: a failure from here on says so.
+			lost := func(err error) error {
+				if err != nil && creating {
+					return fmt.Errorf("%w (the key %s/%s was created and is lost: revoke it)", err, keyProject, keyName)
+				}
+				return err
+			}
 			doc, err := ca.Kubeconfig(ca.KubeconfigInput{
 				ClusterName: "keyward", Server: strings.TrimRight(base, "/") + "/v1/clusters/" + url.PathEscape(cl.Name) + "/tokenreview",
 				ClusterCAPEM: caPEM, UserName: "kube-apiserver-" + cl.Name, Token: strings.TrimSpace(key),
 			})
 			if err != nil {
-				return err
+				return lost(err)
 			}
 			if out.path == "" {
 				_, err = a.stdout.Write(doc)
-				return err
+				return lost(err)
 			}
 			if err := writeFile(out.path, doc, 0o600, out.force); err != nil {
-				return err
+				return lost(err)
 			}
 			_, err = fmt.Fprintf(a.stderr, "Wrote the webhook configuration to %s (mode 0600). Give it to kube-apiserver with --authentication-token-webhook-config-file.\n", out.path)
 			return err

@@ -157,7 +157,7 @@ func TestWebhookAuthenticator(t *testing.T) {
 	must(adm.AddMember(ctx, "team", "alice", "viewer"))(t)
 	session := must(s.as("").Login(ctx, keyward.LoginInput{Name: "alice", Password: pw}))(t)
 	alice := s.as(session.Key)
-	mint := func(name, cluster string, roles ...string) *keyward.IssuedCredential {
+	mint := func(t *testing.T, name, cluster string, roles ...string) *keyward.IssuedCredential {
 		t.Helper()
 		ic := must(alice.CreateCredential(ctx, "team", keyward.CreateCredentialInput{
 			Type: keyward.KubeToken, Name: name, VirtualK8sName: cluster, VirtualK8sNamespace: "web", Roles: roles,
@@ -167,11 +167,11 @@ func TestWebhookAuthenticator(t *testing.T) {
 		}
 		return ic
 	}
-	deploy := mint("deploy", "prod", "Client", "viewer")
+	deploy := mint(t, "deploy", "prod", "Client", "viewer")
 	tok := tokenOf(t, deploy)
 
 	prod := s.authenticatorFor(t, "prod", reviewer.Key, "v1")
-	accepted := func(w *webhook.WebhookTokenAuthenticator, ctx context.Context, tok string) *authenticator.Response {
+	accepted := func(t *testing.T, w *webhook.WebhookTokenAuthenticator, ctx context.Context, tok string) *authenticator.Response {
 		t.Helper()
 		resp, ok, err := w.AuthenticateToken(ctx, tok)
 		if err != nil || !ok {
@@ -179,7 +179,7 @@ func TestWebhookAuthenticator(t *testing.T) {
 		}
 		return resp
 	}
-	refused := func(w *webhook.WebhookTokenAuthenticator, tok, why string) {
+	refused := func(t *testing.T, w *webhook.WebhookTokenAuthenticator, tok, why string) {
 		t.Helper()
 		resp, ok, err := w.AuthenticateToken(ctx, tok)
 		if ok || resp != nil {
@@ -193,7 +193,7 @@ func TestWebhookAuthenticator(t *testing.T) {
 	}
 
 	t.Run("OK", func(t *testing.T) {
-		u := accepted(prod, ctx, tok).User
+		u := accepted(t, prod, ctx, tok).User
 		if got, want := u.GetName(), "alice"; got != want {
 			t.Errorf("username %q, want %q", got, want)
 		}
@@ -213,7 +213,7 @@ func TestWebhookAuthenticator(t *testing.T) {
 	})
 
 	t.Run("V1beta1", func(t *testing.T) {
-		u := accepted(s.authenticatorFor(t, "prod", reviewer.Key, "v1beta1"), ctx, tok).User
+		u := accepted(t, s.authenticatorFor(t, "prod", reviewer.Key, "v1beta1"), ctx, tok).User
 		if got := u.GetName(); got != "alice" {
 			t.Errorf("username %q", got)
 		}
@@ -222,7 +222,7 @@ func TestWebhookAuthenticator(t *testing.T) {
 	t.Run("Audiences", func(t *testing.T) {
 		// A token for the API server is accepted for its own audience, which the API server
 		// implies when keyward names none, and for no other.
-		resp := accepted(prod, authenticator.WithAudiences(ctx, authenticator.Audiences{apiAudience}), tok)
+		resp := accepted(t, prod, authenticator.WithAudiences(ctx, authenticator.Audiences{apiAudience}), tok)
 		if !slices.Equal(resp.Audiences, authenticator.Audiences{apiAudience}) {
 			t.Errorf("audiences %q", resp.Audiences)
 		}
@@ -232,20 +232,20 @@ func TestWebhookAuthenticator(t *testing.T) {
 	})
 
 	t.Run("ErrOtherCluster", func(t *testing.T) {
-		other := mint("deploy-staging", "staging", "viewer")
-		refused(prod, other.Key, "a staging token at prod")
+		other := mint(t, "deploy-staging", "staging", "viewer")
+		refused(t, prod, other.Key, "a staging token at prod")
 		staging := s.authenticatorFor(t, "staging", reviewer.Key, "v1")
-		accepted(staging, ctx, other.Key)
-		refused(staging, tok, "a prod token at staging")
+		accepted(t, staging, ctx, other.Key)
+		refused(t, staging, tok, "a prod token at staging")
 	})
 
 	t.Run("ErrNotAKubeToken", func(t *testing.T) {
 		key := must(alice.CreateCredential(ctx, "team", keyward.CreateCredentialInput{Name: "plain", Roles: []string{"viewer"}}))(t)
-		refused(prod, key.Key, "an API_TOKEN")
-		refused(prod, reviewer.Key, "the reviewer's own key")
-		refused(prod, session.Key, "a login session")
-		refused(prod, "kw_live_notatoken", "garbage")
-		refused(prod, "", "empty")
+		refused(t, prod, key.Key, "an API_TOKEN")
+		refused(t, prod, reviewer.Key, "the reviewer's own key")
+		refused(t, prod, session.Key, "a login session")
+		refused(t, prod, "kw_live_notatoken", "garbage")
+		refused(t, prod, "", "empty")
 	})
 
 	t.Run("ErrKubeTokenElsewhere", func(t *testing.T) {
@@ -274,13 +274,13 @@ func TestWebhookAuthenticator(t *testing.T) {
 	})
 
 	t.Run("LostRoleAtOnce", func(t *testing.T) {
-		ic := mint("deploy-lost", "prod", "Client", "viewer")
-		accepted(prod, ctx, ic.Key)
+		ic := mint(t, "deploy-lost", "prod", "Client", "viewer")
+		accepted(t, prod, ctx, ic.Key)
 		if err := adm.RemoveMember(ctx, "team", "alice", "Client"); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { must(adm.AddMember(ctx, "team", "alice", "Client"))(t) })
-		if got, want := accepted(prod, ctx, ic.Key).User.GetGroups(), []string{"viewer", "keyward:team:viewer"}; !slices.Equal(got, want) {
+		if got, want := accepted(t, prod, ctx, ic.Key).User.GetGroups(), []string{"viewer", "keyward:team:viewer"}; !slices.Equal(got, want) {
 			t.Errorf("groups after alice lost Client: %q, want %q", got, want)
 		}
 	})
@@ -288,29 +288,29 @@ func TestWebhookAuthenticator(t *testing.T) {
 	t.Run("RoleByName", func(t *testing.T) {
 		// Client grants all that viewer does, but a cluster grants by the role's name: once
 		// alice is no longer bound to viewer, her token stops being in the group.
-		ic := mint("deploy-named", "prod", "viewer")
+		ic := mint(t, "deploy-named", "prod", "viewer")
 		if err := adm.RemoveMember(ctx, "team", "alice", "viewer"); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { must(adm.AddMember(ctx, "team", "alice", "viewer"))(t) })
-		if got := accepted(prod, ctx, ic.Key).User.GetGroups(); len(got) != 0 {
+		if got := accepted(t, prod, ctx, ic.Key).User.GetGroups(); len(got) != 0 {
 			t.Errorf("groups after alice lost viewer: %q, want none", got)
 		}
 	})
 
 	t.Run("ErrRevoked", func(t *testing.T) {
-		ic := mint("deploy-revoked", "prod", "viewer")
-		accepted(prod, ctx, ic.Key)
+		ic := mint(t, "deploy-revoked", "prod", "viewer")
+		accepted(t, prod, ctx, ic.Key)
 		must(adm.RevokeCredential(ctx, "team", "deploy-revoked"))(t)
-		refused(prod, ic.Key, "revoked")
+		refused(t, prod, ic.Key, "revoked")
 	})
 
 	t.Run("ErrDisabled", func(t *testing.T) {
-		ic := mint("deploy-disabled", "prod", "viewer")
-		accepted(prod, ctx, ic.Key)
+		ic := mint(t, "deploy-disabled", "prod", "viewer")
+		accepted(t, prod, ctx, ic.Key)
 		off := false
 		must(adm.UpdateCredential(ctx, "team", "deploy-disabled", keyward.UpdateCredentialInput{Active: &off}))(t)
-		refused(prod, ic.Key, "disabled")
+		refused(t, prod, ic.Key, "disabled")
 	})
 
 	t.Run("ErrUsesSpent", func(t *testing.T) {
@@ -319,26 +319,26 @@ func TestWebhookAuthenticator(t *testing.T) {
 			Type: keyward.KubeToken, Name: "deploy-counted", VirtualK8sName: "prod", VirtualK8sNamespace: "web",
 			Roles: []string{"viewer"}, Remaining: &two,
 		}))(t)
-		accepted(prod, ctx, ic.Key)
-		accepted(prod, ctx, ic.Key)
-		refused(prod, ic.Key, "uses spent")
+		accepted(t, prod, ctx, ic.Key)
+		accepted(t, prod, ctx, ic.Key)
+		refused(t, prod, ic.Key, "uses spent")
 	})
 
 	t.Run("RollAndRenew", func(t *testing.T) {
-		ic := mint("deploy-rolled", "prod", "viewer")
+		ic := mint(t, "deploy-rolled", "prod", "viewer")
 		rolled := must(alice.RollCredential(ctx, "team", "deploy-rolled", keyward.RollInput{}))(t)
-		refused(prod, ic.Key, "the rolled-away token")
-		accepted(prod, ctx, tokenOf(t, rolled))
+		refused(t, prod, ic.Key, "the rolled-away token")
+		accepted(t, prod, ctx, tokenOf(t, rolled))
 		days := int64(7)
 		must(adm.RenewCredential(ctx, "team", "deploy-rolled", keyward.RenewInput{ExpirationDays: &days}))(t)
-		accepted(prod, ctx, rolled.Key)
+		accepted(t, prod, ctx, rolled.Key)
 	})
 
 	// Last: it disables alice, whose tokens the other subtests use.
 	t.Run("ErrCreatorDisabled", func(t *testing.T) {
-		accepted(prod, ctx, tok)
+		accepted(t, prod, ctx, tok)
 		yes := true
 		must(adm.UpdateUser(ctx, "alice", keyward.UpdateUserInput{Disabled: &yes}))(t)
-		refused(prod, tok, "creator disabled")
+		refused(t, prod, tok, "creator disabled")
 	})
 }
