@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -613,7 +614,7 @@ func (p *updatePlan) write(ctx context.Context, a *Authority, u *unit) (*keyward
 	c := *p.c
 	if len(p.changed) > 0 {
 		ev := a.event(ctx, "credential.update", c.ProjectID, c.ID, p.now)
-		ev.Detail = map[string]string{"fields": joinComma(p.changed)}
+		ev.Detail = map[string]string{"fields": strings.Join(p.changed, ",")}
 		if err := u.store.UpdateCredential(ctx, &c, ev); err != nil {
 			return nil, err
 		}
@@ -632,17 +633,6 @@ func (p *updatePlan) write(ctx context.Context, a *Authority, u *unit) (*keyward
 	u.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
 	c.State = c.StateAt(p.now)
 	return &c, nil
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, v := range s {
-		if i > 0 {
-			out += ","
-		}
-		out += v
-	}
-	return out
 }
 
 // RenewCredential moves an API token's expiry to now + days or to the given instant. A renewed

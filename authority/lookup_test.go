@@ -260,3 +260,25 @@ func mistype(key string) string {
 	}
 	return key[:len(key)-1] + "x"
 }
+
+// A server started without the master key that sealed a key refuses to reveal it (EUnavailable)
+// rather than fail inside the open.
+func TestRevealWithoutMasterKey(t *testing.T) {
+	t.Parallel()
+	f := newLookup(t)
+	f.issue(t, "acme", "sealed")
+	if _, err := f.a.RevealKey(f.admin, "acme", "sealed"); err != nil {
+		t.Fatalf("with the master key: %v", err)
+	}
+	admin := f.issue(t, "system", "admin-2")
+	keyless := authority.New(f.store, authority.Options{Now: f.clock.Now, UsageFlushInterval: time.Hour})
+	t.Cleanup(func() { keyless.Close() })
+	c, err := keyless.Authenticate(context.Background(), admin.Key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = keyless.RevealKey(keyward.NewContext(context.Background(), c), "acme", "sealed")
+	if keyward.ErrorCode(err) != keyward.EUnavailable {
+		t.Fatalf("reveal without the master key: %v, want unavailable", err)
+	}
+}

@@ -28,6 +28,9 @@ func (a *Authority) RevealKey(ctx context.Context, projectRef, ref string) (*key
 	} else if err != nil {
 		return nil, err
 	}
+	if a.mk == nil { // a sealed secret from a run with a master key, on a server started without one
+		return nil, keyward.Errorf(keyward.EUnavailable, "this server has no master key to open sealed keys with")
+	}
 	tok, err := a.mk.Open(blob, tokenLabel)
 	if err != nil {
 		return nil, err

@@ -473,6 +473,7 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 		if now.IsZero() {
 			now = time.Now()
 		}
+		now = now.UTC().Truncate(time.Microsecond)
 		// Flooring now to microseconds keeps every comparison exact: stored times are whole
 		// microseconds, so now < t holds exactly when floor(now) < t.
 		q += ` AND (` + cond + `)`
