@@ -185,6 +185,10 @@ const (
 	CodeUsageExceeded = "USAGE_EXCEEDED"
 )
 
+// VerificationCodes lists every verification code.
+var VerificationCodes = []string{CodeValid, CodeNotFound, CodeExpired, CodeNotYetValid, CodeRevoked,
+	CodeDisabled, CodeForbidden, CodeRateLimited, CodeUsageExceeded}
+
 // Verification is the answer to a verify call. The credential's fields are present only when
 // the key was found.
 type Verification struct {

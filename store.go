@@ -375,7 +375,8 @@ type callerKey struct{}
 
 // Caller is the authenticated principal of a request: a user acting through one of its
 // credentials. Grants holds the effective permissions per project id (0 for every project):
-// the intersection of the credential's roles with the user's current bindings.
+// the intersection of the credential's roles with the user's current bindings. User,
+// Credential and Grants may be shared with the verification cache: they are read-only.
 type Caller struct {
 	User       *User
 	Credential *Credential

@@ -23,7 +23,7 @@ func (a *Authority) Authenticate(ctx context.Context, key, remoteAddr string) (*
 	}
 	now := a.clock()
 	d := digestOf(key)
-	e, err := a.lookupEntry(ctx, d, now, func() (*keyward.Credential, *time.Time, error) {
+	e, err := a.lookupEntry(ctx, d, now, func(ctx context.Context) (*keyward.Credential, *time.Time, error) {
 		if !a.mayBeIssued(&d, now) {
 			return nil, nil, errUnauthenticated
 		}
@@ -56,9 +56,7 @@ func (a *Authority) callerOf(e *callerEntry, now time.Time, remoteAddr string) (
 		return nil, errUnauthenticated
 	}
 	a.usage.record(e.cred.ID, now)
-	cred := *e.cred // the cached record is shared; the caller gets its own
-	cred.State = keyward.StateActive
-	return &keyward.Caller{User: e.creator, Credential: &cred, Grants: e.grants, RemoteAddr: remoteAddr}, nil
+	return &keyward.Caller{User: e.creator, Credential: e.active, Grants: e.grants, RemoteAddr: remoteAddr}, nil
 }
 
 // lookup returns what verification needs about the token secret with digest d, from the cache
@@ -84,6 +82,8 @@ func (a *Authority) lookup(ctx context.Context, d [32]byte, now time.Time) (*ent
 // loadToken is lookup's miss path, apart so that what makes d escape does not allocate on
 // every hit: one load per key at a time, shared by whoever asks meanwhile.
 func (a *Authority) loadToken(ctx context.Context, d [32]byte, now time.Time) (*entry, error) {
+	ctx, cancel := a.bounded(ctx)
+	defer cancel()
 	fl, leader := a.loads.join(d)
 	if !leader {
 		return fl.wait(ctx)
@@ -94,6 +94,12 @@ func (a *Authority) loadToken(ctx context.Context, d [32]byte, now time.Time) (*
 		return nil, nil
 	}
 	return e, err
+}
+
+// bounded returns ctx bounded by the store timeout (see Options.StoreTimeout), or by its own
+// deadline when that comes first: only paths that reach the store pay for the timer.
+func (a *Authority) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, a.storeTimeout)
 }
 
 // refresh reloads d's entry in the background, unless a load of it is under way.
@@ -167,14 +173,16 @@ func (a *Authority) credentialBySecret(ctx context.Context, d [32]byte) (*keywar
 // lookupEntry returns the cached authentication entry under key k, or builds it from what load
 // returns: the credential and the end of the presented secret's validity (nil: no end of its
 // own).
-func (a *Authority) lookupEntry(ctx context.Context, k [32]byte, now time.Time, load func() (*keyward.Credential, *time.Time, error)) (*callerEntry, error) {
+func (a *Authority) lookupEntry(ctx context.Context, k [32]byte, now time.Time, load func(context.Context) (*keyward.Credential, *time.Time, error)) (*callerEntry, error) {
 	if e := a.cache.getCaller(k, now); e != nil {
 		a.metrics.cacheHit()
 		return e, nil
 	}
 	a.metrics.cacheMiss()
+	ctx, cancel := a.bounded(ctx)
+	defer cancel()
 	epoch := a.cache.epoch.Load()
-	cred, validUntil, err := load()
+	cred, validUntil, err := load(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +190,9 @@ func (a *Authority) lookupEntry(ctx context.Context, k [32]byte, now time.Time, 
 	if err != nil {
 		return nil, err
 	}
-	e := &callerEntry{cred: cred, validUntil: validUntil, creator: creator, grants: grants, loaded: now.UnixMicro()}
+	active := *cred // what an authenticated caller sees: the credential as it is while it opens anything
+	active.State = keyward.StateActive
+	e := &callerEntry{cred: cred, active: &active, validUntil: validUntil, creator: creator, grants: grants, loaded: now.UnixMicro()}
 	a.cache.putCaller(k, e, epoch)
 	return e, nil
 }

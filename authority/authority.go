@@ -38,6 +38,7 @@ type Authority struct {
 	checkPassword func(pass, encoded string) (bool, error)
 	dummyHash     string
 	cache         *cache
+	storeTimeout  time.Duration // see Options.StoreTimeout
 	metrics       stats
 	mk            *masterkey.Key
 	ca            atomic.Pointer[ca.CA]
@@ -103,6 +104,10 @@ type Options struct {
 	// (authentication, with their full records) holds at most min(CacheSize, 10,000).
 	// Default DefaultCacheSize.
 	CacheSize int
+	// StoreTimeout bounds the store and rate-limiter calls of a verification or an
+	// authentication (an earlier deadline of the context wins): the hot HTTP endpoints set no
+	// deadline of their own, since a cached answer needs no timer. Default DefaultStoreTimeout.
+	StoreTimeout time.Duration
 	// MasterKey seals the CA's keys and recoverable tokens. Without it the authority issues
 	// API tokens only; InitCA then loads or creates the CA.
 	MasterKey *masterkey.Key
@@ -112,6 +117,8 @@ type Options struct {
 const (
 	DefaultCacheTTL  = 10 * time.Second
 	DefaultCacheSize = 100_000
+	// DefaultStoreTimeout is the default Options.StoreTimeout.
+	DefaultStoreTimeout = 30 * time.Second
 )
 
 // New returns an Authority over store and starts its background usage writer; Close stops it.
@@ -140,6 +147,9 @@ func New(store keyward.Store, opts Options) *Authority {
 	if opts.MaxConcurrentHashes <= 0 {
 		opts.MaxConcurrentHashes = DefaultMaxConcurrentHashes()
 	}
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = DefaultStoreTimeout
+	}
 	if opts.CacheTTL <= 0 {
 		opts.CacheTTL = DefaultCacheTTL
 	}
@@ -149,7 +159,7 @@ func New(store keyward.Store, opts Options) *Authority {
 	a := &Authority{
 		store: store, now: opts.Now, logger: opts.Logger, limiter: opts.Limiter,
 		loginUserRate: opts.LoginUserRate, loginAddrRate: opts.LoginAddrRate, passwordParams: opts.PasswordParams,
-		cache: newCache(opts.CacheTTL, opts.CacheSize), mk: opts.MasterKey,
+		cache: newCache(opts.CacheTTL, opts.CacheSize), mk: opts.MasterKey, storeTimeout: opts.StoreTimeout,
 		hashSlots: make(chan struct{}, opts.MaxConcurrentHashes), checkPassword: password.Check,
 	}
 	a.issued = newIssued()

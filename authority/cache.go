@@ -31,6 +31,7 @@ type entry struct {
 	rare      *rareFields // nil for the many keys that have none of them
 	perms     permSet     // effective permissions in the credential's own project
 	flags     entryFlags
+	memo      atomic.Pointer[Memo] // what surfaces render of valid (see Memo), made at first use
 }
 
 type entryFlags uint8
@@ -103,7 +104,8 @@ func (e *entry) ids() (cred, creator int64) { return e.valid.CredentialID, e.cre
 // callerEntry is what authentication needs about one secret (or certificate).
 type callerEntry struct {
 	cred       *keyward.Credential
-	validUntil *time.Time // the secret's grace end, or the certificate's revocation
+	active     *keyward.Credential // cred in StateActive, the one every Caller of it shares
+	validUntil *time.Time          // the secret's grace end, or the certificate's revocation
 	creator    *keyward.User
 	grants     map[int64]map[keyward.Permission]bool
 	loaded     int64 // unix microseconds

@@ -315,7 +315,7 @@ func (a *Authority) AuthenticateCertificate(ctx context.Context, chain []*x509.C
 		return nil, errUnauthenticated
 	}
 	serial := leaf.SerialNumber.Text(16)
-	e, err := a.lookupEntry(ctx, sha256.Sum256([]byte("cert:"+serial)), now, func() (*keyward.Credential, *time.Time, error) {
+	e, err := a.lookupEntry(ctx, sha256.Sum256([]byte("cert:"+serial)), now, func(ctx context.Context) (*keyward.Credential, *time.Time, error) {
 		cred, cert, err := a.store.CredentialBySerial(ctx, serial)
 		if err != nil {
 			return nil, nil, err

@@ -61,6 +61,8 @@ func (a *Authority) applyLimits(ctx context.Context, id int64, l *limits, v *key
 	if l == nil || (l.rateLimit == nil && !l.counted) {
 		return v, nil
 	}
+	ctx, cancel := a.bounded(ctx)
+	defer cancel()
 	out := *v
 	if rl := l.rateLimit; rl != nil {
 		res, err := a.limiter.Allow(ctx, "key:"+strconv.FormatInt(id, 10), ratelimit.Rate{Limit: rl.Limit, Period: rl.Duration})

@@ -3,6 +3,7 @@ package authority
 import (
 	"context"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/token"
@@ -13,20 +14,73 @@ import (
 // reported as NOT_FOUND, exactly like one that does not exist. A key whose creator is disabled
 // is DISABLED; one whose creator no longer holds any right it was given is FORBIDDEN.
 func (a *Authority) Verify(ctx context.Context, in keyward.VerifyInput) (*keyward.Verification, error) {
+	v, _, err := a.VerifyMemo(ctx, in)
+	return v, err
+}
+
+// VerifyMemo is Verify, with the memo of the answer when the answer is shared (see Memo).
+func (a *Authority) VerifyMemo(ctx context.Context, in keyward.VerifyInput) (*keyward.Verification, *Memo, error) {
 	c, err := caller(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	v, _, err := a.verify(ctx, in, func(projectID int64, _ string) bool { return c.Can(keyward.PermKeysVerify, projectID) }, "")
-	return v, err
+	v, e, err := a.verify(ctx, in, func(projectID int64, _ string) bool { return c.Can(keyward.PermKeysVerify, projectID) }, "")
+	return v, memoOf(v, e), err
 }
 
 // VerifyForGateway verifies a key presented to a gateway (forward-auth): there is no separate
 // caller, the gateway is trusted by where it runs. project, when not empty, restricts the
 // answer to keys of that project (slug); others are NOT_FOUND.
 func (a *Authority) VerifyForGateway(ctx context.Context, in keyward.VerifyInput, project string) (*keyward.Verification, error) {
-	v, _, err := a.verify(ctx, in, func(_ int64, slug string) bool { return project == "" || slug == project }, "")
+	v, _, err := a.VerifyForGatewayMemo(ctx, in, project)
 	return v, err
+}
+
+// VerifyForGatewayMemo is VerifyForGateway, with the memo of the answer when the answer is
+// shared (see Memo).
+func (a *Authority) VerifyForGatewayMemo(ctx context.Context, in keyward.VerifyInput, project string) (*keyward.Verification, *Memo, error) {
+	v, e, err := a.verify(ctx, in, func(_ int64, slug string) bool { return project == "" || slug == project }, "")
+	return v, memoOf(v, e), err
+}
+
+// Memo keeps what surfaces render of a shared answer: the one a cache entry gives every valid
+// verification of a key without limits, or the one answer for an unknown key. Each surface
+// has its slot (MemoVerifyBody, MemoGatewayHeaders) and renders the answer once per entry
+// instead of once per request; a changed key gets a new entry, hence a new memo.
+type Memo struct {
+	slots [memoSlots]atomic.Value
+}
+
+// The slots of a Memo.
+const (
+	MemoVerifyBody     = iota // the native /v1/verify body
+	MemoGatewayHeaders        // the /v1/auth answer's headers
+	memoSlots
+)
+
+// Load returns what slot holds, nil when nothing yet.
+func (m *Memo) Load(slot int) any { return m.slots[slot].Load() }
+
+// Store keeps v in slot; v must not change afterwards, and every Store of a slot must store
+// the same type (atomic.Value's rule).
+func (m *Memo) Store(slot int, v any) { m.slots[slot].Store(v) }
+
+// notFoundMemo is the memo of notFound.
+var notFoundMemo Memo
+
+// memoOf returns the memo of v when v is a shared answer: e's valid answer or notFound.
+func memoOf(v *keyward.Verification, e *entry) *Memo {
+	switch {
+	case v == notFound:
+		return &notFoundMemo
+	case e != nil && v == &e.valid:
+		if m := e.memo.Load(); m != nil {
+			return m
+		}
+		e.memo.CompareAndSwap(nil, new(Memo))
+		return e.memo.Load()
+	}
+	return nil
 }
 
 // verify is the verification every entry point shares; visible says whether a found key, in

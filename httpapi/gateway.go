@@ -3,7 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -17,43 +16,50 @@ import (
 // X-Keyward-Code. nginx's auth_request passes on only 401 and 403, so ?limited_status=403 makes a
 // rate-limited or used-up key answer 403, for the nginx config to turn back into 429.
 func (s *Server) forwardAuth(w http.ResponseWriter, r *http.Request) error {
-	start := time.Now()
 	in := keyward.VerifyInput{Key: s.gatewayKey(r)}
-	for _, p := range r.URL.Query()["permission"] {
-		in.Permission = append(in.Permission, keyward.Permission(p))
+	var project string
+	limited403 := false
+	if r.URL.RawQuery != "" {
+		q := r.URL.Query()
+		for _, p := range q["permission"] {
+			in.Permission = append(in.Permission, keyward.Permission(p))
+		}
+		project, limited403 = q.Get("project"), q.Get("limited_status") == "403"
 	}
-	v, err := s.authority.VerifyForGateway(r.Context(), in, r.URL.Query().Get("project"))
+	v, memo, err := s.authority.VerifyForGatewayMemo(r.Context(), in, project)
 	if err != nil {
 		return err
 	}
-	s.metrics.ObserveVerification("auth", v.Code, time.Since(start))
+	noteCode(w, v.Code)
 	h := w.Header()
-	h.Set("Cache-Control", "no-store")
+	h["Cache-Control"] = valueNoStore
 	status := http.StatusOK
 	switch v.Code {
 	case keyward.CodeValid:
-		h.Set("X-Keyward-Credential-Id", strconv.FormatInt(v.CredentialID, 10))
-		h.Set("X-Keyward-Credential-Name", v.Name)
-		h.Set("X-Keyward-Project", v.Project)
-		h.Set("X-Keyward-Environment", string(v.Environment))
-		h.Set("X-Keyward-Roles", strings.Join(v.Roles, ","))
+		for _, gh := range validHeaders(v, memo) {
+			h[gh.key] = gh.values
+		}
 	case keyward.CodeForbidden:
 		status = http.StatusForbidden
 	case keyward.CodeRateLimited, keyward.CodeUsageExceeded:
 		status = http.StatusTooManyRequests
-		s.metrics.RateLimited("key")
 	default:
 		status = http.StatusUnauthorized
-		h.Set("WWW-Authenticate", `Bearer realm="keyward"`)
+		h["Www-Authenticate"] = valueBearer
 	}
-	if status == http.StatusTooManyRequests && r.URL.Query().Get("limited_status") == "403" {
+	if status == http.StatusTooManyRequests && limited403 {
 		status = http.StatusForbidden
 	}
-	h.Set("X-Keyward-Code", v.Code)
+	code, body := codeValues[v.Code], gatewayBodies[v.Code]
+	if code == nil { // a code this build does not list: rendered, not looked up
+		code = []string{v.Code}
+		body = []byte(`{"valid":` + strconv.FormatBool(v.Valid) + `,"code":"` + v.Code + `"}` + "\n")
+	}
+	h["X-Keyward-Code"] = code
 	setRateLimitHeaders(h, v)
-	h.Set("Content-Type", "application/json")
+	h["Content-Type"] = valueJSON
 	w.WriteHeader(status)
-	_, err = w.Write([]byte(`{"valid":` + strconv.FormatBool(v.Valid) + `,"code":"` + v.Code + `"}` + "\n"))
+	_, err = w.Write(body)
 	return err
 }
 

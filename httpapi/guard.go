@@ -71,15 +71,6 @@ func mediaType(ct string) string {
 // safeMethod reports whether m never changes state.
 func safeMethod(m string) bool { return m == "GET" || m == "HEAD" || m == "OPTIONS" }
 
-// exemptFromGuard marks paths the guard leaves alone: the gateway check, which answers about
-// another service's request (Envoy appends that request's path and query), reads no body, is
-// reached by gateways rather than browsers, and takes no ambient credential.
-func (s *Server) exemptFromGuard(patterns ...string) {
-	for _, p := range patterns {
-		s.exempt.Handle(p, http.NotFoundHandler())
-	}
-}
-
 // guard refuses a request that must not reach a handler: a cross-site request that changes
 // state (EForbidden), a state-changing request with a form's content type on a surface whose
 // vendor documents none (EUnsupported), and a NUL byte or invalid UTF-8 in the decoded path, a
@@ -87,9 +78,6 @@ func (s *Server) exemptFromGuard(patterns ...string) {
 // MaxBodyBytes into memory and puts it back for the handler; a larger one is left for the
 // handler to refuse.
 func (s *Server) guard(r *http.Request, sf surface) error {
-	if _, pattern := s.exempt.Handler(r); pattern != "" {
-		return nil
-	}
 	if !safeMethod(r.Method) {
 		if err := s.crossOrigin.Check(r); err != nil {
 			return keyward.Errorf(keyward.EForbidden, "cross-origin request refused: a request that changes state must come from this server's own origin or from a client that is not a browser")
@@ -101,9 +89,11 @@ func (s *Server) guard(r *http.Request, sf surface) error {
 	if !keyward.ValidText(r.URL.Path) {
 		return keyward.Invalid("path", keyward.TextRule)
 	}
-	query, _ := url.ParseQuery(r.URL.RawQuery) // a malformed pair is dropped here as by every handler
-	if err := checkValues("query", query); err != nil {
-		return err
+	if r.URL.RawQuery != "" {
+		query, _ := url.ParseQuery(r.URL.RawQuery) // a malformed pair is dropped here as by every handler
+		if err := checkValues("query", query); err != nil {
+			return err
+		}
 	}
 	return checkBody(r)
 }
@@ -130,13 +120,13 @@ func checkBody(r *http.Request) error {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
 		// Too large or cut off: the handler reads the same error and answers it as it does.
 		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
 		return nil
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.Body = jsonbody.NewBuffered(body) // read once: jsonbody.Read hands the handler these bytes
 	if len(body) == 0 {
 		return nil
 	}
@@ -152,6 +142,16 @@ func checkBody(r *http.Request) error {
 	// Some surfaces read JSON whatever the content type says: any body that is JSON is
 	// checked as JSON, for the strings its escapes (\u0000) decode to.
 	return jsonbody.Refusal(jsonbody.CheckText(body), nil)
+}
+
+// readBody reads r's body, in one allocation when its length is known.
+func readBody(r *http.Request) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n <= MaxBodyBytes {
+		body := make([]byte, n)
+		read, err := io.ReadFull(r.Body, body) // a short body is io.ErrUnexpectedEOF, as ReadAll says
+		return body[:read], err
+	}
+	return io.ReadAll(r.Body)
 }
 
 // errReader fails every read with err.

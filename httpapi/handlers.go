@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
@@ -130,29 +129,6 @@ func (s *Server) revokeCredential(w http.ResponseWriter, r *http.Request) error 
 	}
 	w.Header().Set("ETag", etag(c.Version))
 	return writeJSON(w, http.StatusOK, c)
-}
-
-func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
-	var in keyward.VerifyInput
-	if err := decode(r, &in, false); err != nil {
-		return err
-	}
-	if in.Key == "" {
-		return keyward.Invalid("key", "is required")
-	}
-	start := time.Now()
-	v, err := s.authority.Verify(r.Context(), in)
-	if err != nil {
-		return err
-	}
-	s.metrics.ObserveVerification("verify", v.Code, time.Since(start))
-	if v.RateLimit != nil {
-		setRateLimitHeaders(w.Header(), v)
-	}
-	if v.Code == keyward.CodeRateLimited || v.Code == keyward.CodeUsageExceeded {
-		s.metrics.RateLimited("key")
-	}
-	return writeJSON(w, http.StatusOK, v)
 }
 
 func (s *Server) whoami(w http.ResponseWriter, r *http.Request) error {

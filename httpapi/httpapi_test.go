@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,16 @@ type faultyStore struct {
 	keyward.Store
 	fail error         // returned by ListCredentials and Ping when set
 	hang chan struct{} // ListCredentials blocks on it until the context ends
+	// hangLoads makes VerificationBySecret block until the context ends.
+	hangLoads atomic.Bool
+}
+
+func (s *faultyStore) VerificationBySecret(ctx context.Context, digest []byte) (*keyward.VerificationRecord, error) {
+	if s.hangLoads.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.Store.VerificationBySecret(ctx, digest)
 }
 
 func (s *faultyStore) ListCredentials(ctx context.Context, f keyward.CredentialFilter) ([]*keyward.Credential, error) {
@@ -68,8 +79,13 @@ func start(t *testing.T, timeout time.Duration) *env {
 // startWith starts a server on a loopback port with the given authority options.
 func startWith(t *testing.T, opts authority.Options, timeout time.Duration) (*env, *httpapi.Server) {
 	t.Helper()
+	return startOpts(t, &faultyStore{Store: authoritytest.Store(t)}, opts, httpapi.Options{RequestTimeout: timeout})
+}
+
+// startOpts starts a server over fs with the given options; the logger is the env's.
+func startOpts(t *testing.T, fs *faultyStore, opts authority.Options, hopts httpapi.Options) (*env, *httpapi.Server) {
+	t.Helper()
 	ctx := context.Background()
-	fs := &faultyStore{Store: authoritytest.Store(t)}
 	logBuf := &logbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logBuf, nil))
 	opts.Logger = logger
@@ -81,7 +97,8 @@ func startWith(t *testing.T, opts authority.Options, timeout time.Duration) (*en
 	if err := a.InitCA(ctx); err != nil {
 		t.Fatal(err)
 	}
-	api := httpapi.New(a, fs, httpapi.Options{Logger: logger, RequestTimeout: timeout})
+	hopts.Logger = logger
+	api := httpapi.New(a, fs, hopts)
 	h := openapitest.Handler(t, api, nil)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

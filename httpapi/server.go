@@ -5,11 +5,12 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/subtle"
+		"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sort"
@@ -38,14 +39,14 @@ type Server struct {
 	endpoints  []Endpoint
 	metrics    *metrics.Metrics
 	keyHeaders []string
-	// crossOrigin and exempt serve guard (guard.go): the standard library's origin check, and
-	// the paths the guard leaves alone.
+	// crossOrigin serves guard (guard.go): the standard library's origin check.
 	crossOrigin      *http.CrossOriginProtection
-	exempt           *http.ServeMux
 	mounts           []string
 	version          string // this build, as /readyz reports it
 	metricsElsewhere bool
 	metricsToken     string
+	sample           float64          // share of hot endpoints' successes logged (hot.go)
+	tokenReviews     *metrics.Surface // the tokenreview endpoint's metrics
 }
 
 // Endpoint is one method and path pattern the server answers, for tests and documentation
@@ -61,7 +62,7 @@ func (s *Server) Endpoints() []Endpoint { return append([]Endpoint(nil), s.endpo
 // Options configure a Server. Zero values pick the defaults.
 type Options struct {
 	// Logger receives one line per request (method, path, status, duration; never a header or
-	// a body). Default slog.Default().
+	// a body), but for the successes AccessLogSample leaves out. Default slog.Default().
 	Logger *slog.Logger
 	// RequestTimeout bounds each request; past it the caller gets 504. Default 30s.
 	RequestTimeout time.Duration
@@ -71,6 +72,10 @@ type Options struct {
 	MetricsElsewhere bool
 	// MetricsToken, when set, is the bearer token /metrics requires.
 	MetricsToken string
+	// AccessLogSample is the share of successful verifications on /v1/verify and /v1/auth that
+	// get an access line (refusals and errors always do): 0 picks DefaultAccessLogSample, 1
+	// logs every one, a negative value none.
+	AccessLogSample float64
 	// GatewayKeyHeaders are extra request headers /v1/auth reads the key from, before the
 	// native Authorization and X-API-Key.
 	GatewayKeyHeaders []string
@@ -86,14 +91,29 @@ func New(a *authority.Authority, store keyward.Store, opts Options) *Server {
 	}
 	s := &Server{authority: a, store: store, logger: opts.Logger, timeout: opts.RequestTimeout, mux: http.NewServeMux(),
 		metrics: opts.Metrics, keyHeaders: opts.GatewayKeyHeaders,
-		crossOrigin: http.NewCrossOriginProtection(), exempt: http.NewServeMux(), version: version.Get().String(),
+		crossOrigin: http.NewCrossOriginProtection(), version: version.Get().String(),
 		metricsElsewhere: opts.MetricsElsewhere, metricsToken: opts.MetricsToken}
+	switch {
+	case opts.AccessLogSample == 0:
+		s.sample = DefaultAccessLogSample
+	case opts.AccessLogSample > 0:
+		s.sample = opts.AccessLogSample
+	}
+	s.tokenReviews = s.metrics.Surface("tokenreview")
 	s.routes()
 	return s
 }
 
 // handlerFunc is a handler that returns its error for the server to render.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// routeOpts say how the shared middleware (base) treats a route.
+type routeOpts struct {
+	public  bool            // served without authentication
+	guarded bool            // the guard (guard.go) checks the request before its handler
+	hot     *metrics.Surface // set on a verification endpoint (hot.go): no request timer, sampled access lines
+	surface string          // the hot endpoint's name in metrics and the access log
+}
 
 func (s *Server) routes() {
 	s.route("/v1/projects", false, map[string]handlerFunc{"POST": s.createProject, "GET": s.listProjects})
@@ -112,7 +132,7 @@ func (s *Server) routes() {
 	s.route("/v1/clusters/{cluster}/ca.pem", true, map[string]handlerFunc{"GET": s.clusterCAPEM})
 	s.route("/v1/clusters/{cluster}/crl", true, map[string]handlerFunc{"GET": s.crl})
 	s.route("/v1/clusters/{cluster}/tokenreview", false, map[string]handlerFunc{"POST": s.reviewToken})
-	s.route("/v1/verify", false, map[string]handlerFunc{"POST": s.verify})
+	s.routeWith("/v1/verify", s.hotOpts("verify", false), map[string]handlerFunc{"POST": s.verify})
 	s.route("/v1/login", true, map[string]handlerFunc{"POST": s.login})
 	s.route("/v1/logout", false, map[string]handlerFunc{"POST": s.logout})
 	s.route("/v1/users", false, map[string]handlerFunc{"POST": s.createUser, "GET": s.listUsers})
@@ -128,10 +148,14 @@ func (s *Server) routes() {
 	s.route("/v1/projects/{project}/members/{user}/roles/{role}", false, map[string]handlerFunc{"DELETE": s.removeMember})
 	s.route("/v1/whoami", false, map[string]handlerFunc{"GET": s.whoami})
 	s.route("/v1/audit", false, map[string]handlerFunc{"GET": s.listEvents})
-	s.route("/v1/auth", true, map[string]handlerFunc{"GET": s.forwardAuth, "POST": s.forwardAuth, "HEAD": s.forwardAuth})
+	// The gateway check answers about another service's request (Envoy appends that request's
+	// path and query), reads no body, is reached by gateways rather than browsers, and takes no
+	// ambient credential: the guard leaves it alone.
+	gateway := s.hotOpts("auth", true)
+	gateway.guarded = false
+	s.routeWith("/v1/auth", gateway, map[string]handlerFunc{"GET": s.forwardAuth, "POST": s.forwardAuth, "HEAD": s.forwardAuth})
 	// Envoy's ext_authz appends the original path to the service's path prefix.
-	s.route("/v1/auth/{path...}", true, map[string]handlerFunc{"GET": s.forwardAuth, "POST": s.forwardAuth, "HEAD": s.forwardAuth})
-	s.exemptFromGuard("/v1/auth", "/v1/auth/{path...}")
+	s.routeWith("/v1/auth/{path...}", gateway, map[string]handlerFunc{"GET": s.forwardAuth, "POST": s.forwardAuth, "HEAD": s.forwardAuth})
 	if s.metrics != nil && !s.metricsElsewhere {
 		h := MetricsHandler(s.metrics, s.metricsToken)
 		s.route("/metrics", true, map[string]handlerFunc{"GET": func(w http.ResponseWriter, r *http.Request) error {
@@ -142,28 +166,33 @@ func (s *Server) routes() {
 	s.route("/v1/openapi.json", true, map[string]handlerFunc{"GET": s.openAPIDoc})
 	s.route("/healthz", true, map[string]handlerFunc{"GET": s.healthz})
 	s.route("/readyz", true, map[string]handlerFunc{"GET": s.readyz})
-	s.mux.Handle("/", s.wrap(true, func(w http.ResponseWriter, r *http.Request) error {
+	s.mux.Handle("/", s.wrap(routeOpts{public: true, guarded: true}, func(w http.ResponseWriter, r *http.Request) error {
 		return keyward.Errorf(keyward.ENotFound, "no such endpoint")
 	}))
 }
 
-// route registers one handler per method and a fallback that answers 405 with the Allow header
-// in problem+json, which net/http's own 405 does not.
+// route registers a guarded route (see routeWith).
 func (s *Server) route(path string, public bool, handlers map[string]handlerFunc) {
+	s.routeWith(path, routeOpts{public: public, guarded: true}, handlers)
+}
+
+// routeWith registers one handler per method and a fallback that answers 405 with the Allow
+// header in problem+json, which net/http's own 405 does not.
+func (s *Server) routeWith(path string, o routeOpts, handlers map[string]handlerFunc) {
 	allow := make([]string, 0, len(handlers))
 	for method, h := range handlers {
-		s.mux.Handle(method+" "+path, s.wrap(public, h))
+		s.mux.Handle(method+" "+path, s.wrap(o, h))
 		allow = append(allow, method)
 	}
 	methods := slices.Sorted(maps.Keys(handlers))
 	for _, m := range methods {
-		s.endpoints = append(s.endpoints, Endpoint{Method: m, Path: path, Public: public})
+		s.endpoints = append(s.endpoints, Endpoint{Method: m, Path: path, Public: o.public})
 	}
 	if _, ok := handlers["GET"]; ok {
 		allow = append(allow, "HEAD")
 	}
 	sort.Strings(allow)
-	s.mux.Handle(path, s.wrap(true, func(w http.ResponseWriter, r *http.Request) error {
+	s.mux.Handle(path, s.wrap(routeOpts{public: true, guarded: o.guarded}, func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		return keyward.Errorf(keyward.EMethodNotAllowed, "method %s is not allowed here", r.Method)
 	}))
@@ -172,10 +201,12 @@ func (s *Server) route(path string, public bool, handlers map[string]handlerFunc
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// statusWriter remembers the status for the access log.
+// statusWriter remembers the status for the access log, and a hot endpoint's verification
+// code for its metrics and access line.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	code   string // the verification's code, set by a hot endpoint through noteCode
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -194,31 +225,31 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // wrap applies the common middleware (see base), then authentication (unless public) and the
 // native error rendering.
-func (s *Server) wrap(public bool, h handlerFunc) http.Handler {
-	return s.base(surface{render: s.renderNative}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := w.Header().Get("X-Request-Id")
-		if !public {
+func (s *Server) wrap(o routeOpts, h handlerFunc) http.Handler {
+	return s.base(surface{render: s.renderNative}, o, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !o.public {
 			caller, err := s.authenticate(r)
 			if err != nil {
-				s.writeError(w, r, id, err)
+				s.renderNative(w, r, err)
 				return
 			}
 			r = r.WithContext(keyward.NewContext(r.Context(), caller))
 		}
 		if err := h(w, r); err != nil {
-			s.writeError(w, r, id, err)
+			s.renderNative(w, r, err)
 		}
 	}))
 }
 
 // base applies what every surface shares, in order: request id, access log, panic recovery,
-// body limit, deadline, and the guard (guard.go) whose refusals sf renders.
-func (s *Server) base(sf surface, h http.Handler) http.Handler {
+// body limit, deadline (not on hot endpoints: see hot.go), and the guard (guard.go) whose
+// refusals sf renders.
+func (s *Server) base(sf surface, o routeOpts, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		w := &statusWriter{ResponseWriter: rw}
 		id := requestID()
-		w.Header().Set("X-Request-Id", id)
+		rw.Header()[headerRequestID] = []string{id}
 		defer func() {
 			if p := recover(); p != nil {
 				s.logger.Error("panic serving request", "request_id", id, "panic", p)
@@ -226,16 +257,21 @@ func (s *Server) base(sf surface, h http.Handler) http.Handler {
 					s.writeError(w, r, id, keyward.Errorf(keyward.EInternal, "internal error"))
 				}
 			}
-			s.logger.Info("request", "request_id", id, "method", r.Method, "path", RedactKeys(r.URL.Path),
-				"status", w.status, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+			s.finish(w, r, id, o, time.Since(start))
 		}()
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-		ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
-		defer cancel()
-		r = r.WithContext(ctx)
-		if err := s.guard(r, sf); err != nil {
-			sf.render(w, r, err)
-			return
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		}
+		if o.hot == nil {
+			ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		if o.guarded {
+			if err := s.guard(r, sf); err != nil {
+				sf.render(w, r, err)
+				return
+			}
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -254,7 +290,7 @@ func RedactKeys(s string) string {
 // but with its own authentication and error shapes. The middleware's refusals come in h's
 // shape when h is an ErrorRenderer; a FormSurface may take HTML-form bodies.
 func (s *Server) Mount(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, s.base(s.surfaceOf(h), h))
+	s.mux.Handle(pattern, s.base(s.surfaceOf(h), routeOpts{guarded: true}, h))
 	s.mounts = append(s.mounts, pattern)
 }
 
@@ -275,9 +311,15 @@ func (s *Server) authenticate(r *http.Request) (*keyward.Caller, error) {
 	return nativeKeys.Authenticate(s.authority, r)
 }
 
+// headerRequestID is X-Request-Id, set without canonicalizing it on every request.
+const headerRequestID = "X-Request-Id"
+
+// requestID returns 16 random hex digits. A request id is no secret, only unguessable enough
+// not to be forged into someone else's log search: math/rand/v2's per-thread ChaCha8 serves it
+// in nanoseconds, without crypto/rand's system call.
 func requestID() string {
 	var b [8]byte
-	_, _ = rand.Read(b[:])
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
 	return hex.EncodeToString(b[:])
 }
 

@@ -72,7 +72,7 @@ func (s *Server) reviewToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.metrics.ObserveVerification("tokenreview", code, time.Since(start))
+	s.tokenReviews.Observe(code, time.Since(start))
 	// The spec is not echoed: it holds the token.
 	out := tokenReview{APIVersion: in.APIVersion, Kind: in.Kind, Spec: tokenReviewSpec{Audiences: in.Spec.Audiences}}
 	if u != nil {

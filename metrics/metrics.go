@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keyward/keyward"
 )
 
 // CacheStats reports the verification cache's counters.
@@ -50,21 +52,44 @@ func New(cache CacheStats) *Metrics {
 	return m
 }
 
-// ObserveVerification counts one verification and its latency. Safe on a nil *Metrics.
-func (m *Metrics) ObserveVerification(surface, code string, d time.Duration) {
-	if m == nil {
-		return
-	}
-	m.verifications.WithLabelValues(surface, code).Inc()
-	m.latency.WithLabelValues(surface).Observe(d.Seconds())
+// Surface is the metrics of one verification surface with every label resolved when it is
+// made, so that observing one verification hashes no label. A nil *Surface observes nothing.
+type Surface struct {
+	codes       map[string]prometheus.Counter
+	vec         *prometheus.CounterVec // for a code outside keyward.VerificationCodes
+	name        string
+	latency     prometheus.Observer
+	rateLimited prometheus.Counter
 }
 
-// RateLimited counts one refusal by a rate limit. Safe on a nil *Metrics.
-func (m *Metrics) RateLimited(limit string) {
+// Surface returns the metrics of the verification surface name; nil on a nil *Metrics.
+func (m *Metrics) Surface(name string) *Surface {
 	if m == nil {
+		return nil
+	}
+	s := &Surface{codes: map[string]prometheus.Counter{}, vec: m.verifications, name: name,
+		latency: m.latency.WithLabelValues(name), rateLimited: m.rateLimited.WithLabelValues("key")}
+	for _, c := range keyward.VerificationCodes {
+		s.codes[c] = m.verifications.WithLabelValues(name, c)
+	}
+	return s
+}
+
+// Observe counts one verification that ended with code after d, and a rate-limit refusal when
+// code is one.
+func (s *Surface) Observe(code string, d time.Duration) {
+	if s == nil {
 		return
 	}
-	m.rateLimited.WithLabelValues(limit).Inc()
+	c := s.codes[code]
+	if c == nil {
+		c = s.vec.WithLabelValues(s.name, code)
+	}
+	c.Inc()
+	s.latency.Observe(d.Seconds())
+	if code == keyward.CodeRateLimited || code == keyward.CodeUsageExceeded {
+		s.rateLimited.Inc()
+	}
 }
 
 // Handler serves the metrics in the Prometheus exposition format.

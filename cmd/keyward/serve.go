@@ -40,6 +40,7 @@ type serveConfig struct {
 	shutdownTimeout    time.Duration
 	logFormat          string
 	logLevel           string
+	accessLogSample    float64
 	masterKeyFile      string
 	tls                bool
 	tlsCert, tlsKey    string
@@ -86,6 +87,7 @@ usage data and closes the database.`,
 	f.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long to drain in-flight requests on SIGINT/SIGTERM")
 	f.StringVar(&cfg.logFormat, "log-format", envOr("KEYWARD_LOG_FORMAT", "text"), "log format: text or json (env KEYWARD_LOG_FORMAT)")
 	f.StringVar(&cfg.logLevel, "log-level", envOr("KEYWARD_LOG_LEVEL", "info"), "log level: debug, info, warn, error (env KEYWARD_LOG_LEVEL)")
+	f.Float64Var(&cfg.accessLogSample, "access-log-sample", httpapi.DefaultAccessLogSample, "share of successful verifications (/v1/verify, /v1/auth) written to the access log, from 0 to 1; refusals and errors are always written")
 	f.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the master key that seals the CA keys (mode 0600); default $KEYWARD_MASTER_KEY, else <data>/master.key, created on first start")
 	f.BoolVar(&cfg.tls, "tls", false, "serve HTTPS and accept client certificates issued by keyward's CA as credentials")
 	f.StringVar(&cfg.tlsCert, "tls-cert", "", "with --tls: the server certificate (PEM); default one issued by keyward's CA for --addr")
@@ -120,6 +122,9 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if !(cfg.accessLogSample >= 0 && cfg.accessLogSample <= 1) { // NaN too
+		return usageErrorf("--access-log-sample must be between 0 and 1")
+	}
 	if cfg.redis == "" { // not the flag's default, which --help would show with its password
 		cfg.redis = cfg.getenv("KEYWARD_REDIS_URL")
 	}
@@ -153,7 +158,8 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts := authority.Options{Now: time.Now, Logger: logger, MasterKey: mk, CacheTTL: cfg.cacheTTL, CacheSize: cfg.cacheSize}
+	opts := authority.Options{Now: time.Now, Logger: logger, MasterKey: mk, CacheTTL: cfg.cacheTTL, CacheSize: cfg.cacheSize,
+		StoreTimeout: cfg.requestTimeout}
 	if limiter != nil {
 		checkLimiter(ctx, limiter, cfg.redis, logger)
 		opts.Limiter = limiter
@@ -366,7 +372,11 @@ func readMetricsToken(file string, getenv func(string) string) (string, error) {
 // newHandler assembles the HTTP surfaces: the native API, its metrics and the gateway check. It
 // returns the metrics too (nil without --metrics), for a listener of their own.
 func newHandler(cfg serveConfig, auth *authority.Authority, store keyward.Store, logger *slog.Logger, metricsToken string) (http.Handler, *metrics.Metrics) {
-	opts := httpapi.Options{Logger: logger, RequestTimeout: cfg.requestTimeout, GatewayKeyHeaders: cfg.gatewayHeaders,
+	sample := cfg.accessLogSample
+	if sample == 0 {
+		sample = -1 // none; httpapi reads 0 as its default
+	}
+	opts := httpapi.Options{Logger: logger, RequestTimeout: cfg.requestTimeout, GatewayKeyHeaders: cfg.gatewayHeaders, AccessLogSample: sample,
 		MetricsElsewhere: cfg.metricsAddr != "", MetricsToken: metricsToken}
 	if cfg.metrics {
 		opts.Metrics = metrics.New(func() (uint64, uint64, int) {

@@ -1,6 +1,7 @@
 package jsonbody
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -105,5 +106,77 @@ func TestReadCutOff(t *testing.T) {
 	var e *Error
 	if _, err := Read(r); !errors.As(err, &e) || e.Kind != TooLarge {
 		t.Fatalf("over a MaxBytesReader's limit: %v", err)
+	}
+}
+
+// TestCheckTextShortcut holds CheckText's shortcut (no "\u0000" in the body, nothing to walk)
+// to what decoding says: a body is refused exactly when a decoded string holds what ValidText
+// refuses.
+func TestCheckTextShortcut(t *testing.T) {
+	t.Parallel()
+	bodies := []string{
+		`{"key":"kw_live_abc"}`,
+		`{"a":"\u0000"}`,
+		`{"\u0000":1}`,
+		`{"a":"\\u0000"}`,      // an escaped backslash, then the letters: no NUL
+		`{"a":"\\\u0000"}`,     // a backslash, then a NUL
+		`{"a":"\ud800"}`,       // a lone surrogate decodes to U+FFFD
+		`{"a":"\udc00\ud800"}`, // two lone ones
+		`{"a":["x",{"b":"\u0000"}]}`,
+		`["\u0000"]`,
+		`"\u0000"`,
+		`{"a":"\u00000"}`,
+		`{"a":"\u0001"}`,
+		`{"a":"é\u00e9"}`,
+	}
+	for _, body := range bodies {
+		var v any
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		want := allValid(v)
+		if got := CheckText([]byte(body)) == nil; got != want {
+			t.Errorf("CheckText(%s) accepts = %v, decoding says %v", body, got, want)
+		}
+	}
+}
+
+// allValid reports whether every string in a decoded JSON value, keys included, is ValidText.
+func allValid(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return keyward.ValidText(v)
+	case []any:
+		for _, x := range v {
+			if !allValid(x) {
+				return false
+			}
+		}
+	case map[string]any:
+		for k, x := range v {
+			if !keyward.ValidText(k) || !allValid(x) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// TestBufferedBody checks that a body the guard read once is handed to Read without a copy,
+// and that what an io.Reader already took is not handed again.
+func TestBufferedBody(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest("POST", "/", nil)
+	r.Body = NewBuffered([]byte(`{"name":"a"}`))
+	var head [2]byte
+	if _, err := r.Body.Read(head[:]); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := Read(r)
+	if err != nil || string(rest) != `name":"a"}` {
+		t.Fatalf("Read = %q, %v", rest, err)
+	}
+	if again, err := Read(r); err != nil || len(again) != 0 {
+		t.Fatalf("second Read = %q, %v", again, err)
 	}
 }

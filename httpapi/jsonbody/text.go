@@ -11,6 +11,8 @@ import (
 	"github.com/keyward/keyward"
 )
 
+var nulEscape = []byte(`\u0000`)
+
 // CheckText refuses a body ValidText refuses and, when the body is JSON, a key or string value
 // ValidText refuses once decoded, naming its field by its path ("meta.team", "names[2]"): an
 // escape (\u0000) hides what the raw check would see. Whatever is not JSON is left for the
@@ -21,6 +23,11 @@ func CheckText(body []byte) error {
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || (body[0] != '{' && body[0] != '[' && body[0] != '"') {
+		return nil
+	}
+	// In valid UTF-8, the only escape that decodes to what ValidText refuses is \u0000 (a lone
+	// surrogate decodes to U+FFFD): without those six bytes no string needs the walk below.
+	if !bytes.Contains(body, nulEscape) {
 		return nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
