@@ -5,7 +5,7 @@ package httpapi
 
 import (
 	"context"
-		"crypto/subtle"
+	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
@@ -109,10 +109,10 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // routeOpts say how the shared middleware (base) treats a route.
 type routeOpts struct {
-	public  bool            // served without authentication
-	guarded bool            // the guard (guard.go) checks the request before its handler
+	public  bool             // served without authentication
+	guarded bool             // the guard (guard.go) checks the request before its handler
 	hot     *metrics.Surface // set on a verification endpoint (hot.go): no request timer, sampled access lines
-	surface string          // the hot endpoint's name in metrics and the access log
+	surface string           // the hot endpoint's name in metrics and the access log
 }
 
 func (s *Server) routes() {
