@@ -376,7 +376,7 @@ func newUsageRecorder(store keyward.Store, logger *slog.Logger, every time.Durat
 }
 
 // shard returns the shard of credential id. Ids are mixed first (Fibonacci hashing) so that ids
-// handed out with a stride (sequences cached per server) still spread over all shards.
+// handed out with a stride (e.g. a sequence cached per server) still spread over all shards.
 func (u *usageRecorder) shard(id int64) *usageShard {
 	return &u.shards[(uint64(id)*0x9E3779B97F4A7C15)>>(64-usageShardBits)]
 }

@@ -96,7 +96,7 @@ func BenchmarkApplyLimits(b *testing.B) {
 	})
 }
 
-// batches returns what the store was asked to write so far.
+// written returns what the store was asked to write so far.
 func (s *touchStore) written() []map[int64]time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
