@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/ca"
@@ -340,29 +341,66 @@ func paginate[T any](rows []T, limit int, id func(T) int64) *keyward.Page[T] {
 	return page
 }
 
-// usageRecorder batches last_used_at so that a verification never writes to the database.
+// usageRecorder batches last_used_at so that a verification never writes to the database. Its
+// state is split into shards by credential id, each under its own lock, so that verifications of
+// different keys on different cores do not queue on one mutex.
 type usageRecorder struct {
 	store  keyward.Store
 	logger *slog.Logger
-	mu     sync.Mutex
-	used   map[int64]time.Time
+	shards [usageShards]usageShard
 	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
 }
 
+// usageShards is a fixed power of two, not a multiple of GOMAXPROCS (which may change while the
+// process runs): 64 spreads the cores of any machine keyward runs on, for 8 KiB.
+const (
+	usageShardBits = 6
+	usageShards    = 1 << usageShardBits
+)
+
+// shardPad is what each shard is padded to: two cache lines, so that no two shards' fields share
+// a line wherever the array starts, and the adjacent-line prefetcher does not pair them either.
+const shardPad = 128
+
+// usageState is one shard's share of the pending usage. Per-hour counts of verifications by
+// result code (a later issue) belong here too, under the same mu, swapped out by the same flush.
+type usageState struct {
+	mu   sync.Mutex
+	used map[int64]time.Time
+}
+
+type usageShard struct {
+	usageState
+	_ [shardPad - unsafe.Sizeof(usageState{})%shardPad]byte
+}
+
 func newUsageRecorder(store keyward.Store, logger *slog.Logger, every time.Duration) *usageRecorder {
-	u := &usageRecorder{store: store, logger: logger, used: map[int64]time.Time{}, stop: make(chan struct{}), done: make(chan struct{})}
+	u := &usageRecorder{store: store, logger: logger, stop: make(chan struct{}), done: make(chan struct{})}
+	for i := range u.shards {
+		u.shards[i].used = map[int64]time.Time{}
+	}
 	go u.loop(every)
 	return u
 }
 
+// shard returns the shard of credential id. Ids are mixed first (Fibonacci hashing) so that ids
+// handed out with a stride (e.g. a sequence cached per server) still spread over all shards.
+func (u *usageRecorder) shard(id int64) *usageShard {
+	return &u.shards[(uint64(id)*0x9E3779B97F4A7C15)>>(64-usageShardBits)]
+}
+
+// record notes that credential id was used at at; the latest time wins. It always takes the
+// shard's lock: skipping it when the time would not change needs a read of the map without the
+// lock, and on a real clock every verification's time is newer anyway.
 func (u *usageRecorder) record(id int64, at time.Time) {
-	u.mu.Lock()
-	if at.After(u.used[id]) {
-		u.used[id] = at
+	s := u.shard(id)
+	s.mu.Lock()
+	if at.After(s.used[id]) {
+		s.used[id] = at
 	}
-	u.mu.Unlock()
+	s.mu.Unlock()
 }
 
 func (u *usageRecorder) loop(every time.Duration) {
@@ -383,11 +421,28 @@ func (u *usageRecorder) loop(every time.Duration) {
 	}
 }
 
+// flush writes what was recorded since the last flush in one batch. Each shard is swapped out
+// under its own lock only, so verifications never wait for the merge or the write.
 func (u *usageRecorder) flush(ctx context.Context) error {
-	u.mu.Lock()
-	batch := u.used
-	u.used = map[int64]time.Time{}
-	u.mu.Unlock()
+	var batch map[int64]time.Time
+	for i := range u.shards {
+		s := &u.shards[i]
+		s.mu.Lock()
+		used := s.used
+		if len(used) == 0 {
+			s.mu.Unlock() // an idle shard keeps its empty map
+			continue
+		}
+		s.used = map[int64]time.Time{}
+		s.mu.Unlock()
+		if batch == nil {
+			batch = used // the first shard's map becomes the batch: one copy fewer
+			continue
+		}
+		for id, at := range used {
+			batch[id] = at // every id lives in one shard: nothing to compare
+		}
+	}
 	if len(batch) == 0 {
 		return nil
 	}

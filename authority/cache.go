@@ -52,9 +52,19 @@ type rareFields struct {
 
 // limits are a key's rate limit and counted uses, what applyLimits needs.
 type limits struct {
-	rateLimit *keyward.RateLimit
-	refill    *keyward.Refill
-	counted   bool // the credential's uses are counted (it has remaining)
+	rateLimit  *keyward.RateLimit
+	limiterKey string // the rate limiter's key, built once here rather than on every verification
+	refill     *keyward.Refill
+	counted    bool // the credential's uses are counted (it has remaining)
+}
+
+// newLimits returns the limits of cred.
+func newLimits(cred *keyward.Credential) limits {
+	l := limits{rateLimit: cred.RateLimit, refill: cred.Refill, counted: cred.Remaining != nil}
+	if l.rateLimit != nil {
+		l.limiterKey = limiterKey(cred.ID)
+	}
+	return l
 }
 
 func (e *entry) credID() int64 { return e.valid.CredentialID }
@@ -564,7 +574,7 @@ func (c *cache) newEntry(cred *keyward.Credential, validUntil *time.Time, creato
 	}
 	if validUntil != nil || cred.NotBefore != nil || cred.RateLimit != nil || cred.Remaining != nil || kube != nil {
 		e.rare = &rareFields{validUntil: validUntil, notBefore: cred.NotBefore, kube: kube,
-			limits: limits{rateLimit: cred.RateLimit, refill: cred.Refill, counted: cred.Remaining != nil}}
+			limits: newLimits(cred)}
 	}
 	return e
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 	"unsafe"
@@ -259,6 +260,9 @@ func TestEntryState(t *testing.T) {
 					}
 				} else if l == nil || l.rateLimit != cred.RateLimit || l.counted != (cred.Remaining != nil) || l.refill != cred.Refill {
 					t.Fatalf("credential %d: limits %+v", cred.ID, l)
+				}
+				if l != nil && l.rateLimit != nil && l.limiterKey != "key:"+strconv.FormatInt(cred.ID, 10) {
+					t.Fatalf("credential %d: limiter key %q", cred.ID, l.limiterKey)
 				}
 				if e.credID() != cred.ID || e.creatorID != u.ID || e.valid.ExpiresAt != cred.ExpiresAt {
 					t.Fatalf("credential %d: entry %+v", cred.ID, e)

@@ -52,6 +52,9 @@ func refillFrom(r *keyward.Refill, now time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
+// limiterKey is the rate limiter's key for credential id's rate limit.
+func limiterKey(id int64) string { return "key:" + strconv.FormatInt(id, 10) }
+
 // applyLimits checks a valid key's rate limit, then takes one of its counted uses, and returns
 // the answer: v itself when the key has neither, else a copy with their state. The rate limit
 // comes first so that a refused request spends no use. A rate limiter that cannot answer lets
@@ -65,7 +68,7 @@ func (a *Authority) applyLimits(ctx context.Context, id int64, l *limits, v *key
 	defer cancel()
 	out := *v
 	if rl := l.rateLimit; rl != nil {
-		res, err := a.limiter.Allow(ctx, "key:"+strconv.FormatInt(id, 10), ratelimit.Rate{Limit: rl.Limit, Period: rl.Duration})
+		res, err := a.limiter.Allow(ctx, l.limiterKey, ratelimit.Rate{Limit: rl.Limit, Period: rl.Duration})
 		if err != nil {
 			a.logger.Warn("rate limiter unavailable; letting the verification through", "err", err)
 		} else {

@@ -5,8 +5,12 @@ package ratelimit
 
 import (
 	"context"
+	"hash/maphash"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Rate is Limit events per Period.
@@ -59,12 +63,36 @@ func gcra(now, tat time.Time, r Rate) (Result, time.Time) {
 	return res, next
 }
 
-// Memory is a Limiter for one process. Keys whose state has lapsed are swept as it runs.
+// Memory is a Limiter for one process. Keys whose state has lapsed are swept as it runs. Its keys
+// are split into shards by a seeded hash, each under its own lock, so that checks of different
+// keys on different cores do not queue on one mutex, and the sweep holds one shard at a time.
 type Memory struct {
-	now      func() time.Time
-	mu       sync.Mutex
-	tats     map[string]time.Time
-	lastScan time.Time
+	now    func() time.Time
+	seed   maphash.Seed
+	shards [memoryShards]memoryShard
+	// lastScan is the UnixNano of the last sweep, neverScanned before the first: one clock for
+	// all shards, so that any check sweeps every shard once a minute, as one map was swept.
+	lastScan atomic.Int64
+}
+
+// memoryShards is a fixed power of two, not a multiple of GOMAXPROCS (which may change while the
+// process runs): 64 spreads the cores of any machine keyward runs on, for 8 KiB.
+const memoryShards = 64
+
+// shardPad is what each shard is padded to: two cache lines, so that no two shards' fields share
+// a line wherever the array starts, and the adjacent-line prefetcher does not pair them either.
+const shardPad = 128
+
+const neverScanned = math.MinInt64
+
+type memoryState struct {
+	mu   sync.Mutex
+	tats map[string]time.Time
+}
+
+type memoryShard struct {
+	memoryState
+	_ [shardPad - unsafe.Sizeof(memoryState{})%shardPad]byte
 }
 
 // NewMemory returns an in-memory limiter; now is the clock (nil for time.Now).
@@ -72,7 +100,18 @@ func NewMemory(now func() time.Time) *Memory {
 	if now == nil {
 		now = time.Now
 	}
-	return &Memory{now: now, tats: map[string]time.Time{}}
+	m := &Memory{now: now, seed: maphash.MakeSeed()}
+	for i := range m.shards {
+		m.shards[i].tats = map[string]time.Time{}
+	}
+	m.lastScan.Store(neverScanned)
+	return m
+}
+
+// shard returns key's shard. The seed is the limiter's own, so that nobody can choose keys that
+// all land in one shard.
+func (m *Memory) shard(key string) *memoryShard {
+	return &m.shards[maphash.String(m.seed, key)%memoryShards]
 }
 
 // Allow implements Limiter.
@@ -88,36 +127,64 @@ func (m *Memory) Peek(_ context.Context, key string, r Rate) (Result, error) {
 // Refund implements Limiter.
 func (m *Memory) Refund(_ context.Context, key string, r Rate) error {
 	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	tat, ok := m.tats[key]
+	s := m.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tat, ok := s.tats[key]
 	if !ok {
 		return nil
 	}
 	if tat = tat.Add(-r.interval()); tat.After(now) {
-		m.tats[key] = tat
+		s.tats[key] = tat
 	} else {
-		delete(m.tats, key) // as good as new
+		delete(s.tats, key) // as good as new
 	}
 	return nil
 }
 
 func (m *Memory) check(key string, r Rate, record bool) Result {
 	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	res, tat := gcra(now, m.tats[key], r)
+	s := m.shard(key)
+	s.mu.Lock()
+	res, tat := gcra(now, s.tats[key], r)
 	if record && res.Allowed {
-		m.tats[key] = tat
+		s.tats[key] = tat
 	}
-	// A key whose tat has passed is as good as new; drop such keys once a minute.
-	if now.Sub(m.lastScan) > time.Minute {
-		for k, t := range m.tats {
+	s.mu.Unlock()
+	m.sweep(now)
+	return res
+}
+
+// sweep drops keys whose tat has passed (they are as good as new) once a minute: the one caller
+// that moves lastScan walks the shards, locking each in turn.
+func (m *Memory) sweep(now time.Time) {
+	last, at := m.lastScan.Load(), now.UnixNano()
+	if last != neverScanned && at-last <= int64(time.Minute) {
+		return
+	}
+	if !m.lastScan.CompareAndSwap(last, at) {
+		return // another check sweeps
+	}
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for k, t := range s.tats {
 			if t.Before(now) {
-				delete(m.tats, k)
+				delete(s.tats, k)
 			}
 		}
-		m.lastScan = now
+		s.mu.Unlock()
 	}
-	return res
+}
+
+// len returns how many keys the limiter holds.
+func (m *Memory) len() int {
+	n := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		n += len(s.tats)
+		s.mu.Unlock()
+	}
+	return n
 }

@@ -46,10 +46,7 @@ func TestMemory(t *testing.T) {
 	}
 	now = now.Add(time.Hour)
 	m.Peek(ctx, "zed", r) // triggers the sweep
-	m.mu.Lock()
-	n := len(m.tats)
-	m.mu.Unlock()
-	if n != 0 {
+	if n := m.len(); n != 0 {
 		t.Fatalf("%d lapsed keys kept", n)
 	}
 }
