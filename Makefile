@@ -31,9 +31,14 @@ unit:
 	$(GO) test -count=1 -timeout 5m -run 'TestEscalationMatrix' ./httpapi/ ./cmd/keyward/
 
 # Benchmarks never fail on timing; they print ns/op, allocs/op, requests/s and latencies.
+# keyward-bench drives the real server with wrk and vegeta (scripts/bench-tools.sh installs
+# them, vegeta into .cache/bin) on SQLite and on the PostgreSQL scripts/test-services.sh finds.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./token/ ./authority/
-	$(GO) run ./cmd/keyward-bench
+	@bash scripts/bench-tools.sh
+	@eval "$$(bash scripts/test-services.sh)" && \
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./token/ ./authority/ && \
+	$(GO) run ./cmd/keyward-bench -wrk "$$(command -v wrk)" \
+		-vegeta "$$(command -v vegeta || echo $(CURDIR)/.cache/bin/vegeta)"
 
 # -buildvcs=auto stamps the commit into the binary (keyward version) even where GOFLAGS turns it off.
 build:
