@@ -51,6 +51,14 @@ func fatalf(format string, args ...any) {
 	os.Exit(1)
 }
 
+// toolCommand is exec.Command for a load generator: it dies with this process, however this
+// process ends.
+func toolCommand(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
 // child is a server started in a process group of its own, so that stopping it stops whatever
 // it started too.
 type child struct {

@@ -90,12 +90,12 @@ type vegetaResult struct {
 // runVegeta sends t's requests at rate per second for d and reports their latencies.
 func runVegeta(vegeta, dir, targets string, t target, rate int, d time.Duration) vegetaResult {
 	results := filepath.Join(dir, "vegeta-results.bin")
-	attack := exec.Command(vegeta, "attack", fmt.Sprintf("-rate=%d/s", rate), "-duration="+d.String(),
+	attack := toolCommand(vegeta, "attack", fmt.Sprintf("-rate=%d/s", rate), "-duration="+d.String(),
 		"-targets="+targets, "-format=json", "-timeout=30s", "-output="+results)
 	if out, err := attack.CombinedOutput(); err != nil {
 		fatalf("vegeta attack on %s: %v\n%s", t.name, err, out)
 	}
-	out, err := exec.Command(vegeta, "report", "-type=json", results).Output()
+	out, err := toolCommand(vegeta, "report", "-type=json", results).Output()
 	if err != nil {
 		fatalf("vegeta report on %s: %v", t.name, err)
 	}

@@ -106,7 +106,7 @@ var (
 // request when the previous one is answered) against t for d.
 func runWrk(wrk, script string, t target, conns int, d time.Duration) wrkResult {
 	secs := max(1, int(d.Round(time.Second)/time.Second))
-	cmd := exec.Command(wrk, "-t2", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", secs), "--latency", "-s", script, t.base+t.path)
+	cmd := toolCommand(wrk, "-t2", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", secs), "--latency", "-s", script, t.base+t.path)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		fatalf("wrk on %s: %v\n%s", t.name, err, out)
