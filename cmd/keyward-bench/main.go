@@ -188,6 +188,7 @@ type rateRow struct {
 	p50, p99, max time.Duration
 	success       float64
 	transport     int64
+	firstError    string
 }
 
 func printTables(sat []satRow, rates []rateRow, notes []string) {
@@ -203,7 +204,7 @@ func printTables(sat []satRow, rates []rateRow, notes []string) {
 	for _, r := range rates {
 		extra := ""
 		if r.transport > 0 {
-			extra = fmt.Sprintf("  (%d without answer)", r.transport)
+			extra = fmt.Sprintf("  (%d without answer: %s)", r.transport, r.firstError)
 		}
 		fmt.Printf("%-9s %9d %-12s %8d %8.0f %10s %10s %10s %7.2f%%%s\n", r.store, r.stored, r.target, r.rate, r.sent, dur(r.p50), dur(r.p99), dur(r.max), 100*r.success, extra)
 	}
@@ -304,7 +305,7 @@ func run(c config, store string, n int, bareURL string) ([]satRow, []rateRow, st
 		tf := writeVegetaTargets(dir, t)
 		runVegeta(c.vegeta, dir, tf, t, rate, c.warmup)
 		v := runVegeta(c.vegeta, dir, tf, t, rate, c.rateDuration)
-		rates = append(rates, rateRow{store: store, stored: n, target: t.name, rate: rate, sent: v.sent, p50: v.p50, p99: v.p99, max: v.max, success: v.success, transport: v.transport})
+		rates = append(rates, rateRow{store: store, stored: n, target: t.name, rate: rate, sent: v.sent, p50: v.p50, p99: v.p99, max: v.max, success: v.success, transport: v.transport, firstError: v.firstError})
 	}
 	srv.stop()
 	lines := logLines(srv.logPath)

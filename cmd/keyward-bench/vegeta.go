@@ -85,6 +85,7 @@ type vegetaResult struct {
 	sent          float64 // requests/s vegeta actually sent: below the rate asked, it did not keep up
 	success       float64 // share of the answers with the expected status
 	transport     int64   // requests that got no answer (timeouts, refused connections)
+	firstError    string  // one of vegeta's errors, to say why
 }
 
 // runVegeta sends t's requests at rate per second for d and reports their latencies.
@@ -117,6 +118,12 @@ func runVegeta(vegeta, dir, targets string, t target, rate int, d time.Duration)
 		fatalf("vegeta sent no request to %s", t.name)
 	}
 	r := vegetaResult{p50: rep.Latencies.P50, p99: rep.Latencies.P99, max: rep.Latencies.Max, requests: rep.Requests, sent: rep.Rate}
+	for _, e := range rep.Errors { // vegeta lists statuses ("401 Unauthorized") among its errors
+		if len(e) < 4 || e[3] != ' ' || strings.Trim(e[:3], "0123456789") != "" {
+			r.firstError = e
+			break
+		}
+	}
 	var wrong int64
 	for code, n := range rep.StatusCodes {
 		switch c, _ := strconv.Atoi(code); c {
