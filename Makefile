@@ -2,6 +2,7 @@
 GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHTIME   ?= 1s
+BENCHFLAGS  ?=
 
 .PHONY: test check fmt-check vet staticcheck unit bench build run
 
@@ -31,9 +32,15 @@ unit:
 	$(GO) test -count=1 -timeout 5m -run 'TestEscalationMatrix' ./httpapi/ ./cmd/keyward/
 
 # Benchmarks never fail on timing; they print ns/op, allocs/op, requests/s and latencies.
+# keyward-bench drives the real server with wrk and vegeta (scripts/bench-tools.sh installs
+# them, vegeta into .cache/bin) on SQLite and on the PostgreSQL scripts/test-services.sh finds;
+# BENCHFLAGS passes it flags (go run ./cmd/keyward-bench -h), e.g. BENCHFLAGS='-duration 3s'.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./token/ ./authority/
-	$(GO) run ./cmd/keyward-bench
+	@bash scripts/bench-tools.sh
+	@eval "$$(bash scripts/test-services.sh)" && \
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./token/ ./authority/ && \
+	$(GO) run ./cmd/keyward-bench -wrk "$$(command -v wrk)" \
+		-vegeta "$$(command -v vegeta || echo $(CURDIR)/.cache/bin/vegeta)" $(BENCHFLAGS)
 
 # -buildvcs=auto stamps the commit into the binary (keyward version) even where GOFLAGS turns it off.
 build:

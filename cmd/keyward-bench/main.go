@@ -1,225 +1,378 @@
-// Command keyward-bench measures keyward's verification hot path over HTTP on loopback: POST
-// /v1/verify and GET /v1/auth, beside a bare net/http handler that answers 200, in the same run
-// and the same process, so that the ratio says what keyward costs on this machine. It also
-// measures the verification cache's memory per key. `make bench` runs it; it never fails on
-// a number, it prints them.
+// Command keyward-bench measures keyward's verification hot path over HTTP on loopback, with
+// external load generators against the real server, and the verification cache's memory per
+// key. `make bench` installs the generators (scripts/bench-tools.sh), finds PostgreSQL
+// (scripts/test-services.sh) and runs it; it never fails on a number, only when something does
+// not work (a tool missing, a server that does not start, more than 1% of wrong statuses).
+//
+// Method. For each store (SQLite in a temporary data directory; PostgreSQL in a database of its
+// own created from $KEYWARD_TEST_POSTGRES_URL and dropped at the end) and each number of stored
+// credentials, the store is seeded through its Import with that many active API tokens, closed,
+// and `keyward serve` (built from ./cmd/keyward) is started on it as a child process in its own
+// process group, logging as in production: text lines written to a file, one write(2) per
+// line, one line per request. A bare net/http handler that reads the body and answers 200 runs
+// as another child process (this program re-executed with -serve-bare) and is measured in the
+// same run, so "vs bare" says what keyward costs over the least any Go HTTP service pays here.
+//
+// Saturation: wrk, 2 threads and -conns keep-alive connections, closed loop, each request with
+// the next key of a list (a Lua script), after an unreported warm-up of -warmup on the same
+// target:
+//
+//	verify       POST /v1/verify {"key":...} with the admin's token, over the warm keys (200)
+//	auth         GET /v1/auth with the key as bearer token, over the warm keys (200)
+//	auth-never   GET /v1/auth with well-formed keys that were never issued (401)
+//	bare         POST / to the bare handler with verify's request
+//	auth-cold    reported first and apart: GET /v1/auth right after the server started, before
+//	             any warm-up, over stored keys no request has used yet, so that each key's first
+//	             request misses the verification cache and reads the database. With fewer cold
+//	             keys than requests in -cold-duration, later requests repeat keys and hit.
+//
+// Latency at a fixed offered load: vegeta sends each target's requests at a constant rate R,
+// half (-rate-fraction) the bare handler's saturated requests/s measured in the same run, open
+// loop (see vegeta.go for why that avoids coordinated omission), after a warm-up at the same
+// rate, and reports p50, p99, max and the share of answers with the expected status. sent/s is
+// the rate vegeta actually achieved: below R, the generator itself could not keep up. The verification
+// cache holds a result for 10 s (--cache-ttl), so a warm key is re-read once per 10 s, as in
+// production.
+//
+// The numbers depend on the machine and on what else runs on it: the header says how many CPUs
+// the generators and the servers shared.
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
-	"github.com/keyward/keyward/httpapi"
 	"github.com/keyward/keyward/masterkey"
-	"github.com/keyward/keyward/snapshot"
-	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/token"
 )
 
+// config is what the flags say.
+type config struct {
+	conns                               int
+	duration, warmup, rateDuration      time.Duration
+	coldDuration                        time.Duration
+	rateFraction                        float64
+	rotate, coldKeys, neverIssued       int
+	wrk, vegeta, keyward, pgURL, tmpDir string
+}
+
 func main() {
-	stored := flag.String("stored", "1000,10000,1000000", "comma-separated numbers of stored credentials to run with")
-	rotate := flag.Int("rotate", 10000, "how many distinct keys the load rotates among (at most the number stored)")
-	conns := flag.Int("conns", 64, "concurrent keep-alive connections")
-	duration := flag.Duration("duration", 5*time.Second, "measured time per target")
-	warmup := flag.Duration("warmup", time.Second, "unmeasured time per target before measuring")
+	bare := flag.String("serve-bare", "", "") // internal: run as the bare handler on this address
+	stores := flag.String("stores", "sqlite,postgres", "comma-separated stores to run on: sqlite, postgres")
+	stored := flag.String("stored", "1000,1000000", "comma-separated numbers of stored credentials on SQLite")
+	pgStored := flag.String("pg-stored", "1000", "comma-separated numbers of stored credentials on PostgreSQL (its Import writes row by row)")
+	var c config
+	flag.IntVar(&c.conns, "conns", 64, "wrk's keep-alive connections")
+	flag.DurationVar(&c.duration, "duration", 5*time.Second, "measured wrk run per target (whole seconds)")
+	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "unreported run per target before measuring, for wrk and vegeta")
+	flag.DurationVar(&c.rateDuration, "rate-duration", 5*time.Second, "measured constant-rate (vegeta) run per target")
+	flag.DurationVar(&c.coldDuration, "cold-duration", time.Second, "wrk run over never-used keys right after the server starts")
+	flag.Float64Var(&c.rateFraction, "rate-fraction", 0.5, "constant rate as a fraction of the bare handler's saturated requests/s")
+	flag.IntVar(&c.rotate, "rotate", 10000, "how many stored keys the warm targets rotate among")
+	flag.IntVar(&c.coldKeys, "cold-keys", 100000, "how many stored keys the cold run rotates among (at most half of those stored)")
+	flag.IntVar(&c.neverIssued, "never-issued", 100000, "how many never-issued keys auth-never rotates among")
+	flag.StringVar(&c.wrk, "wrk", "", "wrk binary (default: from PATH, else <repo>/.cache/bin)")
+	flag.StringVar(&c.vegeta, "vegeta", "", "vegeta binary (default: from PATH, else <repo>/.cache/bin)")
 	flag.Parse()
-	log.SetFlags(0)
-	fmt.Printf("keyward-bench: %d CPU, %s, GOMAXPROCS %d, %d connections, %s per target after %s warm-up\n\n",
-		runtime.NumCPU(), runtime.Version(), runtime.GOMAXPROCS(0), *conns, *duration, *warmup)
-	fmt.Printf("%-10s %-12s %12s %10s %10s %9s\n", "stored", "target", "requests/s", "p50", "p99", "vs bare")
-	for _, s := range splitInts(*stored) {
-		run(s, min(*rotate, s), *conns, *duration, *warmup)
+	if *bare != "" {
+		serveBare(*bare)
+		return
 	}
+	log.SetFlags(0)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() { fatalf("interrupted by %v", <-sig) }()
+
+	root := repoRoot()
+	c.wrk = findTool(c.wrk, "wrk", root)
+	c.vegeta = findTool(c.vegeta, "vegeta", root)
+	dir, err := os.MkdirTemp("", "keyward-bench-")
+	if err != nil {
+		fatalf("%v", err)
+	}
+	atExit(func() { os.RemoveAll(dir) })
+	c.tmpDir = dir
+	c.keyward = filepath.Join(dir, "keyward")
+	gobin := os.Getenv("GO")
+	if gobin == "" {
+		gobin = "go"
+	}
+	build := exec.Command(gobin, "build", "-o", c.keyward, "./cmd/keyward")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		fatalf("building keyward: %v\n%s", err, out)
+	}
+	var runs []struct {
+		store  string
+		stored []int
+	}
+	for _, s := range strings.Split(*stores, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "sqlite":
+			runs = append(runs, struct {
+				store  string
+				stored []int
+			}{s, splitInts("-stored", *stored)})
+		case "postgres":
+			c.pgURL = strings.TrimSpace(os.Getenv("KEYWARD_TEST_POSTGRES_URL"))
+			if c.pgURL == "" {
+				fatalf("-stores postgres needs $KEYWARD_TEST_POSTGRES_URL: eval \"$(bash scripts/test-services.sh)\" sets it (make bench does)")
+			}
+			runs = append(runs, struct {
+				store  string
+				stored []int
+			}{s, splitInts("-pg-stored", *pgStored)})
+		default:
+			fatalf("-stores: %q is neither sqlite nor postgres", s)
+		}
+	}
+
+	fmt.Printf("keyward-bench: %d CPU, %s, GOMAXPROCS %d, %s, wrk %s, vegeta %s\n",
+		runtime.NumCPU(), runtime.Version(), runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.RFC3339),
+		wrkVersion(c.wrk), vegetaVersion(c.vegeta))
+	fmt.Printf("wrk: 2 threads, %d connections, %s per target after %s warm-up; vegeta: %s per target after %s warm-up, at %.2f x bare's requests/s\n",
+		c.conns, c.duration, c.warmup, c.rateDuration, c.warmup, c.rateFraction)
+	fmt.Printf("auth-cold: the first %s after the server started, before any warm-up, over stored keys never used before\n", c.coldDuration)
+	fmt.Printf("(every load generator and both servers share this machine's CPUs)\n")
+
+	bareProc, bareURL := startBare()
+	for _, r := range runs {
+		var sat []satRow
+		var rates []rateRow
+		var notes []string
+		for _, n := range r.stored {
+			s, rt, note := run(c, r.store, n, bareURL)
+			sat, rates, notes = append(sat, s...), append(rates, rt...), append(notes, note)
+		}
+		printTables(sat, rates, notes)
+	}
+	bareProc.stop()
+	runCleanups()
 	cacheMemory()
 }
 
-func splitInts(s string) []int {
+// satRow is a line of the saturation table.
+type satRow struct {
+	store    string
+	stored   int
+	target   string
+	rps      float64
+	p50, p99 time.Duration
+	errors   int64
+	bareRPS  float64
+}
+
+// rateRow is a line of the constant-rate table.
+type rateRow struct {
+	store         string
+	stored        int
+	target        string
+	rate          int
+	sent          float64 // what vegeta actually sent per second
+	p50, p99, max time.Duration
+	success       float64
+	transport     int64
+	firstError    string
+}
+
+func printTables(sat []satRow, rates []rateRow, notes []string) {
+	fmt.Printf("\n%-9s %9s %-12s %11s %10s %10s %7s %8s\n", "store", "stored", "target", "requests/s", "p50", "p99", "errors", "vs bare")
+	for _, r := range sat {
+		ratio := "-"
+		if r.target != "bare" && r.bareRPS > 0 {
+			ratio = fmt.Sprintf("%.0f%%", 100*r.rps/r.bareRPS)
+		}
+		fmt.Printf("%-9s %9d %-12s %11.0f %10s %10s %7d %8s\n", r.store, r.stored, r.target, r.rps, dur(r.p50), dur(r.p99), r.errors, ratio)
+	}
+	fmt.Printf("\n%-9s %9s %-12s %8s %8s %10s %10s %10s %8s\n", "store", "stored", "target", "rate/s", "sent/s", "p50", "p99", "max", "success")
+	for _, r := range rates {
+		extra := ""
+		if r.transport > 0 {
+			extra = fmt.Sprintf("  (%d without answer: %s)", r.transport, r.firstError)
+		}
+		fmt.Printf("%-9s %9d %-12s %8d %8.0f %10s %10s %10s %7.2f%%%s\n", r.store, r.stored, r.target, r.rate, r.sent, dur(r.p50), dur(r.p99), dur(r.max), 100*r.success, extra)
+	}
+	for _, r := range rates {
+		if r.sent < 0.95*float64(r.rate) {
+			fmt.Println("(sent/s below rate/s: vegeta could not keep to its schedule on this machine; the wait before sending is not in its latencies)")
+			break
+		}
+	}
+	fmt.Println()
+	for _, n := range notes {
+		fmt.Println(n)
+	}
+}
+
+// dur rounds a latency for the tables: microseconds below 10 ms, else 0.1 ms.
+func dur(d time.Duration) string {
+	if d < 10*time.Millisecond {
+		return d.Round(time.Microsecond).String()
+	}
+	return d.Round(100 * time.Microsecond).String()
+}
+
+// run measures one store holding n credentials.
+func run(c config, store string, n int, bareURL string) ([]satRow, []rateRow, string) {
+	dir, err := os.MkdirTemp(c.tmpDir, fmt.Sprintf("%s-%d-", store, n))
+	if err != nil {
+		fatalf("%v", err)
+	}
+	mk, err := masterkey.Generate()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	mkFile := filepath.Join(dir, "master.key")
+	if err := mk.WriteFile(mkFile); err != nil {
+		fatalf("%v", err)
+	}
+	start := time.Now()
+	var keys []string
+	var admin, dbURL string
+	if store == "sqlite" {
+		if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
+			fatalf("%v", err)
+		}
+		var s interface{ Close() error }
+		s, keys, admin = seedSQLite(filepath.Join(dir, "data"), n)
+		if err := s.Close(); err != nil {
+			fatalf("closing the seeded SQLite store: %v", err)
+		}
+	} else {
+		dbURL = createDatabase(c.pgURL)
+		keys, admin = seedPostgres(dbURL, n)
+	}
+	log.Printf("(%s: seeded %d credentials in %s)", store, n, time.Since(start).Round(time.Millisecond))
+	coldN := min(c.coldKeys, n/2)
+	cold := keys[n-coldN:]
+	warm := keys[:min(c.rotate, n-coldN)]
+	never := make([]string, c.neverIssued)
+	for i := range never {
+		if never[i], err = token.New(keyward.Live); err != nil {
+			fatalf("%v", err)
+		}
+	}
+	warmFile, coldFile, neverFile := writeKeys(dir, "warm", warm), writeKeys(dir, "cold", cold), writeKeys(dir, "never", never)
+	keys = nil
+	runtime.GC()
+	debug.FreeOSMemory()
+
+	srv := startKeyward(c.keyward, dir, dbURL, mkFile, max(authority.DefaultCacheSize, 2*c.rotate))
+	log.Printf("(%s %d: keyward serving at %s, logging to %s)", store, n, srv.url, srv.logPath)
+	verify := target{name: "verify", base: srv.url, method: "POST", path: "/v1/verify", keysFile: warmFile, inBody: true, admin: admin, expect: 200}
+	auth := target{name: "auth", base: srv.url, method: "GET", path: "/v1/auth", keysFile: warmFile, expect: 200}
+	authNever := target{name: "auth-never", base: srv.url, method: "GET", path: "/v1/auth", keysFile: neverFile, expect: 401}
+	bare := target{name: "bare", base: bareURL, method: "POST", path: "/", keysFile: warmFile, inBody: true, admin: admin, expect: 200}
+	authCold := target{name: "auth-cold", base: srv.url, method: "GET", path: "/v1/auth", keysFile: coldFile, expect: 200}
+
+	var rows []satRow
+	r := runWrk(c.wrk, writeLua(dir, authCold), authCold, c.conns, c.coldDuration)
+	rows = append(rows, satRow{store: store, stored: n, target: "auth-cold", rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors})
+	coldNote := fmt.Sprintf("%s %d: auth-cold sent %d requests over %d cold keys", store, n, r.requests, coldN)
+	var bareRPS float64
+	for _, t := range []target{bare, verify, auth, authNever} {
+		script := writeLua(dir, t)
+		runWrk(c.wrk, script, t, c.conns, c.warmup)
+		r := runWrk(c.wrk, script, t, c.conns, c.duration)
+		if t.name == "bare" {
+			bareRPS = r.rps
+		}
+		rows = append(rows, satRow{store: store, stored: n, target: t.name, rps: r.rps, p50: r.p50, p99: r.p99, errors: r.errors})
+	}
+	for i := range rows {
+		rows[i].bareRPS = bareRPS
+	}
+
+	rate := max(1, int(bareRPS*c.rateFraction))
+	var rates []rateRow
+	for _, t := range []target{bare, verify, auth, authNever} {
+		tf := writeVegetaTargets(dir, t)
+		runVegeta(c.vegeta, dir, tf, t, rate, c.warmup)
+		v := runVegeta(c.vegeta, dir, tf, t, rate, c.rateDuration)
+		rates = append(rates, rateRow{store: store, stored: n, target: t.name, rate: rate, sent: v.sent, p50: v.p50, p99: v.p99, max: v.max, success: v.success, transport: v.transport, firstError: v.firstError})
+	}
+	srv.stop()
+	lines := logLines(srv.logPath)
+	if dbURL != "" {
+		u := dbURL[strings.LastIndex(dbURL, "/")+1:]
+		if i := strings.IndexByte(u, '?'); i >= 0 {
+			u = u[:i]
+		}
+		dropDatabase(c.pgURL, u)
+	}
+	return rows, rates, fmt.Sprintf("%s; keyward's log file: %d lines (one per request)", coldNote, lines)
+}
+
+// writeKeys writes keys, one per line, to <dir>/<name>.keys.
+func writeKeys(dir, name string, keys []string) string {
+	p := filepath.Join(dir, name+".keys")
+	if err := os.WriteFile(p, []byte(strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
+		fatalf("%v", err)
+	}
+	return p
+}
+
+func splitInts(name, s string) []int {
 	var out []int
-	for _, f := range bytes.Split([]byte(s), []byte(",")) {
-		n, err := strconv.Atoi(string(bytes.TrimSpace(f)))
-		if err != nil {
-			log.Fatalf("bad -stored %q", s)
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 2 {
+			fatalf("bad %s %q: want numbers of at least 2", name, s)
 		}
 		out = append(out, n)
 	}
 	return out
 }
 
-// seed builds a store holding n active API tokens in the system project, created by admin; it
-// returns the first `keys` tokens and an admin token. It goes through the store's own Import,
-// since creating a million credentials one durable transaction at a time would take an hour.
-func seed(dir string, n, keys int) (*sqlite.Store, []string, string) {
-	ctx := context.Background()
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	snap := &snapshot.Snapshot{
-		SchemaVersion: sqlite.LatestSchemaVersion(),
-		Projects:      []keyward.Project{{ID: 1, Slug: keyward.SystemProject, Name: "System", CreatedAt: now}},
-		Users:         []snapshot.User{{User: keyward.User{ID: 1, Name: keyward.AdminUser, CreatedAt: now, UpdatedAt: now}}},
-		RoleBindings:  []keyward.RoleBinding{{UserID: 1, RoleID: 1}},
-	}
-	for _, r := range authority.BuiltinRoles() {
-		snap.Roles = append(snap.Roles, *r)
-	}
-	admin := ""
-	var out []string
-	for i := 0; i <= n; i++ {
-		tok, err := token.New(keyward.Live)
-		if err != nil {
-			log.Fatal(err)
-		}
-		id := int64(i + 1)
-		name := "bench-" + strconv.Itoa(i)
-		if i == n {
-			admin, name = tok, "bench-admin"
-		} else if i < keys {
-			out = append(out, tok)
-		}
-		snap.Credentials = append(snap.Credentials, keyward.Credential{
-			ID: id, ProjectID: 1, Name: name, Type: keyward.APIToken, Environment: keyward.Live,
-			KeyType: keyward.Secret, CreatedBy: 1, RoleIDs: []int64{1}, Meta: map[string]string{"tier": "bench"},
-			Active: true, CreatedAt: now, UpdatedAt: now, Version: 1, Start: token.Start(tok),
-		})
-		snap.Secrets = append(snap.Secrets, keyward.CredentialSecret{Digest: token.Digest(tok), CredentialID: id, CreatedAt: now})
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "keyward.db"))
+// repoRoot is the directory holding go.mod, found from the working directory up.
+func repoRoot() string {
+	dir, err := os.Getwd()
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
-	if err := store.Import(ctx, snap); err != nil {
-		log.Fatal(err)
-	}
-	return store, out, admin
-}
-
-func run(n, rotate, conns int, duration, warmup time.Duration) {
-	dir, err := os.MkdirTemp("", "keyward-bench-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	start := time.Now()
-	store, keys, admin := seed(dir, n, rotate)
-	defer store.Close()
-	log.Printf("(seeded %d credentials in %s)", n, time.Since(start).Round(time.Millisecond))
-	// The seed's million-row snapshot is garbage now: return it before measuring, or the bare
-	// handler pays for it too and the comparison between stored counts says nothing.
-	runtime.GC()
-	debug.FreeOSMemory()
-	mk, _ := masterkey.Generate()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := authority.New(store, authority.Options{Logger: quiet, MasterKey: mk, CacheSize: max(100_000, 2*rotate)})
-	defer a.Close()
-	if err := a.InitCA(context.Background()); err != nil {
-		log.Fatal(err)
-	}
-	api := serve(httpapi.New(a, store, httpapi.Options{Logger: quiet}))
-	bare := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusOK)
-	}))
-	bodies := make([][]byte, len(keys))
-	for i, k := range keys {
-		bodies[i] = []byte(`{"key":"` + k + `"}`)
-	}
-	targets := []struct {
-		name string
-		req  func(i int) *http.Request
-	}{
-		{"bare", func(i int) *http.Request {
-			r, _ := http.NewRequest("POST", bare+"/", bytes.NewReader(bodies[i%len(bodies)]))
-			return r
-		}},
-		{"/v1/verify", func(i int) *http.Request {
-			r, _ := http.NewRequest("POST", api+"/v1/verify", bytes.NewReader(bodies[i%len(bodies)]))
-			r.Header.Set("Authorization", "Bearer "+admin)
-			r.Header.Set("Content-Type", "application/json")
-			return r
-		}},
-		{"/v1/auth", func(i int) *http.Request {
-			r, _ := http.NewRequest("GET", api+"/v1/auth", nil)
-			r.Header.Set("Authorization", "Bearer "+keys[i%len(keys)])
-			return r
-		}},
-	}
-	var bareRPS float64
-	for _, t := range targets {
-		load(t.req, conns, warmup) // fills caches and connection pools
-		rps, p50, p99 := load(t.req, conns, duration)
-		ratio := "-"
-		if t.name == "bare" {
-			bareRPS = rps
-		} else {
-			ratio = fmt.Sprintf("%.0f%%", 100*rps/bareRPS)
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
 		}
-		fmt.Printf("%-10d %-12s %12.0f %10s %10s %9s\n", n, t.name, rps, p50.Round(time.Microsecond), p99.Round(time.Microsecond), ratio)
+		if filepath.Dir(d) == d {
+			fatalf("run keyward-bench inside keyward's repository (no go.mod above %s)", dir)
+		}
 	}
 }
 
-func serve(h http.Handler) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
+// findTool returns the flag's path, else name from PATH, else from <repo>/.cache/bin.
+func findTool(flagged, name, root string) string {
+	if flagged != "" {
+		if _, err := os.Stat(flagged); err != nil {
+			fatalf("-%s %s: %v", name, flagged, err)
+		}
+		return flagged
 	}
-	go http.Serve(ln, h)
-	return "http://" + ln.Addr().String()
-}
-
-// load runs conns workers, each on its own keep-alive connection, for d, and returns requests
-// per second and the 50th and 99th percentile latency. Any status but 200 is fatal: a benchmark
-// of errors measures nothing.
-func load(req func(i int) *http.Request, conns int, d time.Duration) (float64, time.Duration, time.Duration) {
-	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	var next atomic.Int64
-	stop := time.Now().Add(d)
-	lat := make([][]time.Duration, conns)
-	var wg sync.WaitGroup
-	for w := 0; w < conns; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for time.Now().Before(stop) {
-				i := int(next.Add(1))
-				t0 := time.Now()
-				res, err := client.Do(req(i))
-				if err != nil {
-					log.Fatal(err)
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != http.StatusOK {
-					log.Fatalf("status %d from %s", res.StatusCode, res.Request.URL)
-				}
-				lat[w] = append(lat[w], time.Since(t0))
-			}
-		}(w)
+	if p, err := exec.LookPath(name); err == nil {
+		return p
 	}
-	wg.Wait()
-	all := slices.Concat(lat...)
-	slices.Sort(all)
-	if len(all) == 0 {
-		return 0, 0, 0
+	p := filepath.Join(root, ".cache", "bin", name)
+	if _, err := os.Stat(p); err == nil {
+		return p
 	}
-	return float64(len(all)) / d.Seconds(), all[len(all)/2], all[len(all)*99/100]
+	fatalf("%s not found in PATH nor in %s: run scripts/bench-tools.sh", name, filepath.Dir(p))
+	return ""
 }
 
 // cacheMemory measures the heap the verification cache takes per key: the growth of the live
@@ -228,17 +381,17 @@ func cacheMemory() {
 	const n = 100_000
 	dir, err := os.MkdirTemp("", "keyward-bench-")
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	defer os.RemoveAll(dir)
-	store, keys, admin := seed(dir, n, n)
+	store, keys, admin := seedSQLite(dir, n)
 	defer store.Close()
 	a := authority.New(store, authority.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), CacheSize: 2 * n})
 	defer a.Close()
 	ctx := context.Background()
 	caller, err := a.Authenticate(ctx, admin, "127.0.0.1")
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	ctx = keyward.NewContext(ctx, caller)
 	heap := func() uint64 {
@@ -250,7 +403,7 @@ func cacheMemory() {
 	before := heap()
 	for _, k := range keys {
 		if v, err := a.Verify(ctx, keyward.VerifyInput{Key: k}); err != nil || !v.Valid {
-			log.Fatalf("verify: %+v %v", v, err)
+			fatalf("verify: %+v %v", v, err)
 		}
 	}
 	after := heap()
