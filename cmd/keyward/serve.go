@@ -102,26 +102,30 @@ usage data and closes the database.`,
 	return cmd
 }
 
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+// newLogger returns the server's logger on w, and the buffer of its access lines (see
+// lineBuffer), to flush before the process ends.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, *lineBuffer, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageErrorf("--log-level must be debug, info, warn or error")
+		return nil, nil, usageErrorf("--log-level must be debug, info, warn or error")
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
+	buf := newLineBuffer(w)
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(accessLineHandler{slog.NewTextHandler(buf, opts), buf}), buf, nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(accessLineHandler{slog.NewJSONHandler(buf, opts), buf}), buf, nil
 	}
-	return nil, usageErrorf("--log-format must be text or json")
+	return nil, nil, usageErrorf("--log-format must be text or json")
 }
 
 func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
-	logger, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	logger, logBuf, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
 	if err != nil {
 		return err
 	}
+	defer logBuf.Flush()
 	if !(cfg.accessLogSample >= 0 && cfg.accessLogSample <= 1) { // NaN too
 		return usageErrorf("--access-log-sample must be between 0 and 1")
 	}
