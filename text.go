@@ -1,6 +1,7 @@
 package keyward
 
 import (
+	"bytes"
 	"strings"
 	"unicode/utf8"
 )
@@ -13,6 +14,11 @@ const TextRule = "must be valid UTF-8 without NUL bytes"
 // every layer that takes a string from outside refuses what this refuses.
 func ValidText(s string) bool {
 	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
+// ValidTextBytes is ValidText on bytes, without converting them (a copy per request body).
+func ValidTextBytes(b []byte) bool {
+	return utf8.Valid(b) && bytes.IndexByte(b, 0) < 0
 }
 
 // Text names one loose string for CheckText: a password hash, a setting's key.

@@ -130,7 +130,7 @@ func checkBody(r *http.Request) error {
 	if len(body) == 0 {
 		return nil
 	}
-	if !keyward.ValidText(string(body)) {
+	if !keyward.ValidTextBytes(body) {
 		return keyward.Invalid("body", keyward.TextRule)
 	}
 	if mediaType(r.Header.Get("Content-Type")) == "application/x-www-form-urlencoded" {

@@ -262,6 +262,9 @@ func want(t reflect.Type) string {
 // Refusal returns err as a keyward error when it is an *Error (see Keyward), and err itself
 // otherwise.
 func Refusal(err error, words Wording) error {
+	if err == nil {
+		return nil // before errors.As, whose target would escape on every request
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Keyward(words)

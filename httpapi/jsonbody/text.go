@@ -18,7 +18,7 @@ var nulEscape = []byte(`\u0000`)
 // escape (\u0000) hides what the raw check would see. Whatever is not JSON is left for the
 // decoder to refuse. Its error is an *Error of kind Text.
 func CheckText(body []byte) error {
-	if !keyward.ValidText(string(body)) {
+	if !keyward.ValidTextBytes(body) {
 		return &Error{Kind: Text, Field: "body"}
 	}
 	body = bytes.TrimSpace(body)
