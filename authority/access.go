@@ -23,16 +23,21 @@ func (a *Authority) Authenticate(ctx context.Context, key, remoteAddr string) (*
 	}
 	now := a.clock()
 	d := digestOf(key)
-	e, err := a.lookupEntry(ctx, d, now, func(ctx context.Context) (*keyward.Credential, *time.Time, error) {
-		if !a.mayBeIssued(&d, now) {
-			return nil, nil, errUnauthenticated
+	e, aging := a.cachedCaller(d, now)
+	if e == nil || aging {
+		dd := d // the load may outlive this call (a refresh): it gets its own copy
+		var err error
+		e, err = a.callerFor(ctx, dd, now, e, func(ctx context.Context) (*keyward.Credential, *time.Time, error) {
+			if !a.mayBeIssued(&dd, a.clock()) {
+				return nil, nil, errUnauthenticated
+			}
+			return a.credentialBySecret(ctx, dd)
+		})
+		if isCode(err, keyward.ENotFound) {
+			return nil, errUnauthenticated
+		} else if err != nil {
+			return nil, err
 		}
-		return a.credentialBySecret(ctx, d)
-	})
-	if isCode(err, keyward.ENotFound) {
-		return nil, errUnauthenticated
-	} else if err != nil {
-		return nil, err
 	}
 	return a.callerOf(e, now, remoteAddr)
 }
@@ -86,7 +91,11 @@ func (a *Authority) loadToken(ctx context.Context, d [32]byte, now time.Time) (*
 	defer cancel()
 	fl, leader := a.loads.join(d)
 	if !leader {
-		return fl.wait(ctx)
+		e, err := fl.wait(ctx)
+		if isCode(err, keyward.ENotFound) {
+			return nil, nil
+		}
+		return e, err
 	}
 	e, err := a.loadEntry(ctx, d, now)
 	a.loads.finish(d, fl, e, err)
@@ -170,17 +179,68 @@ func (a *Authority) credentialBySecret(ctx context.Context, d [32]byte) (*keywar
 	return cred, secret.ValidUntil, nil
 }
 
-// lookupEntry returns the cached authentication entry under key k, or builds it from what load
-// returns: the credential and the end of the presented secret's validity (nil: no end of its
-// own).
-func (a *Authority) lookupEntry(ctx context.Context, k [32]byte, now time.Time, load func(context.Context) (*keyward.Credential, *time.Time, error)) (*callerEntry, error) {
+// callerLoad reads the credential an authentication entry is built from and the end of the
+// presented secret's validity (nil: no end of its own).
+type callerLoad func(ctx context.Context) (*keyward.Credential, *time.Time, error)
+
+// cachedCaller returns the cached authentication entry under k (nil when none is fresh),
+// counting the hit or miss, and whether the entry is past half its TTL (see lookup).
+func (a *Authority) cachedCaller(k [32]byte, now time.Time) (*callerEntry, bool) {
 	if e := a.cache.getCaller(k, now); e != nil {
 		a.metrics.cacheHit()
-		return e, nil
+		return e, a.cache.aging(e.loaded, now)
 	}
 	a.metrics.cacheMiss()
+	return nil, false
+}
+
+// callerFor is what follows cachedCaller when it found no fresh entry or an aging one (e): an
+// aging entry is answered while one background load refreshes it; without one, one load per
+// key at a time builds it, shared by whoever asks meanwhile. Apart from cachedCaller so that a
+// hit makes no closure.
+func (a *Authority) callerFor(ctx context.Context, k [32]byte, now time.Time, e *callerEntry, load callerLoad) (*callerEntry, error) {
+	if e != nil {
+		a.refreshCaller(k, load)
+		return e, nil
+	}
 	ctx, cancel := a.bounded(ctx)
 	defer cancel()
+	fl, leader := a.callerLoads.join(k)
+	if !leader {
+		return fl.wait(ctx)
+	}
+	e, err := a.loadCaller(ctx, k, now, load)
+	a.callerLoads.finish(k, fl, e, err)
+	return e, err
+}
+
+// refreshCaller reloads k's authentication entry in the background, unless a load of it is
+// under way.
+func (a *Authority) refreshCaller(k [32]byte, load callerLoad) {
+	a.refreshMu.Lock()
+	defer a.refreshMu.Unlock()
+	if a.closed {
+		return
+	}
+	fl, leader := a.callerLoads.join(k)
+	if !leader {
+		return
+	}
+	a.refreshes.Add(1)
+	go func() {
+		defer a.refreshes.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), a.cache.hardTTL())
+		defer cancel()
+		e, err := a.loadCaller(ctx, k, a.clock(), load)
+		a.callerLoads.finish(k, fl, e, err)
+		if err != nil && !isCode(err, keyward.ENotFound) && !isCode(err, keyward.EUnauthenticated) {
+			a.logger.Warn("refreshing a cached caller failed; it is loaded again when its entry expires", "err", err)
+		}
+	}()
+}
+
+// loadCaller builds the authentication entry under k from what load returns, and caches it.
+func (a *Authority) loadCaller(ctx context.Context, k [32]byte, now time.Time, load callerLoad) (*callerEntry, error) {
 	epoch := a.cache.epoch.Load()
 	cred, validUntil, err := load(ctx)
 	if err != nil {

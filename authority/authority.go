@@ -51,8 +51,9 @@ type Authority struct {
 	issuedWant    chan struct{}
 	stopIssued    context.CancelFunc
 	issuedDone    chan struct{}
-	loads         flights    // one store load per key at a time
-	refreshMu     sync.Mutex // guards closed against refreshes starting while Close waits
+	loads         flights[entry]       // one store load per key at a time
+	callerLoads   flights[callerEntry] // the same for authentication entries
+	refreshMu     sync.Mutex           // guards closed against refreshes starting while Close waits
 	closed        bool
 	refreshes     sync.WaitGroup
 	roleSnap      atomic.Pointer[roleSnapshot]

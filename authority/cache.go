@@ -409,22 +409,22 @@ func (t *table[E]) len() int {
 
 // flights runs one load per key at a time: whoever asks for a key while its load runs waits
 // for that load's answer instead of asking the store again (no thundering herd on a hot key
-// whose entry expired or was invalidated).
-type flights struct {
+// whose entry expired or was invalidated). E is the entry a load builds.
+type flights[E any] struct {
 	mu sync.Mutex
-	m  map[[32]byte]*flight
+	m  map[[32]byte]*flight[E]
 }
 
 // flight is one load under way.
-type flight struct {
+type flight[E any] struct {
 	done    chan struct{}
-	e       *entry
+	e       *E
 	err     error
 	waiting int // callers that joined it, guarded by flights.mu (tests read it: export_test.go)
 }
 
 // join returns the load of d under way, or starts one that the caller leads and must finish.
-func (f *flights) join(d [32]byte) (fl *flight, leader bool) {
+func (f *flights[E]) join(d [32]byte) (fl *flight[E], leader bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if fl := f.m[d]; fl != nil {
@@ -432,15 +432,15 @@ func (f *flights) join(d [32]byte) (fl *flight, leader bool) {
 		return fl, false
 	}
 	if f.m == nil {
-		f.m = map[[32]byte]*flight{}
+		f.m = map[[32]byte]*flight[E]{}
 	}
-	fl = &flight{done: make(chan struct{})}
+	fl = &flight[E]{done: make(chan struct{})}
 	f.m[d] = fl
 	return fl, true
 }
 
 // finish publishes the leader's answer to the waiters.
-func (f *flights) finish(d [32]byte, fl *flight, e *entry, err error) {
+func (f *flights[E]) finish(d [32]byte, fl *flight[E], e *E, err error) {
 	f.mu.Lock()
 	delete(f.m, d)
 	f.mu.Unlock()
@@ -448,14 +448,10 @@ func (f *flights) finish(d [32]byte, fl *flight, e *entry, err error) {
 	close(fl.done)
 }
 
-// wait returns the flight's answer (nil and no error for a key that does not exist), or gives
-// up when ctx ends.
-func (fl *flight) wait(ctx context.Context) (*entry, error) {
+// wait returns the flight's answer, or gives up when ctx ends.
+func (fl *flight[E]) wait(ctx context.Context) (*E, error) {
 	select {
 	case <-fl.done:
-		if isCode(fl.err, keyward.ENotFound) {
-			return nil, nil
-		}
 		return fl.e, fl.err
 	case <-ctx.Done():
 		return nil, keyward.Errorf(keyward.ETimeout, "verification timed out waiting for the store")

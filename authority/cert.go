@@ -315,22 +315,27 @@ func (a *Authority) AuthenticateCertificate(ctx context.Context, chain []*x509.C
 		return nil, errUnauthenticated
 	}
 	serial := leaf.SerialNumber.Text(16)
-	e, err := a.lookupEntry(ctx, sha256.Sum256([]byte("cert:"+serial)), now, func(ctx context.Context) (*keyward.Credential, *time.Time, error) {
-		cred, cert, err := a.store.CredentialBySerial(ctx, serial)
+	k := sha256.Sum256([]byte("cert:" + serial))
+	e, aging := a.cachedCaller(k, now)
+	if e == nil || aging {
+		var err error
+		e, err = a.callerFor(ctx, k, now, e, func(ctx context.Context) (*keyward.Credential, *time.Time, error) {
+			cred, cert, err := a.store.CredentialBySerial(ctx, serial)
+			if err != nil {
+				return nil, nil, err
+			}
+			fp := sha256.Sum256(leaf.Raw)
+			if cert.Fingerprint != hex.EncodeToString(fp[:]) {
+				return nil, nil, keyward.Errorf(keyward.ENotFound, "no such certificate")
+			}
+			return cred, cert.RevokedAt, nil
+		})
 		if err != nil {
-			return nil, nil, err
+			if isCode(err, keyward.ENotFound) {
+				return nil, errUnauthenticated
+			}
+			return nil, err
 		}
-		fp := sha256.Sum256(leaf.Raw)
-		if cert.Fingerprint != hex.EncodeToString(fp[:]) {
-			return nil, nil, keyward.Errorf(keyward.ENotFound, "no such certificate")
-		}
-		return cred, cert.RevokedAt, nil
-	})
-	if err != nil {
-		if isCode(err, keyward.ENotFound) {
-			return nil, errUnauthenticated
-		}
-		return nil, err
 	}
 	return a.callerOf(e, now, remoteAddr)
 }

@@ -63,3 +63,13 @@ func (a *Authority) LoadWaiters(d [32]byte) int {
 	}
 	return 0
 }
+
+// CallerLoadWaiters is LoadWaiters for authentication entries.
+func (a *Authority) CallerLoadWaiters(d [32]byte) int {
+	a.callerLoads.mu.Lock()
+	defer a.callerLoads.mu.Unlock()
+	if fl := a.callerLoads.m[d]; fl != nil {
+		return fl.waiting
+	}
+	return 0
+}

@@ -382,3 +382,76 @@ func (p digestPages) SecretDigests(_ context.Context, after []byte, limit int) (
 	}
 	return p, nil
 }
+
+// TestOneCallerLoadPerKey: concurrent authentications with one uncached key make one load,
+// which the others wait for (no thundering herd on an API caller's key when its entry expires).
+func TestOneCallerLoadPerKey(t *testing.T) {
+	t.Parallel()
+	e := newIssuedEnv(t, nil, Options{})
+	k := e.create(t, "caller")
+	hold := make(chan struct{})
+	e.s.hold.Store(&hold)
+	before := e.s.bySecret.Load()
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			if _, err := e.a.Authenticate(context.Background(), k, ""); err != nil {
+				t.Errorf("authenticate: %v", err)
+			}
+		})
+	}
+	d := sha256.Sum256([]byte(k))
+	for deadline := time.Now().Add(10 * time.Second); e.a.CallerLoadWaiters(d) < 31; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			close(hold)
+			t.Fatalf("%d authentications joined the load under way, want 31", e.a.CallerLoadWaiters(d))
+		}
+	}
+	e.s.hold.Store(nil)
+	close(hold)
+	wg.Wait()
+	if n := e.s.bySecret.Load() - before; n != 1 {
+		t.Fatalf("32 concurrent authentications of one uncached key made %d loads, want 1", n)
+	}
+}
+
+// TestCallerStaleWhileRevalidate: past half its TTL a cached caller is authenticated from its
+// entry while one background load refreshes it; a revocation refuses it at once.
+func TestCallerStaleWhileRevalidate(t *testing.T) {
+	t.Parallel()
+	e := newIssuedEnv(t, nil, Options{CacheTTL: 10 * time.Second})
+	k := e.create(t, "caller")
+	ctx := context.Background()
+	if _, err := e.a.Authenticate(ctx, k, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.advance(6 * time.Second)
+	hold := make(chan struct{})
+	e.s.hold.Store(&hold)
+	before := e.s.bySecret.Load()
+	for range 10 {
+		if _, err := e.a.Authenticate(ctx, k, ""); err != nil { // answered while the refresh waits
+			t.Fatalf("aging caller: %v", err)
+		}
+	}
+	e.s.hold.Store(nil)
+	close(hold)
+	e.a.refreshes.Wait()
+	if n := e.s.bySecret.Load() - before; n != 1 {
+		t.Fatalf("10 authentications of an aging caller made %d loads, want 1 (in the background)", n)
+	}
+	e.advance(4 * time.Second) // 10 s after the first load, 4 s after the refresh
+	before = e.s.bySecret.Load()
+	if _, err := e.a.Authenticate(ctx, k, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.s.bySecret.Load() - before; n != 0 {
+		t.Fatalf("a refreshed caller was loaded again (%d)", n)
+	}
+	if _, err := e.a.RevokeCredential(e.admin, keyward.SystemProject, "caller"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.a.Authenticate(ctx, k, ""); !isCode(err, keyward.EUnauthenticated) {
+		t.Fatalf("revoked caller: %v, want unauthenticated", err)
+	}
+}
