@@ -32,15 +32,14 @@ unit:
 	$(GO) test -count=1 -timeout 5m -run 'TestEscalationMatrix' ./httpapi/ ./cmd/keyward/
 
 # Benchmarks never fail on timing; they print ns/op, allocs/op, requests/s and latencies.
-# keyward-bench drives the real server with wrk and vegeta (scripts/bench-tools.sh installs
-# them, vegeta into .cache/bin) on SQLite and on the PostgreSQL scripts/test-services.sh finds;
+# keyward-bench drives the real server with wrk (scripts/bench-tools.sh installs it) and with its
+# own constant-rate generator, on SQLite and on the PostgreSQL scripts/test-services.sh finds;
 # BENCHFLAGS passes it flags (go run ./cmd/keyward-bench -h), e.g. BENCHFLAGS='-duration 3s'.
 bench:
 	@bash scripts/bench-tools.sh
 	@eval "$$(bash scripts/test-services.sh)" && \
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./token/ ./authority/ && \
-	$(GO) run ./cmd/keyward-bench -wrk "$$(command -v wrk)" \
-		-vegeta "$$(command -v vegeta || echo $(CURDIR)/.cache/bin/vegeta)" $(BENCHFLAGS)
+	$(GO) run ./cmd/keyward-bench -wrk "$$(command -v wrk)" $(BENCHFLAGS)
 
 # -buildvcs=auto stamps the commit into the binary (keyward version) even where GOFLAGS turns it off.
 build:

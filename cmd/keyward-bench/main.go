@@ -1,8 +1,9 @@
 // Command keyward-bench measures keyward's verification hot path over HTTP on loopback, with
-// external load generators against the real server, and the verification cache's memory per
-// key. `make bench` installs the generators (scripts/bench-tools.sh), finds PostgreSQL
-// (scripts/test-services.sh) and runs it; it never fails on a number, only when something does
-// not work (a tool missing, a server that does not start, more than 1% of wrong statuses).
+// load generators in processes other than the servers' (wrk, and this one) against the real
+// server, and the verification cache's memory per key. `make bench` installs wrk
+// (scripts/bench-tools.sh), finds PostgreSQL (scripts/test-services.sh) and runs it; it never
+// fails on a number, only when something does not work (a tool missing, a server that does not
+// start, more than 1% of wrong statuses).
 //
 // Method. For each store (SQLite in a temporary data directory; PostgreSQL in a database of its
 // own created from $KEYWARD_TEST_POSTGRES_URL and dropped at the end) and each number of stored
@@ -26,13 +27,17 @@
 //	             request misses the verification cache and reads the database. With fewer cold
 //	             keys than requests in -cold-duration, later requests repeat keys and hit.
 //
-// Latency at a fixed offered load: vegeta sends each target's requests at a constant rate R,
-// half (-rate-fraction) the bare handler's saturated requests/s measured in the same run, open
-// loop (see vegeta.go for why that avoids coordinated omission), after a warm-up at the same
-// rate, and reports p50, p99, max and the share of answers with the expected status. sent/s is
-// the rate vegeta actually achieved: below R, the generator itself could not keep up. The verification
-// cache holds a result for 10 s (--cache-ttl), so a warm key is re-read once per 10 s, as in
-// production.
+// Latency at a fixed offered load: a constant-rate generator after wrk2 (rate.go), running in
+// this process, which is neither server, sends each target's requests at a rate R, half
+// (-rate-fraction) the bare handler's saturated requests/s measured in the same run, over -conns
+// keep-alive connections opened before the run, after a warm-up at the same rate on the same
+// connections. Request j is due at t0 + j/R whatever happened to the earlier ones, and its
+// latency runs from that intended time to the end of its answer, so a stall counts for every
+// request that should have been sent during it (no coordinated omission). It reports p50, p99,
+// p99.9, max, the share of answers with the expected status, the rate it actually sent and how
+// late its last requests left (lag): a generator that fell behind measured its own lag too, and
+// its latencies are an upper bound. The verification cache holds a result for 10 s
+// (--cache-ttl), so a warm key is re-read once per 10 s, as in production.
 //
 // The numbers depend on the machine and on what else runs on it: the header says how many CPUs
 // the generators and the servers shared.
@@ -64,12 +69,12 @@ import (
 
 // config is what the flags say.
 type config struct {
-	conns                               int
-	duration, warmup, rateDuration      time.Duration
-	coldDuration                        time.Duration
-	rateFraction                        float64
-	rotate, coldKeys, neverIssued       int
-	wrk, vegeta, keyward, pgURL, tmpDir string
+	conns                          int
+	duration, warmup, rateDuration time.Duration
+	coldDuration                   time.Duration
+	rateFraction                   float64
+	rotate, coldKeys, neverIssued  int
+	wrk, keyward, pgURL, tmpDir    string
 }
 
 func main() {
@@ -78,17 +83,16 @@ func main() {
 	stored := flag.String("stored", "1000,1000000", "comma-separated numbers of stored credentials on SQLite")
 	pgStored := flag.String("pg-stored", "1000", "comma-separated numbers of stored credentials on PostgreSQL (its Import writes row by row)")
 	var c config
-	flag.IntVar(&c.conns, "conns", 64, "wrk's keep-alive connections")
+	flag.IntVar(&c.conns, "conns", 64, "keep-alive connections, of wrk and of the constant-rate generator")
 	flag.DurationVar(&c.duration, "duration", 5*time.Second, "measured wrk run per target (whole seconds)")
-	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "unreported run per target before measuring, for wrk and vegeta")
-	flag.DurationVar(&c.rateDuration, "rate-duration", 5*time.Second, "measured constant-rate (vegeta) run per target")
+	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "unreported run per target before measuring, for wrk and the constant-rate generator")
+	flag.DurationVar(&c.rateDuration, "rate-duration", 5*time.Second, "measured constant-rate run per target")
 	flag.DurationVar(&c.coldDuration, "cold-duration", time.Second, "wrk run over never-used keys right after the server starts")
 	flag.Float64Var(&c.rateFraction, "rate-fraction", 0.5, "constant rate as a fraction of the bare handler's saturated requests/s")
 	flag.IntVar(&c.rotate, "rotate", 10000, "how many stored keys the warm targets rotate among")
 	flag.IntVar(&c.coldKeys, "cold-keys", 100000, "how many stored keys the cold run rotates among (at most half of those stored)")
 	flag.IntVar(&c.neverIssued, "never-issued", 100000, "how many never-issued keys auth-never rotates among")
 	flag.StringVar(&c.wrk, "wrk", "", "wrk binary (default: from PATH, else <repo>/.cache/bin)")
-	flag.StringVar(&c.vegeta, "vegeta", "", "vegeta binary (default: from PATH, else <repo>/.cache/bin)")
 	flag.Parse()
 	if *bare != "" {
 		serveBare(*bare)
@@ -101,7 +105,6 @@ func main() {
 
 	root := repoRoot()
 	c.wrk = findTool(c.wrk, "wrk", root)
-	c.vegeta = findTool(c.vegeta, "vegeta", root)
 	dir, err := os.MkdirTemp("", "keyward-bench-")
 	if err != nil {
 		fatalf("%v", err)
@@ -143,11 +146,13 @@ func main() {
 		}
 	}
 
-	fmt.Printf("keyward-bench: %d CPU, %s, GOMAXPROCS %d, %s, wrk %s, vegeta %s\n",
+	fmt.Printf("keyward-bench: %d CPU, %s, GOMAXPROCS %d, %s, wrk %s\n",
 		runtime.NumCPU(), runtime.Version(), runtime.GOMAXPROCS(0), time.Now().UTC().Format(time.RFC3339),
-		wrkVersion(c.wrk), vegetaVersion(c.vegeta))
-	fmt.Printf("wrk: 2 threads, %d connections, %s per target after %s warm-up; vegeta: %s per target after %s warm-up, at %.2f x bare's requests/s\n",
-		c.conns, c.duration, c.warmup, c.rateDuration, c.warmup, c.rateFraction)
+		wrkVersion(c.wrk))
+	fmt.Printf("wrk: 2 threads, %d connections, %s per target after %s warm-up\n", c.conns, c.duration, c.warmup)
+	fmt.Printf("constant rate (in keyward-bench, wrk2-style): %d connections, %s per target after %s warm-up, at %.2f x bare's requests/s,\n",
+		c.conns, c.rateDuration, c.warmup, c.rateFraction)
+	fmt.Printf("  latency from each request's intended send time\n")
 	fmt.Printf("auth-cold: the first %s after the server started, before any warm-up, over stored keys never used before\n", c.coldDuration)
 	fmt.Printf("(every load generator and both servers share this machine's CPUs)\n")
 
@@ -180,15 +185,17 @@ type satRow struct {
 
 // rateRow is a line of the constant-rate table.
 type rateRow struct {
-	store         string
-	stored        int
-	target        string
-	rate          int
-	sent          float64 // what vegeta actually sent per second
-	p50, p99, max time.Duration
-	success       float64
-	transport     int64
-	firstError    string
+	store               string
+	stored              int
+	target              string
+	rate                int
+	sent                float64       // what the generator actually sent per second
+	lag                 time.Duration // how late the generator's last requests left
+	duration            time.Duration
+	p50, p99, p999, max time.Duration
+	success             float64
+	transport           int64
+	firstError          string
 }
 
 func printTables(sat []satRow, rates []rateRow, notes []string) {
@@ -200,17 +207,19 @@ func printTables(sat []satRow, rates []rateRow, notes []string) {
 		}
 		fmt.Printf("%-9s %9d %-12s %11.0f %10s %10s %7d %8s\n", r.store, r.stored, r.target, r.rps, dur(r.p50), dur(r.p99), r.errors, ratio)
 	}
-	fmt.Printf("\n%-9s %9s %-12s %8s %8s %10s %10s %10s %8s\n", "store", "stored", "target", "rate/s", "sent/s", "p50", "p99", "max", "success")
+	fmt.Printf("\n%-9s %9s %-12s %8s %8s %9s %10s %10s %10s %10s %8s\n", "store", "stored", "target", "rate/s", "sent/s", "lag", "p50", "p99", "p99.9", "max", "success")
 	for _, r := range rates {
 		extra := ""
 		if r.transport > 0 {
 			extra = fmt.Sprintf("  (%d without answer: %s)", r.transport, r.firstError)
 		}
-		fmt.Printf("%-9s %9d %-12s %8d %8.0f %10s %10s %10s %7.2f%%%s\n", r.store, r.stored, r.target, r.rate, r.sent, dur(r.p50), dur(r.p99), dur(r.max), 100*r.success, extra)
+		fmt.Printf("%-9s %9d %-12s %8d %8.0f %9s %10s %10s %10s %10s %7.2f%%%s\n", r.store, r.stored, r.target, r.rate, r.sent, dur(r.lag),
+			dur(r.p50), dur(r.p99), dur(r.p999), dur(r.max), 100*r.success, extra)
 	}
 	for _, r := range rates {
-		if r.sent < 0.95*float64(r.rate) {
-			fmt.Println("(sent/s below rate/s: vegeta could not keep to its schedule on this machine; the wait before sending is not in its latencies)")
+		if r.lag > r.duration/20 || r.sent < 0.95*float64(r.rate) {
+			fmt.Println("(lag over 5% of the run, or sent/s below rate/s: the generator could not keep to its schedule, for lack of CPU")
+			fmt.Println(" or because all its connections were waiting; those latencies include its own lag and are an upper bound)")
 			break
 		}
 	}
@@ -302,10 +311,9 @@ func run(c config, store string, n int, bareURL string) ([]satRow, []rateRow, st
 	rate := max(1, int(bareRPS*c.rateFraction))
 	var rates []rateRow
 	for _, t := range []target{bare, verify, auth, authNever} {
-		tf := writeVegetaTargets(dir, t)
-		runVegeta(c.vegeta, dir, tf, t, rate, c.warmup)
-		v := runVegeta(c.vegeta, dir, tf, t, rate, c.rateDuration)
-		rates = append(rates, rateRow{store: store, stored: n, target: t.name, rate: rate, sent: v.sent, p50: v.p50, p99: v.p99, max: v.max, success: v.success, transport: v.transport, firstError: v.firstError})
+		v := runRate(t, c.conns, rate, c.warmup, c.rateDuration)
+		rates = append(rates, rateRow{store: store, stored: n, target: t.name, rate: rate, sent: v.sent, lag: v.lag, duration: c.rateDuration,
+			p50: v.p50, p99: v.p99, p999: v.p999, max: v.max, success: v.success, transport: v.transport, firstError: v.firstError})
 	}
 	srv.stop()
 	lines := logLines(srv.logPath)
