@@ -36,9 +36,7 @@ func (s *Server) forwardAuth(w http.ResponseWriter, r *http.Request) error {
 	status := http.StatusOK
 	switch v.Code {
 	case keyward.CodeValid:
-		for _, gh := range validHeaders(v, memo) {
-			h[gh.key] = gh.values
-		}
+		validHeaders(v, memo).set(h)
 	case keyward.CodeForbidden:
 		status = http.StatusForbidden
 	case keyward.CodeRateLimited, keyward.CodeUsageExceeded:

@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -66,12 +68,11 @@ func (s *Server) sampled() bool {
 // Header values every answer of a hot endpoint shares, as net/http never changes a value
 // slice it is given (and a cap of 1 makes an Add copy it).
 var (
-	valueJSON       = []string{"application/json"}
-	valueNoStore    = []string{"no-store"}
-	valueBearer     = []string{`Bearer realm="keyward"`}
-	codeValues      = map[string][]string{}
-	gatewayBodies   = map[string][]byte{}
-	headerKeywardID = http.CanonicalHeaderKey("X-Keyward-Credential-Id")
+	valueJSON     = []string{"application/json"}
+	valueNoStore  = []string{"no-store"}
+	valueBearer   = []string{`Bearer realm="keyward"`}
+	codeValues    = map[string][]string{}
+	gatewayBodies = map[string][]byte{}
 )
 
 func init() {
@@ -105,51 +106,95 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
-	_, err = w.Write(body)
+	if _, err = w.Write(body.head); err == nil && body.tail != nil {
+		_, err = w.Write(body.tail)
+	}
 	return err
 }
 
+// renderedVerify is a /v1/verify answer in JSON, in two parts: what is the key's own, and the
+// part from "permissions" on, which every key with the same roles shares (internedTails).
+type renderedVerify struct {
+	head, tail []byte
+}
+
 // verifyBody is v in JSON, from its memo when v is shared.
-func verifyBody(v *keyward.Verification, memo *authority.Memo) ([]byte, error) {
+func verifyBody(v *keyward.Verification, memo *authority.Memo) (renderedVerify, error) {
 	if memo != nil {
-		if b, ok := memo.Load(authority.MemoVerifyBody).([]byte); ok {
+		if b, ok := memo.Load(authority.MemoVerifyBody).(renderedVerify); ok {
 			return b, nil
 		}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, err
+		return renderedVerify{}, err
 	}
 	b = append(b, '\n')
-	if memo != nil {
-		memo.Store(authority.MemoVerifyBody, b)
+	if memo == nil {
+		return renderedVerify{head: b}, nil
 	}
-	return b, nil
+	// Meta's values are strings, so `,"permissions":[` can only open the permissions field.
+	out := renderedVerify{head: b}
+	if i := bytes.LastIndex(b, permissionsField); i >= 0 {
+		out = renderedVerify{head: bytes.Clone(b[:i]), tail: tails.intern(b[i:])}
+	}
+	memo.Store(authority.MemoVerifyBody, out)
+	return out, nil
 }
 
-// gatewayHeader is one header of a valid key's /v1/auth answer.
-type gatewayHeader struct {
-	key    string
-	values []string
+var permissionsField = []byte(`,"permissions":[`)
+
+// tails interns the shared parts of rendered answers, so that a cached key keeps only its
+// own. Bounded: a full table starts over (what was handed out stays valid).
+var tails = &internedTails{m: map[string][]byte{}}
+
+type internedTails struct {
+	mu sync.Mutex
+	m  map[string][]byte
 }
 
-// validHeaders are the X-Keyward-* headers that say who a valid key is, from its memo when v
-// is shared.
-func validHeaders(v *keyward.Verification, memo *authority.Memo) []gatewayHeader {
+const maxTails = 1024
+
+func (t *internedTails) intern(b []byte) []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if got, ok := t.m[string(b)]; ok {
+		return got
+	}
+	if len(t.m) >= maxTails {
+		clear(t.m)
+	}
+	b = bytes.Clone(b)
+	t.m[string(b)] = b
+	return b
+}
+
+// gatewayHeaders are the values of the X-Keyward-* headers that say who a valid key is, each
+// in an array of one so that a header's value slice points into it.
+type gatewayHeaders struct {
+	id, name, project, environment, roles [1]string
+}
+
+// set sets g's headers on h.
+func (g *gatewayHeaders) set(h http.Header) {
+	h["X-Keyward-Credential-Id"] = g.id[:]
+	h["X-Keyward-Credential-Name"] = g.name[:]
+	h["X-Keyward-Project"] = g.project[:]
+	h["X-Keyward-Environment"] = g.environment[:]
+	h["X-Keyward-Roles"] = g.roles[:]
+}
+
+// validHeaders are a valid key's X-Keyward-* headers, from its memo when v is shared.
+func validHeaders(v *keyward.Verification, memo *authority.Memo) *gatewayHeaders {
 	if memo != nil {
-		if hs, ok := memo.Load(authority.MemoGatewayHeaders).([]gatewayHeader); ok {
-			return hs
+		if g, ok := memo.Load(authority.MemoGatewayHeaders).(*gatewayHeaders); ok {
+			return g
 		}
 	}
-	hs := []gatewayHeader{
-		{headerKeywardID, []string{strconv.FormatInt(v.CredentialID, 10)}},
-		{"X-Keyward-Credential-Name", []string{v.Name}},
-		{"X-Keyward-Project", []string{v.Project}},
-		{"X-Keyward-Environment", []string{string(v.Environment)}},
-		{"X-Keyward-Roles", []string{strings.Join(v.Roles, ",")}},
-	}
+	g := &gatewayHeaders{id: [1]string{strconv.FormatInt(v.CredentialID, 10)}, name: [1]string{v.Name},
+		project: [1]string{v.Project}, environment: [1]string{string(v.Environment)}, roles: [1]string{strings.Join(v.Roles, ",")}}
 	if memo != nil {
-		memo.Store(authority.MemoGatewayHeaders, hs)
+		memo.Store(authority.MemoGatewayHeaders, g)
 	}
-	return hs
+	return g
 }
