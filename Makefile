@@ -38,7 +38,7 @@ unit:
 bench:
 	@bash scripts/bench-tools.sh
 	@eval "$$(bash scripts/test-services.sh)" && \
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./token/ ./authority/ && \
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m ./token/ ./authority/ ./httpapi/ ./ratelimit/ && \
 	$(GO) run ./cmd/keyward-bench -wrk "$$(command -v wrk)" $(BENCHFLAGS)
 
 # -buildvcs=auto stamps the commit into the binary (keyward version) even where GOFLAGS turns it off.

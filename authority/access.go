@@ -72,7 +72,7 @@ func (a *Authority) callerOf(e *callerEntry, now time.Time, remoteAddr string) (
 func (a *Authority) lookup(ctx context.Context, d [32]byte, now time.Time) (*entry, error) {
 	if e := a.cache.get(d, now); e != nil {
 		a.metrics.cacheHit()
-		if a.cache.aging(e.loaded, now) {
+		if a.cache.aging(&d, e.loaded, now) {
 			a.refresh(d)
 		}
 		return e, nil
@@ -111,6 +111,11 @@ func (a *Authority) bounded(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeout(ctx, a.storeTimeout)
 }
 
+// maxRefreshes bounds the background refreshes under way: past it an aging entry is served
+// without starting one, so that a wave of aging keys never queues more reads than the store's
+// pool serves at once in front of the requests that must wait for theirs.
+const maxRefreshes = 8
+
 // refresh reloads d's entry in the background, unless a load of it is under way.
 func (a *Authority) refresh(d [32]byte) {
 	a.refreshMu.Lock()
@@ -118,13 +123,18 @@ func (a *Authority) refresh(d [32]byte) {
 	if a.closed {
 		return
 	}
+	if a.refreshing.Load() >= maxRefreshes {
+		return // the next request for d tries again; the TTL bounds how long it may wait
+	}
 	fl, leader := a.loads.join(d)
 	if !leader {
 		return
 	}
 	a.refreshes.Add(1)
+	a.refreshing.Add(1)
 	go func() {
 		defer a.refreshes.Done()
+		defer a.refreshing.Add(-1)
 		ctx, cancel := context.WithTimeout(context.Background(), a.cache.hardTTL())
 		defer cancel()
 		e, err := a.loadEntry(ctx, d, a.clock())
@@ -188,7 +198,7 @@ type callerLoad func(ctx context.Context) (*keyward.Credential, *time.Time, erro
 func (a *Authority) cachedCaller(k [32]byte, now time.Time) (*callerEntry, bool) {
 	if e := a.cache.getCaller(k, now); e != nil {
 		a.metrics.cacheHit()
-		return e, a.cache.aging(e.loaded, now)
+		return e, a.cache.aging(&k, e.loaded, now)
 	}
 	a.metrics.cacheMiss()
 	return nil, false
@@ -222,13 +232,18 @@ func (a *Authority) refreshCaller(k [32]byte, load callerLoad) {
 	if a.closed {
 		return
 	}
+	if a.refreshing.Load() >= maxRefreshes {
+		return
+	}
 	fl, leader := a.callerLoads.join(k)
 	if !leader {
 		return
 	}
 	a.refreshes.Add(1)
+	a.refreshing.Add(1)
 	go func() {
 		defer a.refreshes.Done()
+		defer a.refreshing.Add(-1)
 		ctx, cancel := context.WithTimeout(context.Background(), a.cache.hardTTL())
 		defer cancel()
 		e, err := a.loadCaller(ctx, k, a.clock(), load)

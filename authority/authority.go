@@ -56,6 +56,7 @@ type Authority struct {
 	refreshMu     sync.Mutex           // guards closed against refreshes starting while Close waits
 	closed        bool
 	refreshes     sync.WaitGroup
+	refreshing    atomic.Int64 // background refreshes under way (maxRefreshes)
 	roleSnap      atomic.Pointer[roleSnapshot]
 	roleGen       atomic.Uint64 // counts invalidations of everything: see snapshotRoles
 }

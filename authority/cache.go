@@ -196,10 +196,20 @@ func (c *cache) fresh(loaded int64, now time.Time) bool {
 	return n >= loaded && n-loaded < c.ttl
 }
 
-// aging reports whether an entry loaded at loaded is past half its TTL: still served, while
-// one background load refreshes it.
-func (c *cache) aging(loaded int64, now time.Time) bool {
-	return c != nil && now.UnixMicro()-loaded >= c.ttl/2
+// aging reports whether the entry under key d, loaded at loaded, is old enough to refresh: it
+// is still served while one background load refreshes it. The age is between half and nine
+// tenths of the TTL, spread by d (a SHA-256, so uniform), so that keys loaded together (after
+// a start or an invalidation of everything) do not all ask the store again at once.
+func (c *cache) aging(d *[32]byte, loaded int64, now time.Time) bool {
+	if c == nil || c.ttl <= 0 {
+		return false
+	}
+	spread := c.ttl * 2 / 5
+	at := c.ttl / 2
+	if spread > 0 {
+		at += int64(binary.LittleEndian.Uint64(d[:8]) % uint64(spread))
+	}
+	return now.UnixMicro()-loaded >= at
 }
 
 // hardTTL is how long an entry may serve: a background refresh may take no longer.

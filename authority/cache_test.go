@@ -1,6 +1,7 @@
 package authority
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -440,5 +441,27 @@ func checkIndex[E cached](t *testing.T, tb *table[E]) {
 		if indexed != len(s.entries) || len(s.entries) > tb.perShard {
 			t.Fatalf("shard %d: %d entries, %d indexed, bound %d", i, len(s.entries), indexed, tb.perShard)
 		}
+	}
+}
+
+// TestAgingSpread checks that entries loaded together come up for refresh at ages spread
+// between half and nine tenths of the TTL, not all at once.
+func TestAgingSpread(t *testing.T) {
+	t.Parallel()
+	c := newCache(10*time.Second, 100)
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	var first, last time.Duration = time.Hour, 0
+	for i := range 1000 {
+		d := sha256.Sum256([]byte(strconv.Itoa(i)))
+		age := time.Duration(0)
+		for ; !c.aging(&d, t0.UnixMicro(), t0.Add(age)); age += 10 * time.Millisecond {
+			if age > 10*time.Second {
+				t.Fatalf("key %d never ages", i)
+			}
+		}
+		first, last = min(first, age), max(last, age)
+	}
+	if first < 5*time.Second || last > 9*time.Second || last-first < 3*time.Second {
+		t.Fatalf("1000 keys age between %s and %s, want spread over 5-9 s", first, last)
 	}
 }

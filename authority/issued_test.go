@@ -305,7 +305,7 @@ func TestOneLoadPerKey(t *testing.T) {
 	}
 }
 
-// TestStaleWhileRevalidate: past half its TTL a cached key is answered from its entry while
+// TestStaleWhileRevalidate: past half its TTL (how far past depends on the key) a cached key is answered from its entry while
 // one background load refreshes it; past the TTL it is loaded before answering; a revocation
 // is refused at once, whatever the entry's age.
 func TestStaleWhileRevalidate(t *testing.T) {
@@ -313,7 +313,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	e := newIssuedEnv(t, nil, Options{CacheTTL: 10 * time.Second})
 	k := e.create(t, "hot")
 	e.verify(t, k)
-	e.advance(6 * time.Second)
+	e.advance(9500 * time.Millisecond) // past the latest age at which an entry refreshes (9 s)
 	hold := make(chan struct{})
 	e.s.hold.Store(&hold)
 	before := e.s.bySecret.Load()
@@ -328,7 +328,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	if n := e.s.bySecret.Load() - before; n != 1 {
 		t.Fatalf("10 verifications of an aging key made %d loads, want 1 (in the background)", n)
 	}
-	e.advance(4 * time.Second) // 10 s after the first load, 4 s after the refresh
+	e.advance(time.Second) // 10.5 s after the first load, 1 s after the refresh
 	before = e.s.bySecret.Load()
 	e.verify(t, k)
 	if n := e.s.bySecret.Load() - before; n != 0 {
@@ -425,7 +425,7 @@ func TestCallerStaleWhileRevalidate(t *testing.T) {
 	if _, err := e.a.Authenticate(ctx, k, ""); err != nil {
 		t.Fatal(err)
 	}
-	e.advance(6 * time.Second)
+	e.advance(9500 * time.Millisecond) // past the latest age at which an entry refreshes (9 s)
 	hold := make(chan struct{})
 	e.s.hold.Store(&hold)
 	before := e.s.bySecret.Load()
@@ -440,7 +440,7 @@ func TestCallerStaleWhileRevalidate(t *testing.T) {
 	if n := e.s.bySecret.Load() - before; n != 1 {
 		t.Fatalf("10 authentications of an aging caller made %d loads, want 1 (in the background)", n)
 	}
-	e.advance(4 * time.Second) // 10 s after the first load, 4 s after the refresh
+	e.advance(time.Second) // 10.5 s after the first load, 1 s after the refresh
 	before = e.s.bySecret.Load()
 	if _, err := e.a.Authenticate(ctx, k, ""); err != nil {
 		t.Fatal(err)

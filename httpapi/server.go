@@ -111,8 +111,8 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 type routeOpts struct {
 	public  bool             // served without authentication
 	guarded bool             // the guard (guard.go) checks the request before its handler
-	hot     *metrics.Surface // set on a verification endpoint (hot.go): no request timer, sampled access lines
-	surface string           // the hot endpoint's name in metrics and the access log
+	surface string           // a verification endpoint's name (hot.go): no request timer, sampled access lines
+	hot     *metrics.Surface // its metrics (nil without metrics)
 }
 
 func (s *Server) routes() {
@@ -262,7 +262,7 @@ func (s *Server) base(sf surface, o routeOpts, h http.Handler) http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		}
-		if o.hot == nil {
+		if o.surface == "" {
 			ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 			defer cancel()
 			r = r.WithContext(ctx)
