@@ -82,6 +82,7 @@ type config struct {
 
 func main() {
 	bare := flag.String("serve-bare", "", "") // internal: run as the bare handler on this address
+	extra := flag.String("serve-flags", "", "more flags for keyward serve, separated by spaces (e.g. \"--cache-ttl 60s\")")
 	stores := flag.String("stores", "sqlite,postgres", "comma-separated stores to run on: sqlite, postgres")
 	stored := flag.String("stored", "1000,1000000", "comma-separated numbers of stored credentials on SQLite")
 	pgStored := flag.String("pg-stored", "1000", "comma-separated numbers of stored credentials on PostgreSQL (its Import writes row by row)")
@@ -97,6 +98,7 @@ func main() {
 	flag.IntVar(&c.neverIssued, "never-issued", 100000, "how many never-issued keys auth-never rotates among")
 	flag.StringVar(&c.wrk, "wrk", "", "wrk binary (default: from PATH, else <repo>/.cache/bin)")
 	flag.Parse()
+	serveFlags = strings.Fields(*extra)
 	if *bare != "" {
 		serveBare(*bare)
 		return

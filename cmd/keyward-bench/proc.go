@@ -136,6 +136,7 @@ func startKeyward(bin, dir, dbURL, masterKeyFile string, cacheSize int) *keyward
 	if dbURL != "" {
 		args = append(args, "--database", dbURL)
 	}
+	args = append(args, serveFlags...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.Env = cleanEnv()
@@ -229,3 +230,6 @@ func serveBare(addr string) {
 		log.Fatal(err)
 	}
 }
+
+// serveFlags are -serve-flags: more flags for every keyward serve this run starts.
+var serveFlags []string
