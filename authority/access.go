@@ -71,13 +71,13 @@ func (a *Authority) callerOf(e *callerEntry, now time.Time, remoteAddr string) (
 // entry is dropped at once by an invalidation and never served past the TTL.
 func (a *Authority) lookup(ctx context.Context, d [32]byte, now time.Time) (*entry, error) {
 	if e := a.cache.get(d, now); e != nil {
-		a.metrics.cacheHit()
+		a.metrics.cacheHit(&d)
 		if a.cache.aging(&d, e.loaded, now) {
 			a.refresh(d)
 		}
 		return e, nil
 	}
-	a.metrics.cacheMiss()
+	a.metrics.cacheMiss(&d)
 	if !a.mayBeIssued(&d, now) {
 		return nil, nil
 	}
@@ -197,10 +197,10 @@ type callerLoad func(ctx context.Context) (*keyward.Credential, *time.Time, erro
 // counting the hit or miss, and whether the entry is past half its TTL (see lookup).
 func (a *Authority) cachedCaller(k [32]byte, now time.Time) (*callerEntry, bool) {
 	if e := a.cache.getCaller(k, now); e != nil {
-		a.metrics.cacheHit()
+		a.metrics.cacheHit(&k)
 		return e, a.cache.aging(&k, e.loaded, now)
 	}
-	a.metrics.cacheMiss()
+	a.metrics.cacheMiss(&k)
 	return nil, false
 }
 
