@@ -64,8 +64,6 @@ func (a *Authority) applyLimits(ctx context.Context, id int64, l *limits, v *key
 	if l == nil || (l.rateLimit == nil && !l.counted) {
 		return v, nil
 	}
-	ctx, cancel := a.bounded(ctx)
-	defer cancel()
 	out := *v
 	if rl := l.rateLimit; rl != nil {
 		res, err := a.limiter.Allow(ctx, l.limiterKey, ratelimit.Rate{Limit: rl.Limit, Period: rl.Duration})
@@ -81,6 +79,10 @@ func (a *Authority) applyLimits(ctx context.Context, id int64, l *limits, v *key
 		}
 	}
 	if l.counted {
+		// The store call needs the timer; the limiter needs none (in memory) or has its own
+		// (the Redis client's read and write timeouts).
+		ctx, cancel := a.bounded(ctx)
+		defer cancel()
 		left, ok, err := a.store.ConsumeCredit(ctx, id, refillFrom(l.refill, a.clock()))
 		if err != nil {
 			return nil, err
