@@ -116,17 +116,21 @@ func (a *Authority) bounded(ctx context.Context) (context.Context, context.Cance
 // pool serves at once in front of the requests that must wait for theirs.
 const maxRefreshes = 8
 
-// refresh reloads d's entry in the background, unless a load of it is under way.
+// refresh reloads d's verification entry in the background (see refreshIn).
 func (a *Authority) refresh(d [32]byte) {
+	refreshIn(a, &a.loads, d, func(ctx context.Context, now time.Time) (*entry, error) { return a.loadEntry(ctx, d, now) })
+}
+
+// refreshIn reloads the entry under k in the background with load, unless a load of it is
+// under way (in loads), maxRefreshes already run (the next request for k tries again; the TTL
+// bounds how long it may wait), or the authority is closing.
+func refreshIn[E any](a *Authority, loads *flights[E], k [32]byte, load func(context.Context, time.Time) (*E, error)) {
 	a.refreshMu.Lock()
 	defer a.refreshMu.Unlock()
-	if a.closed {
+	if a.closed || a.refreshing.Load() >= maxRefreshes {
 		return
 	}
-	if a.refreshing.Load() >= maxRefreshes {
-		return // the next request for d tries again; the TTL bounds how long it may wait
-	}
-	fl, leader := a.loads.join(d)
+	fl, leader := loads.join(k)
 	if !leader {
 		return
 	}
@@ -137,10 +141,10 @@ func (a *Authority) refresh(d [32]byte) {
 		defer a.refreshing.Add(-1)
 		ctx, cancel := context.WithTimeout(context.Background(), a.cache.hardTTL())
 		defer cancel()
-		e, err := a.loadEntry(ctx, d, a.clock())
-		a.loads.finish(d, fl, e, err)
-		if err != nil && !isCode(err, keyward.ENotFound) {
-			a.logger.Warn("refreshing a cached key failed; it is loaded again when its entry expires", "err", err)
+		e, err := load(ctx, a.clock())
+		loads.finish(k, fl, e, err)
+		if err != nil && !isCode(err, keyward.ENotFound) && !isCode(err, keyward.EUnauthenticated) {
+			a.logger.Warn("refreshing a cached entry failed; it is loaded again when it expires", "err", err)
 		}
 	}()
 }
@@ -210,7 +214,9 @@ func (a *Authority) cachedCaller(k [32]byte, now time.Time) (*callerEntry, bool)
 // hit makes no closure.
 func (a *Authority) callerFor(ctx context.Context, k [32]byte, now time.Time, e *callerEntry, load callerLoad) (*callerEntry, error) {
 	if e != nil {
-		a.refreshCaller(k, load)
+		refreshIn(a, &a.callerLoads, k, func(ctx context.Context, now time.Time) (*callerEntry, error) {
+			return a.loadCaller(ctx, k, now, load)
+		})
 		return e, nil
 	}
 	ctx, cancel := a.bounded(ctx)
@@ -222,36 +228,6 @@ func (a *Authority) callerFor(ctx context.Context, k [32]byte, now time.Time, e 
 	e, err := a.loadCaller(ctx, k, now, load)
 	a.callerLoads.finish(k, fl, e, err)
 	return e, err
-}
-
-// refreshCaller reloads k's authentication entry in the background, unless a load of it is
-// under way.
-func (a *Authority) refreshCaller(k [32]byte, load callerLoad) {
-	a.refreshMu.Lock()
-	defer a.refreshMu.Unlock()
-	if a.closed {
-		return
-	}
-	if a.refreshing.Load() >= maxRefreshes {
-		return
-	}
-	fl, leader := a.callerLoads.join(k)
-	if !leader {
-		return
-	}
-	a.refreshes.Add(1)
-	a.refreshing.Add(1)
-	go func() {
-		defer a.refreshes.Done()
-		defer a.refreshing.Add(-1)
-		ctx, cancel := context.WithTimeout(context.Background(), a.cache.hardTTL())
-		defer cancel()
-		e, err := a.loadCaller(ctx, k, a.clock(), load)
-		a.callerLoads.finish(k, fl, e, err)
-		if err != nil && !isCode(err, keyward.ENotFound) && !isCode(err, keyward.EUnauthenticated) {
-			a.logger.Warn("refreshing a cached caller failed; it is loaded again when its entry expires", "err", err)
-		}
-	}()
 }
 
 // loadCaller builds the authentication entry under k from what load returns, and caches it.

@@ -268,77 +268,119 @@ func TestIssuedAcrossReplicas(t *testing.T) {
 	}
 }
 
-// TestOneLoadPerKey: concurrent verifications of a key that is not cached make one store load,
-// and that load is one query: the roles come from the authority's snapshot.
+// lookupCase is one of the two ways a key is looked up, each with its own cache table and
+// loads: verification (Verify) and authentication as an API caller (Authenticate).
+type lookupCase struct {
+	name string
+	// use presents the key: "VALID" when it is accepted, else the verification code or the
+	// error's code.
+	use func(e *issuedEnv, key string) string
+	// waiters is how many wait on the load of digest d under way.
+	waiters func(a *Authority, d [32]byte) int
+	// otherReads is whether a load reads more than the secret's row (an API caller's user and
+	// bindings; a verification takes roles from the snapshot and its record in one query).
+	otherReads bool
+	revoked    string // what use says once the key is revoked
+}
+
+var lookupCases = []lookupCase{
+	{name: "verify", use: func(e *issuedEnv, k string) string {
+		v, err := e.a.Verify(e.admin, keyward.VerifyInput{Key: k})
+		if err != nil {
+			return string(keyward.ErrorCode(err))
+		}
+		return v.Code
+	}, waiters: (*Authority).LoadWaiters, revoked: keyward.CodeRevoked},
+	{name: "authenticate", use: func(e *issuedEnv, k string) string {
+		if _, err := e.a.Authenticate(context.Background(), k, ""); err != nil {
+			return string(keyward.ErrorCode(err))
+		}
+		return keyward.CodeValid
+	}, waiters: (*Authority).CallerLoadWaiters, otherReads: true, revoked: string(keyward.EUnauthenticated)},
+}
+
+// TestOneLoadPerKey: concurrent lookups of a key that is not cached make one store load (no
+// thundering herd when a hot key's entry expires), and a verification's load is one query: the
+// roles come from the authority's snapshot.
 func TestOneLoadPerKey(t *testing.T) {
 	t.Parallel()
-	e := newIssuedEnv(t, nil, Options{})
-	k := e.create(t, "hot")
-	e.verify(t, k) // the roles snapshot is read once
-	e.a.cache.invalidate(keyward.Invalidation{All: true})
-	hold := make(chan struct{})
-	e.s.hold.Store(&hold)
-	before, other := e.s.bySecret.Load(), e.s.other.Load()
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			v, err := e.a.Verify(e.admin, keyward.VerifyInput{Key: k})
-			if err != nil || v.Code != keyward.CodeValid {
-				t.Errorf("verify: %+v, %v", v, err)
+	for _, c := range lookupCases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newIssuedEnv(t, nil, Options{})
+			k := e.create(t, "hot")
+			c.use(e, k) // the roles snapshot is read once
+			e.a.cache.invalidate(keyward.Invalidation{All: true})
+			hold := make(chan struct{})
+			e.s.hold.Store(&hold)
+			before, other := e.s.bySecret.Load(), e.s.other.Load()
+			var wg sync.WaitGroup
+			for range 32 {
+				wg.Go(func() {
+					if got := c.use(e, k); got != keyward.CodeValid {
+						t.Errorf("%s: %s", c.name, got)
+					}
+				})
+			}
+			// Release the load only once the 31 others wait on it, so that none can find the
+			// key cached instead.
+			d := sha256.Sum256([]byte(k))
+			for deadline := time.Now().Add(10 * time.Second); c.waiters(e.a, d) < 31; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					close(hold)
+					t.Fatalf("%d lookups joined the load under way, want 31", c.waiters(e.a, d))
+				}
+			}
+			e.s.hold.Store(nil)
+			close(hold)
+			wg.Wait()
+			n, m := e.s.bySecret.Load()-before, e.s.other.Load()-other
+			if n != 1 || (!c.otherReads && m != 0) {
+				t.Fatalf("32 concurrent lookups of one uncached key made %d loads and %d other reads, want 1 and 0", n, m)
 			}
 		})
 	}
-	// Release the load only once the 31 others wait on it, so that none can find the key
-	// cached instead.
-	d := sha256.Sum256([]byte(k))
-	for deadline := time.Now().Add(10 * time.Second); e.a.LoadWaiters(d) < 31; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			close(hold)
-			t.Fatalf("%d verifications joined the load under way, want 31", e.a.LoadWaiters(d))
-		}
-	}
-	e.s.hold.Store(nil)
-	close(hold)
-	wg.Wait()
-	if n, m := e.s.bySecret.Load()-before, e.s.other.Load()-other; n != 1 || m != 0 {
-		t.Fatalf("32 concurrent verifications of one uncached key made %d loads and %d other reads, want 1 and 0", n, m)
-	}
 }
 
-// TestStaleWhileRevalidate: past half its TTL (how far past depends on the key) a cached key is answered from its entry while
-// one background load refreshes it; past the TTL it is loaded before answering; a revocation
-// is refused at once, whatever the entry's age.
+// TestStaleWhileRevalidate: past half its TTL (how far past depends on the key) a cached key is
+// answered from its entry while one background load refreshes it; past the TTL it is loaded
+// before answering; a revocation is refused at once, whatever the entry's age.
 func TestStaleWhileRevalidate(t *testing.T) {
 	t.Parallel()
-	e := newIssuedEnv(t, nil, Options{CacheTTL: 10 * time.Second})
-	k := e.create(t, "hot")
-	e.verify(t, k)
-	e.advance(9500 * time.Millisecond) // past the latest age at which an entry refreshes (9 s)
-	hold := make(chan struct{})
-	e.s.hold.Store(&hold)
-	before := e.s.bySecret.Load()
-	for range 10 {
-		if got := e.verify(t, k); got != keyward.CodeValid { // answered while the refresh waits
-			t.Fatalf("aging key: %s", got)
-		}
-	}
-	e.s.hold.Store(nil)
-	close(hold)
-	e.a.refreshes.Wait()
-	if n := e.s.bySecret.Load() - before; n != 1 {
-		t.Fatalf("10 verifications of an aging key made %d loads, want 1 (in the background)", n)
-	}
-	e.advance(time.Second) // 10.5 s after the first load, 1 s after the refresh
-	before = e.s.bySecret.Load()
-	e.verify(t, k)
-	if n := e.s.bySecret.Load() - before; n != 0 {
-		t.Fatalf("a refreshed entry was loaded again (%d)", n)
-	}
-	if _, err := e.a.RevokeCredential(e.admin, keyward.SystemProject, "hot"); err != nil {
-		t.Fatal(err)
-	}
-	if got := e.verify(t, k); got != keyward.CodeRevoked {
-		t.Fatalf("revoked key: %s, want REVOKED", got)
+	for _, c := range lookupCases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newIssuedEnv(t, nil, Options{CacheTTL: 10 * time.Second})
+			k := e.create(t, "hot")
+			c.use(e, k)
+			e.advance(9500 * time.Millisecond) // past the latest age at which an entry refreshes (9 s)
+			hold := make(chan struct{})
+			e.s.hold.Store(&hold)
+			before := e.s.bySecret.Load()
+			for range 10 {
+				if got := c.use(e, k); got != keyward.CodeValid { // answered while the refresh waits
+					t.Fatalf("aging key: %s", got)
+				}
+			}
+			e.s.hold.Store(nil)
+			close(hold)
+			e.a.refreshes.Wait()
+			if n := e.s.bySecret.Load() - before; n != 1 {
+				t.Fatalf("10 lookups of an aging key made %d loads, want 1 (in the background)", n)
+			}
+			e.advance(time.Second) // 10.5 s after the first load, 1 s after the refresh
+			before = e.s.bySecret.Load()
+			c.use(e, k)
+			if n := e.s.bySecret.Load() - before; n != 0 {
+				t.Fatalf("a refreshed entry was loaded again (%d)", n)
+			}
+			if _, err := e.a.RevokeCredential(e.admin, keyward.SystemProject, "hot"); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.use(e, k); got != c.revoked {
+				t.Fatalf("revoked key: %s, want %s", got, c.revoked)
+			}
+		})
 	}
 }
 
@@ -381,77 +423,4 @@ func (p digestPages) SecretDigests(_ context.Context, after []byte, limit int) (
 		return nil, nil
 	}
 	return p, nil
-}
-
-// TestOneCallerLoadPerKey: concurrent authentications with one uncached key make one load,
-// which the others wait for (no thundering herd on an API caller's key when its entry expires).
-func TestOneCallerLoadPerKey(t *testing.T) {
-	t.Parallel()
-	e := newIssuedEnv(t, nil, Options{})
-	k := e.create(t, "caller")
-	hold := make(chan struct{})
-	e.s.hold.Store(&hold)
-	before := e.s.bySecret.Load()
-	var wg sync.WaitGroup
-	for range 32 {
-		wg.Go(func() {
-			if _, err := e.a.Authenticate(context.Background(), k, ""); err != nil {
-				t.Errorf("authenticate: %v", err)
-			}
-		})
-	}
-	d := sha256.Sum256([]byte(k))
-	for deadline := time.Now().Add(10 * time.Second); e.a.CallerLoadWaiters(d) < 31; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			close(hold)
-			t.Fatalf("%d authentications joined the load under way, want 31", e.a.CallerLoadWaiters(d))
-		}
-	}
-	e.s.hold.Store(nil)
-	close(hold)
-	wg.Wait()
-	if n := e.s.bySecret.Load() - before; n != 1 {
-		t.Fatalf("32 concurrent authentications of one uncached key made %d loads, want 1", n)
-	}
-}
-
-// TestCallerStaleWhileRevalidate: past half its TTL a cached caller is authenticated from its
-// entry while one background load refreshes it; a revocation refuses it at once.
-func TestCallerStaleWhileRevalidate(t *testing.T) {
-	t.Parallel()
-	e := newIssuedEnv(t, nil, Options{CacheTTL: 10 * time.Second})
-	k := e.create(t, "caller")
-	ctx := context.Background()
-	if _, err := e.a.Authenticate(ctx, k, ""); err != nil {
-		t.Fatal(err)
-	}
-	e.advance(9500 * time.Millisecond) // past the latest age at which an entry refreshes (9 s)
-	hold := make(chan struct{})
-	e.s.hold.Store(&hold)
-	before := e.s.bySecret.Load()
-	for range 10 {
-		if _, err := e.a.Authenticate(ctx, k, ""); err != nil { // answered while the refresh waits
-			t.Fatalf("aging caller: %v", err)
-		}
-	}
-	e.s.hold.Store(nil)
-	close(hold)
-	e.a.refreshes.Wait()
-	if n := e.s.bySecret.Load() - before; n != 1 {
-		t.Fatalf("10 authentications of an aging caller made %d loads, want 1 (in the background)", n)
-	}
-	e.advance(time.Second) // 10.5 s after the first load, 1 s after the refresh
-	before = e.s.bySecret.Load()
-	if _, err := e.a.Authenticate(ctx, k, ""); err != nil {
-		t.Fatal(err)
-	}
-	if n := e.s.bySecret.Load() - before; n != 0 {
-		t.Fatalf("a refreshed caller was loaded again (%d)", n)
-	}
-	if _, err := e.a.RevokeCredential(e.admin, keyward.SystemProject, "caller"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.a.Authenticate(ctx, k, ""); !isCode(err, keyward.EUnauthenticated) {
-		t.Fatalf("revoked caller: %v, want unauthenticated", err)
-	}
 }

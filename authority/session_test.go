@@ -324,7 +324,7 @@ func TestSessionIsNoAPIKey(t *testing.T) {
 	if err != nil || v.Valid || v.Code != keyward.CodeNotFound {
 		t.Fatalf("verify a session = %+v, %v; want NOT_FOUND", v, err)
 	}
-	if v, err := f.a.VerifyForGateway(context.Background(), keyward.VerifyInput{Key: s.Key}, ""); err != nil || v.Code != keyward.CodeNotFound {
+	if v, _, err := f.a.VerifyForGateway(context.Background(), keyward.VerifyInput{Key: s.Key}, ""); err != nil || v.Code != keyward.CodeNotFound {
 		t.Fatalf("gateway verify of a session = %+v, %v; want NOT_FOUND", v, err)
 	}
 	if _, err := f.a.Authenticate(context.Background(), s.Key, "10.0.0.1"); err != nil {

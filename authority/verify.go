@@ -30,15 +30,9 @@ func (a *Authority) VerifyMemo(ctx context.Context, in keyward.VerifyInput) (*ke
 
 // VerifyForGateway verifies a key presented to a gateway (forward-auth): there is no separate
 // caller, the gateway is trusted by where it runs. project, when not empty, restricts the
-// answer to keys of that project (slug); others are NOT_FOUND.
-func (a *Authority) VerifyForGateway(ctx context.Context, in keyward.VerifyInput, project string) (*keyward.Verification, error) {
-	v, _, err := a.VerifyForGatewayMemo(ctx, in, project)
-	return v, err
-}
-
-// VerifyForGatewayMemo is VerifyForGateway, with the memo of the answer when the answer is
-// shared (see Memo).
-func (a *Authority) VerifyForGatewayMemo(ctx context.Context, in keyward.VerifyInput, project string) (*keyward.Verification, *Memo, error) {
+// answer to keys of that project (slug); others are NOT_FOUND. The memo is the answer's when it
+// is shared (see Memo).
+func (a *Authority) VerifyForGateway(ctx context.Context, in keyward.VerifyInput, project string) (*keyward.Verification, *Memo, error) {
 	v, e, err := a.verify(ctx, in, func(_ int64, slug string) bool { return project == "" || slug == project }, "")
 	return v, memoOf(v, e), err
 }

@@ -26,7 +26,7 @@ func (s *Server) forwardAuth(w http.ResponseWriter, r *http.Request) error {
 		}
 		project, limited403 = q.Get("project"), q.Get("limited_status") == "403"
 	}
-	v, memo, err := s.authority.VerifyForGatewayMemo(r.Context(), in, project)
+	v, memo, err := s.authority.VerifyForGateway(r.Context(), in, project)
 	if err != nil {
 		return err
 	}

@@ -176,15 +176,3 @@ func (m *Memory) sweep(now time.Time) {
 		s.mu.Unlock()
 	}
 }
-
-// len returns how many keys the limiter holds.
-func (m *Memory) len() int {
-	n := 0
-	for i := range m.shards {
-		s := &m.shards[i]
-		s.mu.Lock()
-		n += len(s.tats)
-		s.mu.Unlock()
-	}
-	return n
-}

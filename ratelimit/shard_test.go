@@ -110,3 +110,15 @@ func TestMemoryShardSize(t *testing.T) {
 		t.Fatalf("a limiter shard is %d bytes, not a multiple of %d", size, shardPad)
 	}
 }
+
+// len returns how many keys the limiter holds, for tests.
+func (m *Memory) len() int {
+	n := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		n += len(s.tats)
+		s.mu.Unlock()
+	}
+	return n
+}

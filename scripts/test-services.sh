@@ -30,15 +30,8 @@ log() { echo "test-services: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 # as_root runs a command as root: directly, or through sudo -n when that is possible.
-as_root() {
-	if [ "$(id -u)" = 0 ]; then
-		"$@"
-	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-		sudo -n "$@"
-	else
-		return 1
-	fi
-}
+# shellcheck source=as-root.sh
+. "$(dirname "${BASH_SOURCE[0]}")/as-root.sh"
 
 apt_updated=
 # apt_install installs Debian packages non-interactively, refreshing the package lists first
