@@ -29,7 +29,6 @@ own="${KEYWARD_TEST_SERVICES_OWN:-}"
 log() { echo "test-services: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-# as_root runs a command as root: directly, or through sudo -n when that is possible.
 # shellcheck source=as-root.sh
 . "$(dirname "${BASH_SOURCE[0]}")/as-root.sh"
 
