@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/ca"
+	"github.com/keyward/keyward/internal/cacheline"
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/ratelimit"
@@ -72,7 +73,7 @@ const statShards = 16
 
 type statShard struct {
 	hits, misses atomic.Uint64
-	_            [128 - 16]byte
+	_            [cacheline.Pad - 16]byte
 }
 
 func (s *stats) cacheHit(d *[32]byte)  { s.shards[d[31]%statShards].hits.Add(1) }
@@ -380,10 +381,6 @@ const (
 	usageShards    = 1 << usageShardBits
 )
 
-// shardPad is what each shard is padded to: two cache lines, so that no two shards' fields share
-// a line wherever the array starts, and the adjacent-line prefetcher does not pair them either.
-const shardPad = 128
-
 // usageState is one shard's share of the pending usage. Per-hour counts of verifications by
 // result code (a later issue) belong here too, under the same mu, swapped out by the same flush.
 type usageState struct {
@@ -393,7 +390,7 @@ type usageState struct {
 
 type usageShard struct {
 	usageState
-	_ [shardPad - unsafe.Sizeof(usageState{})%shardPad]byte
+	_ [cacheline.Pad - unsafe.Sizeof(usageState{})%cacheline.Pad]byte
 }
 
 func newUsageRecorder(store keyward.Store, logger *slog.Logger, every time.Duration) *usageRecorder {

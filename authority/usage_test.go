@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/cacheline"
 	"github.com/keyward/keyward/ratelimit"
 )
 
@@ -235,7 +236,7 @@ func TestUsageFlushRetry(t *testing.T) {
 // TestUsageShardSize keeps each shard on cache lines of its own.
 func TestUsageShardSize(t *testing.T) {
 	t.Parallel()
-	if size := unsafe.Sizeof(usageShard{}); size%shardPad != 0 {
-		t.Fatalf("a usage shard is %d bytes, not a multiple of %d", size, shardPad)
+	if size := unsafe.Sizeof(usageShard{}); size%cacheline.Pad != 0 {
+		t.Fatalf("a usage shard is %d bytes, not a multiple of %d", size, cacheline.Pad)
 	}
 }

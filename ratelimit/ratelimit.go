@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/keyward/keyward/internal/cacheline"
 )
 
 // Rate is Limit events per Period.
@@ -79,10 +81,6 @@ type Memory struct {
 // process runs): 64 spreads the cores of any machine keyward runs on, for 8 KiB.
 const memoryShards = 64
 
-// shardPad is what each shard is padded to: two cache lines, so that no two shards' fields share
-// a line wherever the array starts, and the adjacent-line prefetcher does not pair them either.
-const shardPad = 128
-
 const neverScanned = math.MinInt64
 
 type memoryState struct {
@@ -92,7 +90,7 @@ type memoryState struct {
 
 type memoryShard struct {
 	memoryState
-	_ [shardPad - unsafe.Sizeof(memoryState{})%shardPad]byte
+	_ [cacheline.Pad - unsafe.Sizeof(memoryState{})%cacheline.Pad]byte
 }
 
 // NewMemory returns an in-memory limiter; now is the clock (nil for time.Now).

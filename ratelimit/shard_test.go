@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/keyward/keyward/internal/cacheline"
 )
 
 // Concurrent checks keep GCRA exact per key, whichever shards the keys fall into: with the clock
@@ -106,8 +108,8 @@ func TestMemorySweepAllShards(t *testing.T) {
 // TestMemoryShardSize keeps each shard on cache lines of its own.
 func TestMemoryShardSize(t *testing.T) {
 	t.Parallel()
-	if size := unsafe.Sizeof(memoryShard{}); size%shardPad != 0 {
-		t.Fatalf("a limiter shard is %d bytes, not a multiple of %d", size, shardPad)
+	if size := unsafe.Sizeof(memoryShard{}); size%cacheline.Pad != 0 {
+		t.Fatalf("a limiter shard is %d bytes, not a multiple of %d", size, cacheline.Pad)
 	}
 }
 
