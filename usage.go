@@ -85,6 +85,7 @@ type UsageBucket struct {
 type UsageKey struct {
 	ID         int64      `json:"id"`
 	Name       string     `json:"name"`
+	State      State      `json:"state"`
 	Valid      int64      `json:"valid"`
 	Refused    int64      `json:"refused"`
 	CreatedAt  time.Time  `json:"created_at"`
