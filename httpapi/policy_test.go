@@ -69,6 +69,8 @@ var policy = map[string]struct {
 	"POST /v1/projects/{project}/credentials":                   {keyward.PermKeysCreate, project, 201},
 	"GET /v1/projects/{project}/credentials":                    {keyward.PermKeysRead, project, 200},
 	"GET /v1/projects/{project}/credentials/{ref}":              {keyward.PermKeysRead, project, 200},
+	"GET /v1/projects/{project}/usage":                          {keyward.PermKeysRead, project, 200},
+	"GET /v1/projects/{project}/credentials/{ref}/usage":        {keyward.PermKeysRead, project, 200},
 	"PATCH /v1/projects/{project}/credentials/{ref}":            {keyward.PermKeysUpdate, project, 200},
 	"DELETE /v1/projects/{project}/credentials/{ref}":           {keyward.PermKeysRevoke, project, 200},
 	"POST /v1/projects/{project}/credentials/{ref}/renew":       {keyward.PermKeysRenew, project, 200},

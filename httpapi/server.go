@@ -125,6 +125,8 @@ func (s *Server) routes() {
 	s.route("/v1/projects/{project}/credentials/{ref}/renew", false, map[string]handlerFunc{"POST": s.renewCredential})
 	s.route("/v1/projects/{project}/credentials/{ref}/roll", false, map[string]handlerFunc{"POST": s.rollCredential})
 	s.route("/v1/projects/{project}/credentials/{ref}/reveal", false, map[string]handlerFunc{"POST": s.revealKey})
+	s.route("/v1/projects/{project}/usage", false, map[string]handlerFunc{"GET": s.usage})
+	s.route("/v1/projects/{project}/credentials/{ref}/usage", false, map[string]handlerFunc{"GET": s.usage})
 	s.route("/v1/ca.pem", true, map[string]handlerFunc{"GET": s.caPEM})
 	s.route("/v1/crl", true, map[string]handlerFunc{"GET": s.crl})
 	s.route("/v1/clusters", false, map[string]handlerFunc{"GET": s.listClusters, "POST": s.createCluster})
