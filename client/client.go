@@ -256,6 +256,38 @@ func (c *Client) Credential(ctx context.Context, project, ref string) (*keyward.
 	return &out, nil
 }
 
+// Usage returns the verifications of project over window ("24h", the default when "", or
+// "30d") by bucket and code, with its most used and its unused credentials.
+func (c *Client) Usage(ctx context.Context, project, window string) (*keyward.UsageReport, error) {
+	p, err := projectPath(project)
+	if err != nil {
+		return nil, err
+	}
+	return c.usage(ctx, p+"/usage", window)
+}
+
+// CredentialUsage returns the verifications of credential ref (a name or an id) of project
+// over window, as Usage does.
+func (c *Client) CredentialUsage(ctx context.Context, project, ref, window string) (*keyward.UsageReport, error) {
+	p, err := credentialPath(project, ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.usage(ctx, p+"/usage", window)
+}
+
+func (c *Client) usage(ctx context.Context, path, window string) (*keyward.UsageReport, error) {
+	q := url.Values{}
+	if window != "" {
+		q.Set("window", window)
+	}
+	var out keyward.UsageReport
+	if err := c.do(ctx, request{method: http.MethodGet, path: path, query: q}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // UpdateCredential changes the fields of credential ref that in sets. When in.Version is not 0
 // it is sent as If-Match, and the server refuses with EConflict if the credential has changed
 // since that version was read (and with EInvalid a version below 1).

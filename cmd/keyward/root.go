@@ -105,6 +105,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newKeyCmd(a),
 		newProjectCmd(a),
 		newAuditCmd(a),
+		newUsageCmd(a),
 		newWhoamiCmd(a),
 		newLoginCmd(a),
 		newLogoutCmd(a),
