@@ -18,7 +18,7 @@ import (
 
 // fill writes a bit of everything a deployment holds into s: projects, users (one with a
 // password, one deleted), a custom role with bindings, credentials (one rolled with a grace
-// secret, one revoked, one touched), and events with and without detail. It returns the
+// secret, one revoked, one touched), hourly usage counts, and events with and without detail. It returns the
 // tokens issued, every one of which must still verify after a copy.
 func fill(t *testing.T, s keyward.Store) (live []string) {
 	t.Helper()
@@ -159,6 +159,13 @@ func fill(t *testing.T, s keyward.Store) (live []string) {
 	live = append(live, refilledTok, countedTok, limitedTok)
 
 	must("TouchCredentials", s.TouchCredentials(ctx, map[int64]time.Time{rolled.ID: now.Add(5 * time.Second), b.Credential.ID: now}))
+	hour := now.Truncate(time.Hour)
+	must("AddUsage", s.AddUsage(ctx, []keyward.UsageCount{
+		{CredentialID: b.Credential.ID, Hour: hour.Add(-time.Hour), Code: keyward.CodeValid, Count: 40},
+		{CredentialID: rolled.ID, Hour: hour, Code: keyward.CodeValid, Count: 3},
+		{CredentialID: rolled.ID, Hour: hour, Code: keyward.CodeRateLimited, Count: 1},
+		{CredentialID: refilled.ID, Hour: hour, Code: keyward.CodeUsageExceeded, Count: 2},
+	}))
 	must("AppendEvent", s.AppendEvent(ctx, &keyward.Event{Time: now, Action: "credential.verify", Outcome: keyward.OutcomeDenied}))
 	return live
 }
@@ -188,7 +195,7 @@ func TestCopy(t *testing.T) {
 		t.Fatalf("Export: %v", err)
 	}
 	if len(want.Secrets) < len(tokens) || len(want.Events) < 10 || len(want.Certificates) != 3 ||
-		len(want.Clusters) != 2 || len(want.Settings) != 2 {
+		len(want.Clusters) != 2 || len(want.Settings) != 2 || len(want.Usage) != 4 {
 		t.Fatalf("the fixture is thin: %s", want.Summary())
 	}
 

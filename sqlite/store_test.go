@@ -557,3 +557,55 @@ func TestSnapshotLimits(t *testing.T) {
 		t.Fatalf("ConsumeCredit in the copy, the next day = %v, %v, %v; want 9, true", left, ok, err)
 	}
 }
+
+// TestSnapshotUsage checks that Export and Import carry what 0006 added: the hourly usage
+// counts, each with its credential, project, hour and code, and that the copy adds to them.
+func TestSnapshotUsage(t *testing.T) {
+	ctx := t.Context()
+	src := MustOpen(t, filepath.Join(t.TempDir(), "src.db"))
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	hour := now.Truncate(time.Hour)
+	b := &keyward.Bootstrap{
+		Project:    &keyward.Project{Slug: keyward.SystemProject, Name: "System", CreatedAt: now},
+		Roles:      []*keyward.Role{{ID: 1, Name: keyward.RoleAdmin, Permissions: keyward.AllPermissions, BuiltIn: true}},
+		Admin:      &keyward.User{Name: keyward.AdminUser, CreatedAt: now},
+		Credential: &keyward.Credential{Name: "boot", Type: keyward.APIToken, Environment: keyward.Live, KeyType: keyward.Secret, Active: true},
+		Secret:     &keyward.CredentialSecret{Digest: []byte("boot")},
+		Event:      &keyward.Event{Action: "bootstrap", Outcome: keyward.OutcomeSuccess},
+	}
+	if err := src.Bootstrap(ctx, b); err != nil {
+		t.Fatalf("Bootstrap: %v", err)
+	}
+	id := b.Credential.ID
+	counts := []keyward.UsageCount{
+		{CredentialID: id, Hour: hour.Add(-25 * time.Hour), Code: keyward.CodeValid, Count: 7},
+		{CredentialID: id, Hour: hour, Code: keyward.CodeExpired, Count: 2},
+		{CredentialID: id, Hour: hour, Code: keyward.CodeValid, Count: 5},
+	}
+	if err := src.AddUsage(ctx, counts); err != nil {
+		t.Fatalf("AddUsage: %v", err)
+	}
+	want, err := src.Export(ctx)
+	if err != nil {
+		t.Fatalf("Export: %v", err)
+	}
+	if len(want.Usage) != 3 || want.Usage[0].ProjectID != b.Project.ID || !want.Usage[0].Hour.Equal(counts[0].Hour) ||
+		want.Usage[2].Code != keyward.CodeValid || want.Usage[2].Count != 5 {
+		t.Fatalf("Export of usage: %+v", want.Usage)
+	}
+	dst := MustOpen(t, filepath.Join(t.TempDir(), "dst.db"))
+	got, err := snapshot.Copy(ctx, src, dst)
+	if err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	if d := snapshot.Diff(want, got); d != nil {
+		t.Fatalf("the copy differs: %v", d)
+	}
+	if err := dst.AddUsage(ctx, counts[2:]); err != nil {
+		t.Fatalf("AddUsage in the copy: %v", err)
+	}
+	rows, err := dst.Usage(ctx, keyward.UsageFilter{ProjectID: b.Project.ID, From: hour})
+	if err != nil || len(rows) != 2 || rows[1].Count != 10 {
+		t.Fatalf("the copy's counts after one more batch: %+v, %v; want VALID at 10", rows, err)
+	}
+}
