@@ -43,6 +43,7 @@ type Authority struct {
 	storeTimeout  time.Duration // see Options.StoreTimeout
 	metrics       stats
 	mk            *masterkey.Key
+	chainReady    atomic.Bool // InitAuditChain did its work
 	ca            atomic.Pointer[ca.CA]
 	stopWatch     context.CancelFunc
 	watchDone     chan struct{}

@@ -119,6 +119,8 @@ type engine struct {
 	bySerialSQL       string
 	forVerifySQL      string // the text of forVerify
 
+	auditKey atomic.Pointer[[]byte] // the audit chain key: see SetAuditKey
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -417,20 +419,24 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(tx *txn) error) err
 	if err := fn(t); err != nil {
 		return s.fail(ctx, op, err)
 	}
-	if err := s.commit(ctx, tx, t.ch); err != nil {
+	if err := s.commit(ctx, t); err != nil {
 		return s.fail(ctx, op, err)
 	}
 	return nil
 }
 
-// commit tells the Dialect what tx changed, then commits it.
-func (s *Store) commit(ctx context.Context, tx *sql.Tx, ch *changes) error {
-	if inv, ok := ch.invalidation(); ok {
-		if err := s.e.d.BeforeCommit(ctx, tx, inv); err != nil {
+// commit chains the audit events tx inserted (chain.go), tells the Dialect what tx changed,
+// then commits it.
+func (s *Store) commit(ctx context.Context, t *txn) error {
+	if err := s.chainPending(ctx, t); err != nil {
+		return err
+	}
+	if inv, ok := t.ch.invalidation(); ok {
+		if err := s.e.d.BeforeCommit(ctx, t.tx, inv); err != nil {
 			return err
 		}
 	}
-	return tx.Commit()
+	return t.tx.Commit()
 }
 
 // savepoint runs fn under a savepoint of the bound transaction: fn's writes, and what they
@@ -496,7 +502,7 @@ func (s *Store) runTx(ctx context.Context, fn func(tx keyward.Store) error) (boo
 	if err := fn(bound); err != nil {
 		return st.retry, err
 	}
-	if err := s.commit(ctx, tx, &st.ch); err != nil {
+	if err := s.commit(ctx, &txn{conn{s.e, tx}, tx, &st.ch}); err != nil {
 		return s.e.d.Classify(err) == Contention, s.fail(ctx, "commit", err)
 	}
 	return false, nil
