@@ -17,6 +17,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/postgres"
 	"github.com/keyward/keyward/postgrestest"
+	"github.com/keyward/keyward/sqlstore"
 	"github.com/keyward/keyward/storetest"
 )
 
@@ -27,6 +28,23 @@ func TestStore(t *testing.T) {
 	t.Parallel()
 	schemas := postgrestest.NewSchemas(t)
 	storetest.Run(t, func(t *testing.T) keyward.Store { return MustOpen(t, schemas.Get(t)) })
+}
+
+// TestAuditChain runs the audit chain checks, tampering through a connection of its own.
+func TestAuditChain(t *testing.T) {
+	t.Parallel()
+	schemas := postgrestest.NewSchemas(t)
+	storetest.RunChain(t, func(t *testing.T) (keyward.Store, storetest.Exec) {
+		url := schemas.Get(t)
+		s := MustOpen(t, url)
+		conn := rawConn(t, url)
+		return s, func(t *testing.T, q string, args ...any) {
+			t.Helper()
+			if _, err := conn.Exec(t.Context(), sqlstore.Rebind(q), args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	})
 }
 
 // TestStoreShared runs the shared-database checks on two stores (two pools) on one schema, as

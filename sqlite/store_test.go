@@ -34,6 +34,21 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) keyward.Store { return MustOpen(t, sqlitetest.Path(t)) })
 }
 
+// TestAuditChain runs the audit chain checks, tampering through a connection of its own.
+func TestAuditChain(t *testing.T) {
+	storetest.RunChain(t, func(t *testing.T) (keyward.Store, storetest.Exec) {
+		path := sqlitetest.Path(t)
+		s := MustOpen(t, path)
+		db := rawDB(t, path)
+		return s, func(t *testing.T, q string, args ...any) {
+			t.Helper()
+			if _, err := db.ExecContext(t.Context(), q, args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	})
+}
+
 // TestStoreShared runs the shared-database checks on two stores opened on one file, as two
 // keyward processes on one host would have.
 func TestStoreShared(t *testing.T) {
