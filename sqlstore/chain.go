@@ -82,11 +82,6 @@ func (s *Store) chainEvents(ctx context.Context, tx *txn, head chainHead, evs []
 	if k := s.e.auditKey.Load(); k != nil {
 		key = *k
 	}
-	st, err := tx.prepare(ctx, `UPDATE events SET seq = ?, prev_hash = ?, hash = ?, mac = ? WHERE id = ?`)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	for _, p := range evs {
 		seq := head.seq + 1
 		h := auditchain.Hash(&p.ev, seq, head.hash)
@@ -98,12 +93,14 @@ func (s *Store) chainEvents(ctx context.Context, tx *txn, head chainHead, evs []
 		if prev == nil {
 			prev = []byte{}
 		}
-		if _, err := st.ExecContext(ctx, seq, prev, h, mac, p.id); err != nil {
+		// Not prepared: most commits chain one event, and the drivers cache the statement.
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET seq = ?, prev_hash = ?, hash = ?, mac = ? WHERE id = ?`,
+			seq, prev, h, mac, p.id); err != nil {
 			return err
 		}
 		head = chainHead{seq, h}
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE audit_chain_head SET seq = ?, hash = ? WHERE id = 1`, head.seq, head.hash)
+	_, err := tx.ExecContext(ctx, `UPDATE audit_chain_head SET seq = ?, hash = ? WHERE id = 1`, head.seq, head.hash)
 	return err
 }
 

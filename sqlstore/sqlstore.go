@@ -15,6 +15,8 @@
 //   - What a write transaction changed that can change a verification's answer is recorded as it
 //     is written (see changes); just before commit the Dialect's BeforeCommit hears it once, as
 //     one keyward.Invalidation (PostgreSQL announces it on its change feed).
+//   - Every audit event a transaction inserts takes its place in the audit chain just before
+//     the transaction commits, under one lock on the chain's head (see chain.go).
 //   - Driver errors are classified by the Dialect and turned into *keyward.Error here, with
 //     messages that carry no SQL and no values.
 package sqlstore
