@@ -30,6 +30,7 @@ type Store interface {
 	PKIStore
 	AuditStore
 	UsageStore
+	AuditChainStore
 
 	// Bootstrap writes, in one transaction, everything a first start creates; it fills the
 	// event's ActorUserID with the admin's id, and the admin's UpdatedAt with CreatedAt when
@@ -314,6 +315,57 @@ type UsageStore interface {
 	// PruneUsage deletes the counts of hours before before, of every project, and returns how
 	// many rows it deleted.
 	PruneUsage(ctx context.Context, before time.Time) (int64, error)
+}
+
+// AuditChainStore keeps the audit events in a tamper-evident chain (package auditchain says
+// how an event is hashed). Every event a mutation writes is chained when its transaction
+// commits: it gets the next position (Seq, from 1, in commit order and without gaps, whichever
+// server commits it), the hash of the event before it (PrevHash, empty for the first), its own
+// Hash over its content, Seq and PrevHash, and a MAC of that hash under the chain key. Stores
+// that several servers share serialize this last step of each writing transaction.
+type AuditChainStore interface {
+	// SetAuditKey gives the store the chain key (32 bytes; EInvalid otherwise), once the
+	// master key that seals it is loaded: call it before the first write. Until it is called,
+	// events are chained without a MAC, and auditchain.Verify reports each of them as not
+	// authenticated; keyward's commands set the key before they write anything.
+	SetAuditKey(key []byte) error
+	// AuditChainHead returns the head of the chain as the store records it, and the largest
+	// event id (0 for none).
+	AuditChainHead(ctx context.Context) (*ChainHead, error)
+	// ChainBacklog chains, in id order and after the current head, the events that have no
+	// place in the chain yet (Seq 0) and whose id is at most upTo: those written before the
+	// store kept a chain. It returns how many it chained. Several servers may call it at once;
+	// each event is chained once.
+	ChainBacklog(ctx context.Context, upTo int64) (int, error)
+	// WalkAuditChain calls fn with every event and its place in the chain, by ascending Seq
+	// and then id, the events without a place (Seq 0) last by id, all from one consistent
+	// snapshot, and returns the head as that snapshot records it. An error from fn stops the
+	// walk and is returned.
+	WalkAuditChain(ctx context.Context, fn func(*ChainedEvent) error) (*ChainHead, error)
+}
+
+// ChainLink is an event's place in the audit chain. Seq 0 means none: the event was written
+// before the store kept a chain, or outside keyward. MAC is nil for an event chained before
+// the store had the chain key.
+type ChainLink struct {
+	Seq      int64
+	PrevHash []byte
+	Hash     []byte
+	MAC      []byte
+}
+
+// ChainedEvent is an event with its place in the audit chain.
+type ChainedEvent struct {
+	Event
+	Chain ChainLink
+}
+
+// ChainHead is the last event of the audit chain as the store records it (Seq 0 and an empty
+// Hash for an empty chain), and the largest event id.
+type ChainHead struct {
+	Seq         int64
+	Hash        []byte
+	LastEventID int64
 }
 
 // Bootstrap is what a first start writes: the system project, the built-in roles, the admin

@@ -46,6 +46,7 @@ type Authority struct {
 	storeTimeout  time.Duration // see Options.StoreTimeout
 	metrics       stats
 	mk            *masterkey.Key
+	chainReady    atomic.Bool // InitAuditChain did its work
 	ca            atomic.Pointer[ca.CA]
 	stopWatch     context.CancelFunc
 	watchDone     chan struct{}
@@ -134,8 +135,9 @@ type Options struct {
 	// authentication (an earlier deadline of the context wins): the hot HTTP endpoints set no
 	// deadline of their own, since a cached answer needs no timer. Default DefaultStoreTimeout.
 	StoreTimeout time.Duration
-	// MasterKey seals the CA's keys and recoverable tokens. Without it the authority issues
-	// API tokens only; InitCA then loads or creates the CA.
+	// MasterKey seals the CA's keys, recoverable tokens and the audit chain key. Without it the
+	// authority issues API tokens only and its events carry no MAC; InitAuditChain and InitCA
+	// then load or create the chain key and the CA.
 	MasterKey *masterkey.Key
 }
 

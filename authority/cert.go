@@ -27,28 +27,16 @@ const (
 // errNoCA is returned by certificate operations on an authority set up without a master key.
 var errNoCA = keyward.Errorf(keyward.EUnavailable, "this server has no certificate authority configured")
 
-// InitCA checks the master key against the store and loads the CA, creating both on first
-// start. A wrong master key is refused with a clear error and nothing is changed.
+// InitCA checks the master key against the store, loads the audit chain key (InitAuditChain)
+// and the CA, creating them on first start. A wrong master key is refused with a clear error
+// and nothing is changed.
 func (a *Authority) InitCA(ctx context.Context) error {
 	if a.mk == nil {
 		return errors.New("authority: InitCA needs Options.MasterKey")
 	}
-	// Servers starting at once on an empty database race here: CreateSetting lets exactly one
-	// write the key check and the CA, and the others adopt what it wrote.
-	check, err := a.store.Setting(ctx, SettingKeyCheck)
-	if isCode(err, keyward.ENotFound) {
-		err = a.store.CreateSetting(ctx, SettingKeyCheck, a.mk.Check(), nil)
-		if isCode(err, keyward.EConflict) {
-			check, err = a.store.Setting(ctx, SettingKeyCheck)
-		}
-	}
-	if err != nil {
+	// The key check first, then the audit chain key: the CA's creation writes an event.
+	if err := a.InitAuditChain(ctx); err != nil {
 		return err
-	}
-	if check != nil {
-		if err := a.mk.Verify(check); err != nil {
-			return err
-		}
 	}
 	state, err := a.store.Setting(ctx, SettingCA)
 	if isCode(err, keyward.ENotFound) {
@@ -127,7 +115,8 @@ func (a *Authority) RotateMasterKey(ctx context.Context, next *masterkey.Key) er
 	old := a.mk
 	ev := &keyward.Event{Time: a.clock(), Actor: "system", Action: "masterkey.rotate", Outcome: keyward.OutcomeSuccess,
 		Detail: map[string]string{"fingerprint": next.Fingerprint()}}
-	return a.store.Reseal(ctx, []string{SettingKeyCheck, SettingCA}, func(label string, blob []byte) ([]byte, error) {
+	keys := []string{SettingKeyCheck, SettingCA, SettingAuditChainKey}
+	return a.store.Reseal(ctx, keys, func(label string, blob []byte) ([]byte, error) {
 		switch label {
 		case "setting:" + SettingKeyCheck:
 			if err := old.Verify(blob); err != nil {
@@ -136,6 +125,9 @@ func (a *Authority) RotateMasterKey(ctx context.Context, next *masterkey.Key) er
 			return next.Check(), nil
 		case "setting:" + SettingCA, "cluster":
 			return ca.Reseal(blob, old, next)
+		case "setting:" + SettingAuditChainKey:
+			// The chain key itself does not change, so no event has to be rewritten.
+			return masterkey.Reseal(old, next, blob, chainKeyLabel)
 		case "secret":
 			return masterkey.Reseal(old, next, blob, tokenLabel)
 		}

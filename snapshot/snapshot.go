@@ -40,10 +40,25 @@ type Snapshot struct {
 	Certificates  []keyward.Certificate      // every certificate issued, the revoked ones a CRL lists included
 	Clusters      []keyward.Cluster          // with their sealed client CAs
 	Settings      []Setting                  // the CA's sealed state and the like
-	Events        []keyward.Event
+	Events        []Event                    // with their places in the audit chain
+	AuditHead     ChainHead                  // the audit chain's head as the store records it
 	// Usage is the hourly verification counts (keyward.UsageCount), by credential id, hour
 	// and code: counts still in a server's memory at the export are not in it.
 	Usage []keyward.UsageCount
+}
+
+// Event is an audit event with its place in the audit chain, copied as it is so that the
+// chain verifies on the target as it did on the source (with the source's master key, which
+// seals the chain key among the settings).
+type Event struct {
+	keyward.Event
+	Chain keyward.ChainLink
+}
+
+// ChainHead is the audit chain's last position and hash as the store records them.
+type ChainHead struct {
+	Seq  int64
+	Hash []byte
 }
 
 // Setting is one server setting. Its value may be sealed under the master key: a copy keeps
@@ -101,6 +116,9 @@ func Diff(a, b *Snapshot) []string {
 	d = diffRows(d, "settings", a.Settings, b.Settings)
 	d = diffRows(d, "events", a.Events, b.Events)
 	d = diffRows(d, "usage", a.Usage, b.Usage)
+	if a.AuditHead.Seq != b.AuditHead.Seq || string(a.AuditHead.Hash) != string(b.AuditHead.Hash) {
+		d = append(d, "audit chain head differs")
+	}
 	return d
 }
 

@@ -14,8 +14,8 @@ func TestInvalidText(t *testing.T) {
 		Users:    []snapshot.User{{User: keyward.User{ID: 2, Name: "b\xffob"}}},
 		Credentials: []keyward.Credential{{ID: 3, Name: "web", Description: "a\x00b",
 			Meta: map[string]string{"t\x00": "v"}}},
-		Events: []keyward.Event{{ID: 4, Action: "login", Detail: map[string]string{"name": "m\xe2\x82"}},
-			{ID: 5, Action: "ok", Detail: map[string]string{"k": "v"}}},
+		Events: []snapshot.Event{{Event: keyward.Event{ID: 4, Action: "login", Detail: map[string]string{"name": "m\xe2\x82"}}},
+			{Event: keyward.Event{ID: 5, Action: "ok", Detail: map[string]string{"k": "v"}}}},
 	}
 	want := []string{"user 2 name", "credential 3 description", "credential 3 meta", "event 4 detail"}
 	if got := s.InvalidText(); !reflect.DeepEqual(got, want) {

@@ -28,6 +28,8 @@ type changes struct {
 	credentials, users []int64 // appended to only, so that mark and undo are lengths
 	secrets            [][]byte
 	roles              bool
+	// events are the audit events the transaction inserted, chained when it commits (chain.go).
+	events []pendingEvent
 }
 
 // maxAnnouncedSecrets bounds the digests one notification names (PostgreSQL's payload is
@@ -50,18 +52,18 @@ func (c *changes) add(k changeKind, ids ...int64) {
 
 // changeMark is where changes stood when a savepoint was set.
 type changeMark struct {
-	credentials, users, secrets int
-	roles                       bool
+	credentials, users, secrets, events int
+	roles                               bool
 }
 
 func (c *changes) mark() changeMark {
-	return changeMark{len(c.credentials), len(c.users), len(c.secrets), c.roles}
+	return changeMark{len(c.credentials), len(c.users), len(c.secrets), len(c.events), c.roles}
 }
 
 // undo forgets what was recorded after m: the savepoint it was set for rolled back.
 func (c *changes) undo(m changeMark) {
 	c.credentials, c.users, c.roles = c.credentials[:m.credentials], c.users[:m.users], m.roles
-	c.secrets = c.secrets[:m.secrets]
+	c.secrets, c.events = c.secrets[:m.secrets], c.events[:m.events]
 }
 
 // invalidation is what the changes invalidate, each id once and ascending; false when nothing.

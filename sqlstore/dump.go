@@ -163,29 +163,18 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 		}); err != nil {
 		return err
 	}
-	if snap.Events, err = collect(ctx, tx, `SELECT id, time, actor_user_id, actor_credential_id, actor, action,
-		project_id, credential_id, remote_addr, outcome, detail FROM events ORDER BY id`,
-		func(row rowScanner) (keyward.Event, error) {
-			var ev keyward.Event
-			var t Time
-			var detail sql.NullString
-			if err := row.Scan(&ev.ID, &t, &ev.ActorUserID, &ev.ActorCredentialID, &ev.Actor, &ev.Action,
-				&ev.ProjectID, &ev.CredentialID, &ev.RemoteAddr, &ev.Outcome, &detail); err != nil {
-				return ev, err
-			}
-			ev.Time = t.T
-			if detail.Valid {
-				if err := json.Unmarshal([]byte(detail.String), &ev.Detail); err != nil {
-					return ev, fmt.Errorf("sqlstore: event %d detail: %w", ev.ID, err)
-				}
-				if len(ev.Detail) == 0 {
-					ev.Detail = nil
-				}
-			}
-			return ev, nil
+	if snap.Events, err = collect(ctx, tx, `SELECT `+chainedColumns+` FROM events ORDER BY id`,
+		func(row rowScanner) (snapshot.Event, error) {
+			ce, err := scanChained(row)
+			return snapshot.Event{Event: ce.Event, Chain: ce.Chain}, err
 		}); err != nil {
 		return err
 	}
+	head, err := readHead(ctx, tx.conn)
+	if err != nil {
+		return err
+	}
+	snap.AuditHead = snapshot.ChainHead{Seq: head.Seq, Hash: head.Hash}
 	snap.Usage, err = collect(ctx, tx, `SELECT credential_id, project_id, hour, code, count FROM usage_hourly
 		ORDER BY credential_id, hour, code`,
 		func(row rowScanner) (keyward.UsageCount, error) {
@@ -364,8 +353,9 @@ func importRows(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 	}); err != nil {
 		return err
 	}
-	return insert("events", `INSERT INTO events (id, time, actor_user_id, actor_credential_id, actor, action,
-		project_id, credential_id, remote_addr, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if err := insert("events", `INSERT INTO events (id, time, actor_user_id, actor_credential_id, actor, action,
+		project_id, credential_id, remote_addr, outcome, detail, seq, prev_hash, hash, mac)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		len(snap.Events), func(i int) ([]any, error) {
 			ev := snap.Events[i]
 			var detail any
@@ -376,7 +366,18 @@ func importRows(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 				}
 				detail = string(b)
 			}
+			// The chain is copied as it is: it verifies on the target as it did on the source.
 			return []any{ev.ID, ev.Time, ev.ActorUserID, ev.ActorCredentialID, ev.Actor, ev.Action,
-				ev.ProjectID, ev.CredentialID, ev.RemoteAddr, ev.Outcome, detail}, nil
-		})
+				ev.ProjectID, ev.CredentialID, ev.RemoteAddr, ev.Outcome, detail,
+				nullID(ev.Chain.Seq), ev.Chain.PrevHash, ev.Chain.Hash, ev.Chain.MAC}, nil
+		}); err != nil {
+		return err
+	}
+	hash := snap.AuditHead.Hash
+	if hash == nil {
+		hash = []byte{}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, snap.AuditHead.Seq, hash)
+	return err
 }

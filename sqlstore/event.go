@@ -2,15 +2,14 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"fmt"
 
 	"github.com/keyward/keyward"
 )
 
 // insertEvent stores ev in tx and returns its id; the caller sets ev.ID once tx commits.
-// An empty Detail is stored as NULL and read back as nil.
+// An empty Detail is stored as NULL and read back as nil. The event takes its place in the
+// audit chain when tx commits (chain.go), as it was stored now.
 func insertEvent(ctx context.Context, tx *txn, ev *keyward.Event) (int64, error) {
 	if err := keyward.CheckText(ev); err != nil {
 		return 0, err
@@ -29,7 +28,11 @@ func insertEvent(ctx context.Context, tx *txn, ev *keyward.Event) (int64, error)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		ev.Time, ev.ActorUserID, ev.ActorCredentialID, ev.Actor, ev.Action,
 		ev.ProjectID, ev.CredentialID, ev.RemoteAddr, ev.Outcome, detail).Scan(&id)
-	return id, err
+	if err != nil {
+		return 0, err
+	}
+	tx.ch.eventInserted(id, ev)
+	return id, nil
 }
 
 // AppendEvent stores an event that has no change of its own and sets ev.ID.
@@ -50,8 +53,7 @@ func (s *Store) AppendEvent(ctx context.Context, ev *keyward.Event) error {
 // ListEvents returns events that match f, newest (highest id) first, before f.BeforeID when it
 // is set, at most f.Limit (default 100, at most 1000).
 func (s *Store) ListEvents(ctx context.Context, f keyward.EventFilter) ([]*keyward.Event, error) {
-	q := `SELECT id, time, actor_user_id, actor_credential_id, actor, action,
-		project_id, credential_id, remote_addr, outcome, detail FROM events WHERE 1 = 1`
+	q := `SELECT ` + eventColumns + ` FROM events WHERE 1 = 1`
 	var args []any
 	if f.BeforeID > 0 {
 		q += ` AND id < ?`
@@ -77,21 +79,9 @@ func (s *Store) ListEvents(ctx context.Context, f keyward.EventFilter) ([]*keywa
 	defer rows.Close()
 	evs := []*keyward.Event{}
 	for rows.Next() {
-		var ev keyward.Event
-		var t Time
-		var detail sql.NullString
-		if err := rows.Scan(&ev.ID, &t, &ev.ActorUserID, &ev.ActorCredentialID, &ev.Actor, &ev.Action,
-			&ev.ProjectID, &ev.CredentialID, &ev.RemoteAddr, &ev.Outcome, &detail); err != nil {
+		ev, err := scanEvent(rows)
+		if err != nil {
 			return nil, s.fail(ctx, "list events", err)
-		}
-		ev.Time = t.T
-		if detail.Valid {
-			if err := json.Unmarshal([]byte(detail.String), &ev.Detail); err != nil {
-				return nil, fmt.Errorf("sqlstore: event %d detail: %w", ev.ID, err)
-			}
-			if len(ev.Detail) == 0 {
-				ev.Detail = nil
-			}
 		}
 		evs = append(evs, &ev)
 	}

@@ -15,6 +15,8 @@
 //   - What a write transaction changed that can change a verification's answer is recorded as it
 //     is written (see changes); just before commit the Dialect's BeforeCommit hears it once, as
 //     one keyward.Invalidation (PostgreSQL announces it on its change feed).
+//   - Every audit event a transaction inserts takes its place in the audit chain just before
+//     the transaction commits, under one lock on the chain's head (see chain.go).
 //   - Driver errors are classified by the Dialect and turned into *keyward.Error here, with
 //     messages that carry no SQL and no values.
 package sqlstore
@@ -118,6 +120,8 @@ type engine struct {
 	bySecretSQL       string // the text of bySecret and bySerial, built once
 	bySerialSQL       string
 	forVerifySQL      string // the text of forVerify
+
+	auditKey atomic.Pointer[[]byte] // the audit chain key: see SetAuditKey
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -417,20 +421,24 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(tx *txn) error) err
 	if err := fn(t); err != nil {
 		return s.fail(ctx, op, err)
 	}
-	if err := s.commit(ctx, tx, t.ch); err != nil {
+	if err := s.commit(ctx, t); err != nil {
 		return s.fail(ctx, op, err)
 	}
 	return nil
 }
 
-// commit tells the Dialect what tx changed, then commits it.
-func (s *Store) commit(ctx context.Context, tx *sql.Tx, ch *changes) error {
-	if inv, ok := ch.invalidation(); ok {
-		if err := s.e.d.BeforeCommit(ctx, tx, inv); err != nil {
+// commit chains the audit events tx inserted (chain.go), tells the Dialect what tx changed,
+// then commits it.
+func (s *Store) commit(ctx context.Context, t *txn) error {
+	if err := s.chainPending(ctx, t); err != nil {
+		return err
+	}
+	if inv, ok := t.ch.invalidation(); ok {
+		if err := s.e.d.BeforeCommit(ctx, t.tx, inv); err != nil {
 			return err
 		}
 	}
-	return tx.Commit()
+	return t.tx.Commit()
 }
 
 // savepoint runs fn under a savepoint of the bound transaction: fn's writes, and what they
@@ -496,7 +504,7 @@ func (s *Store) runTx(ctx context.Context, fn func(tx keyward.Store) error) (boo
 	if err := fn(bound); err != nil {
 		return st.retry, err
 	}
-	if err := s.commit(ctx, tx, &st.ch); err != nil {
+	if err := s.commit(ctx, &txn{conn{s.e, tx}, tx, &st.ch}); err != nil {
 		return s.e.d.Classify(err) == Contention, s.fail(ctx, "commit", err)
 	}
 	return false, nil

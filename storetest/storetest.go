@@ -108,6 +108,7 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 func RunShared(t *testing.T, open func(t *testing.T) (keyward.Store, keyward.Store)) {
 	testShared(t, open)
 	t.Run("ConcurrentUse", func(t *testing.T) { testConcurrentUse(t, open) })
+	t.Run("AuditChain", func(t *testing.T) { testAuditChainShared(t, open) })
 }
 
 // t0 is the suite's "now": fixed, and a whole number of microseconds so it survives storage.

@@ -34,6 +34,9 @@ func offlineDB(t *testing.T, dir, keyFile string) string {
 		t.Fatal(err)
 	}
 	a := authority.New(store, authority.Options{MasterKey: mk})
+	if err := a.InitAuditChain(ctx); err != nil { // first, as serve does
+		t.Fatal(err)
+	}
 	if _, err := a.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}

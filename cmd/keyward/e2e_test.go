@@ -354,6 +354,11 @@ func TestEndToEnd(t *testing.T) {
 	log := srv.stderr.String() + srv2.stderr.String()
 	srv2.stop(t)
 
+	// Every event the server wrote, first start included, is in a chain that verifies.
+	if r := runOffline(t, nil, "audit", "verify", "--data", data); r.code != 0 || !strings.Contains(r.stdout, "OK:") {
+		t.Fatalf("audit verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	// No token, in clear, in any database file or in the log.
 	files, _ := filepath.Glob(filepath.Join(data, "*"))
 	if len(files) == 0 {

@@ -407,6 +407,10 @@ func TestThreeReplicas(t *testing.T) {
 	for _, srv := range []*server{a, b, c} {
 		srv.stop(t)
 	}
+	// Three replicas wrote events at once: one chain, without gaps, that verifies.
+	if r := runOffline(t, nil, "audit", "verify", "--database", pg, "--master-key-file", keyFile); r.code != 0 || !strings.Contains(r.stdout, "OK:") {
+		t.Fatalf("audit verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // TestReplicaDatabaseOutage: clients keep calling one replica while its database first stops

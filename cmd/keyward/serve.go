@@ -177,6 +177,13 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		}
 	}()
 
+	// Before anything writes: every audit event is chained under the chain key it loads.
+	if err := auth.InitAuditChain(ctx); err != nil {
+		if errors.Is(err, masterkey.ErrMismatch) {
+			return fmt.Errorf("loading the certificate authority: %w", err)
+		}
+		return fmt.Errorf("loading the audit chain key: %w", err)
+	}
 	tok, err := auth.Bootstrap(ctx)
 	if err != nil {
 		return fmt.Errorf("first-start setup: %w", err)
