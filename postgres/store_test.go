@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -71,15 +74,30 @@ func versions(t *testing.T, url string) []int64 {
 func wantVersions(t *testing.T, url string) {
 	t.Helper()
 	vs := versions(t, url)
-	latest := postgres.LatestSchemaVersion()
-	if got, want := len(vs), int(latest); got != want {
-		t.Fatalf("versions = %v, want 1..%d", vs, want)
+	if want := embeddedVersions(t); !slices.Equal(vs, want) || vs[len(vs)-1] != postgres.LatestSchemaVersion() {
+		t.Fatalf("versions = %v, want %v", vs, want)
 	}
-	for i, v := range vs {
-		if got, want := v, int64(i+1); got != want {
-			t.Fatalf("versions = %v, want 1..%d without gaps", vs, latest)
+}
+
+// embeddedVersions returns the versions of this engine's migration files, ascending: what a
+// migrated database records (other branches' numbers may be missing until they merge).
+func embeddedVersions(t *testing.T) []int64 {
+	t.Helper()
+	entries, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []int64
+	for _, e := range entries {
+		num, _, _ := strings.Cut(e.Name(), "_")
+		v, err := strconv.ParseInt(num, 10, 64)
+		if err != nil {
+			t.Fatalf("migration %q: %v", e.Name(), err)
 		}
+		vs = append(vs, v)
 	}
+	slices.Sort(vs)
+	return vs
 }
 
 func TestMigrations(t *testing.T) {
@@ -122,7 +140,7 @@ func TestMigrations(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Migrate: %v", err)
 		}
-		if got, want := n, int(postgres.LatestSchemaVersion()); got != want {
+		if got, want := n, len(embeddedVersions(t)); got != want {
 			t.Fatalf("Migrate applied %d, want %d", got, want)
 		}
 		cur, _, err = postgres.SchemaStatus(t.Context(), url)
@@ -170,8 +188,8 @@ func TestMigrations(t *testing.T) {
 		for _, a := range applied {
 			total += a
 		}
-		if total > int(postgres.LatestSchemaVersion()) {
-			t.Fatalf("the Migrate calls applied %d migrations in all, more than the %d there are", total, postgres.LatestSchemaVersion())
+		if total > len(embeddedVersions(t)) {
+			t.Fatalf("the Migrate calls applied %d migrations in all, more than the %d there are", total, len(embeddedVersions(t)))
 		}
 	})
 

@@ -41,6 +41,27 @@ type Snapshot struct {
 	Clusters      []keyward.Cluster          // with their sealed client CAs
 	Settings      []Setting                  // the CA's sealed state and the like
 	Events        []keyward.Event
+	// WebhookEndpoints (by id, with their sealed secrets), WebhookDeliveries (by Seq, with
+	// their leases) and ExpiryMarks (by credential id, action, expires_at) are the webhooks'
+	// outbox and what the expiry sweep announced.
+	WebhookEndpoints  []keyward.WebhookEndpoint
+	WebhookDeliveries []WebhookDelivery
+	ExpiryMarks       []ExpiryMark
+}
+
+// WebhookDelivery is one delivery with its lease, which keyward.WebhookDelivery does not show.
+type WebhookDelivery struct {
+	keyward.WebhookDelivery
+	LeaseUntil *time.Time
+	LeaseToken string
+}
+
+// ExpiryMark records that the expiry sweep announced a credential's expiring or expiry at
+// ExpiresAt.
+type ExpiryMark struct {
+	CredentialID int64
+	Action       string
+	ExpiresAt    time.Time
 }
 
 // Setting is one server setting. Its value may be sealed under the master key: a copy keeps

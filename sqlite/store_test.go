@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -124,13 +126,8 @@ func TestMigrations(t *testing.T) {
 		s := MustOpen(t, path)
 		s.Close()
 		vs := versions(t, rawDB(t, path))
-		if got, want := len(vs), int(sqlite.LatestSchemaVersion()); got != want || vs[len(vs)-1] != sqlite.LatestSchemaVersion() {
-			t.Fatalf("versions = %v, want 1..%d", vs, want)
-		}
-		for i, v := range vs {
-			if got, want := v, int64(i+1); got != want {
-				t.Fatalf("versions = %v, want 1..%d without gaps", vs, len(vs))
-			}
+		if want := embeddedVersions(t); !slices.Equal(vs, want) || vs[len(vs)-1] != sqlite.LatestSchemaVersion() {
+			t.Fatalf("versions = %v, want %v", vs, want)
 		}
 	})
 
@@ -143,7 +140,7 @@ func TestMigrations(t *testing.T) {
 			}
 		}
 		vs := versions(t, rawDB(t, path))
-		if got, want := len(vs), int(sqlite.LatestSchemaVersion()); got != want {
+		if got, want := len(vs), len(embeddedVersions(t)); got != want {
 			t.Fatalf("versions after three opens = %v, want %d rows", vs, want)
 		}
 	})
@@ -556,4 +553,25 @@ func TestSnapshotLimits(t *testing.T) {
 	if left, ok, err := dst.ConsumeCredit(ctx, c.ID, day.Add(24*time.Hour)); err != nil || !ok || left == nil || *left != 9 {
 		t.Fatalf("ConsumeCredit in the copy, the next day = %v, %v, %v; want 9, true", left, ok, err)
 	}
+}
+
+// embeddedVersions returns the versions of this engine's migration files, ascending: what a
+// migrated database records (other branches' numbers may be missing until they merge).
+func embeddedVersions(t *testing.T) []int64 {
+	t.Helper()
+	entries, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []int64
+	for _, e := range entries {
+		num, _, _ := strings.Cut(e.Name(), "_")
+		v, err := strconv.ParseInt(num, 10, 64)
+		if err != nil {
+			t.Fatalf("migration %q: %v", e.Name(), err)
+		}
+		vs = append(vs, v)
+	}
+	slices.Sort(vs)
+	return vs
 }

@@ -29,7 +29,11 @@ func insertEvent(ctx context.Context, tx *txn, ev *keyward.Event) (int64, error)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		ev.Time, ev.ActorUserID, ev.ActorCredentialID, ev.Actor, ev.Action,
 		ev.ProjectID, ev.CredentialID, ev.RemoteAddr, ev.Outcome, detail).Scan(&id)
-	return id, err
+	if err != nil {
+		return 0, err
+	}
+	// The outbox: the event's webhooks commit, or roll back, with it.
+	return id, enqueueWebhooks(ctx, tx, ev, id)
 }
 
 // AppendEvent stores an event that has no change of its own and sets ev.ID.
