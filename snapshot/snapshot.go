@@ -118,6 +118,9 @@ func Diff(a, b *Snapshot) []string {
 	d = diffRows(d, "clusters", a.Clusters, b.Clusters)
 	d = diffRows(d, "settings", a.Settings, b.Settings)
 	d = diffRows(d, "events", a.Events, b.Events)
+	d = diffRows(d, "webhook endpoints", a.WebhookEndpoints, b.WebhookEndpoints)
+	d = diffRows(d, "webhook deliveries", a.WebhookDeliveries, b.WebhookDeliveries)
+	d = diffRows(d, "expiry marks", a.ExpiryMarks, b.ExpiryMarks)
 	return d
 }
 

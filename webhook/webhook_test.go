@@ -23,6 +23,7 @@ import (
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/postgres"
 	"github.com/keyward/keyward/postgrestest"
+	"github.com/keyward/keyward/snapshot"
 	"github.com/keyward/keyward/webhook"
 )
 
@@ -132,6 +133,7 @@ func (r *receiver) check(t *testing.T, ids ...string) {
 // fixture is an authority on a store, an admin caller, a project and an endpoint subscribed to
 // the receiver.
 type fixture struct {
+	token    string // the bootstrap admin's
 	store    keyward.Store
 	auth     *authority.Authority
 	clock    *testclock.Clock
@@ -152,7 +154,7 @@ func newFixture(t *testing.T, store keyward.Store, clock *testclock.Clock, mk *m
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: store, auth: auth, clock: clock, ctx: keyward.NewContext(ctx, caller), recv: newReceiver(t)}
+	f := &fixture{token: tok, store: store, auth: auth, clock: clock, ctx: keyward.NewContext(ctx, caller), recv: newReceiver(t)}
 	if _, err := auth.CreateProject(f.ctx, keyward.CreateProjectInput{Slug: "acme"}); err != nil {
 		t.Fatal(err)
 	}
@@ -650,4 +652,117 @@ func (f *fixture) deliveryByID(t *testing.T, id string) *keyward.WebhookDelivery
 	}
 	t.Fatalf("no delivery %s", id)
 	return nil
+}
+
+// TestCopyAndRotate: endpoints, deliveries (a delivering one with its lease) and expiry marks
+// survive "migrate copy" to PostgreSQL and back, and a master key rotation reseals the signing
+// secrets: the copy, under the new key, delivers a replayed dead delivery that verifies.
+func TestCopyAndRotate(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	schedule := []time.Duration{time.Second}
+	start := time.Now().Add(-time.Minute).Truncate(time.Microsecond)
+	mk, err := masterkey.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := authoritytest.Store(t)
+	f := newFixture(t, src, testclock.New(start), mk)
+	f.credential(t, "soon", 3) // expiring within the lead: swept below
+	f.credential(t, "dead", 30)
+	if n, err := f.auth.SweepExpiries(ctx, 0); err != nil || n != 1 {
+		t.Fatalf("SweepExpiries = %d, %v", n, err)
+	}
+	f.recv.set(func(r *receiver) { r.status = http.StatusServiceUnavailable })
+	d := f.dispatcher(webhook.Options{Schedule: schedule})
+	for range 3 {
+		if _, err := d.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		f.clock.Add(2 * time.Second)
+	}
+	f.credential(t, "leased", 30)
+	if _, err := src.ClaimWebhookDeliveries(ctx, f.clock.Now(), time.Hour, 1); err != nil { // a server holds it
+		t.Fatal(err)
+	}
+	pg, err := postgres.Open(ctx, postgrestest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close() })
+	want, err := snapshot.Copy(ctx, src.(snapshot.Exporter), pg)
+	if err != nil {
+		t.Fatalf("copy to PostgreSQL: %v", err)
+	}
+	if len(want.WebhookEndpoints) != 1 || len(want.WebhookDeliveries) != 4 || len(want.ExpiryMarks) != 1 {
+		t.Fatalf("export: %d endpoints, %d deliveries, %d marks; want 1, 4, 1",
+			len(want.WebhookEndpoints), len(want.WebhookDeliveries), len(want.ExpiryMarks))
+	}
+	states := map[string]int{}
+	for _, wd := range want.WebhookDeliveries {
+		states[wd.State]++
+		if wd.State == keyward.DeliveryDelivering && (wd.LeaseToken == "" || wd.LeaseUntil == nil) {
+			t.Fatalf("the export lost a lease: %+v", wd)
+		}
+	}
+	if states[keyward.DeliveryDead] != 3 || states[keyward.DeliveryDelivering] != 1 {
+		t.Fatalf("states before the copy: %v", states)
+	}
+	back := authoritytest.Store(t)
+	got, err := snapshot.Copy(ctx, pg, back.(interface {
+		snapshot.Exporter
+		snapshot.Importer
+	}))
+	if err != nil {
+		t.Fatalf("copy back to SQLite: %v", err)
+	}
+	if diff := snapshot.Diff(want, got); diff != nil {
+		t.Fatalf("the round trip differs: %v", diff)
+	}
+
+	// Rotate the copy's master key, then serve it with the new key only.
+	old := authoritytest.New(t, pg, authority.Options{Now: f.clock.Now, MasterKey: mk})
+	if err := old.InitCA(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next, err := masterkey.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.RotateMasterKey(ctx, next); err != nil {
+		t.Fatalf("RotateMasterKey: %v", err)
+	}
+	rotated := authoritytest.New(t, pg, authority.Options{Now: f.clock.Now, MasterKey: next})
+	caller, err := rotated.Authenticate(ctx, mustToken(t, f), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx := keyward.NewContext(ctx, caller)
+	var dead string
+	for _, wd := range want.WebhookDeliveries {
+		if wd.State == keyward.DeliveryDead {
+			dead = wd.ID
+			break
+		}
+	}
+	if _, err := rotated.ReplayWebhookDelivery(actx, "acme", itoa(f.endpoint.ID), dead); err != nil {
+		t.Fatalf("replay on the copy: %v", err)
+	}
+	f.clock.Set(time.Now().Truncate(time.Microsecond))
+	f.recv.set(func(r *receiver) { r.status = 0 })
+	dispatch := webhook.New(pg, webhook.Options{Open: rotated.OpenWebhookSecret, Now: f.clock.Now})
+	if n, err := dispatch.RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("RunOnce on the copy = %d, %v; want 1", n, err)
+	}
+	f.recv.check(t, dead)
+	// New rows in the copy take new ids.
+	if _, err := rotated.CreateCredential(actx, "acme", keyward.CreateCredentialInput{Name: "after-copy"}); err != nil {
+		t.Fatalf("a change on the copy: %v", err)
+	}
+}
+
+// mustToken returns the bootstrap admin's token of f, which the fixture authenticated with.
+func mustToken(t *testing.T, f *fixture) string {
+	t.Helper()
+	return f.token
 }
