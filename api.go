@@ -317,3 +317,27 @@ type Binding struct {
 	RoleID    int64  `json:"role_id"`
 	Role      string `json:"role"`
 }
+
+// CreateWebhookInput subscribes a URL of a project to webhook event types. Enabled defaults to
+// true.
+type CreateWebhookInput struct {
+	URL         string   `json:"url"`
+	Description string   `json:"description,omitempty"`
+	Types       []string `json:"types"`
+	Enabled     *bool    `json:"enabled,omitempty"`
+}
+
+// UpdateWebhookInput changes an endpoint; nil fields stay as they are.
+type UpdateWebhookInput struct {
+	URL         *string   `json:"url,omitempty"`
+	Description *string   `json:"description,omitempty"`
+	Types       *[]string `json:"types,omitempty"`
+	Enabled     *bool     `json:"enabled,omitempty"`
+}
+
+// WebhookWithSecret is an endpoint with its signing secret ("whsec_" and base64), shown once:
+// when the endpoint is created and when its secret is rolled.
+type WebhookWithSecret struct {
+	WebhookEndpoint
+	Secret string `json:"secret"`
+}

@@ -31,6 +31,7 @@ type Store interface {
 	AuditStore
 	UsageStore
 	AuditChainStore
+	WebhookStore
 
 	// Bootstrap writes, in one transaction, everything a first start creates; it fills the
 	// event's ActorUserID with the admin's id, and the admin's UpdatedAt with CreatedAt when
@@ -281,9 +282,9 @@ type PKIStore interface {
 	CreateSetting(ctx context.Context, key string, value []byte, ev *Event) error
 	// Reseal rewrites, in one transaction, every sealed value the store holds through fn, for
 	// a master key rotation: fn is called once per existing setting named in keys (a repeated
-	// key once), per cluster with a client CA and per secret with a Sealed token, old and
-	// current ones alike, with a label telling what the blob is: "setting:<key>", "cluster",
-	// "secret". An error from fn, or an empty result, leaves every value as it was and writes
+	// key once), per cluster with a client CA, per secret with a Sealed token, old and
+	// current ones alike, and per webhook endpoint, with a label telling what the blob is:
+	// "setting:<key>", "cluster", "secret", "webhook". An error from fn, or an empty result, leaves every value as it was and writes
 	// no event; the error returned wraps fn's (errors.Is), keeping the code of a *Error.
 	Reseal(ctx context.Context, keys []string, fn func(label string, blob []byte) ([]byte, error), ev *Event) error
 }
@@ -366,6 +367,55 @@ type ChainHead struct {
 	Seq         int64
 	Hash        []byte
 	LastEventID int64
+}
+
+// WebhookStore keeps webhook endpoints and their outbox of deliveries. Every method that
+// writes an Event (any method of any role interface) also writes, in that Event's transaction,
+// one pending delivery per enabled endpoint of the event's project subscribed to
+// WebhookType(ev), due at ev.Time, with NewWebhookPayload's body about the event's credential
+// as that transaction sees it; none when the type is "" or the payload nil. So a committed
+// change never lacks its webhooks and a rolled back one has none.
+type WebhookStore interface {
+	// CreateWebhookEndpoint stores e (Types, SealedSecret included) and sets e.ID and
+	// e.Project; it sets the event's Detail["webhook_id"] like CreateUser sets "user_id".
+	// ENotFound for a missing project.
+	CreateWebhookEndpoint(ctx context.Context, e *WebhookEndpoint, ev *Event) error
+	// WebhookEndpointByID returns the endpoint id of the project, with its sealed secret.
+	// ENotFound.
+	WebhookEndpointByID(ctx context.Context, projectID, id int64) (*WebhookEndpoint, error)
+	// ListWebhookEndpoints returns the project's endpoints by ascending id.
+	ListWebhookEndpoints(ctx context.Context, projectID int64) ([]*WebhookEndpoint, error)
+	// UpdateWebhookEndpoint writes e's URL, Description, Types, Enabled, SealedSecret and
+	// UpdatedAt. ENotFound.
+	UpdateWebhookEndpoint(ctx context.Context, e *WebhookEndpoint, ev *Event) error
+	// DeleteWebhookEndpoint deletes the endpoint id of the project and its deliveries.
+	// ENotFound.
+	DeleteWebhookEndpoint(ctx context.Context, projectID, id int64, ev *Event) error
+	// ListWebhookDeliveries returns the deliveries that match f, newest first.
+	ListWebhookDeliveries(ctx context.Context, f WebhookDeliveryFilter) ([]*WebhookDelivery, error)
+	// ReplayWebhookDelivery puts a failed or dead delivery of the endpoint back to pending, due
+	// at `at`, with its attempts counted from 0 again, and returns it. ENotFound; EConflict
+	// when it is not failed or dead.
+	ReplayWebhookDelivery(ctx context.Context, endpointID int64, id string, at time.Time, ev *Event) (*WebhookDelivery, error)
+	// ClaimWebhookDeliveries leases at most limit deliveries of enabled endpoints that are due
+	// at now (pending or failed with NextAttemptAt <= now, or delivering with an expired
+	// lease) until now+lease, atomically, so that of servers claiming at once each delivery
+	// goes to exactly one: each claimed delivery becomes delivering, its Attempts grows by one
+	// and it gets a new lease token. Writes no event.
+	ClaimWebhookDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*WebhookClaim, error)
+	// FinishWebhookDelivery records an attempt's outcome, if the delivery is still delivering
+	// under the lease token (another server may have taken it over when the lease expired);
+	// ok is false, with nothing written, otherwise. Writes no event.
+	FinishWebhookDelivery(ctx context.Context, id, lease string, o WebhookOutcome) (ok bool, err error)
+	// DueExpiries returns, by ascending credential id and at most limit of them, the
+	// credentials of every project (not revoked, not login sessions) whose expires_at is in
+	// (now, now+lead] and whose expiring was not marked at that expires_at, and those whose
+	// expires_at is in (now-window, now] and whose expiry was not marked.
+	DueExpiries(ctx context.Context, now time.Time, lead, window time.Duration, limit int) ([]ExpiryDue, error)
+	// MarkExpiry records, once per credential, action and expires_at, that the expiry was
+	// announced, and writes ev in the same transaction. EConflict, with nothing written, when
+	// it was marked before (another server's sweep).
+	MarkExpiry(ctx context.Context, credentialID int64, action string, expiresAt time.Time, ev *Event) error
 }
 
 // Bootstrap is what a first start writes: the system project, the built-in roles, the admin

@@ -27,7 +27,7 @@ type Text struct {
 }
 
 // CheckText returns an EInvalid naming the first string field that ValidText refuses among
-// values, which may be *Project, *User, *Role, *Credential, *Certificate, *Cluster, *Event,
+// values, which may be *Project, *User, *Role, *Credential, *Certificate, *Cluster, *WebhookEndpoint, *Event,
 // *Bootstrap or Text (nil pointers are skipped), and nil when every one is valid. Both stores
 // call it before they write any of these, so that the engines refuse the same inputs alike.
 // The error never repeats the value.
@@ -80,6 +80,13 @@ func badTextField(v any) string {
 	case *Cluster:
 		if v != nil {
 			fs.add("name", v.Name).add("server", v.Server).add("certificate_authority", v.CAPEM)
+		}
+	case *WebhookEndpoint:
+		if v != nil {
+			fs.add("url", v.URL).add("description", v.Description)
+			for _, t := range v.Types {
+				fs.add("types", t)
+			}
 		}
 	case *Event:
 		if v != nil {

@@ -130,6 +130,8 @@ func (a *Authority) RotateMasterKey(ctx context.Context, next *masterkey.Key) er
 			return masterkey.Reseal(old, next, blob, chainKeyLabel)
 		case "secret":
 			return masterkey.Reseal(old, next, blob, tokenLabel)
+		case "webhook":
+			return masterkey.Reseal(old, next, blob, webhookLabel)
 		}
 		return nil, errors.New("authority: unknown sealed value " + label)
 	}, ev)

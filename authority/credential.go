@@ -615,6 +615,10 @@ func (p *updatePlan) write(ctx context.Context, a *Authority, u *unit) (*keyward
 	if len(p.changed) > 0 {
 		ev := a.event(ctx, "credential.update", c.ProjectID, c.ID, p.now)
 		ev.Detail = map[string]string{"fields": strings.Join(p.changed, ",")}
+		if slices.Contains(p.changed, "active") {
+			// The webhooks tell disabled from enabled by it (keyward.WebhookType).
+			ev.Detail[keyward.DetailActive] = boolString(c.Active)
+		}
 		if err := u.store.UpdateCredential(ctx, &c, ev); err != nil {
 			return nil, err
 		}

@@ -85,7 +85,7 @@ func TestOpenAPIEnums(t *testing.T) {
 	for _, ct := range keyward.CredentialTypes {
 		types = append(types, string(ct))
 	}
-	var seenPerms, seenTypes int
+	var seenPerms, seenTypes, seenHooks, seenStates int
 	var walk func(path string, v any)
 	walk = func(path string, v any) {
 		switch v := v.(type) {
@@ -110,6 +110,16 @@ func TestOpenAPIEnums(t *testing.T) {
 				if !slices.Equal(values, perms) {
 					t.Errorf("%s lists %q, want keyward.AllPermissions %q", path, values, perms)
 				}
+			case slices.Contains(values, keyward.WebhookCredentialCreated):
+				seenHooks++
+				if !slices.Equal(values, keyward.WebhookTypes) {
+					t.Errorf("%s lists %q, want keyward.WebhookTypes %q", path, values, keyward.WebhookTypes)
+				}
+			case slices.Contains(values, keyward.DeliveryDelivering):
+				seenStates++
+				if !slices.Equal(values, keyward.DeliveryStates) {
+					t.Errorf("%s lists %q, want keyward.DeliveryStates %q", path, values, keyward.DeliveryStates)
+				}
 			case slices.Contains(values, "API_TOKEN"):
 				seenTypes++
 				// The credential type schema also names SESSION, a login session's type.
@@ -120,7 +130,8 @@ func TestOpenAPIEnums(t *testing.T) {
 		}
 	}
 	walk("", doc)
-	if seenPerms == 0 || seenTypes == 0 {
-		t.Fatalf("the document lists permissions %d times and credential types %d times, want both", seenPerms, seenTypes)
+	if seenPerms == 0 || seenTypes == 0 || seenHooks == 0 || seenStates == 0 {
+		t.Fatalf("the document lists permissions %d times, credential types %d times, webhook types %d times and delivery states %d times, want each",
+			seenPerms, seenTypes, seenHooks, seenStates)
 	}
 }

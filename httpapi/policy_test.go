@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
@@ -52,63 +53,71 @@ var policy = map[string]struct {
 	scope string
 	ok    int
 }{
-	"POST /v1/projects":                                         {keyward.PermProjectsAdmin, global, 201},
-	"GET /v1/projects":                                          {"", anyone, 200},
-	"GET /v1/projects/{project}":                                {keyward.PermProjectsRead, project, 200},
-	"PATCH /v1/projects/{project}":                              {keyward.PermProjectsAdmin, project, 200},
-	"POST /v1/projects/{project}/credentials/{ref}/reveal":      {keyward.PermKeysReveal, project, 200},
-	"GET /v1/ca.pem":                                            {"", public, 200},
-	"GET /v1/crl":                                               {"", public, 200},
-	"GET /v1/clusters":                                          {"", anyone, 200},
-	"POST /v1/clusters":                                         {keyward.PermClustersAdmin, global, 201},
-	"GET /v1/clusters/{cluster}":                                {"", anyone, 200},
-	"DELETE /v1/clusters/{cluster}":                             {keyward.PermClustersAdmin, global, 204},
-	"GET /v1/clusters/{cluster}/ca.pem":                         {"", public, 200},
-	"GET /v1/clusters/{cluster}/crl":                            {"", public, 200},
-	"POST /v1/clusters/{cluster}/tokenreview":                   {keyward.PermClustersReview, global, 200},
-	"POST /v1/projects/{project}/credentials":                   {keyward.PermKeysCreate, project, 201},
-	"GET /v1/projects/{project}/credentials":                    {keyward.PermKeysRead, project, 200},
-	"GET /v1/projects/{project}/credentials/{ref}":              {keyward.PermKeysRead, project, 200},
-	"GET /v1/projects/{project}/usage":                          {keyward.PermKeysRead, project, 200},
-	"GET /v1/projects/{project}/credentials/{ref}/usage":        {keyward.PermKeysRead, project, 200},
-	"PATCH /v1/projects/{project}/credentials/{ref}":            {keyward.PermKeysUpdate, project, 200},
-	"DELETE /v1/projects/{project}/credentials/{ref}":           {keyward.PermKeysRevoke, project, 200},
-	"POST /v1/projects/{project}/credentials/{ref}/renew":       {keyward.PermKeysRenew, project, 200},
-	"POST /v1/projects/{project}/credentials/{ref}/roll":        {keyward.PermKeysRoll, project, 200},
-	"GET /v1/projects/{project}/members":                        {keyward.PermProjectsRead, project, 200},
-	"POST /v1/projects/{project}/members":                       {keyward.PermProjectsAdmin, project, 201},
-	"DELETE /v1/projects/{project}/members/{user}/roles/{role}": {keyward.PermProjectsAdmin, project, 204},
-	"POST /v1/verify":                                           {"", anyone, 200},
-	"GET /v1/whoami":                                            {"", anyone, 200},
-	"GET /v1/audit":                                             {keyward.PermAuditRead, someP, 200},
-	"POST /v1/login":                                            {"", public, 201},
-	"POST /v1/logout":                                           {"", anyone, 200},
-	"POST /v1/users":                                            {keyward.PermUsersAdmin, global, 201},
-	"GET /v1/users":                                             {keyward.PermUsersAdmin, global, 200},
-	"GET /v1/users/{user}":                                      {keyward.PermUsersAdmin, user, 200},
-	"PATCH /v1/users/{user}":                                    {keyward.PermUsersAdmin, user, 200},
-	"DELETE /v1/users/{user}":                                   {keyward.PermUsersAdmin, user, 200},
-	"PUT /v1/users/{user}/password":                             {keyward.PermUsersAdmin, user, 204},
-	"GET /v1/users/{user}/sessions":                             {keyward.PermUsersAdmin, user, 200},
-	"DELETE /v1/users/{user}/sessions":                          {keyward.PermUsersAdmin, user, 200},
-	"DELETE /v1/users/{user}/sessions/{session}":                {keyward.PermUsersAdmin, user, 200},
-	"GET /v1/users/{user}/roles":                                {keyward.PermUsersAdmin, user, 200},
-	"POST /v1/users/{user}/roles":                               {keyward.PermUsersAdmin, user, 201},
-	"DELETE /v1/users/{user}/roles/{role}":                      {keyward.PermUsersAdmin, user, 204},
-	"GET /v1/roles":                                             {"", anyone, 200},
-	"POST /v1/roles":                                            {keyward.PermRolesAdmin, global, 201},
-	"GET /v1/roles/{role}":                                      {"", anyone, 200},
-	"PATCH /v1/roles/{role}":                                    {keyward.PermRolesAdmin, global, 200},
-	"DELETE /v1/roles/{role}":                                   {keyward.PermRolesAdmin, global, 204},
-	"GET /v1/auth":                                              {"", public, 200},
-	"POST /v1/auth":                                             {"", public, 200},
-	"HEAD /v1/auth":                                             {"", public, 200},
-	"GET /v1/auth/{path...}":                                    {"", public, 200},
-	"POST /v1/auth/{path...}":                                   {"", public, 200},
-	"HEAD /v1/auth/{path...}":                                   {"", public, 200},
-	"GET /v1/openapi.json":                                      {"", public, 200},
-	"GET /healthz":                                              {"", public, 200},
-	"GET /readyz":                                               {"", public, 200},
+	"POST /v1/projects":                                                      {keyward.PermProjectsAdmin, global, 201},
+	"GET /v1/projects":                                                       {"", anyone, 200},
+	"GET /v1/projects/{project}":                                             {keyward.PermProjectsRead, project, 200},
+	"PATCH /v1/projects/{project}":                                           {keyward.PermProjectsAdmin, project, 200},
+	"POST /v1/projects/{project}/credentials/{ref}/reveal":                   {keyward.PermKeysReveal, project, 200},
+	"GET /v1/ca.pem":                                                         {"", public, 200},
+	"GET /v1/crl":                                                            {"", public, 200},
+	"GET /v1/clusters":                                                       {"", anyone, 200},
+	"POST /v1/clusters":                                                      {keyward.PermClustersAdmin, global, 201},
+	"GET /v1/clusters/{cluster}":                                             {"", anyone, 200},
+	"DELETE /v1/clusters/{cluster}":                                          {keyward.PermClustersAdmin, global, 204},
+	"GET /v1/clusters/{cluster}/ca.pem":                                      {"", public, 200},
+	"GET /v1/clusters/{cluster}/crl":                                         {"", public, 200},
+	"POST /v1/clusters/{cluster}/tokenreview":                                {keyward.PermClustersReview, global, 200},
+	"POST /v1/projects/{project}/credentials":                                {keyward.PermKeysCreate, project, 201},
+	"GET /v1/projects/{project}/credentials":                                 {keyward.PermKeysRead, project, 200},
+	"GET /v1/projects/{project}/credentials/{ref}":                           {keyward.PermKeysRead, project, 200},
+	"GET /v1/projects/{project}/usage":                                       {keyward.PermKeysRead, project, 200},
+	"GET /v1/projects/{project}/credentials/{ref}/usage":                     {keyward.PermKeysRead, project, 200},
+	"PATCH /v1/projects/{project}/credentials/{ref}":                         {keyward.PermKeysUpdate, project, 200},
+	"DELETE /v1/projects/{project}/credentials/{ref}":                        {keyward.PermKeysRevoke, project, 200},
+	"POST /v1/projects/{project}/credentials/{ref}/renew":                    {keyward.PermKeysRenew, project, 200},
+	"POST /v1/projects/{project}/credentials/{ref}/roll":                     {keyward.PermKeysRoll, project, 200},
+	"GET /v1/projects/{project}/members":                                     {keyward.PermProjectsRead, project, 200},
+	"POST /v1/projects/{project}/webhooks":                                   {keyward.PermProjectsAdmin, project, 201},
+	"GET /v1/projects/{project}/webhooks":                                    {keyward.PermProjectsAdmin, project, 200},
+	"GET /v1/projects/{project}/webhooks/{id}":                               {keyward.PermProjectsAdmin, project, 200},
+	"PATCH /v1/projects/{project}/webhooks/{id}":                             {keyward.PermProjectsAdmin, project, 200},
+	"DELETE /v1/projects/{project}/webhooks/{id}":                            {keyward.PermProjectsAdmin, project, 204},
+	"POST /v1/projects/{project}/webhooks/{id}/roll-secret":                  {keyward.PermProjectsAdmin, project, 200},
+	"GET /v1/projects/{project}/webhooks/{id}/deliveries":                    {keyward.PermProjectsAdmin, project, 200},
+	"POST /v1/projects/{project}/webhooks/{id}/deliveries/{delivery}/replay": {keyward.PermProjectsAdmin, project, 200},
+	"POST /v1/projects/{project}/members":                                    {keyward.PermProjectsAdmin, project, 201},
+	"DELETE /v1/projects/{project}/members/{user}/roles/{role}":              {keyward.PermProjectsAdmin, project, 204},
+	"POST /v1/verify":                                                        {"", anyone, 200},
+	"GET /v1/whoami":                                                         {"", anyone, 200},
+	"GET /v1/audit":                                                          {keyward.PermAuditRead, someP, 200},
+	"POST /v1/login":                                                         {"", public, 201},
+	"POST /v1/logout":                                                        {"", anyone, 200},
+	"POST /v1/users":                                                         {keyward.PermUsersAdmin, global, 201},
+	"GET /v1/users":                                                          {keyward.PermUsersAdmin, global, 200},
+	"GET /v1/users/{user}":                                                   {keyward.PermUsersAdmin, user, 200},
+	"PATCH /v1/users/{user}":                                                 {keyward.PermUsersAdmin, user, 200},
+	"DELETE /v1/users/{user}":                                                {keyward.PermUsersAdmin, user, 200},
+	"PUT /v1/users/{user}/password":                                          {keyward.PermUsersAdmin, user, 204},
+	"GET /v1/users/{user}/sessions":                                          {keyward.PermUsersAdmin, user, 200},
+	"DELETE /v1/users/{user}/sessions":                                       {keyward.PermUsersAdmin, user, 200},
+	"DELETE /v1/users/{user}/sessions/{session}":                             {keyward.PermUsersAdmin, user, 200},
+	"GET /v1/users/{user}/roles":                                             {keyward.PermUsersAdmin, user, 200},
+	"POST /v1/users/{user}/roles":                                            {keyward.PermUsersAdmin, user, 201},
+	"DELETE /v1/users/{user}/roles/{role}":                                   {keyward.PermUsersAdmin, user, 204},
+	"GET /v1/roles":                                                          {"", anyone, 200},
+	"POST /v1/roles":                                                         {keyward.PermRolesAdmin, global, 201},
+	"GET /v1/roles/{role}":                                                   {"", anyone, 200},
+	"PATCH /v1/roles/{role}":                                                 {keyward.PermRolesAdmin, global, 200},
+	"DELETE /v1/roles/{role}":                                                {keyward.PermRolesAdmin, global, 204},
+	"GET /v1/auth":                                                           {"", public, 200},
+	"POST /v1/auth":                                                          {"", public, 200},
+	"HEAD /v1/auth":                                                          {"", public, 200},
+	"GET /v1/auth/{path...}":                                                 {"", public, 200},
+	"POST /v1/auth/{path...}":                                                {"", public, 200},
+	"HEAD /v1/auth/{path...}":                                                {"", public, 200},
+	"GET /v1/openapi.json":                                                   {"", public, 200},
+	"GET /healthz":                                                           {"", public, 200},
+	"GET /readyz":                                                            {"", public, 200},
 }
 
 // caller is one row of the matrix: a user with a role bound in project "own" (or globally for
@@ -286,6 +295,33 @@ func TestPolicyMatrix(t *testing.T) {
 					admin("POST", "/v1/clusters", `{"name":"`+cl+`","server":"https://127.0.0.1:6443"}`)
 					p = strings.ReplaceAll(p, "{cluster}", cl)
 				}
+				if strings.Contains(p, "{id}") {
+					var hook keyward.WebhookWithSecret
+					admin("POST", "/v1/projects/"+scope+"/webhooks", `{"url":"http://127.0.0.1:9/hooks","types":["credential.created"]}`).json(t, &hook)
+					p = strings.ReplaceAll(p, "{id}", fmt.Sprint(hook.ID))
+					if strings.Contains(p, "{delivery}") {
+						// A dead delivery to replay: a change, then every attempt failed.
+						admin("POST", "/v1/projects/"+scope+"/credentials", `{"name":"`+fresh("hooked")+`"}`)
+						for {
+							claims, err := e.store.ClaimWebhookDeliveries(t.Context(), time.Now(), time.Minute, 1000)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if len(claims) == 0 {
+								break
+							}
+							for _, c := range claims {
+								if _, err := e.store.FinishWebhookDelivery(t.Context(), c.Delivery.ID, c.Lease,
+									keyward.WebhookOutcome{State: keyward.DeliveryDead, At: time.Now()}); err != nil {
+									t.Fatal(err)
+								}
+								if c.Delivery.EndpointID == hook.ID {
+									p = strings.ReplaceAll(p, "{delivery}", c.Delivery.ID)
+								}
+							}
+						}
+					}
+				}
 				target := ""
 				if strings.Contains(p, "{user}") || strings.HasSuffix(key, "/members") {
 					target = fresh("target")
@@ -341,6 +377,10 @@ func TestPolicyMatrix(t *testing.T) {
 					body = `{"permissions":["keys:read","projects:read"]}`
 				case "PATCH /v1/projects/{project}":
 					body = `{"recoverable_keys":true}`
+				case "POST /v1/projects/{project}/webhooks":
+					body = `{"url":"https://hooks.example.com/` + fresh("hook") + `","types":["credential.created","credential.revoked"]}`
+				case "PATCH /v1/projects/{project}/webhooks/{id}":
+					body = `{"description":"changed","enabled":false}`
 				case "POST /v1/clusters":
 					body = `{"name":"` + fresh("newcluster") + `","server":"https://127.0.0.1:6443"}`
 				case "POST /v1/clusters/{cluster}/tokenreview":

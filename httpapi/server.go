@@ -127,6 +127,13 @@ func (s *Server) routes() {
 	s.route("/v1/projects/{project}/credentials/{ref}/reveal", false, map[string]handlerFunc{"POST": s.revealKey})
 	s.route("/v1/projects/{project}/usage", false, map[string]handlerFunc{"GET": s.usage})
 	s.route("/v1/projects/{project}/credentials/{ref}/usage", false, map[string]handlerFunc{"GET": s.usage})
+	s.route("/v1/projects/{project}/webhooks", false, map[string]handlerFunc{"POST": s.createWebhook, "GET": s.listWebhooks})
+	s.route("/v1/projects/{project}/webhooks/{id}", false, map[string]handlerFunc{
+		"GET": s.getWebhook, "PATCH": s.updateWebhook, "DELETE": s.deleteWebhook,
+	})
+	s.route("/v1/projects/{project}/webhooks/{id}/roll-secret", false, map[string]handlerFunc{"POST": s.rollWebhookSecret})
+	s.route("/v1/projects/{project}/webhooks/{id}/deliveries", false, map[string]handlerFunc{"GET": s.listWebhookDeliveries})
+	s.route("/v1/projects/{project}/webhooks/{id}/deliveries/{delivery}/replay", false, map[string]handlerFunc{"POST": s.replayWebhookDelivery})
 	s.route("/v1/ca.pem", true, map[string]handlerFunc{"GET": s.caPEM})
 	s.route("/v1/crl", true, map[string]handlerFunc{"GET": s.crl})
 	s.route("/v1/clusters", false, map[string]handlerFunc{"GET": s.listClusters, "POST": s.createCluster})

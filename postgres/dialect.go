@@ -54,21 +54,23 @@ func (*dialect) Lock(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
-// sequenced lists the tables whose identity sequence ExplicitIDs may move. Only these names
-// reach the SQL it builds.
-var sequenced = map[string]bool{"projects": true, "users": true, "roles": true, "credentials": true, "events": true, "clusters": true}
+// sequenced lists the tables whose identity sequence ExplicitIDs may move, with their identity
+// column. Only these names reach the SQL it builds.
+var sequenced = map[string]string{"projects": "id", "users": "id", "roles": "id", "credentials": "id", "events": "id",
+	"clusters": "id", "webhook_endpoints": "id", "webhook_deliveries": "seq"}
 
 // ExplicitIDs moves the identity sequences of tables past the largest id stored, after rows
 // were inserted with ids of their own, so that the next generated id is new, as SQLite's
 // AUTOINCREMENT would make it. It never moves a sequence back.
 func (*dialect) ExplicitIDs(ctx context.Context, tx *sql.Tx, tables ...string) error {
 	for _, table := range tables {
-		if !sequenced[table] {
+		col, ok := sequenced[table]
+		if !ok {
 			return fmt.Errorf("postgres: no sequence for table %q", table)
 		}
-		if _, err := tx.ExecContext(ctx, `SELECT setval(seq, GREATEST((SELECT MAX(id) FROM `+table+`),
+		if _, err := tx.ExecContext(ctx, `SELECT setval(seq, GREATEST((SELECT MAX(`+col+`) FROM `+table+`),
 			pg_sequence_last_value(seq), 1))
-			FROM (SELECT pg_get_serial_sequence($1, 'id')::regclass AS seq) AS s`, table); err != nil {
+			FROM (SELECT pg_get_serial_sequence($1, $2)::regclass AS seq) AS s`, table, col); err != nil {
 			return err
 		}
 	}

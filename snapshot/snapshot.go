@@ -45,6 +45,12 @@ type Snapshot struct {
 	// Usage is the hourly verification counts (keyward.UsageCount), by credential id, hour
 	// and code: counts still in a server's memory at the export are not in it.
 	Usage []keyward.UsageCount
+	// WebhookEndpoints (by id, with their sealed secrets), WebhookDeliveries (by Seq, with
+	// their leases) and ExpiryMarks (by credential id, action, expires_at) are the webhooks'
+	// outbox and what the expiry sweep announced.
+	WebhookEndpoints  []keyward.WebhookEndpoint
+	WebhookDeliveries []WebhookDelivery
+	ExpiryMarks       []ExpiryMark
 }
 
 // Event is an audit event with its place in the audit chain, copied as it is so that the
@@ -59,6 +65,21 @@ type Event struct {
 type ChainHead struct {
 	Seq  int64
 	Hash []byte
+}
+
+// WebhookDelivery is one delivery with its lease, which keyward.WebhookDelivery does not show.
+type WebhookDelivery struct {
+	keyward.WebhookDelivery
+	LeaseUntil *time.Time
+	LeaseToken string
+}
+
+// ExpiryMark records that the expiry sweep announced a credential's expiring or expiry at
+// ExpiresAt.
+type ExpiryMark struct {
+	CredentialID int64
+	Action       string
+	ExpiresAt    time.Time
 }
 
 // Setting is one server setting. Its value may be sealed under the master key: a copy keeps
@@ -119,6 +140,9 @@ func Diff(a, b *Snapshot) []string {
 	if a.AuditHead.Seq != b.AuditHead.Seq || string(a.AuditHead.Hash) != string(b.AuditHead.Hash) {
 		d = append(d, "audit chain head differs")
 	}
+	d = diffRows(d, "webhook endpoints", a.WebhookEndpoints, b.WebhookEndpoints)
+	d = diffRows(d, "webhook deliveries", a.WebhookDeliveries, b.WebhookDeliveries)
+	d = diffRows(d, "expiry marks", a.ExpiryMarks, b.ExpiryMarks)
 	return d
 }
 

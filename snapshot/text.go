@@ -137,4 +137,30 @@ func (s *Snapshot) eachText(fn func(place, v string, set func(string))) {
 	for i := range s.Usage {
 		str("usage", "of credential "+strconv.FormatInt(s.Usage[i].CredentialID, 10)+" #"+strconv.Itoa(i+1), "code", &s.Usage[i].Code)
 	}
+	for i := range s.WebhookEndpoints {
+		e := &s.WebhookEndpoints[i]
+		str("webhook endpoint", e.ID, "url", &e.URL)
+		str("webhook endpoint", e.ID, "description", &e.Description)
+		for j := range e.Types {
+			str("webhook endpoint", e.ID, "types", &e.Types[j])
+		}
+	}
+	for i := range s.WebhookDeliveries {
+		d := &s.WebhookDeliveries[i]
+		id := "#" + strconv.Itoa(i+1) // the id may be what is wrong
+		for _, f := range []struct {
+			name string
+			p    *string
+		}{
+			{"id", &d.ID}, {"type", &d.Type}, {"state", &d.State}, {"last_error", &d.LastError}, {"lease_token", &d.LeaseToken},
+		} {
+			str("webhook delivery", id, f.name, f.p)
+		}
+		payload := string(d.Payload)
+		str("webhook delivery", id, "payload", &payload)
+		d.Payload = []byte(payload)
+	}
+	for i := range s.ExpiryMarks {
+		str("expiry mark", "#"+strconv.Itoa(i+1), "action", &s.ExpiryMarks[i].Action)
+	}
 }

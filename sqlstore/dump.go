@@ -184,6 +184,48 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 			c.Hour = hour.T
 			return c, err
 		})
+	if err != nil {
+		return err
+	}
+	return exportWebhooks(ctx, tx, snap)
+}
+
+// exportWebhooks reads the webhook tables into snap.
+func exportWebhooks(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
+	var err error
+	if snap.WebhookEndpoints, err = collect(ctx, tx, `SELECT `+endpointColumns+endpointFrom+` ORDER BY w.id`,
+		func(row rowScanner) (keyward.WebhookEndpoint, error) {
+			e, err := scanEndpoint(row)
+			if err != nil {
+				return keyward.WebhookEndpoint{}, err
+			}
+			return *e, nil
+		}); err != nil {
+		return err
+	}
+	if snap.WebhookDeliveries, err = collect(ctx, tx, `SELECT `+deliveryColumns+`, d.lease_until, COALESCE(d.lease_token, '')
+		FROM webhook_deliveries d ORDER BY d.seq`,
+		func(row rowScanner) (snapshot.WebhookDelivery, error) {
+			var ds deliveryScan
+			var until Time
+			var out snapshot.WebhookDelivery
+			if err := row.Scan(append(ds.dest(), &until, &out.LeaseToken)...); err != nil {
+				return out, err
+			}
+			out.WebhookDelivery, out.LeaseUntil = *ds.delivery(), until.Ptr()
+			return out, nil
+		}); err != nil {
+		return err
+	}
+	snap.ExpiryMarks, err = collect(ctx, tx, `SELECT credential_id, action, expires_at FROM webhook_expiry_marks
+		ORDER BY credential_id, action, expires_at`,
+		func(row rowScanner) (snapshot.ExpiryMark, error) {
+			var m snapshot.ExpiryMark
+			var at Time
+			err := row.Scan(&m.CredentialID, &m.Action, &at)
+			m.ExpiresAt = at.T
+			return m, err
+		})
 	return err
 }
 
@@ -214,7 +256,9 @@ func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
 			OR EXISTS (SELECT 1 FROM credentials) OR EXISTS (SELECT 1 FROM credential_secrets)
 			OR EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM certificates)
 			OR EXISTS (SELECT 1 FROM clusters) OR EXISTS (SELECT 1 FROM settings)
-			OR EXISTS (SELECT 1 FROM usage_hourly)`).Scan(&used); err != nil {
+			OR EXISTS (SELECT 1 FROM usage_hourly)
+			OR EXISTS (SELECT 1 FROM webhook_endpoints) OR EXISTS (SELECT 1 FROM webhook_deliveries)
+			OR EXISTS (SELECT 1 FROM webhook_expiry_marks)`).Scan(&used); err != nil {
 			return err
 		}
 		if used {
@@ -224,7 +268,8 @@ func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
 			return err
 		}
 		tx.changed(rolesChanged) // everything is new to a server that cached the empty store
-		return s.e.d.ExplicitIDs(ctx, tx.tx, "projects", "users", "roles", "credentials", "events", "clusters")
+		return s.e.d.ExplicitIDs(ctx, tx.tx, "projects", "users", "roles", "credentials", "events", "clusters",
+			"webhook_endpoints", "webhook_deliveries")
 	})
 }
 
@@ -377,7 +422,34 @@ func importRows(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 	if hash == nil {
 		hash = []byte{}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, snap.AuditHead.Seq, hash)
-	return err
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, snap.AuditHead.Seq, hash); err != nil {
+		return err
+	}
+	if err := insert("webhook_endpoints", `INSERT INTO webhook_endpoints (id, project_id, url, description, types, enabled,
+		secret, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, len(snap.WebhookEndpoints), func(i int) ([]any, error) {
+		e := &snap.WebhookEndpoints[i]
+		types, err := typesJSON(e.Types)
+		return []any{e.ID, e.ProjectID, e.URL, e.Description, types, e.Enabled, e.SealedSecret, e.CreatedAt, e.UpdatedAt}, err
+	}); err != nil {
+		return err
+	}
+	if err := insert("webhook_deliveries", `INSERT INTO webhook_deliveries (seq, id, endpoint_id, event_id, type, payload,
+		state, attempts, next_attempt_at, lease_until, lease_token, last_status, last_error, created_at, updated_at,
+		delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, len(snap.WebhookDeliveries), func(i int) ([]any, error) {
+		d := &snap.WebhookDeliveries[i]
+		next := d.UpdatedAt
+		if d.NextAttemptAt != nil {
+			next = *d.NextAttemptAt
+		}
+		return []any{d.Seq, d.ID, d.EndpointID, d.EventID, d.Type, string(d.Payload), d.State, d.Attempts, next,
+			d.LeaseUntil, nullString(d.LeaseToken), d.LastStatus, d.LastError, d.CreatedAt, d.UpdatedAt, d.DeliveredAt}, nil
+	}); err != nil {
+		return err
+	}
+	return insert("webhook_expiry_marks", `INSERT INTO webhook_expiry_marks (credential_id, action, expires_at) VALUES (?, ?, ?)`,
+		len(snap.ExpiryMarks), func(i int) ([]any, error) {
+			m := snap.ExpiryMarks[i]
+			return []any{m.CredentialID, m.Action, m.ExpiresAt}, nil
+		})
 }

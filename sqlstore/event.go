@@ -32,7 +32,8 @@ func insertEvent(ctx context.Context, tx *txn, ev *keyward.Event) (int64, error)
 		return 0, err
 	}
 	tx.ch.eventInserted(id, ev)
-	return id, nil
+	// The outbox: the event's webhooks commit, or roll back, with it.
+	return id, enqueueWebhooks(ctx, tx, ev, id)
 }
 
 // AppendEvent stores an event that has no change of its own and sets ev.ID.

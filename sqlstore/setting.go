@@ -54,8 +54,8 @@ func putSetting(ctx context.Context, tx *txn, key string, value []byte) error {
 
 // Reseal rewrites through fn, in one transaction, every sealed value the store holds: the
 // settings named in keys that exist ("setting:<key>", each key once, in the order given), the
-// clusters' client CAs ("cluster", by id) and the sealed secrets ("secret", by credential id
-// and digest). It then stores ev when it is not nil and sets ev.ID. An error from fn, or an
+// clusters' client CAs ("cluster", by id), the sealed secrets ("secret", by credential id
+// and digest) and the webhook endpoints' signing secrets ("webhook", by id). It then stores ev when it is not nil and sets ev.ID. An error from fn, or an
 // empty result (no sealed value is empty), rolls everything back; Reseal returns fn's error
 // wrapped, or as it is when it is a *keyward.Error.
 func (s *Store) Reseal(ctx context.Context, keys []string, fn func(label string, blob []byte) ([]byte, error), ev *keyward.Event) error {
@@ -127,6 +127,8 @@ func (s *Store) Reseal(ctx context.Context, keys []string, fn func(label string,
 				`UPDATE clusters SET client_ca = ? WHERE id = ?`},
 			{"secret", `SELECT digest, sealed FROM credential_secrets WHERE sealed IS NOT NULL ORDER BY credential_id, digest` + tx.forUpdate(""),
 				`UPDATE credential_secrets SET sealed = ? WHERE digest = ?`},
+			{"webhook", `SELECT id, secret FROM webhook_endpoints ORDER BY id` + tx.forUpdate(""),
+				`UPDATE webhook_endpoints SET secret = ? WHERE id = ?`},
 		} {
 			rows, err := read(table.read)
 			if err != nil {

@@ -97,6 +97,10 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	run("Text", func(t *testing.T) { testText(t, open) })
 	run("Purpose", func(t *testing.T) { testPurpose(t, open) })
 	run("WithTx", func(t *testing.T) { testWithTx(t, open) })
+	run("WebhookEndpoints", func(t *testing.T) { testWebhookEndpoints(t, open) })
+	run("WebhookOutbox", func(t *testing.T) { testWebhookOutbox(t, open) })
+	run("WebhookClaims", func(t *testing.T) { testWebhookClaims(t, open) })
+	run("ExpiryMarks", func(t *testing.T) { testExpiryMarks(t, open) })
 }
 
 // RunShared runs the checks that need two stores on one database, as two keyward servers (or

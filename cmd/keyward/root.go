@@ -113,6 +113,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newRoleCmd(a),
 		newMigrateCmd(a),
 		newClusterCmd(a),
+		newHookCmd(a),
 		newCACmd(a),
 		newVersionCmd(a),
 		newRecoverTokenCmd(a),

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/metrics"
 	"github.com/keyward/keyward/ratelimit"
+	"github.com/keyward/keyward/webhook"
 )
 
 // serveConfig holds what `keyward serve` is told by flags and environment.
@@ -51,6 +53,9 @@ type serveConfig struct {
 	cacheTTL           time.Duration
 	cacheSize          int
 	redis              string
+	webhooks           bool
+	expiringLead       time.Duration
+	sweepInterval      time.Duration
 	getenv             func(string) string // the environment, as the app reads it
 }
 
@@ -99,6 +104,9 @@ usage data and closes the database.`,
 	f.DurationVar(&cfg.cacheTTL, "cache-ttl", authority.DefaultCacheTTL, "how long a verification result is reused: the bound on staleness when change notifications are lost")
 	f.IntVar(&cfg.cacheSize, "cache-size", authority.DefaultCacheSize, "how many keys the verification cache holds")
 	f.StringVar(&cfg.redis, "redis", "", "Redis URL (redis://[:password@]host:6379/0, rediss:// for TLS) through which replicas share login throttling and rate limits (env KEYWARD_REDIS_URL); without it each replica limits alone. While Redis does not answer, logins are refused (503)")
+	f.BoolVar(&cfg.webhooks, "webhooks", true, "send the projects' webhooks (every replica takes part; each delivery attempt is made by one)")
+	f.DurationVar(&cfg.expiringLead, "webhook-expiring-lead", authority.DefaultExpiringLead, "how long before a credential's expires_at the credential.expiring event is written")
+	f.DurationVar(&cfg.sweepInterval, "webhook-sweep-interval", time.Minute, "how often the server looks for credentials that are expiring or expired, to announce each once")
 	return cmd
 }
 
@@ -245,6 +253,8 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	stopWebhooks := startWebhooks(ctx, cfg, auth, store, logger)
+	defer stopWebhooks()
 	logger.Info("keyward listening", "addr", ln.Addr().String(), "data", cfg.data, "tls", cfg.tls)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -262,6 +272,7 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if metricsSrv != nil {
 		_ = metricsSrv.Shutdown(sctx)
 	}
+	stopWebhooks()
 	logger.Info("stopped")
 	return nil
 }
@@ -427,4 +438,44 @@ func checkLimiter(ctx context.Context, lim *ratelimit.Redis, rawURL string, logg
 		return
 	}
 	logger.Info("rate limits shared through Redis", "redis", ratelimit.RedactRedisURL(rawURL))
+}
+
+// startWebhooks runs, until the returned function is called, the webhook dispatcher and the
+// sweep that announces expiring and expired credentials. Every replica runs both: claims and
+// marks in the store make each delivery attempt, and each announcement, happen once.
+func startWebhooks(ctx context.Context, cfg serveConfig, auth *authority.Authority, store keyward.Store, logger *slog.Logger) func() {
+	if !cfg.webhooks {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	d := webhook.New(store, webhook.Options{Open: auth.OpenWebhookSecret, Logger: logger})
+	wg.Go(func() { d.Run(ctx) })
+	interval := cfg.sweepInterval
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	wg.Go(func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			if n, err := auth.SweepExpiries(ctx, cfg.expiringLead); err != nil && ctx.Err() == nil {
+				logger.Warn("expiry sweep failed", "err", err)
+			} else if n > 0 {
+				logger.Info("announced expiring and expired credentials", "count", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+		})
+	}
 }
