@@ -18,9 +18,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -59,9 +61,13 @@ type Options struct {
 	Open func(sealed []byte) (string, error)
 	// Now is the clock: due times, leases, the webhook-timestamp header. Default time.Now.
 	Now func() time.Time
-	// Client sends the requests. Default: Timeout per request, no redirects followed, no
-	// proxy from the environment.
+	// Client sends the requests. Default NewClient(Timeout, AllowPrivate): no redirects
+	// followed, no proxy from the environment.
 	Client *http.Client
+	// AllowPrivate lets the default client connect to loopback, private, link-local and
+	// unspecified addresses. Off, a project admin cannot make keyward's servers call what
+	// only they can reach (a cloud metadata service, an admin port on localhost).
+	AllowPrivate bool
 	// Timeout bounds one attempt, connection included. Default DefaultTimeout.
 	Timeout time.Duration
 	// Lease is how long a claim is held: past it another server retries. It must exceed
@@ -113,19 +119,33 @@ func New(store Store, o Options) *Dispatcher {
 		o.Logger = slog.Default()
 	}
 	if o.Client == nil {
-		o.Client = NewClient(o.Timeout)
+		o.Client = NewClient(o.Timeout, o.AllowPrivate)
 	}
 	return &Dispatcher{store: store, o: o}
 }
 
 // NewClient returns the HTTP client deliveries go through: timeout bounds each request, a
 // redirect is answered as it is (never followed, so a receiver cannot send keyward elsewhere),
-// and no proxy is taken from the environment.
-func NewClient(timeout time.Duration) *http.Client {
+// no proxy is taken from the environment, and unless allowPrivate it connects only to public
+// addresses, checked on the address dialed (after DNS), so a name cannot resolve around it.
+func NewClient(timeout time.Duration, allowPrivate bool) *http.Client {
+	dialer := &net.Dialer{Timeout: min(timeout, 10*time.Second)}
+	if !allowPrivate {
+		dialer.Control = func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			if ip, err := netip.ParseAddr(host); err != nil || !Public(ip) {
+				return errPrivate
+			}
+			return nil
+		}
+	}
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: min(timeout, 10*time.Second)}).DialContext,
+			DialContext:           dialer.DialContext,
 			TLSHandshakeTimeout:   min(timeout, 10*time.Second),
 			ResponseHeaderTimeout: timeout,
 			MaxIdleConnsPerHost:   2,
@@ -133,6 +153,17 @@ func NewClient(timeout time.Duration) *http.Client {
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// errPrivate is the failure of an attempt to an address the client may not reach.
+var errPrivate = errors.New("the receiver's address is loopback, private or link-local; keyward serve --webhook-allow-private allows it")
+
+// Public reports whether ip is an address webhooks may be sent to by default: not loopback,
+// private (RFC 1918, fc00::/7), link-local, multicast or unspecified.
+func Public(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsValid() && !ip.IsLoopback() && !ip.IsPrivate() && !ip.IsLinkLocalUnicast() &&
+		!ip.IsLinkLocalMulticast() && !ip.IsInterfaceLocalMulticast() && !ip.IsMulticast() && !ip.IsUnspecified()
 }
 
 // Run sends due deliveries every Interval until ctx ends. An attempt under way when ctx ends is
@@ -252,6 +283,9 @@ func (d *Dispatcher) send(ctx context.Context, c *keyward.WebhookClaim) (int, er
 		}
 		if errors.Is(err, context.DeadlineExceeded) || (ue != nil && ue.Timeout()) {
 			return 0, errors.New("the receiver did not answer in time")
+		}
+		if errors.Is(err, errPrivate) {
+			return 0, errPrivate
 		}
 		return 0, err
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -210,7 +211,7 @@ func (f *fixture) only(t *testing.T) *keyward.WebhookDelivery {
 }
 
 func (f *fixture) dispatcher(o webhook.Options) *webhook.Dispatcher {
-	o.Open, o.Now = f.auth.OpenWebhookSecret, f.clock.Now
+	o.Open, o.Now, o.AllowPrivate = f.auth.OpenWebhookSecret, f.clock.Now, true // the receiver is on loopback
 	if o.Jitter == nil {
 		o.Jitter = func(d time.Duration) time.Duration { return d }
 	}
@@ -562,7 +563,7 @@ func TestReplicaKilledMidDelivery(t *testing.T) {
 	authB := authoritytest.New(t, storeB, authority.Options{Now: clock.Now, MasterKey: mk})
 	lease := 30 * time.Second
 	dispA := f.dispatcher(webhook.Options{Lease: lease, Timeout: 10 * time.Second})
-	dispB := webhook.New(storeB, webhook.Options{Open: authB.OpenWebhookSecret, Now: clock.Now, Lease: lease,
+	dispB := webhook.New(storeB, webhook.Options{Open: authB.OpenWebhookSecret, Now: clock.Now, Lease: lease, AllowPrivate: true,
 		Timeout: 10 * time.Second, Jitter: func(d time.Duration) time.Duration { return d }, Batch: 3})
 
 	// Many deliveries, both servers claiming at once: each is sent once, never by both.
@@ -750,7 +751,7 @@ func TestCopyAndRotate(t *testing.T) {
 	}
 	f.clock.Set(time.Now().Truncate(time.Microsecond))
 	f.recv.set(func(r *receiver) { r.status = 0 })
-	dispatch := webhook.New(pg, webhook.Options{Open: rotated.OpenWebhookSecret, Now: f.clock.Now})
+	dispatch := webhook.New(pg, webhook.Options{Open: rotated.OpenWebhookSecret, Now: f.clock.Now, AllowPrivate: true})
 	if n, err := dispatch.RunOnce(ctx); err != nil || n != 1 {
 		t.Fatalf("RunOnce on the copy = %d, %v; want 1", n, err)
 	}
@@ -765,4 +766,34 @@ func TestCopyAndRotate(t *testing.T) {
 func mustToken(t *testing.T, f *fixture) string {
 	t.Helper()
 	return f.token
+}
+
+// TestPrivateAddresses: by default no delivery goes to a loopback, private or link-local
+// address, whatever name the URL gives; the attempt fails and says why.
+func TestPrivateAddresses(t *testing.T) {
+	t.Parallel()
+	f := sqliteFixture(t, time.Now().Truncate(time.Microsecond), keyward.WebhookCredentialCreated)
+	f.credential(t, "ci", 30)
+	d := webhook.New(f.store, webhook.Options{Open: f.auth.OpenWebhookSecret, Now: f.clock.Now})
+	if n, err := d.RunOnce(f.ctx); err != nil || n != 1 {
+		t.Fatalf("RunOnce = %d, %v", n, err)
+	}
+	if got := f.only(t); got.State != keyward.DeliveryFailed || !strings.Contains(got.LastError, "loopback") {
+		t.Fatalf("a delivery to loopback: %+v", got)
+	}
+	if a := f.recv.attempts; len(a) != 0 {
+		t.Fatalf("the receiver on loopback was reached: %v", a)
+	}
+	for _, c := range []struct {
+		ip   string
+		want bool
+	}{
+		{"127.0.0.1", false}, {"::1", false}, {"10.1.2.3", false}, {"172.16.0.1", false}, {"192.168.1.1", false},
+		{"169.254.169.254", false}, {"fe80::1", false}, {"fd00::1", false}, {"0.0.0.0", false}, {"::ffff:127.0.0.1", false},
+		{"224.0.0.1", false}, {"93.184.216.34", true}, {"2606:2800:220:1::1", true},
+	} {
+		if got := webhook.Public(netip.MustParseAddr(c.ip)); got != c.want {
+			t.Errorf("Public(%s) = %v, want %v", c.ip, got, c.want)
+		}
+	}
 }

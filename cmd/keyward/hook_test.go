@@ -25,7 +25,8 @@ import (
 func TestHookEndToEnd(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	srv := startServer(t, filepath.Join(dir, "data"), "--bootstrap-token-file", filepath.Join(dir, "tok"))
+	srv := startServer(t, filepath.Join(dir, "data"), "--bootstrap-token-file", filepath.Join(dir, "tok"),
+		"--webhook-allow-private") // the receiver is on loopback
 	defer srv.stop(t)
 	raw, err := os.ReadFile(filepath.Join(dir, "tok"))
 	if err != nil {

@@ -54,6 +54,7 @@ type serveConfig struct {
 	cacheSize          int
 	redis              string
 	webhooks           bool
+	webhookPrivate     bool
 	expiringLead       time.Duration
 	sweepInterval      time.Duration
 	getenv             func(string) string // the environment, as the app reads it
@@ -105,6 +106,7 @@ usage data and closes the database.`,
 	f.IntVar(&cfg.cacheSize, "cache-size", authority.DefaultCacheSize, "how many keys the verification cache holds")
 	f.StringVar(&cfg.redis, "redis", "", "Redis URL (redis://[:password@]host:6379/0, rediss:// for TLS) through which replicas share login throttling and rate limits (env KEYWARD_REDIS_URL); without it each replica limits alone. While Redis does not answer, logins are refused (503)")
 	f.BoolVar(&cfg.webhooks, "webhooks", true, "send the projects' webhooks (every replica takes part; each delivery attempt is made by one)")
+	f.BoolVar(&cfg.webhookPrivate, "webhook-allow-private", false, "let webhooks go to loopback, private and link-local addresses (refused by default, so that a project admin cannot make the server call what only it can reach)")
 	f.DurationVar(&cfg.expiringLead, "webhook-expiring-lead", authority.DefaultExpiringLead, "how long before a credential's expires_at the credential.expiring event is written")
 	f.DurationVar(&cfg.sweepInterval, "webhook-sweep-interval", time.Minute, "how often the server looks for credentials that are expiring or expired, to announce each once")
 	return cmd
@@ -449,7 +451,7 @@ func startWebhooks(ctx context.Context, cfg serveConfig, auth *authority.Authori
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	d := webhook.New(store, webhook.Options{Open: auth.OpenWebhookSecret, Logger: logger})
+	d := webhook.New(store, webhook.Options{Open: auth.OpenWebhookSecret, Logger: logger, AllowPrivate: cfg.webhookPrivate})
 	wg.Go(func() { d.Run(ctx) })
 	interval := cfg.sweepInterval
 	if interval <= 0 {
