@@ -24,6 +24,8 @@ type Project struct {
 	// RecoverableKeys makes new API tokens of the project readable again later: they are also
 	// kept sealed under the master key, and each reveal needs keys:reveal and is audited.
 	RecoverableKeys bool `json:"recoverable_keys"`
+	// Policy is the project's rules for its keys; the zero Policy imposes nothing.
+	Policy Policy `json:"policy"`
 }
 
 // User is a human or service principal. Its role bindings decide what it, and every credential it

@@ -55,13 +55,13 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 		return err
 	}
 	var err error
-	if snap.Projects, err = collect(ctx, tx, `SELECT id, slug, name, created_at, recoverable_keys FROM projects ORDER BY id`,
+	if snap.Projects, err = collect(ctx, tx, `SELECT `+projectColumns+` FROM projects ORDER BY id`,
 		func(row rowScanner) (keyward.Project, error) {
-			var p keyward.Project
-			var created Time
-			err := row.Scan(&p.ID, &p.Slug, &p.Name, &created, &p.RecoverableKeys)
-			p.CreatedAt = created.T
-			return p, err
+			p, err := scanProject(row)
+			if err != nil {
+				return keyward.Project{}, err
+			}
+			return *p, nil
 		}); err != nil {
 		return err
 	}
@@ -249,10 +249,11 @@ func importRows(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 		}
 		return nil
 	}
-	if err := insert("projects", `INSERT INTO projects (id, slug, name, created_at, recoverable_keys) VALUES (?, ?, ?, ?, ?)`,
+	if err := insert("projects", `INSERT INTO projects (id, slug, name, created_at, recoverable_keys, policy) VALUES (?, ?, ?, ?, ?, ?)`,
 		len(snap.Projects), func(i int) ([]any, error) {
 			p := snap.Projects[i]
-			return []any{p.ID, p.Slug, p.Name, p.CreatedAt, p.RecoverableKeys}, nil
+			pol, err := policyJSON(p.Policy)
+			return []any{p.ID, p.Slug, p.Name, p.CreatedAt, p.RecoverableKeys, pol}, err
 		}); err != nil {
 		return err
 	}
