@@ -15,8 +15,8 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/snapshot"
 	"github.com/keyward/keyward/sqlite"
-	"github.com/keyward/keyward/sqlstore"
 	"github.com/keyward/keyward/sqlitetest"
+	"github.com/keyward/keyward/sqlstore"
 	"github.com/keyward/keyward/storetest"
 )
 
