@@ -349,6 +349,10 @@ type CredentialSecret struct {
 	// EndsAtFirstUse tells that this rolled-away secret ends, before ValidUntil (its hard
 	// limit), as soon as the credential's current secret is first seen.
 	EndsAtFirstUse bool
+	// EndsOthersAtFirstUse, filled by the lookups by digest, tells that this is the current
+	// secret and that some earlier secret of its credential is EndsAtFirstUse: its first use
+	// ends them (GraceStore.EndFirstUseGrace).
+	EndsOthersAtFirstUse bool
 }
 
 // Event is one audit record. Every mutation writes one in the same transaction as the change.

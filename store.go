@@ -29,6 +29,7 @@ type Store interface {
 	CredentialStore
 	PKIStore
 	AuditStore
+	GraceStore
 
 	// Bootstrap writes, in one transaction, everything a first start creates; it fills the
 	// event's ActorUserID with the admin's id, and the admin's UpdatedAt with CreatedAt when
@@ -240,6 +241,21 @@ type CredentialStore interface {
 	// TouchCredentials moves last_used_at forward to the given times; it neither bumps versions
 	// nor writes events, since it records use, not a change.
 	TouchCredentials(ctx context.Context, used map[int64]time.Time) error
+}
+
+// GraceStore keeps the roll grace that ends at the new secret's first use.
+type GraceStore interface {
+	// MarkFirstUseGrace marks every rolled-away secret of the credential (ValidUntil set)
+	// that is still valid at `at` as EndsAtFirstUse; it writes no event (the roll's records
+	// it) and bumps no version. Call it after RollCredential, in its transaction.
+	MarkFirstUseGrace(ctx context.Context, credentialID int64, at time.Time) error
+	// EndFirstUseGrace clears the mark of every EndsAtFirstUse secret of the credential and
+	// ends at `at` those still valid then (ValidUntil = at). When it ended any it writes ev
+	// (ProjectID and CredentialID filled when 0) in the same transaction and reports true;
+	// either way, when it cleared a mark, it announces the credential's change (caches
+	// forget the secrets). No version bump: it ends secrets, it changes no field. A second
+	// call finds nothing and writes nothing.
+	EndFirstUseGrace(ctx context.Context, credentialID int64, at time.Time, ev *Event) (bool, error)
 }
 
 // VerificationRecord is what VerificationBySecret reads about one secret.

@@ -40,6 +40,7 @@ const (
 	flagRevoked         entryFlags = 1 << iota // the credential's revoked_at is set
 	flagInactive                               // the credential is not active
 	flagCreatorInactive                        // its creator is disabled or deleted
+	flagEndsOthers                             // its first use ends the credential's earlier secrets
 )
 
 // rareFields are what most keys lack, apart so that those keys do not pay for them.
@@ -116,6 +117,7 @@ type callerEntry struct {
 	cred       *keyward.Credential
 	active     *keyward.Credential // cred in StateActive, the one every Caller of it shares
 	validUntil *time.Time          // the secret's grace end, or the certificate's revocation
+	endsOthers bool                // its first use ends the credential's earlier secrets
 	creator    *keyward.User
 	grants     map[int64]map[keyward.Permission]bool
 	loaded     int64 // unix microseconds

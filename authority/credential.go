@@ -717,6 +717,7 @@ type rollPlan struct {
 	c          *keyward.Credential // as it will be stored
 	secret     *keyward.CredentialSecret
 	graceUntil time.Time
+	firstUse   bool // the old secrets end at the new one's first use, graceUntil at the latest
 	ev         *keyward.Event
 	issued     keyward.IssuedCredential // Key or Data; Credential is set by write
 	now        time.Time
@@ -737,6 +738,7 @@ func (a *Authority) planRoll(ctx context.Context, orig *keyward.Credential, in k
 	issued := &keyward.IssuedCredential{}
 	var secret *keyward.CredentialSecret
 	ev := a.event(ctx, "credential.roll", c.ProjectID, c.ID, now)
+	grace := in.GraceSeconds
 	if !c.Type.Certificate() {
 		if in.ExpirationDays != nil || in.Password != "" || in.KeyAlgorithm != "" || in.Encoding != "" {
 			return nil, keyward.Invalid("password", "expiration_days, password, key_algorithm and encoding apply to certificate credentials; renew moves a token's expiry")
@@ -754,11 +756,21 @@ func (a *Authority) planRoll(ctx context.Context, orig *keyward.Credential, in k
 		if issued, secret, err = a.newToken(ctx, project, c, creator, now); err != nil {
 			return nil, err
 		}
-		ev.Detail = map[string]string{"grace_seconds": strconv.FormatInt(in.GraceSeconds, 10)}
+		if in.GraceUntilFirstUse && grace == 0 {
+			// The hard limit: the roll's, else the project's, else keyward's default.
+			grace = project.Policy.FirstUseGraceSeconds
+			if grace == 0 {
+				grace = keyward.DefaultFirstUseGraceSeconds
+			}
+		}
+		ev.Detail = map[string]string{"grace_seconds": strconv.FormatInt(grace, 10)}
+		if in.GraceUntilFirstUse {
+			ev.Detail["grace_until_first_use"] = "true"
+		}
 	} else {
 		fe := fieldErrors{}
 		validateCertificateOptions(fe, c.Type, in.CertificateOptions)
-		if in.GraceSeconds != 0 {
+		if in.GraceSeconds != 0 || in.GraceUntilFirstUse {
 			fe.add("grace_seconds", "a rolled certificate is revoked at once; there is no grace period")
 		}
 		expires := c.ExpiresAt
@@ -787,8 +799,8 @@ func (a *Authority) planRoll(ctx context.Context, orig *keyward.Credential, in k
 		ev.Detail = map[string]string{"serial": c.Serial}
 	}
 	c.UpdatedAt = now
-	return &rollPlan{c: c, secret: secret, graceUntil: now.Add(time.Duration(in.GraceSeconds) * time.Second),
-		ev: ev, issued: *issued, now: now}, nil
+	return &rollPlan{c: c, secret: secret, graceUntil: now.Add(time.Duration(grace) * time.Second),
+		firstUse: in.GraceUntilFirstUse && grace > 0, ev: ev, issued: *issued, now: now}, nil
 }
 
 // write stores the plan in u over the credential at version and returns what was issued. It
@@ -799,6 +811,11 @@ func (p *rollPlan) write(ctx context.Context, u *unit, version int64) (*keyward.
 	ev := *p.ev
 	if err := u.store.RollCredential(ctx, &c, p.secret, p.graceUntil, &ev); err != nil {
 		return nil, err
+	}
+	if p.firstUse {
+		if err := u.store.MarkFirstUseGrace(ctx, c.ID, p.now); err != nil {
+			return nil, err
+		}
 	}
 	u.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
 	c.State = c.StateAt(p.now)

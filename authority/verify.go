@@ -129,6 +129,9 @@ func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible 
 		}
 		if v.Valid {
 			a.usage.record(e.credID(), now)
+			if e.flags&flagEndsOthers != 0 {
+				a.graceEnds.seen(e.credID(), now)
+			}
 		}
 		return v, e, nil
 	}

@@ -32,10 +32,15 @@ func credentialColumnsFor(d Dialect) string {
 
 const credentialFrom = ` FROM credentials c JOIN projects p ON p.id = c.project_id`
 
+// secretFirstUse selects a looked-up secret's EndsAtFirstUse and EndsOthersAtFirstUse; the
+// subquery runs on a cache miss only, and finds nothing in one index probe for most keys.
+const secretFirstUse = `s.ends_at_first_use, (s.valid_until IS NULL AND EXISTS (SELECT 1 FROM credential_secrets fs
+		WHERE fs.credential_id = s.credential_id AND fs.ends_at_first_use))`
+
 // selectCredentialBySecret is the verify hot path: one primary-key probe and two joins.
 func (e *engine) selectCredentialBySecret() string {
 	return `SELECT ` + e.credentialColumns + `,
-	s.digest, s.credential_id, s.valid_until, s.created_at, s.sealed
+	s.digest, s.credential_id, s.valid_until, s.created_at, s.sealed, ` + secretFirstUse + `
 	FROM credential_secrets s
 	JOIN credentials c ON c.id = s.credential_id
 	JOIN projects p ON p.id = c.project_id
@@ -47,7 +52,7 @@ func (e *engine) selectCredentialBySecret() string {
 // bindings when there is none), in one statement that both engines run alike.
 func (e *engine) selectVerification() string {
 	return `SELECT ` + e.credentialColumns + `,
-	s.digest, s.credential_id, s.valid_until, s.created_at, s.sealed,
+	s.digest, s.credential_id, s.valid_until, s.created_at, s.sealed, ` + secretFirstUse + `,
 	u.id, u.name, u.disabled, u.created_at, u.updated_at, u.deleted_at,
 	COALESCE(u.password_hash, '') <> '',
 	b.project_id, b.role_id
@@ -332,7 +337,8 @@ func (s *Store) CredentialBySecret(ctx context.Context, digest []byte) (*keyward
 	var cs credentialScan
 	var sec keyward.CredentialSecret
 	var validUntil, created Time
-	dest := append(cs.dest(), &sec.Digest, &sec.CredentialID, &validUntil, &created, &sec.Sealed)
+	dest := append(cs.dest(), &sec.Digest, &sec.CredentialID, &validUntil, &created, &sec.Sealed,
+		&sec.EndsAtFirstUse, &sec.EndsOthersAtFirstUse)
 	err := s.readStmt(ctx, s.e.bySecret, s.e.bySecretSQL, digest).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, keyward.Errorf(keyward.ENotFound, "credential not found")
@@ -372,6 +378,7 @@ func (s *Store) VerificationBySecret(ctx context.Context, digest []byte) (*keywa
 			ucreated, uupdated, udel   Time
 		)
 		dest := append(cs.dest(), &sec.Digest, &sec.CredentialID, &validUntil, &created, &sec.Sealed,
+			&sec.EndsAtFirstUse, &sec.EndsOthersAtFirstUse,
 			&uid, &uname, &udisabled, &ucreated, &uupdated, &udel, &upassword, &bindProject, &bindRole)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, s.fail(ctx, "verification by secret", err)
