@@ -3,6 +3,7 @@ package storetest
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/keyward/keyward"
 )
@@ -83,4 +84,95 @@ func testProjectPolicy(t *testing.T, open func(t *testing.T) keyward.Store) {
 			t.Fatalf("%d events after a failed update, want %d", got, before)
 		}
 	})
+}
+
+func testFirstUseGrace(t *testing.T, open func(t *testing.T) keyward.Store) {
+	t.Run("OK", func(t *testing.T) {
+		f := setup(t, open)
+		c, old := f.credential(t, f.system, "k", nil)
+		hard := at(time.Hour)
+		sec := f.roll(t, c, "second", at(time.Minute), hard)
+		if err := f.s.MarkFirstUseGrace(t.Context(), c.ID, at(time.Minute)); err != nil {
+			t.Fatalf("MarkFirstUseGrace: %v", err)
+		}
+		_, os, err := f.s.CredentialBySecret(t.Context(), old.Digest)
+		if err != nil || !os.EndsAtFirstUse || os.EndsOthersAtFirstUse {
+			t.Fatalf("old secret = %+v, %v; want it marked", os, err)
+		}
+		_, cs, err := f.s.CredentialBySecret(t.Context(), sec.Digest)
+		if err != nil || cs.EndsAtFirstUse || !cs.EndsOthersAtFirstUse {
+			t.Fatalf("current secret = %+v, %v; want it to end the others", cs, err)
+		}
+		rec, err := f.s.VerificationBySecret(t.Context(), sec.Digest)
+		if err != nil || !rec.Secret.EndsOthersAtFirstUse {
+			t.Fatalf("VerificationBySecret = %+v, %v; want EndsOthersAtFirstUse", rec, err)
+		}
+		before := len(f.events(t))
+		end := at(2 * time.Minute)
+		ev := f.event("credential.grace_end")
+		ended, err := f.s.EndFirstUseGrace(t.Context(), c.ID, end, ev)
+		if err != nil || !ended {
+			t.Fatalf("EndFirstUseGrace = %v, %v; want true", ended, err)
+		}
+		if got := f.secretUntil(t, c, old.Digest); !sameTime(got, &end) {
+			t.Fatalf("old secret ends %v, want %v", got, end)
+		}
+		if ev.ProjectID != f.system.ID || ev.CredentialID != c.ID || ev.ID == 0 {
+			t.Fatalf("event = %+v; want its ids filled", ev)
+		}
+		if got := len(f.events(t)); got != before+1 {
+			t.Fatalf("%d events, want %d", got, before+1)
+		}
+		_, cs, err = f.s.CredentialBySecret(t.Context(), sec.Digest)
+		if err != nil || cs.EndsOthersAtFirstUse {
+			t.Fatalf("current secret after the end = %+v, %v; want nothing waiting", cs, err)
+		}
+		// Again: nothing waits, nothing is written.
+		if ended, err := f.s.EndFirstUseGrace(t.Context(), c.ID, at(3*time.Minute), f.event("credential.grace_end")); err != nil || ended {
+			t.Fatalf("second EndFirstUseGrace = %v, %v; want false", ended, err)
+		}
+		if got := len(f.events(t)); got != before+1 {
+			t.Fatalf("%d events after a second end, want %d", got, before+1)
+		}
+	})
+
+	t.Run("AfterHardLimit", func(t *testing.T) {
+		f := setup(t, open)
+		c, old := f.credential(t, f.system, "k", nil)
+		hard := at(time.Hour)
+		sec := f.roll(t, c, "second", at(time.Minute), hard)
+		if err := f.s.MarkFirstUseGrace(t.Context(), c.ID, at(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		before := len(f.events(t))
+		ended, err := f.s.EndFirstUseGrace(t.Context(), c.ID, at(2*time.Hour), f.event("credential.grace_end"))
+		if err != nil || ended {
+			t.Fatalf("EndFirstUseGrace past the hard limit = %v, %v; want false", ended, err)
+		}
+		if got := f.secretUntil(t, c, old.Digest); !sameTime(got, &hard) {
+			t.Fatalf("old secret ends %v, want its hard limit %v", got, hard)
+		}
+		if got := len(f.events(t)); got != before {
+			t.Fatalf("%d events, want %d", got, before)
+		}
+		if _, cs, err := f.s.CredentialBySecret(t.Context(), sec.Digest); err != nil || cs.EndsOthersAtFirstUse {
+			t.Fatalf("current secret = %+v, %v; want the marks cleared", cs, err)
+		}
+	})
+}
+
+func testEnabledAt(t *testing.T, open func(t *testing.T) keyward.Store) {
+	f := setup(t, open)
+	c, _ := f.credential(t, f.system, "k", nil)
+	if c.EnabledAt != nil {
+		t.Fatalf("EnabledAt = %v on a new credential, want nil", c.EnabledAt)
+	}
+	when := at(time.Hour)
+	c.EnabledAt, c.UpdatedAt = &when, when
+	if err := f.s.UpdateCredential(t.Context(), c, f.event("credential.update")); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.reread(t, c).EnabledAt; !sameTime(got, &when) {
+		t.Fatalf("EnabledAt = %v, want %v", got, when)
+	}
 }
