@@ -83,12 +83,14 @@ func joinStrings[T ~string](xs []T) string {
 }
 
 // policyRefusal is the EInvalid a policy rule answers with: its message names the rule and
-// its setting ("project policy: max_lifetime_days is 90"), then what the request must do.
+// its setting ("project policy: max_lifetime_days is 90"), then what the request must do; the
+// field's problem names it too, for the dialects that render fields rather than the message.
 func policyRefusal(rule, setting, field, problem string) error {
+	named := "project policy: " + rule + " is " + setting
 	return &keyward.Error{
 		Code:    keyward.EInvalid,
-		Message: "project policy: " + rule + " is " + setting + "; " + field + " " + problem,
-		Fields:  map[string]string{field: problem},
+		Message: named + "; " + field + " " + problem,
+		Fields:  map[string]string{field: problem + " (" + named + ")"},
 	}
 }
 
