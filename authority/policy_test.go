@@ -126,6 +126,21 @@ func TestPolicyEnforced(t *testing.T) {
 		t.Fatalf("ok = %+v, %v; want only the allowed changes (expiry in 10 days)", c, err)
 	}
 
+	t.Run("OwnKeys", func(t *testing.T) {
+		// ServiceStack's regenerate: its expiry comes from the server's options, still checked.
+		scope := authority.OwnKeysScope{Project: "acme", Environments: []keyward.Environment{keyward.Test}}
+		_, err := f.a.RegenerateOwnKeys(f.admin, authority.RegenerateOwnKeysInput{OwnKeysScope: scope, NeverExpires: true})
+		wantPolicyRefusal(t, err, expiryRule)
+		_, err = f.a.RegenerateOwnKeys(f.admin, authority.RegenerateOwnKeysInput{OwnKeysScope: scope, ExpirationDays: days(31)})
+		wantPolicyRefusal(t, err, maxRule)
+		live := authority.OwnKeysScope{Project: "acme", Environments: []keyward.Environment{keyward.Live}}
+		_, err = f.a.RegenerateOwnKeys(f.admin, authority.RegenerateOwnKeysInput{OwnKeysScope: live})
+		wantPolicyRefusal(t, err, "allowed_environments is test")
+		if _, err := f.a.RegenerateOwnKeys(f.admin, authority.RegenerateOwnKeysInput{OwnKeysScope: scope}); err != nil {
+			t.Fatalf("own keys within the policy: %v", err)
+		}
+	})
+
 	t.Run("MaxLifetimeAloneRefusesNever", func(t *testing.T) {
 		if _, err := f.a.SetProjectPolicy(f.admin, "globex", keyward.Policy{MaxLifetimeDays: 7}); err != nil {
 			t.Fatal(err)
