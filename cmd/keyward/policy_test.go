@@ -132,6 +132,32 @@ func TestPolicyOnEverySurface(t *testing.T) {
 			t.Errorf("%s: %d %s; want 400 naming %q", tc.name, st, body, tc.want)
 		}
 	}
+
+	// The CLI: set merges the flags given into the current policy; show prints it.
+	out, errOut, code := cli(t, srv, admin, "", "project", "policy", "set", "acme", "--disable-unused-days", "45", "--leak-action", "disable", "--allowed-types", "API_TOKEN,KUBE_TOKEN")
+	if code != 0 || !strings.Contains(out, "45 days") || !strings.Contains(out, "30 days") {
+		t.Fatalf("policy set: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = cli(t, srv, admin, "", "project", "policy", "show", "acme", "-o", "json")
+	for _, want := range []string{`"max_lifetime_days": 30`, `"require_expiry": true`, `"disable_unused_days": 45`, `"leak_action": "disable"`, `"API_TOKEN"`, `"KUBE_TOKEN"`, `"live"`} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("policy show -o json lacks %s: exit %d\n%s%s", want, code, out, errOut)
+		}
+	}
+	if _, errOut, code = cli(t, srv, admin, "", "project", "policy", "set", "acme", "--leak-action", "shrug"); code != 1 || !strings.Contains(errOut, "leak_action") {
+		t.Fatalf("an invalid leak action: exit %d\n%s", code, errOut)
+	}
+	out, errOut, code = cli(t, srv, admin, "", "key", "roll", "acme", "n2", "--grace-until-first-use", "--grace", "1h", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"key"`) {
+		t.Fatalf("key roll --grace-until-first-use: exit %d\n%s%s", code, out, errOut)
+	}
+	out, _, _ = cli(t, srv, admin, "", "audit", "list", "--project", "acme", "-o", "json")
+	if !strings.Contains(out, `"grace_until_first_use": "true"`) {
+		t.Fatalf("the roll's event does not say its grace ends at first use:\n%s", out)
+	}
+	if strings.Count(out, `"project.policy"`) != 2 {
+		t.Fatalf("want two project.policy events (API and CLI), got:\n%s", out)
+	}
 	srv.stop(t)
 }
 
