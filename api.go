@@ -98,8 +98,12 @@ type RenewInput struct {
 // API_CERTIFICATE, a new password), valid until ExpirationDays from now or, by default, the
 // credential's current expiry.
 type RollInput struct {
-	GraceSeconds   int64  `json:"grace_seconds,omitempty"`
-	ExpirationDays *int64 `json:"expiration_days,omitempty"`
+	GraceSeconds int64 `json:"grace_seconds,omitempty"`
+	// GraceUntilFirstUse keeps an API token's old secret working until the new one is first
+	// seen by a verification or an authentication, GraceSeconds at most (its hard limit; 0:
+	// the project policy's first_use_grace_seconds, else DefaultFirstUseGraceSeconds).
+	GraceUntilFirstUse bool   `json:"grace_until_first_use,omitempty"`
+	ExpirationDays     *int64 `json:"expiration_days,omitempty"`
 	CertificateOptions
 }
 

@@ -32,6 +32,7 @@ type Store interface {
 	UsageStore
 	AuditChainStore
 	WebhookStore
+	GraceStore
 
 	// Bootstrap writes, in one transaction, everything a first start creates; it fills the
 	// event's ActorUserID with the admin's id, and the admin's UpdatedAt with CreatedAt when
@@ -63,8 +64,9 @@ type Store interface {
 
 // ProjectStore keeps projects.
 type ProjectStore interface {
-	// CreateProject stores p and sets its ID; it fills the event's ProjectID when 0, since the
-	// caller cannot know the new id. EConflict when the slug is taken.
+	// CreateProject stores p (its Policy normalized, as p then holds it) and sets its ID; it
+	// fills the event's ProjectID when 0, since the caller cannot know the new id. EConflict
+	// when the slug is taken.
 	CreateProject(ctx context.Context, p *Project, ev *Event) error
 	// ProjectByID returns the project with id. ENotFound.
 	ProjectByID(ctx context.Context, id int64) (*Project, error)
@@ -72,9 +74,12 @@ type ProjectStore interface {
 	ProjectBySlug(ctx context.Context, slug string) (*Project, error)
 	// ListProjects returns projects by ascending id.
 	ListProjects(ctx context.Context, f ProjectFilter) ([]*Project, error)
-	// UpdateProject writes p.Name and p.RecoverableKeys only, never Slug or CreatedAt.
+	// UpdateProject writes p.Name and p.RecoverableKeys only, never Slug, CreatedAt or Policy.
 	// ENotFound.
 	UpdateProject(ctx context.Context, p *Project, ev *Event) error
+	// UpdateProjectPolicy replaces the policy of project id (stored normalized: what
+	// ProjectByID returns is p.Normalize()), and nothing else of the project. ENotFound.
+	UpdateProjectPolicy(ctx context.Context, id int64, p Policy, ev *Event) error
 }
 
 // IdentityStore keeps users, their login sessions, roles and role bindings. Every User it
@@ -239,6 +244,21 @@ type CredentialStore interface {
 	// TouchCredentials moves last_used_at forward to the given times; it neither bumps versions
 	// nor writes events, since it records use, not a change.
 	TouchCredentials(ctx context.Context, used map[int64]time.Time) error
+}
+
+// GraceStore keeps the roll grace that ends at the new secret's first use.
+type GraceStore interface {
+	// MarkFirstUseGrace marks every rolled-away secret of the credential (ValidUntil set)
+	// that is still valid at `at` as EndsAtFirstUse; it writes no event (the roll's records
+	// it) and bumps no version. Call it after RollCredential, in its transaction.
+	MarkFirstUseGrace(ctx context.Context, credentialID int64, at time.Time) error
+	// EndFirstUseGrace clears the mark of every EndsAtFirstUse secret of the credential and
+	// ends at `at` those still valid then (ValidUntil = at). When it ended any it writes ev
+	// (ProjectID and CredentialID filled when 0) in the same transaction and reports true;
+	// either way, when it cleared a mark, it announces the credential's change (caches
+	// forget the secrets). No version bump: it ends secrets, it changes no field. A second
+	// call finds nothing and writes nothing.
+	EndFirstUseGrace(ctx context.Context, credentialID int64, at time.Time, ev *Event) (bool, error)
 }
 
 // VerificationRecord is what VerificationBySecret reads about one secret.

@@ -27,11 +27,11 @@ func (a *Authority) Authenticate(ctx context.Context, key, remoteAddr string) (*
 	if e == nil || aging {
 		dd := d // the load may outlive this call (a refresh): it gets its own copy
 		var err error
-		e, err = a.callerFor(ctx, dd, now, e, func(ctx context.Context) (*keyward.Credential, *time.Time, error) {
+		e, err = a.callerFor(ctx, dd, now, e, func(ctx context.Context) (*keyward.Credential, *keyward.CredentialSecret, error) {
 			if !a.mayBeIssued(&dd, a.clock()) {
 				return nil, nil, errUnauthenticated
 			}
-			return a.credentialBySecret(ctx, dd)
+			return a.store.CredentialBySecret(ctx, dd[:])
 		})
 		if isCode(err, keyward.ENotFound) {
 			return nil, errUnauthenticated
@@ -64,6 +64,9 @@ func (a *Authority) callerOf(e *callerEntry, now time.Time, remoteAddr string) (
 		a.usage.touch(e.cred.ID, now)
 	} else {
 		a.usage.record(e.cred.ID, now)
+	}
+	if e.endsOthers {
+		a.graceEnds.seen(e.cred.ID, now)
 	}
 	return &keyward.Caller{User: e.creator, Credential: e.active, Grants: e.grants, RemoteAddr: remoteAddr}, nil
 }
@@ -183,23 +186,16 @@ func (a *Authority) loadEntry(ctx context.Context, d [32]byte, now time.Time) (*
 		kube = kubeOf(cred, creator, byID, rec.Bindings)
 	}
 	e := a.cache.newEntry(cred, rec.Secret.ValidUntil, creator, grants, roles, kube, now)
+	if rec.Secret.EndsOthersAtFirstUse {
+		e.flags |= flagEndsOthers // before it is shared: entries are immutable once cached
+	}
 	a.cache.put(d, e, epoch)
 	return e, nil
 }
 
-// credentialBySecret loads the credential that the secret with digest d opens and the end of
-// that secret's validity (nil: no end of its own).
-func (a *Authority) credentialBySecret(ctx context.Context, d [32]byte) (*keyward.Credential, *time.Time, error) {
-	cred, secret, err := a.store.CredentialBySecret(ctx, d[:])
-	if err != nil {
-		return nil, nil, err
-	}
-	return cred, secret.ValidUntil, nil
-}
-
-// callerLoad reads the credential an authentication entry is built from and the end of the
-// presented secret's validity (nil: no end of its own).
-type callerLoad func(ctx context.Context) (*keyward.Credential, *time.Time, error)
+// callerLoad reads the credential an authentication entry is built from and the presented
+// secret: its ValidUntil (nil: no end of its own) and EndsOthersAtFirstUse count.
+type callerLoad func(ctx context.Context) (*keyward.Credential, *keyward.CredentialSecret, error)
 
 // cachedCaller returns the cached authentication entry under k (nil when none is fresh),
 // counting the hit or miss, and whether the entry is past half its TTL (see lookup).
@@ -237,7 +233,7 @@ func (a *Authority) callerFor(ctx context.Context, k [32]byte, now time.Time, e 
 // loadCaller builds the authentication entry under k from what load returns, and caches it.
 func (a *Authority) loadCaller(ctx context.Context, k [32]byte, now time.Time, load callerLoad) (*callerEntry, error) {
 	epoch := a.cache.epoch.Load()
-	cred, validUntil, err := load(ctx)
+	cred, secret, err := load(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +243,8 @@ func (a *Authority) loadCaller(ctx context.Context, k [32]byte, now time.Time, l
 	}
 	active := *cred // what an authenticated caller sees: the credential as it is while it opens anything
 	active.State = keyward.StateActive
-	e := &callerEntry{cred: cred, active: &active, validUntil: validUntil, creator: creator, grants: grants, loaded: now.UnixMicro()}
+	e := &callerEntry{cred: cred, active: &active, validUntil: secret.ValidUntil, endsOthers: secret.EndsOthersAtFirstUse,
+		creator: creator, grants: grants, loaded: now.UnixMicro()}
 	a.cache.putCaller(k, e, epoch)
 	return e, nil
 }

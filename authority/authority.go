@@ -32,6 +32,7 @@ type Authority struct {
 	now            func() time.Time
 	logger         *slog.Logger
 	usage          *usageRecorder
+	graceEnds      *graceEnder // ends first-use roll graces off the verification path
 	limiter        ratelimit.Limiter
 	loginUserRate  ratelimit.Rate
 	loginAddrRate  ratelimit.Rate
@@ -193,6 +194,7 @@ func New(store keyward.Store, opts Options) *Authority {
 	a.issued = newIssued()
 	a.store = issuingStore{Store: store, added: a.issued.add}
 	a.usage = newUsageRecorder(store, opts.Logger, opts.Now, opts.UsageFlushInterval)
+	a.graceEnds = newGraceEnder(store, opts.Logger, a.changed)
 	ictx, icancel := context.WithCancel(context.Background())
 	a.issuedWant, a.stopIssued, a.issuedDone = make(chan struct{}, 1), icancel, make(chan struct{})
 	go a.loadIssued(ictx, a.issuedWant, a.issuedDone)
@@ -266,6 +268,7 @@ func (a *Authority) Close() error {
 	a.closed = true
 	a.refreshMu.Unlock()
 	a.refreshes.Wait()
+	a.graceEnds.close()
 	return a.usage.close()
 }
 

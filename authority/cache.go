@@ -41,6 +41,7 @@ const (
 	flagInactive                               // the credential is not active
 	flagCreatorInactive                        // its creator is disabled or deleted
 	flagSession                                // a login session: its uses are not counted (usageRecorder.touch)
+	flagEndsOthers                             // its first use ends the credential's earlier secrets
 )
 
 // rareFields are what most keys lack, apart so that those keys do not pay for them.
@@ -117,6 +118,7 @@ type callerEntry struct {
 	cred       *keyward.Credential
 	active     *keyward.Credential // cred in StateActive, the one every Caller of it shares
 	validUntil *time.Time          // the secret's grace end, or the certificate's revocation
+	endsOthers bool                // its first use ends the credential's earlier secrets
 	creator    *keyward.User
 	grants     map[int64]map[keyward.Permission]bool
 	loaded     int64 // unix microseconds

@@ -313,7 +313,7 @@ func (a *Authority) AuthenticateCertificate(ctx context.Context, chain []*x509.C
 	e, aging := a.cachedCaller(k, now)
 	if e == nil || aging {
 		var err error
-		e, err = a.callerFor(ctx, k, now, e, func(ctx context.Context) (*keyward.Credential, *time.Time, error) {
+		e, err = a.callerFor(ctx, k, now, e, func(ctx context.Context) (*keyward.Credential, *keyward.CredentialSecret, error) {
 			cred, cert, err := a.store.CredentialBySerial(ctx, serial)
 			if err != nil {
 				return nil, nil, err
@@ -322,7 +322,7 @@ func (a *Authority) AuthenticateCertificate(ctx context.Context, chain []*x509.C
 			if cert.Fingerprint != hex.EncodeToString(fp[:]) {
 				return nil, nil, keyward.Errorf(keyward.ENotFound, "no such certificate")
 			}
-			return cred, cert.RevokedAt, nil
+			return cred, &keyward.CredentialSecret{ValidUntil: cert.RevokedAt}, nil
 		})
 		if err != nil {
 			if isCode(err, keyward.ENotFound) {

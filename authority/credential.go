@@ -133,7 +133,7 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 		fe.add("name", keyward.NameRule)
 	}
 	validateDescription(fe, in.Description)
-	expires := validateExpiry(fe, now, in.ExpirationDays, in.ExpiresAt, in.NeverExpires, keyward.DefaultExpirationDays)
+	expires := validateExpiry(fe, now, in.ExpirationDays, in.ExpiresAt, in.NeverExpires, defaultDays(project.Policy))
 	notBefore := normTime(in.NotBefore)
 	if notBefore != nil && expires != nil && !notBefore.Before(*expires) {
 		fe.add("not_before", "must be before the expiry")
@@ -156,6 +156,12 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 		in.Remaining = &in.Refill.Amount // a refill counts uses from its first amount
 	}
 	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	if err := checkKind(project.Policy, in.Type, in.Environment); err != nil {
+		return nil, err
+	}
+	if err := checkExpiry(project.Policy, now, expires, expiryField(in.ExpirationDays, in.ExpiresAt, in.NeverExpires)); err != nil {
 		return nil, err
 	}
 	roleIDs, err := a.grantableRoles(ctx, project, in.Roles)
@@ -507,6 +513,9 @@ func (a *Authority) planUpdate(ctx context.Context, orig *keyward.Credential, in
 	}
 	if in.Active != nil && *in.Active != c.Active {
 		c.Active = *in.Active
+		if c.Active {
+			c.EnabledAt = &now // the unused-key sweep counts from here (DisableUnused)
+		}
 		changed = append(changed, "active")
 	}
 	validateLimits(fe, in.RateLimit, in.Remaining, in.Refill)
@@ -536,6 +545,12 @@ func (a *Authority) planUpdate(ctx context.Context, orig *keyward.Credential, in
 	}
 	if err := fe.err(); err != nil {
 		return nil, err
+	}
+	if !sameMillisecond(c.ExpiresAt, orig.ExpiresAt) {
+		// Only a new expiry answers to the policy: keys issued before it keep theirs.
+		if err := a.checkPolicyExpiry(ctx, c.ProjectID, now, c.ExpiresAt, expiryField(nil, nil, never)); err != nil {
+			return nil, err
+		}
 	}
 	roleIDs, err := a.changedRoles(ctx, c, in.Roles)
 	if err != nil {
@@ -664,6 +679,9 @@ func (a *Authority) RenewCredential(ctx context.Context, projectRef, ref string,
 	if err := fe.err(); err != nil {
 		return nil, err
 	}
+	if err := a.checkPolicyExpiry(ctx, c.ProjectID, now, expires, expiryField(in.ExpirationDays, in.ExpiresAt, false)); err != nil {
+		return nil, err
+	}
 	c.ExpiresAt, c.UpdatedAt = expires, now
 	ev := a.event(ctx, "credential.renew", c.ProjectID, c.ID, now)
 	ev.Detail = map[string]string{"expires_at": expires.Format(time.RFC3339)}
@@ -703,6 +721,7 @@ type rollPlan struct {
 	c          *keyward.Credential // as it will be stored
 	secret     *keyward.CredentialSecret
 	graceUntil time.Time
+	firstUse   bool // the old secrets end at the new one's first use, graceUntil at the latest
 	ev         *keyward.Event
 	issued     keyward.IssuedCredential // Key or Data; Credential is set by write
 	now        time.Time
@@ -723,6 +742,7 @@ func (a *Authority) planRoll(ctx context.Context, orig *keyward.Credential, in k
 	issued := &keyward.IssuedCredential{}
 	var secret *keyward.CredentialSecret
 	ev := a.event(ctx, "credential.roll", c.ProjectID, c.ID, now)
+	grace := in.GraceSeconds
 	if !c.Type.Certificate() {
 		if in.ExpirationDays != nil || in.Password != "" || in.KeyAlgorithm != "" || in.Encoding != "" {
 			return nil, keyward.Invalid("password", "expiration_days, password, key_algorithm and encoding apply to certificate credentials; renew moves a token's expiry")
@@ -740,11 +760,21 @@ func (a *Authority) planRoll(ctx context.Context, orig *keyward.Credential, in k
 		if issued, secret, err = a.newToken(ctx, project, c, creator, now); err != nil {
 			return nil, err
 		}
-		ev.Detail = map[string]string{"grace_seconds": strconv.FormatInt(in.GraceSeconds, 10)}
+		if in.GraceUntilFirstUse && grace == 0 {
+			// The hard limit: the roll's, else the project's, else keyward's default.
+			grace = project.Policy.FirstUseGraceSeconds
+			if grace == 0 {
+				grace = keyward.DefaultFirstUseGraceSeconds
+			}
+		}
+		ev.Detail = map[string]string{"grace_seconds": strconv.FormatInt(grace, 10)}
+		if in.GraceUntilFirstUse {
+			ev.Detail["grace_until_first_use"] = "true"
+		}
 	} else {
 		fe := fieldErrors{}
 		validateCertificateOptions(fe, c.Type, in.CertificateOptions)
-		if in.GraceSeconds != 0 {
+		if in.GraceSeconds != 0 || in.GraceUntilFirstUse {
 			fe.add("grace_seconds", "a rolled certificate is revoked at once; there is no grace period")
 		}
 		expires := c.ExpiresAt
@@ -755,6 +785,12 @@ func (a *Authority) planRoll(ctx context.Context, orig *keyward.Credential, in k
 		}
 		if err := fe.err(); err != nil {
 			return nil, err
+		}
+		if in.ExpirationDays != nil {
+			// A new certificate's lifetime is a new expiry: it answers to the policy.
+			if err := a.checkPolicyExpiry(ctx, c.ProjectID, now, expires, "expiration_days"); err != nil {
+				return nil, err
+			}
 		}
 		creator, err := a.store.UserByID(ctx, c.CreatedBy)
 		if err != nil {
@@ -767,8 +803,8 @@ func (a *Authority) planRoll(ctx context.Context, orig *keyward.Credential, in k
 		ev.Detail = map[string]string{"serial": c.Serial}
 	}
 	c.UpdatedAt = now
-	return &rollPlan{c: c, secret: secret, graceUntil: now.Add(time.Duration(in.GraceSeconds) * time.Second),
-		ev: ev, issued: *issued, now: now}, nil
+	return &rollPlan{c: c, secret: secret, graceUntil: now.Add(time.Duration(grace) * time.Second),
+		firstUse: in.GraceUntilFirstUse && grace > 0, ev: ev, issued: *issued, now: now}, nil
 }
 
 // write stores the plan in u over the credential at version and returns what was issued. It
@@ -779,6 +815,11 @@ func (p *rollPlan) write(ctx context.Context, u *unit, version int64) (*keyward.
 	ev := *p.ev
 	if err := u.store.RollCredential(ctx, &c, p.secret, p.graceUntil, &ev); err != nil {
 		return nil, err
+	}
+	if p.firstUse {
+		if err := u.store.MarkFirstUseGrace(ctx, c.ID, p.now); err != nil {
+			return nil, err
+		}
 	}
 	u.changed(keyward.Invalidation{CredentialIDs: []int64{c.ID}})
 	c.State = c.StateAt(p.now)

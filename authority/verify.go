@@ -134,6 +134,9 @@ func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible 
 			}
 		case v.Valid:
 			a.usage.record(e.credID(), now)
+			if e.flags&flagEndsOthers != 0 {
+				a.graceEnds.seen(e.credID(), now)
+			}
 		default:
 			a.usage.refused(e.credID(), now, v.Code) // RATE_LIMITED, USAGE_EXCEEDED
 		}

@@ -118,6 +118,8 @@ var policy = map[string]struct {
 	"GET /v1/openapi.json":                                                   {"", public, 200},
 	"GET /healthz":                                                           {"", public, 200},
 	"GET /readyz":                                                            {"", public, 200},
+	"GET /v1/projects/{project}/policy":                                      {keyward.PermProjectsRead, project, 200},
+	"PUT /v1/projects/{project}/policy":                                      {keyward.PermProjectsAdmin, project, 200},
 }
 
 // caller is one row of the matrix: a user with a role bound in project "own" (or globally for
@@ -381,6 +383,8 @@ func TestPolicyMatrix(t *testing.T) {
 					body = `{"url":"https://hooks.example.com/` + fresh("hook") + `","types":["credential.created","credential.revoked"]}`
 				case "PATCH /v1/projects/{project}/webhooks/{id}":
 					body = `{"description":"changed","enabled":false}`
+				case "PUT /v1/projects/{project}/policy":
+					body = `{"max_lifetime_days":3650}`
 				case "POST /v1/clusters":
 					body = `{"name":"` + fresh("newcluster") + `","server":"https://127.0.0.1:6443"}`
 				case "POST /v1/clusters/{cluster}/tokenreview":

@@ -89,6 +89,10 @@ func fill(t *testing.T, s keyward.Store) (live []string) {
 	must("RollCredential", s.RollCredential(ctx, rolled, &keyward.CredentialSecret{Digest: newDigest, CreatedAt: rolled.UpdatedAt},
 		now.Add(time.Hour), ev("credential.roll")))
 	live = append(live, oldTok, newTok) // the old one inside its grace period
+	// The old secret ends at the new one's first use, and the credential was enabled again.
+	must("MarkFirstUseGrace", s.MarkFirstUseGrace(ctx, rolled.ID, rolled.UpdatedAt))
+	rolled.EnabledAt = ptr(now.Add(time.Second))
+	must("UpdateCredential enabled", s.UpdateCredential(ctx, rolled, ev("credential.update")))
 
 	revoked, revokedTok := create("revoked", alice.ID, func(c *keyward.Credential) { c.Meta = nil; c.ExpiresAt = nil })
 	revoked.RevokedAt = ptr(now.Add(2 * time.Second))
@@ -115,6 +119,9 @@ func fill(t *testing.T, s keyward.Store) (live []string) {
 	// A recoverable key: its sealed token is copied as it is.
 	acme.RecoverableKeys = true
 	must("UpdateProject", s.UpdateProject(ctx, acme, ev("project.update")))
+	must("UpdateProjectPolicy", s.UpdateProjectPolicy(ctx, acme.ID, keyward.Policy{MaxLifetimeDays: 90, RequireExpiry: true,
+		AllowedTypes: []keyward.CredentialType{keyward.APIToken}, AllowedEnvironments: []keyward.Environment{keyward.Test},
+		DisableUnusedDays: 30, FirstUseGraceSeconds: 60, LeakAction: keyward.LeakDisable}, ev("project.policy")))
 	sealedTok, sealedDigest := newToken()
 	sealed := &keyward.Credential{ProjectID: acme.ID, Name: "sealed", Type: keyward.APIToken, Environment: keyward.Live,
 		KeyType: keyward.Secret, CreatedBy: alice.ID, Active: true, CreatedAt: now, UpdatedAt: now, Start: token.Start(sealedTok),
@@ -197,6 +204,24 @@ func TestCopy(t *testing.T) {
 	if len(want.Secrets) < len(tokens) || len(want.Events) < 10 || len(want.Certificates) != 3 ||
 		len(want.Clusters) != 2 || len(want.Settings) != 2 || len(want.Usage) != 4 {
 		t.Fatalf("the fixture is thin: %s", want.Summary())
+	}
+	marked := 0
+	for _, sec := range want.Secrets {
+		if sec.EndsAtFirstUse {
+			marked++
+		}
+	}
+	enabled := 0
+	for _, c := range want.Credentials {
+		if c.EnabledAt != nil {
+			enabled++
+		}
+	}
+	if marked != 1 || enabled != 1 {
+		t.Fatalf("the fixture's first-use grace (%d secrets) or enable time (%d credentials) was not exported", marked, enabled)
+	}
+	if pol := want.Projects[1].Policy; pol.MaxLifetimeDays != 90 || pol.LeakAction != keyward.LeakDisable || len(pol.AllowedTypes) != 1 {
+		t.Fatalf("the fixture's project policy was not exported: %+v", pol)
 	}
 
 	pg := MustOpen(t, postgrestest.SchemaURL(t, postgrestest.URL(t)))

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/keyward/keyward/snapshot"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/sqlitetest"
+	"github.com/keyward/keyward/sqlstore"
 	"github.com/keyward/keyward/storetest"
 )
 
@@ -135,25 +135,17 @@ func versions(t *testing.T, db *sql.DB) []int64 {
 	return vs
 }
 
-// embeddedVersions are the versions of the migrations in ./migrations, ascending. Numbers are
-// handed out to parallel branches, so a branch may hold 7 without 6: every file is applied
-// once, and no version that is not a file.
+// embeddedVersions lists the versions of the migration files beside the package's source.
 func embeddedVersions(t *testing.T) []int64 {
 	t.Helper()
-	entries, err := os.ReadDir("migrations")
+	ms, err := sqlstore.Migrations(os.DirFS("."))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var vs []int64
-	for _, e := range entries {
-		num, _, _ := strings.Cut(e.Name(), "_")
-		v, err := strconv.ParseInt(num, 10, 64)
-		if err != nil {
-			t.Fatalf("migration %s: %v", e.Name(), err)
-		}
-		vs = append(vs, v)
+	for _, m := range ms {
+		vs = append(vs, m.Version)
 	}
-	slices.Sort(vs)
 	return vs
 }
 

@@ -355,6 +355,7 @@ func newKeyRollCmd(a *app) *cobra.Command {
 		graceSeconds, days     int64
 		keyAlgorithm, encoding string
 		out                    outFile
+		firstUse               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "roll <project> <id-or-name>",
@@ -363,6 +364,10 @@ func newKeyRollCmd(a *app) *cobra.Command {
 
 An API key's old secret stops working at once, or after the grace period given
 with --grace (or --grace-seconds), so that the new one can be deployed first.
+With --grace-until-first-use the old secret works until the new one is first
+used (verified or authenticated), --grace at most (default: the project
+policy's first_use_grace_seconds, else a day): a slow deployment never breaks
+on a fixed timer.
 A KUBE_TOKEN rolls the same way and comes with its new kubeconfig.
 
 An API_CERTIFICATE or KUBE_CONFIG is re-issued: a new certificate and key, valid
@@ -377,6 +382,7 @@ With --out FILE the secret (the decoded bundle or kubeconfig, or an API key and
 a newline) is written to FILE with mode 0600 (an existing FILE is kept unless
 --force); without, it is printed as "key create" prints it.`,
 		Example: `  keyward key roll acme-prod ci-deploy --grace 1h
+  keyward key roll acme-prod ci-deploy --grace-until-first-use --grace 48h
   printf '%s\n' "$NEW_P12_PASSWORD" | keyward key roll acme-prod ci-mtls --out ci-mtls.p12 --force
   keyward key roll acme-prod deployer --expiration-days 30 --out kubeconfig.yaml --force`,
 		Args: exactArgs("project", "id-or-name"),
@@ -385,7 +391,7 @@ a newline) is written to FILE with mode 0600 (an existing FILE is kept unless
 			if err := atMostOne(fs, "grace", "grace-seconds"); err != nil {
 				return err
 			}
-			in := keyward.RollInput{GraceSeconds: graceSeconds}
+			in := keyward.RollInput{GraceSeconds: graceSeconds, GraceUntilFirstUse: firstUse}
 			if fs.Changed("grace") {
 				if grace%time.Second != 0 {
 					return usageErrorf("--grace %s is not a whole number of seconds", grace)
@@ -422,6 +428,7 @@ a newline) is written to FILE with mode 0600 (an existing FILE is kept unless
 	f := cmd.Flags()
 	f.DurationVar(&grace, "grace", 0, "API key: keep the old secret valid this long (such as 30m or 24h)")
 	f.Int64Var(&graceSeconds, "grace-seconds", 0, "API key: keep the old secret valid this many seconds")
+	f.BoolVar(&firstUse, "grace-until-first-use", false, "API key: keep the old secret valid until the new one is first used (--grace at most)")
 	f.Int64Var(&days, "expiration-days", 0, "certificate: the new certificate expires this many days from now (default: the current expiry)")
 	f.StringVar(&keyAlgorithm, "key-algorithm", "", "certificate: the new key, ecdsa-p256 (default), rsa-2048 or rsa-3072")
 	f.StringVar(&encoding, "encoding", "", "API_CERTIFICATE: PKCS#12 encryption, modern (default) or legacy")

@@ -52,6 +52,7 @@ type serveConfig struct {
 	gatewayHeaders     []string
 	cacheTTL           time.Duration
 	cacheSize          int
+	unusedSweep        time.Duration
 	redis              string
 	webhooks           bool
 	webhookPrivate     bool
@@ -104,6 +105,7 @@ usage data and closes the database.`,
 	f.StringSliceVar(&cfg.gatewayHeaders, "gateway-key-header", nil, "extra request header /v1/auth reads the key from (repeatable), before Authorization and X-API-Key")
 	f.DurationVar(&cfg.cacheTTL, "cache-ttl", authority.DefaultCacheTTL, "how long a verification result is reused: the bound on staleness when change notifications are lost")
 	f.IntVar(&cfg.cacheSize, "cache-size", authority.DefaultCacheSize, "how many keys the verification cache holds")
+	f.DurationVar(&cfg.unusedSweep, "unused-sweep-interval", time.Hour, "how often to disable the keys that project policies call unused (disable_unused_days); 0 never")
 	f.StringVar(&cfg.redis, "redis", "", "Redis URL (redis://[:password@]host:6379/0, rediss:// for TLS) through which replicas share login throttling and rate limits (env KEYWARD_REDIS_URL); without it each replica limits alone. While Redis does not answer, logins are refused (503)")
 	f.BoolVar(&cfg.webhooks, "webhooks", true, "send the projects' webhooks (every replica takes part; each delivery attempt is made by one)")
 	f.BoolVar(&cfg.webhookPrivate, "webhook-allow-private", false, "let webhooks go to loopback, private and link-local addresses (refused by default, so that a project admin cannot make the server call what only it can reach)")
@@ -208,6 +210,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		if err := deliverBootstrapToken(tok, cfg.bootstrapTokenFile, stderr); err != nil {
 			return err
 		}
+	}
+	if cfg.unusedSweep > 0 {
+		stop := sweepUnused(ctx, auth, cfg.unusedSweep, logger)
+		defer stop() // before the authority and the store close
 	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -480,4 +486,32 @@ func startWebhooks(ctx context.Context, cfg serveConfig, auth *authority.Authori
 			wg.Wait()
 		})
 	}
+}
+
+// sweepUnused runs the authority's unused-key sweep now and then every interval until ctx ends
+// or stop is called; stop returns once the sweep in progress, if any, has finished. Every
+// replica runs it: each key is disabled by one conditional write, so they never disable twice.
+func sweepUnused(ctx context.Context, auth *authority.Authority, every time.Duration, logger *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			n, err := auth.DisableUnused(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Warn("disabling unused keys failed; will retry", "err", err)
+			case n > 0:
+				logger.Info("disabled unused keys", "count", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
