@@ -66,7 +66,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 }
 
 // TestOpenAPIEnums: every list of permissions or credential types in the document is Go's
-// (keyward.AllPermissions, keyward.CredentialTypes), so that a new one cannot be served
+// (keyward.AllPermissions, keyward.CredentialTypes), and the leak statuses are keyward.LeakStatuses, so that a new one cannot be served
 // undocumented.
 func TestOpenAPIEnums(t *testing.T) {
 	t.Parallel()
@@ -109,6 +109,10 @@ func TestOpenAPIEnums(t *testing.T) {
 				seenPerms++
 				if !slices.Equal(values, perms) {
 					t.Errorf("%s lists %q, want keyward.AllPermissions %q", path, values, perms)
+				}
+			case slices.Contains(values, keyward.LeakStatusInvalid):
+				if !slices.Equal(values, keyward.LeakStatuses) {
+					t.Errorf("%s lists %q, want keyward.LeakStatuses %q", path, values, keyward.LeakStatuses)
 				}
 			case slices.Contains(values, "API_TOKEN"):
 				seenTypes++

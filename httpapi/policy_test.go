@@ -9,6 +9,8 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/authoritytest"
 	"github.com/keyward/keyward/internal/goldenfile"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/ratelimit"
@@ -79,6 +81,8 @@ var policy = map[string]struct {
 	"POST /v1/verify":                                           {"", anyone, 200},
 	"GET /v1/whoami":                                            {"", anyone, 200},
 	"GET /v1/audit":                                             {keyward.PermAuditRead, someP, 200},
+	"POST /v1/leaks":                                            {"", anyone, 200},
+	"POST /v1/leaks/github":                                     {"", public, 200},
 	"POST /v1/login":                                            {"", public, 201},
 	"POST /v1/logout":                                           {"", anyone, 200},
 	"POST /v1/users":                                            {keyward.PermUsersAdmin, global, 201},
@@ -171,7 +175,8 @@ func TestPolicyMatrix(t *testing.T) {
 		PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1},
 		LoginUserRate:  ratelimit.Rate{Limit: 1000, Period: 1e9}, LoginAddrRate: ratelimit.Rate{Limit: 1000, Period: 1e9},
 	}
-	e, api := startWith(t, fast, 0)
+	signer := newLeakSigner(t)
+	e, api := startOpts(t, &faultyStore{Store: authoritytest.Store(t)}, fast, httpapi.Options{LeakReportKeys: signer.keys})
 	const js = "application/json"
 	const pw = "matrix passphrase 1"
 	admin := func(method, path, body string) *response {
@@ -341,6 +346,10 @@ func TestPolicyMatrix(t *testing.T) {
 					body = `{"recoverable_keys":true}`
 				case "POST /v1/clusters":
 					body = `{"name":"` + fresh("newcluster") + `","server":"https://127.0.0.1:6443"}`
+				case "POST /v1/leaks":
+					body = `{"tokens":["kw_live_not-a-token"],"source":"matrix"}`
+				case "POST /v1/leaks/github":
+					body = githubBody("kw_live_not-a-token")
 				case "POST /v1/clusters/{cluster}/tokenreview":
 					body = `{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"` + probe.Key + `"}}`
 				}
@@ -355,7 +364,11 @@ func TestPolicyMatrix(t *testing.T) {
 				if body != "" {
 					ct = js
 				}
-				r := e.do(t, method, p, ct, body, "Authorization", "Bearer "+tok)
+				headers := []string{"Authorization", "Bearer " + tok}
+				if key == "POST /v1/leaks/github" {
+					headers = append(headers, signer.headers(t, body)...) // the signature is its credential
+				}
+				r := e.do(t, method, p, ct, body, headers...)
 				cells++
 				if want := expect(c, key, scope); r.status != want {
 					t.Errorf("%s [%s, project %s]: status %d, policy says %d: %.200s", key, c.name, scope, r.status, want, r.body)
