@@ -28,6 +28,7 @@ import (
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/metrics"
 	"github.com/keyward/keyward/ratelimit"
+	"github.com/keyward/keyward/secretscanning"
 )
 
 // serveConfig holds what `keyward serve` is told by flags and environment.
@@ -51,7 +52,9 @@ type serveConfig struct {
 	cacheTTL           time.Duration
 	cacheSize          int
 	redis              string
-	getenv             func(string) string // the environment, as the app reads it
+	leakReportKeys     string               // --leak-report-keys: GitHub's secret scanning public keys
+	leakKeys           *secretscanning.Keys // read from leakReportKeys at start
+	getenv             func(string) string  // the environment, as the app reads it
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -99,6 +102,7 @@ usage data and closes the database.`,
 	f.DurationVar(&cfg.cacheTTL, "cache-ttl", authority.DefaultCacheTTL, "how long a verification result is reused: the bound on staleness when change notifications are lost")
 	f.IntVar(&cfg.cacheSize, "cache-size", authority.DefaultCacheSize, "how many keys the verification cache holds")
 	f.StringVar(&cfg.redis, "redis", "", "Redis URL (redis://[:password@]host:6379/0, rediss:// for TLS) through which replicas share login throttling and rate limits (env KEYWARD_REDIS_URL); without it each replica limits alone. While Redis does not answer, logins are refused (503)")
+	f.StringVar(&cfg.leakReportKeys, "leak-report-keys", a.getenv("KEYWARD_LEAK_REPORT_KEYS"), "JSON file of the public keys GitHub signs secret scanning reports with, in the format of https://api.github.com/meta/public_keys/secret_scanning; it enables POST /v1/leaks/github (env KEYWARD_LEAK_REPORT_KEYS). Read at start: restart to change it")
 	return cmd
 }
 
@@ -211,6 +215,13 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if cfg.leakReportKeys != "" {
+		if cfg.leakKeys, err = secretscanning.Load(cfg.leakReportKeys); err != nil {
+			ln.Close()
+			return usageErrorf("--leak-report-keys: %v", err)
+		}
+		logger.Info("GitHub secret scanning reports accepted on POST /v1/leaks/github", "keys", cfg.leakKeys.Len())
 	}
 	handler, m := newHandler(cfg, auth, store, logger, metricsToken)
 	var metricsSrv *http.Server
@@ -381,7 +392,7 @@ func newHandler(cfg serveConfig, auth *authority.Authority, store keyward.Store,
 		sample = -1 // none; httpapi reads 0 as its default
 	}
 	opts := httpapi.Options{Logger: logger, RequestTimeout: cfg.requestTimeout, GatewayKeyHeaders: cfg.gatewayHeaders, AccessLogSample: sample,
-		MetricsElsewhere: cfg.metricsAddr != "", MetricsToken: metricsToken}
+		MetricsElsewhere: cfg.metricsAddr != "", MetricsToken: metricsToken, LeakReportKeys: cfg.leakKeys}
 	if cfg.metrics {
 		opts.Metrics = metrics.New(func() (uint64, uint64, int) {
 			st := auth.Stats()
