@@ -24,6 +24,8 @@ type Project struct {
 	// RecoverableKeys makes new API tokens of the project readable again later: they are also
 	// kept sealed under the master key, and each reveal needs keys:reveal and is audited.
 	RecoverableKeys bool `json:"recoverable_keys"`
+	// Policy is the project's rules for its keys; the zero Policy imposes nothing.
+	Policy Policy `json:"policy"`
 }
 
 // User is a human or service principal. Its role bindings decide what it, and every credential it
@@ -210,7 +212,10 @@ type Credential struct {
 	CreatedAt   time.Time         `json:"created_at"`
 	UpdatedAt   time.Time         `json:"updated_at"`
 	LastUsedAt  *time.Time        `json:"last_used_at"`
-	Version     int64             `json:"version"`
+	// EnabledAt is when the credential was last enabled after being disabled; nil when never.
+	// The sweep of unused keys counts from it, so it does not undo an operator's enable.
+	EnabledAt *time.Time `json:"enabled_at,omitempty"`
+	Version   int64      `json:"version"`
 	// Start is the token's prefix and first characters ("kw_live_AbCd"), enough for a person
 	// to recognise a key, far too little to use it.
 	Start string `json:"start"`
@@ -341,6 +346,9 @@ type CredentialSecret struct {
 	CreatedAt    time.Time
 	// Sealed is the token sealed under the master key, only in projects with recoverable keys.
 	Sealed []byte
+	// EndsAtFirstUse tells that this rolled-away secret ends, before ValidUntil (its hard
+	// limit), as soon as the credential's current secret is first seen.
+	EndsAtFirstUse bool
 }
 
 // Event is one audit record. Every mutation writes one in the same transaction as the change.

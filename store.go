@@ -60,8 +60,9 @@ type Store interface {
 
 // ProjectStore keeps projects.
 type ProjectStore interface {
-	// CreateProject stores p and sets its ID; it fills the event's ProjectID when 0, since the
-	// caller cannot know the new id. EConflict when the slug is taken.
+	// CreateProject stores p (its Policy normalized, as p then holds it) and sets its ID; it
+	// fills the event's ProjectID when 0, since the caller cannot know the new id. EConflict
+	// when the slug is taken.
 	CreateProject(ctx context.Context, p *Project, ev *Event) error
 	// ProjectByID returns the project with id. ENotFound.
 	ProjectByID(ctx context.Context, id int64) (*Project, error)
@@ -69,9 +70,12 @@ type ProjectStore interface {
 	ProjectBySlug(ctx context.Context, slug string) (*Project, error)
 	// ListProjects returns projects by ascending id.
 	ListProjects(ctx context.Context, f ProjectFilter) ([]*Project, error)
-	// UpdateProject writes p.Name and p.RecoverableKeys only, never Slug or CreatedAt.
+	// UpdateProject writes p.Name and p.RecoverableKeys only, never Slug, CreatedAt or Policy.
 	// ENotFound.
 	UpdateProject(ctx context.Context, p *Project, ev *Event) error
+	// UpdateProjectPolicy replaces the policy of project id (stored normalized: what
+	// ProjectByID returns is p.Normalize()), and nothing else of the project. ENotFound.
+	UpdateProjectPolicy(ctx context.Context, id int64, p Policy, ev *Event) error
 }
 
 // IdentityStore keeps users, their login sessions, roles and role bindings. Every User it

@@ -133,7 +133,7 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 		fe.add("name", keyward.NameRule)
 	}
 	validateDescription(fe, in.Description)
-	expires := validateExpiry(fe, now, in.ExpirationDays, in.ExpiresAt, in.NeverExpires, keyward.DefaultExpirationDays)
+	expires := validateExpiry(fe, now, in.ExpirationDays, in.ExpiresAt, in.NeverExpires, defaultDays(project.Policy))
 	notBefore := normTime(in.NotBefore)
 	if notBefore != nil && expires != nil && !notBefore.Before(*expires) {
 		fe.add("not_before", "must be before the expiry")
@@ -156,6 +156,12 @@ func (a *Authority) CreateCredential(ctx context.Context, projectRef string, in 
 		in.Remaining = &in.Refill.Amount // a refill counts uses from its first amount
 	}
 	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	if err := checkKind(project.Policy, in.Type, in.Environment); err != nil {
+		return nil, err
+	}
+	if err := checkExpiry(project.Policy, now, expires, expiryField(in.ExpirationDays, in.ExpiresAt, in.NeverExpires)); err != nil {
 		return nil, err
 	}
 	roleIDs, err := a.grantableRoles(ctx, project, in.Roles)
@@ -507,6 +513,9 @@ func (a *Authority) planUpdate(ctx context.Context, orig *keyward.Credential, in
 	}
 	if in.Active != nil && *in.Active != c.Active {
 		c.Active = *in.Active
+		if c.Active {
+			c.EnabledAt = &now // the unused-key sweep counts from here (DisableUnused)
+		}
 		changed = append(changed, "active")
 	}
 	validateLimits(fe, in.RateLimit, in.Remaining, in.Refill)
@@ -536,6 +545,12 @@ func (a *Authority) planUpdate(ctx context.Context, orig *keyward.Credential, in
 	}
 	if err := fe.err(); err != nil {
 		return nil, err
+	}
+	if !sameMillisecond(c.ExpiresAt, orig.ExpiresAt) {
+		// Only a new expiry answers to the policy: keys issued before it keep theirs.
+		if err := a.checkPolicyExpiry(ctx, c.ProjectID, now, c.ExpiresAt, expiryField(nil, nil, never)); err != nil {
+			return nil, err
+		}
 	}
 	roleIDs, err := a.changedRoles(ctx, c, in.Roles)
 	if err != nil {
@@ -660,6 +675,9 @@ func (a *Authority) RenewCredential(ctx context.Context, projectRef, ref string,
 	if err := fe.err(); err != nil {
 		return nil, err
 	}
+	if err := a.checkPolicyExpiry(ctx, c.ProjectID, now, expires, expiryField(in.ExpirationDays, in.ExpiresAt, false)); err != nil {
+		return nil, err
+	}
 	c.ExpiresAt, c.UpdatedAt = expires, now
 	ev := a.event(ctx, "credential.renew", c.ProjectID, c.ID, now)
 	ev.Detail = map[string]string{"expires_at": expires.Format(time.RFC3339)}
@@ -751,6 +769,12 @@ func (a *Authority) planRoll(ctx context.Context, orig *keyward.Credential, in k
 		}
 		if err := fe.err(); err != nil {
 			return nil, err
+		}
+		if in.ExpirationDays != nil {
+			// A new certificate's lifetime is a new expiry: it answers to the policy.
+			if err := a.checkPolicyExpiry(ctx, c.ProjectID, now, expires, "expiration_days"); err != nil {
+				return nil, err
+			}
 		}
 		creator, err := a.store.UserByID(ctx, c.CreatedBy)
 		if err != nil {

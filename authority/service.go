@@ -68,11 +68,17 @@ func (a *Authority) CreateServiceCredential(ctx context.Context, projectRef stri
 		fe.add("name", keyward.NameRule)
 	}
 	validateDescription(fe, in.Description)
-	expires := validateExpiry(fe, now, in.ExpirationDays, in.ExpiresAt, false, keyward.DefaultExpirationDays)
+	expires := validateExpiry(fe, now, in.ExpirationDays, in.ExpiresAt, false, defaultDays(project.Policy))
 	if len(in.Access) == 0 {
 		fe.add("access", "a service credential needs at least one role in one project")
 	}
 	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	if err := checkKind(project.Policy, in.Type, keyward.Live); err != nil {
+		return nil, err
+	}
+	if err := checkExpiry(project.Policy, now, expires, expiryField(in.ExpirationDays, in.ExpiresAt, false)); err != nil {
 		return nil, err
 	}
 	bindings, roleIDs, err := a.serviceAccess(ctx, in.Access)

@@ -358,8 +358,16 @@ func (a *Authority) RegenerateOwnKeys(ctx context.Context, in RegenerateOwnKeysI
 	fe := fieldErrors{}
 	envs := ownEnvironments(fe, in.Environments)
 	kts := ownKeyTypes(fe, in.KeyTypes)
-	expires := validateExpiry(fe, now, in.ExpirationDays, nil, in.NeverExpires, keyward.DefaultExpirationDays)
+	expires := validateExpiry(fe, now, in.ExpirationDays, nil, in.NeverExpires, defaultDays(project.Policy))
 	if err := fe.err(); err != nil {
+		return nil, err
+	}
+	for _, env := range envs {
+		if err := checkKind(project.Policy, keyward.APIToken, env); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkExpiry(project.Policy, now, expires, expiryField(in.ExpirationDays, nil, in.NeverExpires)); err != nil {
 		return nil, err
 	}
 	roleIDs, err := a.grantableRoles(ctx, project, nil)

@@ -58,6 +58,8 @@ var policy = map[string]struct {
 	"GET /v1/projects":                                          {"", anyone, 200},
 	"GET /v1/projects/{project}":                                {keyward.PermProjectsRead, project, 200},
 	"PATCH /v1/projects/{project}":                              {keyward.PermProjectsAdmin, project, 200},
+	"GET /v1/projects/{project}/policy":                         {keyward.PermProjectsRead, project, 200},
+	"PUT /v1/projects/{project}/policy":                         {keyward.PermProjectsAdmin, project, 200},
 	"POST /v1/projects/{project}/credentials/{ref}/reveal":      {keyward.PermKeysReveal, project, 200},
 	"GET /v1/ca.pem":                                            {"", public, 200},
 	"GET /v1/crl":                                               {"", public, 200},
@@ -344,6 +346,8 @@ func TestPolicyMatrix(t *testing.T) {
 					body = `{"permissions":["keys:read","projects:read"]}`
 				case "PATCH /v1/projects/{project}":
 					body = `{"recoverable_keys":true}`
+				case "PUT /v1/projects/{project}/policy":
+					body = `{"max_lifetime_days":3650}`
 				case "POST /v1/clusters":
 					body = `{"name":"` + fresh("newcluster") + `","server":"https://127.0.0.1:6443"}`
 				case "POST /v1/leaks":

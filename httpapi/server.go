@@ -123,6 +123,7 @@ type routeOpts struct {
 func (s *Server) routes() {
 	s.route("/v1/projects", false, map[string]handlerFunc{"POST": s.createProject, "GET": s.listProjects})
 	s.route("/v1/projects/{project}", false, map[string]handlerFunc{"GET": s.getProject, "PATCH": s.updateProject})
+	s.route("/v1/projects/{project}/policy", false, map[string]handlerFunc{"GET": s.getProjectPolicy, "PUT": s.setProjectPolicy})
 	s.route("/v1/projects/{project}/credentials", false, map[string]handlerFunc{"POST": s.createCredential, "GET": s.listCredentials})
 	s.route("/v1/projects/{project}/credentials/{ref}", false, map[string]handlerFunc{
 		"GET": s.getCredential, "PATCH": s.updateCredential, "DELETE": s.revokeCredential,

@@ -115,6 +115,9 @@ func fill(t *testing.T, s keyward.Store) (live []string) {
 	// A recoverable key: its sealed token is copied as it is.
 	acme.RecoverableKeys = true
 	must("UpdateProject", s.UpdateProject(ctx, acme, ev("project.update")))
+	must("UpdateProjectPolicy", s.UpdateProjectPolicy(ctx, acme.ID, keyward.Policy{MaxLifetimeDays: 90, RequireExpiry: true,
+		AllowedTypes: []keyward.CredentialType{keyward.APIToken}, AllowedEnvironments: []keyward.Environment{keyward.Test},
+		DisableUnusedDays: 30, FirstUseGraceSeconds: 60, LeakAction: keyward.LeakDisable}, ev("project.policy")))
 	sealedTok, sealedDigest := newToken()
 	sealed := &keyward.Credential{ProjectID: acme.ID, Name: "sealed", Type: keyward.APIToken, Environment: keyward.Live,
 		KeyType: keyward.Secret, CreatedBy: alice.ID, Active: true, CreatedAt: now, UpdatedAt: now, Start: token.Start(sealedTok),
@@ -190,6 +193,9 @@ func TestCopy(t *testing.T) {
 	if len(want.Secrets) < len(tokens) || len(want.Events) < 10 || len(want.Certificates) != 3 ||
 		len(want.Clusters) != 2 || len(want.Settings) != 2 {
 		t.Fatalf("the fixture is thin: %s", want.Summary())
+	}
+	if pol := want.Projects[1].Policy; pol.MaxLifetimeDays != 90 || pol.LeakAction != keyward.LeakDisable || len(pol.AllowedTypes) != 1 {
+		t.Fatalf("the fixture's project policy was not exported: %+v", pol)
 	}
 
 	pg := MustOpen(t, postgrestest.SchemaURL(t, postgrestest.URL(t)))

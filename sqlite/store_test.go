@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/keyward/keyward/snapshot"
 	"github.com/keyward/keyward/sqlite"
 	"github.com/keyward/keyward/sqlitetest"
+	"github.com/keyward/keyward/sqlstore"
 	"github.com/keyward/keyward/storetest"
 )
 
@@ -118,19 +120,30 @@ func versions(t *testing.T, db *sql.DB) []int64 {
 	return vs
 }
 
+// embeddedVersions lists the versions of the migration files beside the package's source.
+func embeddedVersions(t *testing.T) []int64 {
+	t.Helper()
+	ms, err := sqlstore.Migrations(os.DirFS("."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vs []int64
+	for _, m := range ms {
+		vs = append(vs, m.Version)
+	}
+	return vs
+}
+
 func TestMigrations(t *testing.T) {
 	t.Run("Versioned", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "keyward.db")
 		s := MustOpen(t, path)
 		s.Close()
 		vs := versions(t, rawDB(t, path))
-		if got, want := len(vs), int(sqlite.LatestSchemaVersion()); got != want || vs[len(vs)-1] != sqlite.LatestSchemaVersion() {
-			t.Fatalf("versions = %v, want 1..%d", vs, want)
-		}
-		for i, v := range vs {
-			if got, want := v, int64(i+1); got != want {
-				t.Fatalf("versions = %v, want 1..%d without gaps", vs, len(vs))
-			}
+		// Every embedded migration, each once: numbers are handed out per feature, so they
+		// may leave gaps while the features land.
+		if got, want := vs, embeddedVersions(t); !slices.Equal(got, want) || want[len(want)-1] != sqlite.LatestSchemaVersion() {
+			t.Fatalf("versions = %v, want %v", got, want)
 		}
 	})
 
@@ -143,7 +156,7 @@ func TestMigrations(t *testing.T) {
 			}
 		}
 		vs := versions(t, rawDB(t, path))
-		if got, want := len(vs), int(sqlite.LatestSchemaVersion()); got != want {
+		if got, want := len(vs), len(embeddedVersions(t)); got != want {
 			t.Fatalf("versions after three opens = %v, want %d rows", vs, want)
 		}
 	})

@@ -27,7 +27,7 @@ func credentialColumnsFor(d Dialect) string {
 	EXISTS (SELECT 1 FROM credential_secrets rs
 		WHERE rs.credential_id = c.id AND rs.valid_until IS NULL AND rs.sealed IS NOT NULL),
 	c.ratelimit_limit, c.ratelimit_duration_ms, c.remaining, c.refill_interval, c.refill_amount,
-	c.last_refill_at, c.purpose`
+	c.last_refill_at, c.purpose, c.enabled_at`
 }
 
 const credentialFrom = ` FROM credentials c JOIN projects p ON p.id = c.project_id`
@@ -66,6 +66,7 @@ type credentialScan struct {
 	roles                                     sql.NullString
 	meta                                      string
 	notBefore, expiresAt, revokedAt, lastUsed Time
+	enabledAt                                 Time
 	createdAt, updatedAt                      Time
 	typ, env, keyType                         string
 	limits                                    limitsScan
@@ -78,7 +79,7 @@ func (cs *credentialScan) dest() []any {
 		&cs.revokedAt, &cs.createdAt, &cs.updatedAt, &cs.lastUsed, &c.Version, &c.Start, &c.Serial,
 		&c.Fingerprint, &c.Cluster, &c.Namespace, &c.Recoverable,
 		&cs.limits.rateLimit, &cs.limits.rateDuration, &cs.limits.remaining, &cs.limits.refillInterval,
-		&cs.limits.refillAmount, &cs.limits.lastRefill, &c.Purpose}
+		&cs.limits.refillAmount, &cs.limits.lastRefill, &c.Purpose, &cs.enabledAt}
 }
 
 func (cs *credentialScan) credential() (*keyward.Credential, error) {
@@ -101,6 +102,7 @@ func (cs *credentialScan) credential() (*keyward.Credential, error) {
 	c.ExpiresAt = cs.expiresAt.Ptr()
 	c.RevokedAt = cs.revokedAt.Ptr()
 	c.LastUsedAt = cs.lastUsed.Ptr()
+	c.EnabledAt = cs.enabledAt.Ptr()
 	c.CreatedAt = cs.createdAt.T
 	c.UpdatedAt = cs.updatedAt.T
 	cs.limits.fill(&c)
@@ -219,13 +221,13 @@ func insertCredential(ctx context.Context, tx *txn, c *keyward.Credential, sec *
 		c.Start, nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster),
 		nullString(c.Namespace)}
 	args = append(args, limitArgs(c)...)
-	args = append(args, c.Remaining, c.LastRefillAt, c.Purpose)
+	args = append(args, c.Remaining, c.LastRefillAt, c.Purpose, c.EnabledAt)
 	var id int64
 	err = tx.QueryRowContext(ctx, `INSERT INTO credentials (project_id, name, description, type, environment,
 		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
 		last_used_at, version, start, serial, fingerprint, cluster, namespace, ratelimit_limit,
-		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at, purpose)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at, purpose, enabled_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		args...).Scan(&id)
 	switch {
 	case tx.isUnique(err):
@@ -642,10 +644,10 @@ func updateCredential(ctx context.Context, tx *txn, c *keyward.Credential, kind 
 	// Never remaining or last_refill_at: they are counters that ConsumeCredit moves between a
 	// read and this write, which a stale copy in c must not undo.
 	q := `UPDATE credentials SET name = ?, description = ?, meta = ?, not_before = ?, expires_at = ?, active = ?,
-		revoked_at = ?, updated_at = ?, ratelimit_limit = ?, ratelimit_duration_ms = ?, refill_interval = ?,
+		revoked_at = ?, updated_at = ?, enabled_at = ?, ratelimit_limit = ?, ratelimit_duration_ms = ?, refill_interval = ?,
 		refill_amount = ?, version = version + 1`
 	args := append([]any{c.Name, c.Description, meta, c.NotBefore, c.ExpiresAt, c.Active,
-		c.RevokedAt, c.UpdatedAt}, limitArgs(c)...)
+		c.RevokedAt, c.UpdatedAt, c.EnabledAt}, limitArgs(c)...)
 	switch kind {
 	case rollSecretMaterial:
 		q += `, start = ?`

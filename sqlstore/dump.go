@@ -55,13 +55,13 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 		return err
 	}
 	var err error
-	if snap.Projects, err = collect(ctx, tx, `SELECT id, slug, name, created_at, recoverable_keys FROM projects ORDER BY id`,
+	if snap.Projects, err = collect(ctx, tx, `SELECT `+projectColumns+` FROM projects ORDER BY id`,
 		func(row rowScanner) (keyward.Project, error) {
-			var p keyward.Project
-			var created Time
-			err := row.Scan(&p.ID, &p.Slug, &p.Name, &created, &p.RecoverableKeys)
-			p.CreatedAt = created.T
-			return p, err
+			p, err := scanProject(row)
+			if err != nil {
+				return keyward.Project{}, err
+			}
+			return *p, nil
 		}); err != nil {
 		return err
 	}
@@ -114,13 +114,13 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 		}); err != nil {
 		return err
 	}
-	if snap.Secrets, err = collect(ctx, tx, `SELECT digest, credential_id, valid_until, created_at, sealed
+	if snap.Secrets, err = collect(ctx, tx, `SELECT digest, credential_id, valid_until, created_at, sealed, ends_at_first_use
 		FROM credential_secrets ORDER BY credential_id, digest`,
 		func(row rowScanner) (keyward.CredentialSecret, error) {
 			var sec keyward.CredentialSecret
 			var until Time
 			var created Time
-			err := row.Scan(&sec.Digest, &sec.CredentialID, &until, &created, &sec.Sealed)
+			err := row.Scan(&sec.Digest, &sec.CredentialID, &until, &created, &sec.Sealed, &sec.EndsAtFirstUse)
 			sec.ValidUntil, sec.CreatedAt = until.Ptr(), created.T
 			if len(sec.Sealed) == 0 {
 				sec.Sealed = nil
@@ -249,10 +249,11 @@ func importRows(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 		}
 		return nil
 	}
-	if err := insert("projects", `INSERT INTO projects (id, slug, name, created_at, recoverable_keys) VALUES (?, ?, ?, ?, ?)`,
+	if err := insert("projects", `INSERT INTO projects (id, slug, name, created_at, recoverable_keys, policy) VALUES (?, ?, ?, ?, ?, ?)`,
 		len(snap.Projects), func(i int) ([]any, error) {
 			p := snap.Projects[i]
-			return []any{p.ID, p.Slug, p.Name, p.CreatedAt, p.RecoverableKeys}, nil
+			pol, err := policyJSON(p.Policy)
+			return []any{p.ID, p.Slug, p.Name, p.CreatedAt, p.RecoverableKeys, pol}, err
 		}); err != nil {
 		return err
 	}
@@ -282,8 +283,8 @@ func importRows(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 	if err := insert("credentials", `INSERT INTO credentials (id, project_id, name, description, type, environment,
 		key_type, created_by, meta, not_before, expires_at, active, revoked_at, created_at, updated_at,
 		last_used_at, version, start, serial, fingerprint, cluster, namespace, ratelimit_limit,
-		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at, purpose)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ratelimit_duration_ms, refill_interval, refill_amount, remaining, last_refill_at, purpose, enabled_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		len(snap.Credentials), func(i int) ([]any, error) {
 			c := &snap.Credentials[i]
 			meta, err := metaJSON(c.Meta)
@@ -299,7 +300,7 @@ func importRows(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 				c.Version, c.Start, nullString(c.Serial), nullString(c.Fingerprint), nullString(c.Cluster),
 				nullString(c.Namespace)}
 			args = append(args, limitArgs(c)...)
-			return append(args, c.Remaining, c.LastRefillAt, c.Purpose), nil
+			return append(args, c.Remaining, c.LastRefillAt, c.Purpose, c.EnabledAt), nil
 		}); err != nil {
 		return err
 	}
@@ -313,10 +314,10 @@ func importRows(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 		len(credRoles), func(i int) ([]any, error) { return []any{credRoles[i][0], credRoles[i][1]}, nil }); err != nil {
 		return err
 	}
-	if err := insert("credential_secrets", `INSERT INTO credential_secrets (digest, credential_id, valid_until, created_at, sealed)
-		VALUES (?, ?, ?, ?, ?)`, len(snap.Secrets), func(i int) ([]any, error) {
+	if err := insert("credential_secrets", `INSERT INTO credential_secrets (digest, credential_id, valid_until, created_at, sealed, ends_at_first_use)
+		VALUES (?, ?, ?, ?, ?, ?)`, len(snap.Secrets), func(i int) ([]any, error) {
 		sec := snap.Secrets[i]
-		return []any{sec.Digest, sec.CredentialID, sec.ValidUntil, sec.CreatedAt, nullBlob(sec.Sealed)}, nil
+		return []any{sec.Digest, sec.CredentialID, sec.ValidUntil, sec.CreatedAt, nullBlob(sec.Sealed), sec.EndsAtFirstUse}, nil
 	}); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sort"
 
 	"github.com/keyward/keyward"
@@ -106,8 +107,13 @@ func insertProject(ctx context.Context, tx *txn, p *keyward.Project) error {
 	if err := keyward.CheckText(p); err != nil {
 		return err
 	}
-	err := tx.QueryRowContext(ctx, `INSERT INTO projects (slug, name, created_at, recoverable_keys)
-		VALUES (?, ?, ?, ?) RETURNING id`, p.Slug, p.Name, p.CreatedAt, p.RecoverableKeys).Scan(&p.ID)
+	p.Policy = p.Policy.Normalize()
+	pol, err := policyJSON(p.Policy)
+	if err != nil {
+		return err
+	}
+	err = tx.QueryRowContext(ctx, `INSERT INTO projects (slug, name, created_at, recoverable_keys, policy)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`, p.Slug, p.Name, p.CreatedAt, p.RecoverableKeys, pol).Scan(&p.ID)
 	if tx.isUnique(err) {
 		return keyward.Errorf(keyward.EConflict, "project slug already taken")
 	}
@@ -134,16 +140,54 @@ func (s *Store) CreateProject(ctx context.Context, p *keyward.Project, ev *keywa
 	return nil
 }
 
-const projectColumns = `id, slug, name, created_at, recoverable_keys`
+const projectColumns = `id, slug, name, created_at, recoverable_keys, policy`
 
 func scanProject(row interface{ Scan(...any) error }) (*keyward.Project, error) {
 	var p keyward.Project
 	var created Time
-	if err := row.Scan(&p.ID, &p.Slug, &p.Name, &created, &p.RecoverableKeys); err != nil {
+	var pol string
+	if err := row.Scan(&p.ID, &p.Slug, &p.Name, &created, &p.RecoverableKeys, &pol); err != nil {
 		return nil, err
 	}
 	p.CreatedAt = created.T
-	return &p, nil
+	var err error
+	p.Policy, err = parsePolicy(pol)
+	return &p, err
+}
+
+// policyJSON is how a project's policy is stored: its normalized JSON object.
+func policyJSON(p keyward.Policy) (string, error) {
+	b, err := json.Marshal(p.Normalize())
+	return string(b), err
+}
+
+// parsePolicy reads a stored policy; fields a newer keyward wrote and this one does not know
+// are ignored.
+func parsePolicy(s string) (keyward.Policy, error) {
+	var p keyward.Policy
+	if err := json.Unmarshal([]byte(s), &p); err != nil {
+		return keyward.Policy{}, fmt.Errorf("sqlstore: stored project policy: %w", err)
+	}
+	return p.Normalize(), nil
+}
+
+// UpdateProjectPolicy replaces the policy of project id with p (normalized) and writes ev.
+// ENotFound.
+func (s *Store) UpdateProjectPolicy(ctx context.Context, id int64, p keyward.Policy, ev *keyward.Event) error {
+	pol, err := policyJSON(p)
+	if err != nil {
+		return err
+	}
+	return s.change(ctx, "update project policy", ev, func(tx *txn) error {
+		ok, err := oneRow(tx.ExecContext(ctx, `UPDATE projects SET policy = ? WHERE id = ?`, pol, id))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return keyward.Errorf(keyward.ENotFound, "project not found")
+		}
+		return nil
+	})
 }
 
 // UpdateProject writes p.Name and p.RecoverableKeys and ev, and sets ev.ID. Turning

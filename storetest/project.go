@@ -23,7 +23,7 @@ func testBootstrap(t *testing.T, open func(t *testing.T) keyward.Store) {
 		if err != nil {
 			t.Fatalf("ProjectBySlug: %v", err)
 		}
-		if got, want := *p, *b.Project; got != want {
+		if got, want := *p, *b.Project; !reflect.DeepEqual(got, want) {
 			t.Fatalf("system project = %+v, want %+v", got, want)
 		}
 
@@ -159,7 +159,7 @@ func testCreateProject(t *testing.T, open func(t *testing.T) keyward.Store) {
 		if err != nil {
 			t.Fatalf("ProjectByID: %v", err)
 		}
-		if got, want := *got, *p; got != want {
+		if got, want := *got, *p; !reflect.DeepEqual(got, want) {
 			t.Fatalf("project = %+v, want %+v", got, want)
 		}
 		evs := f.events(t)
@@ -194,7 +194,7 @@ func testProjectByID(t *testing.T, open func(t *testing.T) keyward.Store) {
 		if err != nil {
 			t.Fatalf("ProjectByID: %v", err)
 		}
-		if got, want := *got, *p; got != want {
+		if got, want := *got, *p; !reflect.DeepEqual(got, want) {
 			t.Fatalf("project = %+v, want %+v", got, want)
 		}
 	})
@@ -213,7 +213,7 @@ func testProjectBySlug(t *testing.T, open func(t *testing.T) keyward.Store) {
 		if err != nil {
 			t.Fatalf("ProjectBySlug: %v", err)
 		}
-		if got, want := *got, *p; got != want {
+		if got, want := *got, *p; !reflect.DeepEqual(got, want) {
 			t.Fatalf("project = %+v, want %+v", got, want)
 		}
 	})

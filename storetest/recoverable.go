@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 	"time"
 
@@ -234,7 +235,7 @@ func testUpdateProject(t *testing.T, open func(t *testing.T) keyward.Store) {
 				if err != nil {
 					t.Fatalf("reading the project: %v", err)
 				}
-				if *got != want {
+				if !reflect.DeepEqual(*got, want) {
 					t.Fatalf("project = %+v, want %+v", *got, want)
 				}
 			}
@@ -242,7 +243,7 @@ func testUpdateProject(t *testing.T, open func(t *testing.T) keyward.Store) {
 			if err != nil {
 				t.Fatalf("ListProjects: %v", err)
 			}
-			if len(ps) != 1 || *ps[0] != want {
+			if len(ps) != 1 || !reflect.DeepEqual(*ps[0], want) {
 				t.Fatalf("ListProjects = %v, want [%+v]", ps, want)
 			}
 		}
@@ -258,7 +259,7 @@ func testUpdateProject(t *testing.T, open func(t *testing.T) keyward.Store) {
 		if err != nil {
 			t.Fatalf("ProjectByID: %v", err)
 		}
-		if *got != *p {
+		if !reflect.DeepEqual(*got, *p) {
 			t.Fatalf("project = %+v, want %+v", *got, *p)
 		}
 	})

@@ -81,6 +81,7 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	run("ConsumeCredit", func(t *testing.T) { testConsumeCredit(t, open) })
 	run("SetRemaining", func(t *testing.T) { testSetRemaining(t, open) })
 	run("UpdateProject", func(t *testing.T) { testUpdateProject(t, open) })
+	run("ProjectPolicy", func(t *testing.T) { testProjectPolicy(t, open) })
 	run("CreateCertificateCredential", func(t *testing.T) { testCreateCertificateCredential(t, open) })
 	run("CredentialBySerial", func(t *testing.T) { testCredentialBySerial(t, open) })
 	run("RevokeCertificate", func(t *testing.T) { testRevokeCertificate(t, open) })

@@ -241,6 +241,7 @@ func (a *app) printProject(p *keyward.Project) error {
 		{"Name", orDash(p.Name)},
 		{"Recoverable keys", yesNo(p.RecoverableKeys)},
 		{"Created", fmtTime(p.CreatedAt)},
+		{"Key policy", policySummary(p.Policy)},
 	})
 }
 

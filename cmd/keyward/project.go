@@ -12,6 +12,7 @@ func newProjectCmd(a *app) *cobra.Command {
 		newProjectListCmd(a),
 		newProjectGetCmd(a),
 		newProjectUpdateCmd(a),
+		newProjectPolicyCmd(a),
 	)
 	cmd.Aliases = []string{"projects"}
 	return cmd

@@ -51,6 +51,7 @@ type serveConfig struct {
 	gatewayHeaders     []string
 	cacheTTL           time.Duration
 	cacheSize          int
+	unusedSweep        time.Duration
 	redis              string
 	leakReportKeys     string               // --leak-report-keys: GitHub's secret scanning public keys
 	leakKeys           *secretscanning.Keys // read from leakReportKeys at start
@@ -101,6 +102,7 @@ usage data and closes the database.`,
 	f.StringSliceVar(&cfg.gatewayHeaders, "gateway-key-header", nil, "extra request header /v1/auth reads the key from (repeatable), before Authorization and X-API-Key")
 	f.DurationVar(&cfg.cacheTTL, "cache-ttl", authority.DefaultCacheTTL, "how long a verification result is reused: the bound on staleness when change notifications are lost")
 	f.IntVar(&cfg.cacheSize, "cache-size", authority.DefaultCacheSize, "how many keys the verification cache holds")
+	f.DurationVar(&cfg.unusedSweep, "unused-sweep-interval", time.Hour, "how often to disable the keys that project policies call unused (disable_unused_days); 0 never")
 	f.StringVar(&cfg.redis, "redis", "", "Redis URL (redis://[:password@]host:6379/0, rediss:// for TLS) through which replicas share login throttling and rate limits (env KEYWARD_REDIS_URL); without it each replica limits alone. While Redis does not answer, logins are refused (503)")
 	f.StringVar(&cfg.leakReportKeys, "leak-report-keys", a.getenv("KEYWARD_LEAK_REPORT_KEYS"), "JSON file of the public keys GitHub signs secret scanning reports with, in the format of https://api.github.com/meta/public_keys/secret_scanning; it enables POST /v1/leaks/github (env KEYWARD_LEAK_REPORT_KEYS). Read at start: restart to change it")
 	return cmd
@@ -195,6 +197,10 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 		if err := deliverBootstrapToken(tok, cfg.bootstrapTokenFile, stderr); err != nil {
 			return err
 		}
+	}
+	if cfg.unusedSweep > 0 {
+		stop := sweepUnused(ctx, auth, cfg.unusedSweep, logger)
+		defer stop() // before the authority and the store close
 	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -431,4 +437,32 @@ func checkLimiter(ctx context.Context, lim *ratelimit.Redis, rawURL string, logg
 		return
 	}
 	logger.Info("rate limits shared through Redis", "redis", ratelimit.RedactRedisURL(rawURL))
+}
+
+// sweepUnused runs the authority's unused-key sweep now and then every interval until ctx ends
+// or stop is called; stop returns once the sweep in progress, if any, has finished. Every
+// replica runs it: each key is disabled by one conditional write, so they never disable twice.
+func sweepUnused(ctx context.Context, auth *authority.Authority, every time.Duration, logger *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			n, err := auth.DisableUnused(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				logger.Warn("disabling unused keys failed; will retry", "err", err)
+			case n > 0:
+				logger.Info("disabled unused keys", "count", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
