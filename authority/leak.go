@@ -38,17 +38,14 @@ type LeakFound struct {
 	Token, URL, Source string
 }
 
-// The leak actions: what a leak report does to a key that was live.
-const (
-	leakRevoke  = "revoke"
-	leakDisable = "disable"
-)
-
-// leakAction is the one place that decides what a leak does to a key of project: revoke it
-// (the default), or disable it (reversible) when the project's policy says so.
-func leakAction(project *keyward.Project) string {
-	_ = project // the project's policy decides once branch policy lands (keyward.Policy.LeakAction)
-	return leakRevoke
+// leakAction is the one place that decides what a leak does to cred, a key of project: revoke
+// it, or disable it (reversible) when the project's policy says so. A login session is no
+// project key and is never subject to a policy: it is revoked.
+func leakAction(project *keyward.Project, cred *keyward.Credential) string {
+	if cred.Type != keyward.Session && project.Policy.LeakAction == keyward.LeakDisable {
+		return keyward.LeakDisable
+	}
+	return keyward.LeakRevoke
 }
 
 // ReportLeaks ends every live key among the tokens of in, and answers, per token in the order
@@ -151,11 +148,11 @@ func (a *Authority) endLeaked(ctx context.Context, u *unit, in LeakReport, f Lea
 	if err != nil {
 		return "", err
 	}
-	action := leakAction(project)
+	action := leakAction(project, cred)
 	switch {
 	case cred.RevokedAt != nil:
 		return keyward.LeakStatusAlreadyRevoked, nil
-	case action == leakDisable && !cred.Active:
+	case action == keyward.LeakDisable && !cred.Active:
 		return keyward.LeakStatusAlreadyDisabled, nil
 	}
 	event := func(c *keyward.Credential, now time.Time) *keyward.Event {
@@ -169,7 +166,7 @@ func (a *Authority) endLeaked(ctx context.Context, u *unit, in LeakReport, f Lea
 		}
 		return ev
 	}
-	if action == leakDisable {
+	if action == keyward.LeakDisable {
 		now := a.clock()
 		c := *cred
 		c.Active, c.UpdatedAt = false, now

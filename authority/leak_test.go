@@ -182,6 +182,10 @@ func TestReportLeaksSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A session is no project key: even where the policy says disable, it is revoked.
+	if _, err := f.a.SetProjectPolicy(f.admin, keyward.SystemProject, keyward.Policy{LeakAction: keyward.LeakDisable}); err != nil {
+		t.Fatal(err)
+	}
 	res, err := f.a.ReportLeaks(context.Background(), report(s.Key))
 	if err != nil {
 		t.Fatal(err)
@@ -268,5 +272,44 @@ func TestReportLeaksRefused(t *testing.T) {
 	evs := f.leakEvents(t)
 	if len(evs) != 1 || len(evs[0].Detail["url"]) > authority.MaxLeakURLLen || !keyward.ValidText(evs[0].Detail["url"]) {
 		t.Fatalf("events %+v, want one whose url is cut to %d bytes of UTF-8", evs, authority.MaxLeakURLLen)
+	}
+}
+
+// A project whose policy says disable has a leaked key disabled (reversible), not revoked.
+func TestReportLeaksDisablePolicy(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if _, err := f.a.SetProjectPolicy(f.admin, keyward.SystemProject, keyward.Policy{LeakAction: keyward.LeakDisable}); err != nil {
+		t.Fatal(err)
+	}
+	c := f.create(t, keyward.CreateCredentialInput{Name: "soft"})
+	res, err := f.a.ReportLeaks(context.Background(), report(c.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Tokens[0]; !got.Known || got.Status != keyward.LeakStatusDisabled {
+		t.Fatalf("%+v, want disabled", got)
+	}
+	if got := f.verifyCode(t, c.Key); got != keyward.CodeDisabled {
+		t.Fatalf("the leaked key verifies %s, want DISABLED", got)
+	}
+	res, err = f.a.ReportLeaks(context.Background(), report(c.Key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Tokens[0]; !got.Known || got.Status != keyward.LeakStatusAlreadyDisabled {
+		t.Fatalf("second report: %+v, want already disabled", got)
+	}
+	evs := f.leakEvents(t)
+	if len(evs) != 1 || evs[0].Detail["action"] != keyward.LeakDisable {
+		t.Fatalf("events %+v, want one with action=disable", evs)
+	}
+	// Disabling is reversible: the owner enables the key again once it is safe.
+	on := true
+	if _, err := f.a.UpdateCredential(f.admin, keyward.SystemProject, c.Name, keyward.UpdateCredentialInput{Active: &on}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.verifyCode(t, c.Key); got != keyward.CodeValid {
+		t.Fatalf("re-enabled key verifies %s", got)
 	}
 }
