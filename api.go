@@ -345,3 +345,46 @@ type WebhookWithSecret struct {
 	WebhookEndpoint
 	Secret string `json:"secret"`
 }
+
+// LeakReportInput reports keyward tokens found exposed (POST /v1/leaks): each token, and where
+// they were found: a public URL (may be empty) and what kind of place it is ("commit",
+// "paste", ...; at most 64 bytes).
+type LeakReportInput struct {
+	Tokens []string `json:"tokens"`
+	URL    string   `json:"url,omitempty"`
+	Source string   `json:"source,omitempty"`
+}
+
+// The statuses of a reported token.
+const (
+	// LeakStatusInvalid: not a keyward token (its format or checksum is wrong).
+	LeakStatusInvalid = "not_a_keyward_token"
+	// LeakStatusUnknown: a well-formed token this server never issued (or no longer stores).
+	LeakStatusUnknown = "unknown"
+	// LeakStatusRevoked and LeakStatusDisabled: the report revoked or disabled the key.
+	LeakStatusRevoked  = "revoked"
+	LeakStatusDisabled = "disabled"
+	// LeakStatusAlreadyRevoked and LeakStatusAlreadyDisabled: the key was ended already; the
+	// report changed nothing.
+	LeakStatusAlreadyRevoked  = "already_revoked"
+	LeakStatusAlreadyDisabled = "already_disabled"
+)
+
+// LeakStatuses lists every status of a reported token.
+var LeakStatuses = []string{LeakStatusInvalid, LeakStatusUnknown, LeakStatusRevoked, LeakStatusDisabled,
+	LeakStatusAlreadyRevoked, LeakStatusAlreadyDisabled}
+
+// LeakResult answers a leak report: one entry per token, in the order of the report. It says
+// whether each token was a key this server issued and what the report did to it, never whose
+// it is.
+type LeakResult struct {
+	Tokens []LeakedToken `json:"tokens"`
+}
+
+// LeakedToken is the answer about one reported token: the SHA-256 of the token in hex (the
+// answer never repeats a token), whether it is a key this server issued, and its status.
+type LeakedToken struct {
+	TokenHash string `json:"token_hash"`
+	Known     bool   `json:"known"`
+	Status    string `json:"status"`
+}

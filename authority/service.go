@@ -349,6 +349,14 @@ func (a *Authority) holder(ctx context.Context, id int64) (*Holder, error) {
 // credential.revoke event. So revoking a service credential is final for all it could reach.
 // On success c is updated to its revoked state.
 func (a *Authority) revokeService(ctx context.Context, u *unit, c *keyward.Credential, now time.Time) (bool, error) {
+	return a.revokeServiceWith(ctx, u, c, now, func(r *keyward.Credential, now time.Time) *keyward.Event {
+		return a.event(ctx, "credential.revoke", r.ProjectID, r.ID, now)
+	})
+}
+
+// revokeServiceWith is revokeService with c's own event made by own (a leak report's
+// credential.leaked); what c created is audited as revokeService audits it.
+func (a *Authority) revokeServiceWith(ctx context.Context, u *unit, c *keyward.Credential, now time.Time, own func(r *keyward.Credential, now time.Time) *keyward.Event) (bool, error) {
 	creator, err := u.store.UserByID(ctx, c.CreatedBy)
 	if isCode(err, keyward.ENotFound) {
 		return false, nil
@@ -367,10 +375,11 @@ func (a *Authority) revokeService(ctx context.Context, u *unit, c *keyward.Crede
 			return created, nil
 		},
 		Event: func(r *keyward.Credential) *keyward.Event {
-			e := a.event(ctx, "credential.revoke", r.ProjectID, r.ID, now)
-			if r.ID != c.ID {
-				e.Detail = map[string]string{"reason": "service credential revoked", "service_credential": c.Name}
+			if r.ID == c.ID {
+				return own(r, now)
 			}
+			e := a.event(ctx, "credential.revoke", r.ProjectID, r.ID, now)
+			e.Detail = map[string]string{"reason": "service credential revoked", "service_credential": c.Name}
 			return e
 		},
 	}

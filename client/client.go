@@ -374,6 +374,24 @@ func (c *Client) VerifyPermissions(ctx context.Context, key string, perms ...key
 	return &out, nil
 }
 
+// ReportLeaks reports tokens found exposed (in a commit, a paste, a log): every one that is a
+// live key of the server is revoked, or disabled under its project's policy, at once. The
+// answer says per token, in the order given, whether it was a key the server issued and what
+// the report did, never whose it is. No error shows the tokens.
+func (c *Client) ReportLeaks(ctx context.Context, in keyward.LeakReportInput) (*keyward.LeakResult, error) {
+	var out keyward.LeakResult
+	r := request{method: http.MethodPost, path: "/v1/leaks", body: in}
+	for _, tok := range in.Tokens {
+		if len(tok) >= minRedact { // shorter text is no token, and would redact innocent words
+			r.passwords = append(r.passwords, tok)
+		}
+	}
+	if err := c.do(ctx, r, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Whoami describes the caller: its user, the credential it authenticated with and its
 // permissions per project.
 func (c *Client) Whoami(ctx context.Context) (*keyward.Whoami, error) {

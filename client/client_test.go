@@ -186,6 +186,19 @@ func TestCalls(t *testing.T) {
 			want: &keyward.Page[keyward.Credential]{Items: []keyward.Credential{cred}},
 		},
 		{
+			name: "ReportLeaks",
+			ex: exchange{method: "POST", path: "/v1/leaks",
+				body:   `{"tokens":["kw_live_AAAA","x"],"url":"https://paste.example/1","source":"paste"}`,
+				status: 200, rbody: `{"tokens":[{"token_hash":"ab","known":true,"status":"revoked"},{"token_hash":"cd","known":false,"status":"not_a_keyward_token"}]}`},
+			call: func(c *client.Client) (any, error) {
+				return c.ReportLeaks(ctx, keyward.LeakReportInput{Tokens: []string{"kw_live_AAAA", "x"}, URL: "https://paste.example/1", Source: "paste"})
+			},
+			want: &keyward.LeakResult{Tokens: []keyward.LeakedToken{
+				{TokenHash: "ab", Known: true, Status: keyward.LeakStatusRevoked},
+				{TokenHash: "cd", Status: keyward.LeakStatusInvalid},
+			}},
+		},
+		{
 			name: "Credential",
 			ex: exchange{method: "GET", path: "/v1/projects/acme/credentials/ci%2Fx",
 				status: 200, rheader: map[string]string{"ETag": `"3"`}, rbody: credJSON},

@@ -66,7 +66,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 }
 
 // TestOpenAPIEnums: every list of permissions or credential types in the document is Go's
-// (keyward.AllPermissions, keyward.CredentialTypes), so that a new one cannot be served
+// (keyward.AllPermissions, keyward.CredentialTypes), and the leak statuses are keyward.LeakStatuses, so that a new one cannot be served
 // undocumented.
 func TestOpenAPIEnums(t *testing.T) {
 	t.Parallel()
@@ -119,6 +119,10 @@ func TestOpenAPIEnums(t *testing.T) {
 				seenStates++
 				if !slices.Equal(values, keyward.DeliveryStates) {
 					t.Errorf("%s lists %q, want keyward.DeliveryStates %q", path, values, keyward.DeliveryStates)
+				}
+			case slices.Contains(values, keyward.LeakStatusInvalid):
+				if !slices.Equal(values, keyward.LeakStatuses) {
+					t.Errorf("%s lists %q, want keyward.LeakStatuses %q", path, values, keyward.LeakStatuses)
 				}
 			case slices.Contains(values, "API_TOKEN"):
 				seenTypes++

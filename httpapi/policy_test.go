@@ -10,6 +10,8 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/httpapi"
+	"github.com/keyward/keyward/internal/authoritytest"
 	"github.com/keyward/keyward/internal/goldenfile"
 	"github.com/keyward/keyward/password"
 	"github.com/keyward/keyward/ratelimit"
@@ -120,6 +122,8 @@ var policy = map[string]struct {
 	"GET /readyz":                                                            {"", public, 200},
 	"GET /v1/projects/{project}/policy":                                      {keyward.PermProjectsRead, project, 200},
 	"PUT /v1/projects/{project}/policy":                                      {keyward.PermProjectsAdmin, project, 200},
+	"POST /v1/leaks":                                                         {"", anyone, 200},
+	"POST /v1/leaks/github":                                                  {"", public, 200},
 }
 
 // caller is one row of the matrix: a user with a role bound in project "own" (or globally for
@@ -184,7 +188,8 @@ func TestPolicyMatrix(t *testing.T) {
 		PasswordParams: password.Params{Memory: 1024, Time: 1, Threads: 1},
 		LoginUserRate:  ratelimit.Rate{Limit: 1000, Period: 1e9}, LoginAddrRate: ratelimit.Rate{Limit: 1000, Period: 1e9},
 	}
-	e, api := startWith(t, fast, 0)
+	signer := newLeakSigner(t)
+	e, api := startOpts(t, &faultyStore{Store: authoritytest.Store(t)}, fast, httpapi.Options{LeakReportKeys: signer.keys})
 	const js = "application/json"
 	const pw = "matrix passphrase 1"
 	admin := func(method, path, body string) *response {
@@ -387,6 +392,10 @@ func TestPolicyMatrix(t *testing.T) {
 					body = `{"max_lifetime_days":3650}`
 				case "POST /v1/clusters":
 					body = `{"name":"` + fresh("newcluster") + `","server":"https://127.0.0.1:6443"}`
+				case "POST /v1/leaks":
+					body = `{"tokens":["kw_live_not-a-token"],"source":"matrix"}`
+				case "POST /v1/leaks/github":
+					body = githubBody("kw_live_not-a-token")
 				case "POST /v1/clusters/{cluster}/tokenreview":
 					body = `{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"` + probe.Key + `"}}`
 				}
@@ -401,7 +410,11 @@ func TestPolicyMatrix(t *testing.T) {
 				if body != "" {
 					ct = js
 				}
-				r := e.do(t, method, p, ct, body, "Authorization", "Bearer "+tok)
+				headers := []string{"Authorization", "Bearer " + tok}
+				if key == "POST /v1/leaks/github" {
+					headers = append(headers, signer.headers(t, body)...) // the signature is its credential
+				}
+				r := e.do(t, method, p, ct, body, headers...)
 				cells++
 				if want := expect(c, key, scope); r.status != want {
 					t.Errorf("%s [%s, project %s]: status %d, policy says %d: %.200s", key, c.name, scope, r.status, want, r.body)

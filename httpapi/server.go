@@ -22,6 +22,7 @@ import (
 	"github.com/keyward/keyward/httpapi/jsonbody"
 	"github.com/keyward/keyward/metrics"
 	"github.com/keyward/keyward/peer"
+	"github.com/keyward/keyward/secretscanning"
 	"github.com/keyward/keyward/token"
 	"github.com/keyward/keyward/version"
 )
@@ -45,8 +46,9 @@ type Server struct {
 	version          string // this build, as /readyz reports it
 	metricsElsewhere bool
 	metricsToken     string
-	sample           float64          // share of hot endpoints' successes logged (hot.go)
-	tokenReviews     *metrics.Surface // the tokenreview endpoint's metrics
+	sample           float64              // share of hot endpoints' successes logged (hot.go)
+	tokenReviews     *metrics.Surface     // the tokenreview endpoint's metrics
+	leakKeys         *secretscanning.Keys // who may sign GitHub's leak reports (leaks.go)
 }
 
 // Endpoint is one method and path pattern the server answers, for tests and documentation
@@ -79,6 +81,9 @@ type Options struct {
 	// GatewayKeyHeaders are extra request headers /v1/auth reads the key from, before the
 	// native Authorization and X-API-Key.
 	GatewayKeyHeaders []string
+	// LeakReportKeys are the public keys GitHub signs its secret scanning reports with; without
+	// them POST /v1/leaks/github answers 404.
+	LeakReportKeys *secretscanning.Keys
 }
 
 // New returns a Server; store is used only for readiness checks.
@@ -92,7 +97,7 @@ func New(a *authority.Authority, store keyward.Store, opts Options) *Server {
 	s := &Server{authority: a, store: store, logger: opts.Logger, timeout: opts.RequestTimeout, mux: http.NewServeMux(),
 		metrics: opts.Metrics, keyHeaders: opts.GatewayKeyHeaders,
 		crossOrigin: http.NewCrossOriginProtection(), version: version.Get().String(),
-		metricsElsewhere: opts.MetricsElsewhere, metricsToken: opts.MetricsToken}
+		metricsElsewhere: opts.MetricsElsewhere, metricsToken: opts.MetricsToken, leakKeys: opts.LeakReportKeys}
 	switch {
 	case opts.AccessLogSample == 0:
 		s.sample = DefaultAccessLogSample
@@ -158,6 +163,10 @@ func (s *Server) routes() {
 	s.route("/v1/projects/{project}/members/{user}/roles/{role}", false, map[string]handlerFunc{"DELETE": s.removeMember})
 	s.route("/v1/whoami", false, map[string]handlerFunc{"GET": s.whoami})
 	s.route("/v1/audit", false, map[string]handlerFunc{"GET": s.listEvents})
+	s.route("/v1/leaks", false, map[string]handlerFunc{"POST": s.reportLeaks})
+	// GitHub's secret scanning signs its reports: the signature, checked over the raw body
+	// before anything reads it, is the request's only credential, and no browser can make one.
+	s.routeWith("/v1/leaks/github", routeOpts{public: true}, map[string]handlerFunc{"POST": s.githubLeaks})
 	// The gateway check answers about another service's request (Envoy appends that request's
 	// path and query), reads no body, is reached by gateways rather than browsers, and takes no
 	// ambient credential: the guard leaves it alone.

@@ -3,9 +3,10 @@
 # bundles, CRLs), curl (mutual TLS with a PKCS#12 bundle), kubectl (Debian's kubernetes-client,
 # reading issued kubeconfigs), nginx (the forward-auth example), systemd-analyze (checking the
 # shipped unit), script(1) (a terminal for the password prompt test) and Node.js with npm (the
-# real ServiceStack client, installed from npm by its test). Debian packages, as root
-# (directly or through sudo -n). Run by `make test`; quiet and quick when all are there. A tool
-# that cannot be installed is reported here, and the test that needs it fails saying so.
+# real ServiceStack client, installed from npm by its test): Debian packages, as root (directly
+# or through sudo -n); and gitleaks, built with go install. Run by `make test`; quiet and quick
+# when all are there. A tool that cannot be installed is reported here, and the test that needs
+# it fails saying so.
 set -euo pipefail
 
 log() { echo "test-tools: $*" >&2; }
@@ -24,6 +25,17 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 	missing+=(nginx-light)
 fi
+
+# gitleaks (no Debian package): built from its Go module into $(go env GOPATH)/bin, where the
+# test of contrib/gitleaks/keyward.toml finds it; a few minutes once, nothing after.
+gobin="$(go env GOPATH)/bin"
+if ! command -v gitleaks >/dev/null 2>&1 && [ ! -x "$gobin/gitleaks" ]; then
+	log "building gitleaks v8.30.1 into $gobin"
+	if ! GOBIN="$gobin" go install github.com/zricethezav/gitleaks/v8@v8.30.1 >/dev/null 2>&1; then
+		log "could not build gitleaks: run 'go install github.com/zricethezav/gitleaks/v8@v8.30.1'"
+	fi
+fi
+
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 log "installing ${missing[*]}"

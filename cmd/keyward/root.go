@@ -117,6 +117,8 @@ func newRootCmd(a *app) *cobra.Command {
 		newCACmd(a),
 		newVersionCmd(a),
 		newRecoverTokenCmd(a),
+		newLeakCmd(a),
+		newScanCmd(a),
 	)
 	// "project members" is defined with the other role bindings, in member.go.
 	for _, c := range root.Commands() {

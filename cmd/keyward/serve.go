@@ -29,6 +29,7 @@ import (
 	"github.com/keyward/keyward/masterkey"
 	"github.com/keyward/keyward/metrics"
 	"github.com/keyward/keyward/ratelimit"
+	"github.com/keyward/keyward/secretscanning"
 	"github.com/keyward/keyward/webhook"
 )
 
@@ -58,7 +59,9 @@ type serveConfig struct {
 	webhookPrivate     bool
 	expiringLead       time.Duration
 	sweepInterval      time.Duration
-	getenv             func(string) string // the environment, as the app reads it
+	getenv             func(string) string  // the environment, as the app reads it
+	leakReportKeys     string               // --leak-report-keys: GitHub's secret scanning public keys
+	leakKeys           *secretscanning.Keys // read from leakReportKeys at start
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -111,6 +114,7 @@ usage data and closes the database.`,
 	f.BoolVar(&cfg.webhookPrivate, "webhook-allow-private", false, "let webhooks go to loopback, private and link-local addresses (refused by default, so that a project admin cannot make the server call what only it can reach)")
 	f.DurationVar(&cfg.expiringLead, "webhook-expiring-lead", authority.DefaultExpiringLead, "how long before a credential's expires_at the credential.expiring event is written")
 	f.DurationVar(&cfg.sweepInterval, "webhook-sweep-interval", time.Minute, "how often the server looks for credentials that are expiring or expired, to announce each once")
+	f.StringVar(&cfg.leakReportKeys, "leak-report-keys", a.getenv("KEYWARD_LEAK_REPORT_KEYS"), "JSON file of the public keys GitHub signs secret scanning reports with, in the format of https://api.github.com/meta/public_keys/secret_scanning; it enables POST /v1/leaks/github (env KEYWARD_LEAK_REPORT_KEYS). Read at start: restart to change it")
 	return cmd
 }
 
@@ -234,6 +238,13 @@ func serve(ctx context.Context, cfg serveConfig, stderr io.Writer) error {
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if cfg.leakReportKeys != "" {
+		if cfg.leakKeys, err = secretscanning.Load(cfg.leakReportKeys); err != nil {
+			ln.Close()
+			return usageErrorf("--leak-report-keys: %v", err)
+		}
+		logger.Info("GitHub secret scanning reports accepted on POST /v1/leaks/github", "keys", cfg.leakKeys.Len())
 	}
 	handler, m := newHandler(cfg, auth, store, logger, metricsToken)
 	var metricsSrv *http.Server
@@ -407,7 +418,7 @@ func newHandler(cfg serveConfig, auth *authority.Authority, store keyward.Store,
 		sample = -1 // none; httpapi reads 0 as its default
 	}
 	opts := httpapi.Options{Logger: logger, RequestTimeout: cfg.requestTimeout, GatewayKeyHeaders: cfg.gatewayHeaders, AccessLogSample: sample,
-		MetricsElsewhere: cfg.metricsAddr != "", MetricsToken: metricsToken}
+		MetricsElsewhere: cfg.metricsAddr != "", MetricsToken: metricsToken, LeakReportKeys: cfg.leakKeys}
 	if cfg.metrics {
 		opts.Metrics = metrics.New(func() (uint64, uint64, int) {
 			st := auth.Stats()
