@@ -68,14 +68,11 @@ func (s *session) checkCSRF(got string) bool {
 }
 
 // setCookie stores the session token: HttpOnly (no script reads it), SameSite=Strict (no other
-// site's page sends it), Secure when the request came over TLS, expiring with the session.
-func setCookie(w http.ResponseWriter, r *http.Request, token string, expires *time.Time) {
-	ck := &http.Cookie{Name: cookieName, Value: token, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
-		SameSite: http.SameSiteStrictMode}
-	if expires != nil {
-		ck.Expires = *expires
-	}
-	http.SetCookie(w, ck)
+// site's page sends it), Secure when the request came over TLS, and gone when the session ends.
+// Max-Age rather than Expires, so that a browser whose clock is off keeps it as long.
+func setCookie(w http.ResponseWriter, r *http.Request, token string, ttl time.Duration) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: token, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+		SameSite: http.SameSiteStrictMode, MaxAge: max(int(ttl/time.Second), 1)})
 }
 
 func clearCookie(w http.ResponseWriter, r *http.Request) {
@@ -113,7 +110,11 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 		h.render(w, p, "login.html", loginView{Name: in.Name})
 		return nil
 	}
-	setCookie(w, r, issued.Key, issued.ExpiresAt)
+	ttl := keyward.DefaultSessionTTL
+	if issued.ExpiresAt != nil {
+		ttl = issued.ExpiresAt.Sub(h.now())
+	}
+	setCookie(w, r, issued.Key, ttl)
 	http.Redirect(w, r, "/projects", http.StatusSeeOther)
 	return nil
 }
