@@ -96,6 +96,16 @@ func TestBrowser(t *testing.T) {
 			return chromedp.Void{}, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
 		}
 	}
+	// shotOf keeps a screenshot of one element.
+	shotOf := func(sel, name string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			png, err := chromedp.Screenshot(chromedp.CSS(sel))(ctx, tg)
+			if err != nil {
+				return chromedp.Void{}, err
+			}
+			return chromedp.Void{}, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+		}
+	}
 	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(ctx, actions...); err != nil {
@@ -121,6 +131,27 @@ func TestBrowser(t *testing.T) {
 	location := func() string {
 		t.Helper()
 		return value("reading the location", chromedp.Location())
+	}
+	// usage sums, by code, the chart data of the page's panel id (its last 24 hours).
+	usage := func(id string) map[string]int64 {
+		t.Helper()
+		raw := value("reading the chart data", chromedp.TextContent(chromedp.CSS("#"+id+"-24h-data")))
+		var d struct {
+			Series []struct {
+				Code   string
+				Values []int64
+			}
+		}
+		if err := json.Unmarshal([]byte(raw), &d); err != nil {
+			t.Fatalf("the chart data %q: %v", raw, err)
+		}
+		sum := map[string]int64{}
+		for _, s := range d.Series {
+			for _, v := range s.Values {
+				sum[s.Code] += v
+			}
+		}
+		return sum
 	}
 
 	// Log in.
@@ -160,6 +191,9 @@ func TestBrowser(t *testing.T) {
 	run("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#start")))
 	if page := html(); strings.Contains(page, key) || !strings.Contains(page, key[:12]) {
 		t.Fatalf("after a reload the page shows the key, or not its start")
+	}
+	if got := usage("credential-usage"); got[keyward.CodeValid] != 0 {
+		t.Fatalf("usage of a new key: %v", got)
 	}
 
 	// Verifications count: a few valid, one of another key that does not exist.
@@ -228,6 +262,37 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the revoked key: %s", code)
 	}
 
+	// The usage chart counts those verifications once they are written behind (every 50 ms
+	// here): five valid (three, then the old key in its grace and the new one), one revoked.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		run("usage", chromedp.Navigate(base+"/projects/acme/credentials/web"), chromedp.WaitVisible(chromedp.CSS("#credential-usage")))
+		got := usage("credential-usage")
+		if got[keyward.CodeValid] == 5 && got[keyward.CodeRevoked] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the credential's usage chart shows %v, want 5 VALID and 1 REVOKED", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	run("usage chart",
+		chromedp.WaitVisible(chromedp.CSS("#credential-usage-24h canvas")), // charts.js drew it with uPlot
+		chromedp.Navigate(base+"/projects/acme"),
+		chromedp.WaitVisible(chromedp.CSS("#project-usage-24h canvas")),
+		chromedp.ScrollIntoView(chromedp.CSS("#project-usage")),
+	)
+	if got := usage("project-usage"); got[keyward.CodeValid] != 5 || got[keyward.CodeRevoked] != 1 {
+		t.Errorf("the project's usage chart shows %v", got)
+	}
+	if top := text("#project-usage-top"); !strings.Contains(top, "web") {
+		t.Errorf("the most used keys: %s", top)
+	}
+	if unused := text("#project-usage-unused"); !strings.Contains(unused, "partner-portal") || strings.Contains(unused, "web") {
+		t.Errorf("the keys unused for 30 days: %s", unused)
+	}
+	run("usage screenshot", shotOf("#project-usage", "06-usage"))
+
 	// The credentials table, filtered and searched through the query.
 	run("credentials",
 		chromedp.Navigate(base+"/projects/acme"),
@@ -246,7 +311,7 @@ func TestBrowser(t *testing.T) {
 
 	// A form posted without its CSRF token is refused, and changes nothing.
 	run("forged form",
-		chromedp.Navigate(base+"/projects/acme/credentials/billing"),
+		chromedp.Navigate(base+"/projects/acme/credentials/deploy-bot"),
 		chromedp.WaitVisible(chromedp.CSS("#toggle")),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#toggle").form.querySelector("input[name=csrf]").remove()`),
 		chromedp.Click(chromedp.CSS("#toggle")),
@@ -255,8 +320,8 @@ func TestBrowser(t *testing.T) {
 	if msg := text("#error"); !strings.Contains(msg, "not sent by the console") {
 		t.Errorf("the forged form got: %s", msg)
 	}
-	if c, err := f.a.Credential(f.admin, "acme", "billing"); err != nil || c.State != keyward.StateActive || c.Version != 1 {
-		t.Errorf("billing after the forged form: %v %v", c, err)
+	if c, err := f.a.Credential(f.admin, "acme", "deploy-bot"); err != nil || c.State != keyward.StateActive || c.Version != 1 {
+		t.Errorf("deploy-bot after the forged form: %v %v", c, err)
 	}
 
 	run("audit and users",
@@ -285,7 +350,7 @@ func TestBrowser(t *testing.T) {
 }
 
 // seed gives the project the credentials a console shows: a test key, a certificate, a
-// kubeconfig for a cluster and a disabled key.
+// kubeconfig for a cluster and a disabled key, all made 31 days before the test goes on.
 func (f *fixture) seed() {
 	f.t.Helper()
 	a, ctx := f.a, f.admin
@@ -306,5 +371,6 @@ func (f *fixture) seed() {
 	must(f.t, err)
 	_, err = a.UpdateCredential(ctx, "acme", "legacy-batch", keyward.UpdateCredentialInput{Active: &off})
 	must(f.t, err)
+	// A month later: these keys were never used, and billing has expired.
+	f.clock.Add(31 * 24 * time.Hour)
 }
-
