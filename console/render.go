@@ -7,11 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/humanize"
 )
 
 // page is what every template gets: the frame (title, user, navigation, CSRF token, messages)
@@ -131,44 +131,15 @@ func ago(t *time.Time, now time.Time) string {
 	if now.Before(*t) {
 		return "just now"
 	}
-	return humanizeDuration(now.Sub(*t)) + " ago"
+	return humanize.Duration(now.Sub(*t)) + " ago"
 }
 
 // expiresIn says when a credential stops (or starts) being valid, relative to now.
 func expiresIn(c *keyward.Credential, now time.Time) string {
-	switch {
-	case c.RevokedAt != nil:
+	if c.RevokedAt != nil {
 		return "revoked"
-	case c.NotBefore != nil && now.Before(*c.NotBefore):
-		return "starts in " + humanizeDuration(c.NotBefore.Sub(now))
-	case c.ExpiresAt == nil:
-		return "never"
-	case now.Before(*c.ExpiresAt):
-		return "in " + humanizeDuration(c.ExpiresAt.Sub(now))
 	}
-	return "expired " + humanizeDuration(now.Sub(*c.ExpiresAt)) + " ago"
-}
-
-// humanizeDuration renders d in its largest sensible unit, rounded to the nearest.
-func humanizeDuration(d time.Duration) string {
-	const day = 24 * time.Hour
-	switch {
-	case d < time.Minute:
-		return "less than a minute"
-	case d < time.Hour-30*time.Second:
-		return plural(int64((d+30*time.Second)/time.Minute), "minute")
-	case d < 2*day-30*time.Minute:
-		return plural(int64((d+30*time.Minute)/time.Hour), "hour")
-	}
-	return plural(int64((d+12*time.Hour)/day), "day")
-}
-
-func plural(n int64, unit string) string {
-	s := strconv.FormatInt(n, 10) + " " + unit
-	if n != 1 {
-		s += "s"
-	}
-	return s
+	return humanize.Expiry(c.NotBefore, c.ExpiresAt, now)
 }
 
 // pathEscape escapes one path segment (a name or slug) for an href.
