@@ -261,3 +261,96 @@ func TestSecretOnce(t *testing.T) {
 		t.Errorf("%d events for web, want create, roll, revoke", len(evs.Items))
 	}
 }
+
+// TestCreateEachType: the create form makes each type through the authority; a token's page
+// shows the key, a certificate's and a kubeconfig's a download of the bundle or the kubeconfig
+// in a data: link (never a URL to fetch again).
+func TestCreateEachType(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	_, err := f.a.CreateCluster(f.admin, keyward.ClusterInput{Name: "prod", Server: "https://k8s.example.com:6443"})
+	must(t, err)
+	u := f.login("admin", adminPassword)
+	for _, tc := range []struct {
+		name string
+		form url.Values
+		want []string
+	}{
+		{"Token", url.Values{"type": {"API_TOKEN"}}, []string{`id="secret"`, `id="copy"`}},
+		{"Certificate", url.Values{"type": {"API_CERTIFICATE"}, "password": {"bundle-password"}},
+			[]string{`href="data:application/x-pkcs12;base64,`, `download="cert.p12"`}},
+		{"Kubeconfig", url.Values{"type": {"KUBE_CONFIG"}, "cluster": {"prod"}, "namespace": {"shop"}},
+			[]string{`href="data:application/yaml;base64,`, `download="kube.kubeconfig"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := map[string]string{"Token": "tok", "Certificate": "cert", "Kubeconfig": "kube"}[tc.name]
+			tc.form.Set("name", name)
+			tc.form.Set("environment", "live")
+			tc.form.Set("expiration_days", "30")
+			tc.form.Set("csrf", u.csrf())
+			res, body := u.post("/projects/acme/credentials", tc.form)
+			if res.StatusCode != 200 {
+				t.Fatalf("create: %d %s", res.StatusCode, body)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("the page lacks %s", w)
+				}
+			}
+			c, err := f.a.Credential(f.admin, "acme", name)
+			must(t, err)
+			if string(c.Type) != tc.form.Get("type") {
+				t.Errorf("type %s", c.Type)
+			}
+		})
+	}
+	// A refused create shows the form again, with what was typed and the reason, and no password.
+	res, body := u.post("/projects/acme/credentials", url.Values{"csrf": {u.csrf()}, "type": {"API_CERTIFICATE"},
+		"name": {"short"}, "password": {"abc"}, "environment": {"live"}})
+	if res.StatusCode != 400 || !strings.Contains(body, `value="short"`) || strings.Contains(body, `value="abc"`) {
+		t.Errorf("a refused create: %d %s", res.StatusCode, body)
+	}
+}
+
+// TestPagesRender opens every page an administrator has and checks it answers 200 with its
+// main element, and every page a viewer may not open answers as the API would.
+func TestPagesRender(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	_, err := f.a.CreateCredential(f.admin, "acme", keyward.CreateCredentialInput{Name: "web"})
+	must(t, err)
+	admin := f.login("admin", adminPassword)
+	vera := f.login("vera", viewerPassword)
+	for _, tc := range []struct {
+		u      *user
+		path   string
+		status int
+		want   string
+	}{
+		{admin, "/projects", 200, `id="projects"`},
+		{admin, "/projects/acme", 200, `id="credentials"`},
+		{admin, "/projects/acme?state=active&type=API_TOKEN&environment=live&q=we", 200, ">web</a>"},
+		{admin, "/projects/acme?state=bogus", 400, `id="error"`},
+		{admin, "/projects/acme/new", 200, `id="create-form"`},
+		{admin, "/projects/acme/credentials/web", 200, `id="trail"`},
+		{admin, "/projects/acme/credentials/web/revoke", 200, `id="revoke-form"`},
+		{admin, "/projects/acme/credentials/nothing", 404, `id="error"`},
+		{admin, "/projects/acme/members", 200, `id="members"`},
+		{admin, "/users", 200, `id="users"`},
+		{admin, "/users/vera", 200, `id="bindings"`},
+		{admin, "/roles", 200, `id="roles"`},
+		{admin, "/clusters", 200, `id="clusters"`},
+		{admin, "/audit", 200, `id="audit"`},
+		{admin, "/audit?project=acme&credential=web", 200, "credential.create"},
+		{admin, "/account", 200, "Change your password"},
+		{vera, "/projects/acme", 200, `id="credentials"`},
+		{vera, "/projects/acme/new", 403, `id="error"`},
+		{vera, "/users", 403, `id="error"`},
+		{vera, "/projects/system", 404, `id="error"`},
+	} {
+		res, body := tc.u.get(tc.path)
+		if res.StatusCode != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("GET %s: %d, want %d with %s", tc.path, res.StatusCode, tc.status, tc.want)
+		}
+	}
+}
