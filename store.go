@@ -6,7 +6,7 @@ import (
 )
 
 // Store persists the domain. It is one interface made of a role interface per part of the
-// domain (ProjectStore, IdentityStore, CredentialStore, PKIStore, AuditStore), plus the
+// domain (ProjectStore, IdentityStore, CredentialStore, PKIStore, AuditStore, UsageStore), plus the
 // transaction and lifecycle methods; storetest holds every implementation to what these
 // comments say.
 //
@@ -29,6 +29,7 @@ type Store interface {
 	CredentialStore
 	PKIStore
 	AuditStore
+	UsageStore
 
 	// Bootstrap writes, in one transaction, everything a first start creates; it fills the
 	// event's ActorUserID with the admin's id, and the admin's UpdatedAt with CreatedAt when
@@ -296,6 +297,25 @@ type AuditStore interface {
 	ListEvents(ctx context.Context, f EventFilter) ([]*Event, error)
 }
 
+// UsageStore keeps how many verifications of each credential ended with each code, per hour
+// (UsageCount). The counts are usage, not changes: no method writes an event, bumps a version
+// or announces a change.
+type UsageStore interface {
+	// AddUsage adds each count to the stored count of its credential, hour and code, creating
+	// the row when there is none, in one transaction. A count's hour is its Hour truncated to
+	// the hour (UTC); the row's project is the credential's own (ProjectID is not read). Counts
+	// of credentials that do not exist are dropped, so that a batch never fails for one of them.
+	// EInvalid, with nothing written, for a code not in VerificationCodes or a Count below 1.
+	AddUsage(ctx context.Context, counts []UsageCount) error
+	// Usage returns the counts of f.ProjectID (and of f.CredentialID when not 0) whose hour is
+	// in [f.From, f.To) (a zero bound is open), summed as f.Sum says, by ascending hour, then
+	// credential id, then code. EInvalid without a project or with an unknown Sum.
+	Usage(ctx context.Context, f UsageFilter) ([]UsageCount, error)
+	// PruneUsage deletes the counts of hours before before, of every project, and returns how
+	// many rows it deleted.
+	PruneUsage(ctx context.Context, before time.Time) (int64, error)
+}
+
 // Bootstrap is what a first start writes: the system project, the built-in roles, the admin
 // user bound globally to the admin role, and the admin's first token.
 type Bootstrap struct {
@@ -349,9 +369,12 @@ type CredentialFilter struct {
 	// NotRevoked leaves revoked credentials out, in the query so that pages stay full (the
 	// vendor APIs where a revoked key is a deleted one).
 	NotRevoked bool
-	Now        time.Time
-	AfterID    int64
-	Limit      int
+	// IdleSince, when not zero, keeps only credentials whose last use is at or before it, or
+	// that were never used and were created at or before it: the unused keys of a usage report.
+	IdleSince time.Time
+	Now       time.Time
+	AfterID   int64
+	Limit     int
 }
 
 // SessionEnd says which login sessions of a user SetPasswordHash and RevokeSessions end, and

@@ -18,12 +18,24 @@ type UsageCount struct {
 
 // UsageFilter selects hourly counts for UsageStore.Usage: those of one project (required),
 // of one credential of it when CredentialID is not 0, whose hour is in [From, To) (a zero
-// bound is open).
+// bound is open), summed as Sum says.
 type UsageFilter struct {
 	ProjectID    int64
 	CredentialID int64
 	From, To     time.Time
+	Sum          UsageSum
 }
+
+// UsageSum says how UsageStore.Usage sums the rows it selects, so that a report over a month
+// of a large project reads one row per hour and code, not one per credential, hour and code.
+type UsageSum string
+
+// The sums of UsageFilter.
+const (
+	UsageRows         UsageSum = ""           // every row as it is stored
+	UsageByHour       UsageSum = "hour"       // per hour and code, over credentials (CredentialID 0)
+	UsageByCredential UsageSum = "credential" // per credential and code, over hours (Hour zero)
+)
 
 // Usage buckets and windows.
 const (
@@ -73,6 +85,7 @@ type UsageBucket struct {
 type UsageKey struct {
 	ID         int64      `json:"id"`
 	Name       string     `json:"name"`
+	State      State      `json:"state"`
 	Valid      int64      `json:"valid"`
 	Refused    int64      `json:"refused"`
 	CreatedAt  time.Time  `json:"created_at"`

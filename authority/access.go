@@ -60,7 +60,11 @@ func (a *Authority) callerOf(e *callerEntry, now time.Time, remoteAddr string) (
 		// cluster's API server sees every token its users send.
 		return nil, errUnauthenticated
 	}
-	a.usage.record(e.cred.ID, now)
+	if e.cred.Type == keyward.Session {
+		a.usage.touch(e.cred.ID, now)
+	} else {
+		a.usage.record(e.cred.ID, now)
+	}
 	return &keyward.Caller{User: e.creator, Credential: e.active, Grants: e.grants, RemoteAddr: remoteAddr}, nil
 }
 

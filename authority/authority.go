@@ -4,11 +4,14 @@
 package authority
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +108,8 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives operational messages; never a secret. Default slog.Default().
 	Logger *slog.Logger
-	// UsageFlushInterval is how often last_used_at is written in one batch. Default 1s.
+	// UsageFlushInterval is how often last_used_at and the hourly usage counts are written, in
+	// one batch. Default 1s.
 	UsageFlushInterval time.Duration
 	// Limiter throttles failed logins. Default: in memory, per process.
 	Limiter ratelimit.Limiter
@@ -186,7 +190,7 @@ func New(store keyward.Store, opts Options) *Authority {
 	}
 	a.issued = newIssued()
 	a.store = issuingStore{Store: store, added: a.issued.add}
-	a.usage = newUsageRecorder(store, opts.Logger, opts.UsageFlushInterval)
+	a.usage = newUsageRecorder(store, opts.Logger, opts.Now, opts.UsageFlushInterval)
 	ictx, icancel := context.WithCancel(context.Background())
 	a.issuedWant, a.stopIssued, a.issuedDone = make(chan struct{}, 1), icancel, make(chan struct{})
 	go a.loadIssued(ictx, a.issuedWant, a.issuedDone)
@@ -362,16 +366,19 @@ func paginate[T any](rows []T, limit int, id func(T) int64) *keyward.Page[T] {
 	return page
 }
 
-// usageRecorder batches last_used_at so that a verification never writes to the database. Its
-// state is split into shards by credential id, each under its own lock, so that verifications of
-// different keys on different cores do not queue on one mutex.
+// usageRecorder batches last_used_at and the hourly counts of verifications by result code
+// (keyward.UsageCount), so that a verification never writes to the database. Its state is split
+// into shards by credential id, each under its own lock, so that verifications of different
+// keys on different cores do not queue on one mutex.
 type usageRecorder struct {
 	store  keyward.Store
 	logger *slog.Logger
+	now    func() time.Time
 	shards [usageShards]usageShard
 	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
+	pruned time.Time // when the loop last pruned old counts (the loop's own)
 }
 
 // usageShards is a fixed power of two, not a multiple of GOMAXPROCS (which may change while the
@@ -381,11 +388,25 @@ const (
 	usageShards    = 1 << usageShardBits
 )
 
-// usageState is one shard's share of the pending usage. Per-hour counts of verifications by
-// result code (a later issue) belong here too, under the same mu, swapped out by the same flush.
+// UsageRetention is how long hourly usage counts are kept: the recorder deletes older hours
+// once an hour. A little over a year, so that a month compares with the same month last year.
+const UsageRetention = 400 * 24 * time.Hour
+
+// usageKey names one hourly counter: a credential, an hour (unix seconds / 3600) and a result
+// code (its index in keyward.VerificationCodes). Small and free of pointers, so that bumping an
+// existing counter allocates nothing.
+type usageKey struct {
+	id   int64
+	hour int64
+	code uint8
+}
+
+// usageState is one shard's share of the pending usage: the latest use of each credential and
+// its counts by hour and code, under one mu, swapped out together by a flush.
 type usageState struct {
-	mu   sync.Mutex
-	used map[int64]time.Time
+	mu     sync.Mutex
+	used   map[int64]time.Time
+	counts map[usageKey]int64
 }
 
 type usageShard struct {
@@ -393,10 +414,11 @@ type usageShard struct {
 	_ [cacheline.Pad - unsafe.Sizeof(usageState{})%cacheline.Pad]byte
 }
 
-func newUsageRecorder(store keyward.Store, logger *slog.Logger, every time.Duration) *usageRecorder {
-	u := &usageRecorder{store: store, logger: logger, stop: make(chan struct{}), done: make(chan struct{})}
+func newUsageRecorder(store keyward.Store, logger *slog.Logger, now func() time.Time, every time.Duration) *usageRecorder {
+	u := &usageRecorder{store: store, logger: logger, now: now, stop: make(chan struct{}), done: make(chan struct{})}
 	for i := range u.shards {
 		u.shards[i].used = map[int64]time.Time{}
+		u.shards[i].counts = map[usageKey]int64{}
 	}
 	go u.loop(every)
 	return u
@@ -408,15 +430,72 @@ func (u *usageRecorder) shard(id int64) *usageShard {
 	return &u.shards[(uint64(id)*0x9E3779B97F4A7C15)>>(64-usageShardBits)]
 }
 
-// record notes that credential id was used at at; the latest time wins. It always takes the
+// The indexes of the codes in keyward.VerificationCodes that the recorder counts.
+var (
+	usageValid = usageCode(keyward.CodeValid)
+	usageNone  = uint8(len(keyward.VerificationCodes)) // a code that is not counted
+)
+
+// usageCode returns code's index in keyward.VerificationCodes, usageNone for NOT_FOUND (no
+// credential to count it for) and for an unknown code.
+func usageCode(code string) uint8 {
+	if code == keyward.CodeNotFound {
+		return usageNone
+	}
+	for i, c := range keyward.VerificationCodes {
+		if c == code {
+			return uint8(i)
+		}
+	}
+	return usageNone
+}
+
+// unixHour is t's hour since the epoch, floored (t is UTC: the authority's clock).
+func unixHour(t time.Time) int64 {
+	s := t.Unix()
+	if s < 0 {
+		return (s - 3599) / 3600
+	}
+	return s / 3600
+}
+
+// record notes that credential id was verified, or authenticated, at at with a valid answer:
+// its last use (the latest time wins) and one more VALID in at's hour. It always takes the
 // shard's lock: skipping it when the time would not change needs a read of the map without the
 // lock, and on a real clock every verification's time is newer anyway.
 func (u *usageRecorder) record(id int64, at time.Time) {
+	s := u.shard(id)
+	k := usageKey{id, unixHour(at), usageValid}
+	s.mu.Lock()
+	if at.After(s.used[id]) {
+		s.used[id] = at
+	}
+	s.counts[k]++
+	s.mu.Unlock()
+}
+
+// touch notes a use of credential id at at without counting it: a login session's (its uses
+// are its user's, not a project's, and are not counted).
+func (u *usageRecorder) touch(id int64, at time.Time) {
 	s := u.shard(id)
 	s.mu.Lock()
 	if at.After(s.used[id]) {
 		s.used[id] = at
 	}
+	s.mu.Unlock()
+}
+
+// refused counts one verification of credential id at at that was refused with code (a
+// refusal is not a use: last_used_at does not move).
+func (u *usageRecorder) refused(id int64, at time.Time, code string) {
+	c := usageCode(code)
+	if c == usageNone {
+		return
+	}
+	s := u.shard(id)
+	k := usageKey{id, unixHour(at), c}
+	s.mu.Lock()
+	s.counts[k]++
 	s.mu.Unlock()
 }
 
@@ -429,7 +508,10 @@ func (u *usageRecorder) loop(every time.Duration) {
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := u.flush(ctx); err != nil {
-				u.logger.Warn("writing last_used_at failed; will retry", "err", err)
+				u.logger.Warn("writing usage (last_used_at, hourly counts) failed; will retry", "err", err)
+			}
+			if err := u.prune(ctx); err != nil {
+				u.logger.Warn("pruning old usage counts failed; will retry", "err", err)
 			}
 			cancel()
 		case <-u.stop:
@@ -438,36 +520,104 @@ func (u *usageRecorder) loop(every time.Duration) {
 	}
 }
 
-// flush writes what was recorded since the last flush in one batch. Each shard is swapped out
-// under its own lock only, so verifications never wait for the merge or the write.
-func (u *usageRecorder) flush(ctx context.Context) error {
-	var batch map[int64]time.Time
+// prune deletes the hourly counts older than UsageRetention, at most once an hour (and at the
+// loop's first tick), so that the table stops growing.
+func (u *usageRecorder) prune(ctx context.Context) error {
+	now := u.now().UTC()
+	if !u.pruned.IsZero() && now.Sub(u.pruned) < time.Hour && now.After(u.pruned) {
+		return nil
+	}
+	if _, err := u.store.PruneUsage(ctx, now.Add(-UsageRetention).Truncate(time.Hour)); err != nil {
+		return err
+	}
+	u.pruned = now
+	return nil
+}
+
+// pending is what a flush swapped out of the shards.
+type pending struct {
+	used   map[int64]time.Time
+	counts []keyward.UsageCount
+}
+
+// take swaps the pending usage out of every shard. Each shard is swapped under its own lock
+// only, so verifications never wait for the merge or the write.
+func (u *usageRecorder) take() pending {
+	var p pending
 	for i := range u.shards {
 		s := &u.shards[i]
 		s.mu.Lock()
-		used := s.used
-		if len(used) == 0 {
-			s.mu.Unlock() // an idle shard keeps its empty map
+		used, counts := s.used, s.counts
+		if len(used) == 0 && len(counts) == 0 {
+			s.mu.Unlock() // an idle shard keeps its empty maps
 			continue
 		}
-		s.used = map[int64]time.Time{}
+		if len(used) > 0 {
+			s.used = map[int64]time.Time{}
+		}
+		if len(counts) > 0 {
+			s.counts = map[usageKey]int64{}
+		}
 		s.mu.Unlock()
-		if batch == nil {
-			batch = used // the first shard's map becomes the batch: one copy fewer
-			continue
+		if p.used == nil && len(used) > 0 {
+			p.used = used // the first shard's map becomes the batch: one copy fewer
+		} else {
+			for id, at := range used {
+				p.used[id] = at // every id lives in one shard: nothing to compare
+			}
 		}
-		for id, at := range used {
-			batch[id] = at // every id lives in one shard: nothing to compare
+		for k, n := range counts {
+			p.counts = append(p.counts, keyward.UsageCount{CredentialID: k.id,
+				Hour: time.Unix(k.hour*3600, 0).UTC(), Code: keyward.VerificationCodes[k.code], Count: n})
 		}
 	}
-	if len(batch) == 0 {
+	// One order for every server: replicas that add to the same rows lock them in that order.
+	slices.SortFunc(p.counts, func(a, b keyward.UsageCount) int {
+		if c := cmp.Compare(a.CredentialID, b.CredentialID); c != 0 {
+			return c
+		}
+		if c := a.Hour.Compare(b.Hour); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Code, b.Code)
+	})
+	return p
+}
+
+// putBack returns a batch the store refused to the shards, for the next flush: counts add to
+// what was counted meanwhile, and newer uses win.
+func (u *usageRecorder) putBack(p pending) {
+	for id, at := range p.used {
+		s := u.shard(id)
+		s.mu.Lock()
+		if at.After(s.used[id]) {
+			s.used[id] = at
+		}
+		s.mu.Unlock()
+	}
+	for _, c := range p.counts {
+		s := u.shard(c.CredentialID)
+		s.mu.Lock()
+		s.counts[usageKey{c.CredentialID, unixHour(c.Hour), usageCode(c.Code)}] += c.Count
+		s.mu.Unlock()
+	}
+}
+
+// flush writes what was recorded since the last flush in one batch: last_used_at and the
+// hourly counts in one transaction, so that they are written, or retried, together.
+func (u *usageRecorder) flush(ctx context.Context) error {
+	p := u.take()
+	if len(p.used) == 0 && len(p.counts) == 0 {
 		return nil
 	}
-	if err := u.store.TouchCredentials(ctx, batch); err != nil {
-		// Put the batch back so the next tick retries it; newer uses win.
-		for id, at := range batch {
-			u.record(id, at)
+	err := u.store.WithTx(ctx, func(tx keyward.Store) error {
+		if err := tx.TouchCredentials(ctx, p.used); err != nil {
+			return err
 		}
+		return tx.AddUsage(ctx, p.counts)
+	})
+	if err != nil {
+		u.putBack(p) // the next tick retries it
 		return err
 	}
 	return nil

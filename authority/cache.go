@@ -40,6 +40,7 @@ const (
 	flagRevoked         entryFlags = 1 << iota // the credential's revoked_at is set
 	flagInactive                               // the credential is not active
 	flagCreatorInactive                        // its creator is disabled or deleted
+	flagSession                                // a login session: its uses are not counted (usageRecorder.touch)
 )
 
 // rareFields are what most keys lack, apart so that those keys do not pay for them.
@@ -577,6 +578,9 @@ func (c *cache) newEntry(cred *keyward.Credential, validUntil *time.Time, creato
 	}
 	if creator.Disabled || creator.DeletedAt != nil {
 		e.flags |= flagCreatorInactive
+	}
+	if cred.Type == keyward.Session {
+		e.flags |= flagSession
 	}
 	if validUntil != nil || cred.NotBefore != nil || cred.RateLimit != nil || cred.Remaining != nil || kube != nil {
 		e.rare = &rareFields{validUntil: validUntil, notBefore: cred.NotBefore, kube: kube,

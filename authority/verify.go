@@ -127,10 +127,20 @@ func (a *Authority) verify(ctx context.Context, in keyward.VerifyInput, visible 
 		if err != nil {
 			return nil, nil, err
 		}
-		if v.Valid {
+		switch {
+		case e.flags&flagSession != 0:
+			if v.Valid {
+				a.usage.touch(e.credID(), now)
+			}
+		case v.Valid:
 			a.usage.record(e.credID(), now)
+		default:
+			a.usage.refused(e.credID(), now, v.Code) // RATE_LIMITED, USAGE_EXCEEDED
 		}
 		return v, e, nil
+	}
+	if e.flags&flagSession == 0 {
+		a.usage.refused(e.credID(), now, code)
 	}
 	v := e.valid
 	v.Valid, v.Code = false, code

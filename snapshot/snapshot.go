@@ -26,7 +26,7 @@ import (
 // two stores that hold the same rows are equal (reflect.DeepEqual): projects, users, roles,
 // credentials and events by id; role bindings by user, project (0 first), role; secrets by
 // credential id, then digest; certificates by serial and settings by key (byte order); clusters
-// by id. Credentials carry their rate limits and refills, and their counters (Remaining,
+// by id; usage counts by credential, hour, code. Credentials carry their rate limits and refills, and their counters (Remaining,
 // LastRefillAt) as they stood at the export: uses taken on the source after it are not copied.
 type Snapshot struct {
 	// SchemaVersion is the exporting store's schema version, for the record.
@@ -41,6 +41,9 @@ type Snapshot struct {
 	Clusters      []keyward.Cluster          // with their sealed client CAs
 	Settings      []Setting                  // the CA's sealed state and the like
 	Events        []keyward.Event
+	// Usage is the hourly verification counts (keyward.UsageCount), by credential id, hour
+	// and code: counts still in a server's memory at the export are not in it.
+	Usage []keyward.UsageCount
 }
 
 // Setting is one server setting. Its value may be sealed under the master key: a copy keeps
@@ -72,15 +75,15 @@ var ErrNotEmpty = fmt.Errorf("the target store is not empty")
 
 // Summary counts the rows of s, for a person.
 func (s *Snapshot) Summary() string {
-	return fmt.Sprintf("%d projects, %d users, %d roles, %d role bindings, %d credentials (%d secrets, %d certificates), %d clusters, %d settings, %d events",
+	return fmt.Sprintf("%d projects, %d users, %d roles, %d role bindings, %d credentials (%d secrets, %d certificates), %d clusters, %d settings, %d events, %d hourly usage counts",
 		len(s.Projects), len(s.Users), len(s.Roles), len(s.RoleBindings), len(s.Credentials), len(s.Secrets),
-		len(s.Certificates), len(s.Clusters), len(s.Settings), len(s.Events))
+		len(s.Certificates), len(s.Clusters), len(s.Settings), len(s.Events), len(s.Usage))
 }
 
 // Empty reports whether s holds no row.
 func (s *Snapshot) Empty() bool {
 	return len(s.Projects)+len(s.Users)+len(s.Roles)+len(s.RoleBindings)+len(s.Credentials)+len(s.Secrets)+
-		len(s.Certificates)+len(s.Clusters)+len(s.Settings)+len(s.Events) == 0
+		len(s.Certificates)+len(s.Clusters)+len(s.Settings)+len(s.Events)+len(s.Usage) == 0
 }
 
 // Diff lists where b differs from a, at most a few lines per table; nil when they hold the
@@ -97,6 +100,7 @@ func Diff(a, b *Snapshot) []string {
 	d = diffRows(d, "clusters", a.Clusters, b.Clusters)
 	d = diffRows(d, "settings", a.Settings, b.Settings)
 	d = diffRows(d, "events", a.Events, b.Events)
+	d = diffRows(d, "usage", a.Usage, b.Usage)
 	return d
 }
 

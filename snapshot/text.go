@@ -134,4 +134,7 @@ func (s *Snapshot) eachText(fn func(place, v string, set func(string))) {
 		str("event", ev.ID, "outcome", &ev.Outcome)
 		ev.Detail = strMap("event", ev.ID, "detail", ev.Detail)
 	}
+	for i := range s.Usage {
+		str("usage", "of credential "+strconv.FormatInt(s.Usage[i].CredentialID, 10)+" #"+strconv.Itoa(i+1), "code", &s.Usage[i].Code)
+	}
 }

@@ -460,6 +460,10 @@ func (s *Store) ListCredentials(ctx context.Context, f keyward.CredentialFilter)
 	if f.NotRevoked {
 		q += ` AND c.revoked_at IS NULL`
 	}
+	if !f.IdleSince.IsZero() {
+		q += ` AND COALESCE(c.last_used_at, c.created_at) <= ?`
+		args = append(args, f.IdleSince)
+	}
 	if f.Environment != "" {
 		q += ` AND c.environment = ?`
 		args = append(args, string(f.Environment))

@@ -163,7 +163,7 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 		}); err != nil {
 		return err
 	}
-	snap.Events, err = collect(ctx, tx, `SELECT id, time, actor_user_id, actor_credential_id, actor, action,
+	if snap.Events, err = collect(ctx, tx, `SELECT id, time, actor_user_id, actor_credential_id, actor, action,
 		project_id, credential_id, remote_addr, outcome, detail FROM events ORDER BY id`,
 		func(row rowScanner) (keyward.Event, error) {
 			var ev keyward.Event
@@ -183,6 +183,17 @@ func export(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 				}
 			}
 			return ev, nil
+		}); err != nil {
+		return err
+	}
+	snap.Usage, err = collect(ctx, tx, `SELECT credential_id, project_id, hour, code, count FROM usage_hourly
+		ORDER BY credential_id, hour, code`,
+		func(row rowScanner) (keyward.UsageCount, error) {
+			var c keyward.UsageCount
+			var hour Time
+			err := row.Scan(&c.CredentialID, &c.ProjectID, &hour, &c.Code, &c.Count)
+			c.Hour = hour.T
+			return c, err
 		})
 	return err
 }
@@ -213,7 +224,8 @@ func (s *Store) Import(ctx context.Context, snap *snapshot.Snapshot) error {
 			OR EXISTS (SELECT 1 FROM roles) OR EXISTS (SELECT 1 FROM role_bindings)
 			OR EXISTS (SELECT 1 FROM credentials) OR EXISTS (SELECT 1 FROM credential_secrets)
 			OR EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM certificates)
-			OR EXISTS (SELECT 1 FROM clusters) OR EXISTS (SELECT 1 FROM settings)`).Scan(&used); err != nil {
+			OR EXISTS (SELECT 1 FROM clusters) OR EXISTS (SELECT 1 FROM settings)
+			OR EXISTS (SELECT 1 FROM usage_hourly)`).Scan(&used); err != nil {
 			return err
 		}
 		if used {
@@ -343,6 +355,13 @@ func importRows(ctx context.Context, tx *txn, snap *snapshot.Snapshot) error {
 			}
 			return []any{st.Key, v, st.UpdatedAt}, nil
 		}); err != nil {
+		return err
+	}
+	if err := insert("usage_hourly", `INSERT INTO usage_hourly (credential_id, project_id, hour, code, count)
+		VALUES (?, ?, ?, ?, ?)`, len(snap.Usage), func(i int) ([]any, error) {
+		c := snap.Usage[i]
+		return []any{c.CredentialID, c.ProjectID, c.Hour, c.Code, c.Count}, nil
+	}); err != nil {
 		return err
 	}
 	return insert("events", `INSERT INTO events (id, time, actor_user_id, actor_credential_id, actor, action,

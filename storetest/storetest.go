@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) keyward.Store) {
 	run("UpdateCredential", func(t *testing.T) { testUpdateCredential(t, open) })
 	run("RollCredential", func(t *testing.T) { testRollCredential(t, open) })
 	run("TouchCredentials", func(t *testing.T) { testTouchCredentials(t, open) })
+	run("Usage", func(t *testing.T) { testUsage(t, open) })
 	run("CredentialLimits", func(t *testing.T) { testCredentialLimits(t, open) })
 	run("UpdateCredentialLimits", func(t *testing.T) { testUpdateCredentialLimits(t, open) })
 	run("ConsumeCredit", func(t *testing.T) { testConsumeCredit(t, open) })
