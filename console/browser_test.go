@@ -96,6 +96,16 @@ func TestBrowser(t *testing.T) {
 			return chromedp.Void{}, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
 		}
 	}
+	// shotView keeps a screenshot of what the window shows.
+	shotView := func(name string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			png, err := chromedp.CaptureScreenshot()(ctx, tg)
+			if err != nil {
+				return chromedp.Void{}, err
+			}
+			return chromedp.Void{}, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644)
+		}
+	}
 	// shotOf keeps a screenshot of one element.
 	shotOf := func(sel, name string) chromedp.Action[chromedp.Void] {
 		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
@@ -282,10 +292,10 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#project-usage-24h canvas")),
 		chromedp.ScrollIntoView(chromedp.CSS("#project-usage")),
 	)
-	if got := usage("project-usage"); got[keyward.CodeValid] != 5 || got[keyward.CodeRevoked] != 1 {
+	if got := usage("project-usage"); got[keyward.CodeValid] < 5+50 || got[keyward.CodeRevoked] != 1 || got[keyward.CodeExpired] == 0 {
 		t.Errorf("the project's usage chart shows %v", got)
 	}
-	if top := text("#project-usage-top"); !strings.Contains(top, "web") {
+	if top := text("#project-usage-top"); !strings.Contains(top, "checkout") || !strings.Contains(top, "web") {
 		t.Errorf("the most used keys: %s", top)
 	}
 	if unused := text("#project-usage-unused"); !strings.Contains(unused, "partner-portal") || strings.Contains(unused, "web") {
@@ -296,8 +306,8 @@ func TestBrowser(t *testing.T) {
 	// The credentials table, filtered and searched through the query.
 	run("credentials",
 		chromedp.Navigate(base+"/projects/acme"),
-		chromedp.WaitVisible(chromedp.CSS("#credentials")),
-		shot("03-credentials"),
+		chromedp.WaitVisible(chromedp.CSS("#project-usage-24h canvas")),
+		shotView("03-credentials"),
 		chromedp.Navigate(base+"/projects/acme?state=revoked"),
 		chromedp.WaitVisible(chromedp.CSS("#credentials")),
 	)
@@ -349,8 +359,9 @@ func TestBrowser(t *testing.T) {
 	}
 }
 
-// seed gives the project the credentials a console shows: a test key, a certificate, a
-// kubeconfig for a cluster and a disabled key, all made 31 days before the test goes on.
+// seed gives the project the credentials a console shows (a test key, a certificate, a
+// kubeconfig for a cluster, a disabled key) and a month of traffic on "checkout", with some
+// refusals, then moves the clock 31 days past their creation, where the test goes on.
 func (f *fixture) seed() {
 	f.t.Helper()
 	a, ctx := f.a, f.admin
@@ -366,11 +377,37 @@ func (f *fixture) seed() {
 	_, err = a.CreateCredential(ctx, "acme", keyward.CreateCredentialInput{Name: "deploy-bot", Type: keyward.KubeConfig,
 		VirtualK8sName: "prod", VirtualK8sNamespace: "shop", Roles: []string{"viewer"}})
 	must(f.t, err)
-	off := false
-	_, err = a.CreateCredential(ctx, "acme", keyward.CreateCredentialInput{Name: "legacy-batch", Roles: []string{"viewer"}})
+	checkout, err := a.CreateCredential(ctx, "acme", keyward.CreateCredentialInput{Name: "checkout", Roles: []string{"viewer"}})
 	must(f.t, err)
+	legacy, err := a.CreateCredential(ctx, "acme", keyward.CreateCredentialInput{Name: "legacy-batch", Roles: []string{"viewer"}})
+	must(f.t, err)
+	off := false
 	_, err = a.UpdateCredential(ctx, "acme", "legacy-batch", keyward.UpdateCredentialInput{Active: &off})
 	must(f.t, err)
-	// A month later: these keys were never used, and billing has expired.
-	f.clock.Add(31 * 24 * time.Hour)
+	billing, err := a.CreateCredential(ctx, "acme", keyward.CreateCredentialInput{Name: "reports", Environment: keyward.Test,
+		ExpirationDays: &days, Roles: []string{"viewer"}})
+	must(f.t, err)
+	verify := func(key string, n int) {
+		for range n {
+			if _, err := a.Verify(ctx, keyward.VerifyInput{Key: key}); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+	}
+	const day = 24 * time.Hour
+	for d := range 30 { // a daily pattern, and a disabled key some batch job still tries
+		f.clock.Set(start.Add(time.Duration(d)*day + 12*time.Hour))
+		verify(checkout.Key, 20+(d*7)%13)
+		if d%4 == 0 {
+			verify(legacy.Key, 3)
+		}
+	}
+	for h := range 24 { // the last day, hour by hour; "reports" has expired
+		f.clock.Set(start.Add(30*day + time.Duration(h)*time.Hour + 30*time.Minute))
+		verify(checkout.Key, 2+(h*5)%9)
+		if h%5 == 0 {
+			verify(billing.Key, 2)
+		}
+	}
+	f.clock.Set(start.Add(31 * day))
 }
