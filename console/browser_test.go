@@ -55,7 +55,7 @@ func chromium(t *testing.T) context.Context {
 			syscall.Kill(-browser.Process.Pid, syscall.SIGKILL)
 		}
 	})
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute) // ~20 s alone; more on a loaded machine
 	t.Cleanup(cancelTimeout)
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting Chromium: %v", err)
@@ -122,6 +122,16 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
+	// follow runs steps whose last one navigates (a click on a link or a form's button) and
+	// waits for the new page, so that no later query lands in the page being left.
+	follow := func(what string, steps ...chromedp.Action[chromedp.Void]) int64 {
+		t.Helper()
+		res, err := chromedp.RunResponse(ctx, steps...)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return res.Status
+	}
 	value := func(what string, a chromedp.Action[string]) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, a)
@@ -171,10 +181,9 @@ func TestBrowser(t *testing.T) {
 		shot("01-login"),
 		chromedp.SendKeys(chromedp.CSS("#name"), "admin"),
 		chromedp.SendKeys(chromedp.CSS("#password"), adminPassword),
-		chromedp.Submit(chromedp.CSS("#login-form")),
-		chromedp.WaitVisible(chromedp.CSS("#projects")),
-		shot("02-projects"),
 	)
+	follow("logging in", chromedp.Submit(chromedp.CSS("#login-form")))
+	run("projects", chromedp.WaitVisible(chromedp.CSS("#projects")), shot("02-projects"))
 	if got := text("#whoami"); got != "admin" {
 		t.Fatalf("logged in as %q", got)
 	}
@@ -186,7 +195,9 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#create-form")),
 		chromedp.SendKeys(chromedp.CSS("#cred-name"), "web"),
 		chromedp.Click(chromedp.CSS(`input[name=roles][value=viewer]`)),
-		chromedp.Click(chromedp.CSS("#create")),
+	)
+	follow("creating", chromedp.Click(chromedp.CSS("#create")))
+	run("the secret",
 		chromedp.WaitVisible(chromedp.CSS("#secret")),
 		chromedp.WaitVisible(chromedp.CSS("#copy")), // console.js ran: the copy button shows
 		shot("04-secret-once"),
@@ -234,9 +245,9 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(base+"/projects/acme/credentials/web"),
 		chromedp.WaitVisible(chromedp.CSS("#roll-form")),
 		chromedp.SetValue(chromedp.CSS("#grace"), "3600"),
-		chromedp.Click(chromedp.CSS("#roll")),
-		chromedp.WaitVisible(chromedp.CSS("#secret")),
 	)
+	follow("rolling", chromedp.Click(chromedp.CSS("#roll")))
+	run("the rolled secret", chromedp.WaitVisible(chromedp.CSS("#secret")))
 	rolled := text("#secret")
 	if !keyRE.MatchString(rolled) || rolled == key {
 		t.Fatalf("roll showed %q", rolled)
@@ -255,13 +266,10 @@ func TestBrowser(t *testing.T) {
 	run("credential page", shot("05-credential"))
 
 	// Revoke, through the confirmation step.
-	run("revoke",
-		chromedp.Click(chromedp.CSS("#revoke")),
-		chromedp.WaitVisible(chromedp.CSS("#revoke-form")),
-		chromedp.SendKeys(chromedp.CSS("#confirm"), "web"),
-		chromedp.Click(chromedp.CSS("#revoke-confirm")),
-		chromedp.WaitVisible(chromedp.CSS("#trail")),
-	)
+	follow("opening the revocation", chromedp.Click(chromedp.CSS("#revoke")))
+	run("confirming", chromedp.WaitVisible(chromedp.CSS("#revoke-form")), chromedp.SendKeys(chromedp.CSS("#confirm"), "web"))
+	follow("revoking", chromedp.Click(chromedp.CSS("#revoke-confirm")))
+	run("revoked", chromedp.WaitVisible(chromedp.CSS("#trail")))
 	if st := text("#state"); st != "revoked" {
 		t.Errorf("state after revoking: %q", st)
 	}
@@ -324,9 +332,11 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(base+"/projects/acme/credentials/deploy-bot"),
 		chromedp.WaitVisible(chromedp.CSS("#toggle")),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector("#toggle").form.querySelector("input[name=csrf]").remove()`),
-		chromedp.Click(chromedp.CSS("#toggle")),
-		chromedp.WaitVisible(chromedp.CSS("#error")),
 	)
+	if status := follow("posting the forged form", chromedp.Click(chromedp.CSS("#toggle"))); status != http.StatusForbidden {
+		t.Errorf("the forged form got %d, want 403", status)
+	}
+	run("forged form refused", chromedp.WaitVisible(chromedp.CSS("#error")))
 	if msg := text("#error"); !strings.Contains(msg, "not sent by the console") {
 		t.Errorf("the forged form got: %s", msg)
 	}
@@ -344,12 +354,14 @@ func TestBrowser(t *testing.T) {
 	)
 
 	// A viewer sees the keys and no create button.
-	run("viewer",
-		chromedp.Click(chromedp.CSS("#logout")),
+	follow("logging out", chromedp.Click(chromedp.CSS("#logout")))
+	run("login as a viewer",
 		chromedp.WaitVisible(chromedp.CSS("#login-form")),
 		chromedp.SendKeys(chromedp.CSS("#name"), "vera"),
 		chromedp.SendKeys(chromedp.CSS("#password"), viewerPassword),
-		chromedp.Submit(chromedp.CSS("#login-form")),
+	)
+	follow("logging in as a viewer", chromedp.Submit(chromedp.CSS("#login-form")))
+	run("viewer",
 		chromedp.WaitVisible(chromedp.CSS("#projects")),
 		chromedp.Navigate(base+"/projects/acme"),
 		chromedp.WaitVisible(chromedp.CSS("#credentials")),

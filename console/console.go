@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/keyward/keyward"
@@ -109,6 +110,10 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (h *Handler) routes() {
 	h.mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // files only, no directory listings
+			h.renderError(w, r, keyward.Errorf(keyward.ENotFound, "no such file"))
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		h.static.ServeHTTP(w, r)
 	}))

@@ -36,6 +36,7 @@ func TestSecurityHeaders(t *testing.T) {
 		{"NoSuchPage", "GET", "/projects/acme/nothing/here", nil, 404, true},
 		{"Static", "GET", "/static/console.css", nil, 200, false},
 		{"Vendored", "GET", "/static/vendor/uplot/uPlot.iife.min.js", nil, 200, false},
+		{"NoListing", "GET", "/static/vendor/", nil, 404, true},
 		{"CrossSiteLogin", "POST", "/login", crossSite, 403, true},
 		{"HostileQuery", "GET", "/login?x=%00", nil, 400, true},
 	} {
