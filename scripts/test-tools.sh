@@ -2,11 +2,11 @@
 # test-tools.sh: install the real clients keyward's tests drive, when missing: openssl (PKCS#12
 # bundles, CRLs), curl (mutual TLS with a PKCS#12 bundle), kubectl (Debian's kubernetes-client,
 # reading issued kubeconfigs), nginx (the forward-auth example), systemd-analyze (checking the
-# shipped unit), script(1) (a terminal for the password prompt test) and Node.js with npm (the
-# real ServiceStack client, installed from npm by its test): Debian packages, as root (directly
-# or through sudo -n); and gitleaks, built with go install. Run by `make test`; quiet and quick
-# when all are there. A tool that cannot be installed is reported here, and the test that needs
-# it fails saying so.
+# shipped unit), script(1) (a terminal for the password prompt test), Node.js with npm (the
+# real ServiceStack client, installed from npm by its test) and Chromium (the console's browser
+# tests drive it headless): Debian packages, as root (directly or through sudo -n); and
+# gitleaks, built with go install. Run by `make test`; quiet and quick when all are there. A
+# tool that cannot be installed is reported here, and the test that needs it fails saying so.
 set -euo pipefail
 
 log() { echo "test-tools: $*" >&2; }
@@ -22,6 +22,7 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
 	missing+=(nginx-light)
 fi

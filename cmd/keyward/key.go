@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/humanize"
 )
 
 func newKeyCmd(a *app) *cobra.Command {
@@ -525,7 +526,7 @@ func (a *app) printVerification(v *keyward.Verification) error {
 	if v.CredentialID == 0 {
 		return nil
 	}
-	expires := humanizeExpiry(nil, v.ExpiresAt, a.now())
+	expires := humanize.Expiry(nil, v.ExpiresAt, a.now())
 	if v.ExpiresAt != nil {
 		expires = fmtTime(*v.ExpiresAt) + " (" + expires + ")"
 	}

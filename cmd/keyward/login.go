@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/humanize"
 )
 
 // This file holds login, logout, the stored session and the reading of passwords.
@@ -307,7 +308,7 @@ func newLoginCmd(a *app) *cobra.Command {
 token that the server returns, so that the commands that follow need no
 --token or KEYWARD_TOKEN (see "keyward --help" for the order in which tokens are
 looked for). The session acts with all of your current rights until it expires
-(after ` + humanizeDuration(keyward.DefaultSessionTTL) + ` unless --ttl says otherwise, at most ` + humanizeDuration(keyward.MaxSessionTTL) + `) or
+(after ` + humanize.Duration(keyward.DefaultSessionTTL) + ` unless --ttl says otherwise, at most ` + humanize.Duration(keyward.MaxSessionTTL) + `) or
 "keyward logout" ends it. Each server has its own stored session: logging in
 again to the same server replaces its session, and leaves other servers' alone.
 
@@ -394,7 +395,7 @@ token.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&user, "user", "u", "", "user name (else read from stdin)")
-	f.DurationVar(&ttl, "ttl", 0, "session lifetime, such as 2h (server default: "+humanizeDuration(keyward.DefaultSessionTTL)+")")
+	f.DurationVar(&ttl, "ttl", 0, "session lifetime, such as 2h (server default: "+humanize.Duration(keyward.DefaultSessionTTL)+")")
 	return cmd
 }
 
@@ -405,9 +406,9 @@ func sessionExpiry(c *keyward.Credential, now time.Time) string {
 	if c.ExpiresAt == nil {
 		return "never"
 	}
-	rel := humanizeExpiry(nil, c.ExpiresAt, now)
+	rel := humanize.Expiry(nil, c.ExpiresAt, now)
 	if !c.CreatedAt.IsZero() && c.ExpiresAt.After(c.CreatedAt) {
-		rel = "in " + humanizeDuration(c.ExpiresAt.Sub(c.CreatedAt))
+		rel = "in " + humanize.Duration(c.ExpiresAt.Sub(c.CreatedAt))
 	}
 	return fmtTime(*c.ExpiresAt) + " (" + rel + ")"
 }

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/humanize"
 )
 
 // secretWarning follows every key the CLI prints.
@@ -117,7 +118,7 @@ func (a *app) printCredential(c *keyward.Credential) error {
 }
 
 func (a *app) credentialFields(c *keyward.Credential) []field {
-	expires := humanizeExpiry(c.NotBefore, c.ExpiresAt, a.now())
+	expires := humanize.Expiry(c.NotBefore, c.ExpiresAt, a.now())
 	if c.ExpiresAt != nil {
 		expires = fmtTime(*c.ExpiresAt) + " (" + expires + ")"
 	}
@@ -212,7 +213,7 @@ func (a *app) printCredentials(page *keyward.Page[keyward.Credential]) error {
 	for i, c := range page.Items {
 		rows[i] = []string{
 			strconv.FormatInt(c.ID, 10), c.Name, string(c.Type), string(c.Environment),
-			string(c.State), humanizeExpiry(c.NotBefore, c.ExpiresAt, now),
+			string(c.State), humanize.Expiry(c.NotBefore, c.ExpiresAt, now),
 			strconv.FormatInt(c.Version, 10), orDash(c.Start),
 		}
 	}
@@ -375,7 +376,7 @@ func (a *app) printSessions(page *keyward.Page[keyward.Credential]) error {
 	for i, c := range page.Items {
 		rows[i] = []string{
 			strconv.FormatInt(c.ID, 10), string(c.State), fmtTime(c.CreatedAt),
-			humanizeExpiry(c.NotBefore, c.ExpiresAt, now), fmtTimePtr(c.LastUsedAt, "never"), orDash(c.Start),
+			humanize.Expiry(c.NotBefore, c.ExpiresAt, now), fmtTimePtr(c.LastUsedAt, "never"), orDash(c.Start),
 		}
 	}
 	if err := table(a.stdout, []string{"ID", "STATE", "CREATED", "EXPIRES", "LAST USED", "STARTS WITH"}, rows); err != nil {

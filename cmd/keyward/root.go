@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keyward/keyward/client"
+	"github.com/keyward/keyward/humanize"
 	"github.com/keyward/keyward/version"
 )
 
@@ -210,7 +211,7 @@ func (a *app) sessionToken(server string) (string, error) {
 		return "", usageErrorf("no API token for %s: %s (the stored session, in %s, is for %s)", server, advice, path, s.Server)
 	case s.ExpiresAt != nil && !a.now().Before(*s.ExpiresAt):
 		return "", usageErrorf("no API token: the stored session of %s expired %s ago; run \"keyward login\" again, set KEYWARD_TOKEN or pass --token",
-			s.User, humanizeDuration(a.now().Sub(*s.ExpiresAt)))
+			s.User, humanize.Duration(a.now().Sub(*s.ExpiresAt)))
 	}
 	return s.Token, nil
 }

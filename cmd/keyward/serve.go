@@ -21,6 +21,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/authority"
+	"github.com/keyward/keyward/console"
 	"github.com/keyward/keyward/dialect/f5xc"
 	"github.com/keyward/keyward/dialect/projectkeys"
 	"github.com/keyward/keyward/dialect/servicestack"
@@ -410,8 +411,9 @@ func readMetricsToken(file string, getenv func(string) string) (string, error) {
 	return tok, nil
 }
 
-// newHandler assembles the HTTP surfaces: the native API, its metrics and the gateway check. It
-// returns the metrics too (nil without --metrics), for a listener of their own.
+// newHandler assembles the HTTP surfaces: the native API, its metrics, the gateway check, the
+// vendor dialects and the web console. It returns the metrics too (nil without --metrics), for
+// a listener of their own.
 func newHandler(cfg serveConfig, auth *authority.Authority, store keyward.Store, logger *slog.Logger, metricsToken string) (http.Handler, *metrics.Metrics) {
 	sample := cfg.accessLogSample
 	if sample == 0 {
@@ -431,6 +433,8 @@ func newHandler(cfg serveConfig, auth *authority.Authority, store keyward.Store,
 	voltmx.New(auth, voltmx.Options{Logger: logger}).Register(api.Mount)
 	projectkeys.New(auth, projectkeys.Options{Logger: logger}).Register(api.Mount)
 	servicestack.New(auth, servicestack.Options{Logger: logger}).Register(api.Mount)
+	// The web console at /, over the same authority and behind the same middleware.
+	console.New(auth, console.Options{Logger: logger}).Register(api.Mount)
 	return api, opts.Metrics
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/humanize"
 )
 
 func newWhoamiCmd(a *app) *cobra.Command {
@@ -45,7 +46,7 @@ func (a *app) printWhoami(w *keyward.Whoami) error {
 		fs = append(fs,
 			field{"Credential", fmt.Sprintf("%s (id %d) in project %s", cr.Name, cr.ID, cr.Project)},
 			field{"Starts with", orDash(cr.Start)},
-			field{"Expires", humanizeExpiry(cr.NotBefore, cr.ExpiresAt, a.now())},
+			field{"Expires", humanize.Expiry(cr.NotBefore, cr.ExpiresAt, a.now())},
 		)
 	}
 	if err := details(a.stdout, fs); err != nil {

@@ -1,4 +1,4 @@
-package main
+package humanize
 
 import (
 	"testing"
@@ -41,8 +41,8 @@ func TestHumanizeExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := humanizeExpiry(tt.notBefore, tt.expiresAt, now); got != tt.want {
-				t.Errorf("humanizeExpiry = %q, want %q", got, tt.want)
+			if got := Expiry(tt.notBefore, tt.expiresAt, now); got != tt.want {
+				t.Errorf("Expiry = %q, want %q", got, tt.want)
 			}
 		})
 	}
