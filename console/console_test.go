@@ -320,6 +320,9 @@ func TestPagesRender(t *testing.T) {
 	f := newFixture(t)
 	_, err := f.a.CreateCredential(f.admin, "acme", keyward.CreateCredentialInput{Name: "web"})
 	must(t, err)
+	// The project page shows the key policy (issue 15: set by the API and CLI, shown here).
+	_, err = f.a.SetProjectPolicy(f.admin, "acme", keyward.Policy{MaxLifetimeDays: 90, LeakAction: keyward.LeakDisable})
+	must(t, err)
 	admin := f.login("admin", adminPassword)
 	vera := f.login("vera", viewerPassword)
 	for _, tc := range []struct {
@@ -333,6 +336,8 @@ func TestPagesRender(t *testing.T) {
 		{admin, "/projects/acme?state=active&type=API_TOKEN&environment=live&q=we", 200, ">web</a>"},
 		{admin, "/projects/acme?state=bogus", 400, `id="error"`},
 		{admin, "/projects/acme/new", 200, `id="create-form"`},
+		{admin, "/projects/acme", 200, "<dt>Maximum lifetime</dt><dd>90 days</dd>"},
+		{vera, "/projects/acme", 200, "<dt>A leaked key is</dt><dd>disabled</dd>"},
 		{admin, "/projects/acme/credentials/web", 200, `id="trail"`},
 		{admin, "/projects/acme/credentials/web/revoke", 200, `id="revoke-form"`},
 		{admin, "/projects/acme/credentials/nothing", 404, `id="error"`},
