@@ -55,7 +55,7 @@ func chromium(t *testing.T) context.Context {
 			syscall.Kill(-browser.Process.Pid, syscall.SIGKILL)
 		}
 	})
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute) // ~20 s alone; more on a loaded machine
+	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute) // ~20 s alone; minutes on a machine loaded 20-fold
 	t.Cleanup(cancelTimeout)
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting Chromium: %v", err)
