@@ -139,7 +139,8 @@ func TestVerifyAnswerFollowsChanges(t *testing.T) {
 func TestHotStoreTimeout(t *testing.T) {
 	t.Parallel()
 	fs := &faultyStore{Store: authoritytest.Store(t)}
-	e, _ := startOpts(t, fs, authority.Options{StoreTimeout: 50 * time.Millisecond}, httpapi.Options{})
+	// Long enough for the create below on a loaded machine; the hung loads wait it out twice.
+	e, _ := startOpts(t, fs, authority.Options{StoreTimeout: time.Second}, httpapi.Options{})
 	key, _ := e.createKey(t, `{"name":"slow"}`)
 	fs.hangLoads.Store(true)
 	if r := e.gateway(t, key); r.status != 504 {
