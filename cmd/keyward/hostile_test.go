@@ -208,6 +208,7 @@ func (e *surfaceEnv) fill(pattern string, i int, bad string) string {
 		"{project}": "acme", "{projectId}": "acme", "{namespace}": "acme", "{ref}": "web", "{name}": "web",
 		"{id}": strconv.FormatInt(e.web.ID, 10), "{appKey}": e.web.Key, "{cluster}": "prod", "{user}": "bob",
 		"{role}": "viewer", "{Environment}": "live", "{path...}": "upstream/path", "{session}": "999999", "{request}": "RegenerateApiKeys",
+		"{delivery}": "msg_none",
 	}
 	n := -1
 	return wildcardRE.ReplaceAllStringFunc(pattern, func(w string) string {
