@@ -186,6 +186,7 @@ func TestGitHubLeaksRefused(t *testing.T) {
 		{"BadSignature", body, []string{good[0], good[1], good[2], "MEUCIQ" + strings.Repeat("A", 60)}, 401},
 		{"TamperedBody", strings.Replace(body, "content", "commit!", 1), good, 401},
 		{"NotJSONButSigned", "[{", s.headers(t, "[{"), 400},
+		{"SignedNULEscape", `[{"token":"a\u0000b"}]`, s.headers(t, `[{"token":"a\u0000b"}]`), 400},
 		{"TooLarge", strings.Repeat(" ", httpapi.MaxBodyBytes+1), nil, 413},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

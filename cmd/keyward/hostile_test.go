@@ -264,11 +264,19 @@ func TestHostileBytesEveryEndpoint(t *testing.T) {
 					// guard; without a key it writes nothing either.
 					rq.header = nil
 				}
+				// GitHub's leak reports are signed: the endpoint refuses an unsigned request (401,
+				// or 404 where no keys are configured) before it parses anything, and checks the
+				// text of a signed one as every surface does (httpapi/leaks_test.go).
+				signed := rt.pattern == "/v1/leaks/github"
 				status, body := e.send(t, e.client, rq)
 				sent++
 				switch {
 				case status >= 500:
 					t.Errorf("%s: %d %s", rq, status, body)
+				case signed:
+					if status != http.StatusUnauthorized && status != http.StatusNotFound {
+						t.Errorf("%s: %d %s, want 401 or 404 for an unsigned leak report", rq, status, body)
+					}
 				case gateway:
 				case status != http.StatusBadRequest && status != http.StatusUnsupportedMediaType:
 					t.Errorf("%s: %d %s, want 400 (or 415 for a form body)", rq, status, body)
