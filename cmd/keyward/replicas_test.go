@@ -308,8 +308,11 @@ func TestThreeReplicas(t *testing.T) {
 	t.Run("LoginThrottlingShared", func(t *testing.T) {
 		// Five failed logins, spread over the three replicas, use up the per-user budget on all.
 		user := randomName("nobody-")
+		// A failed login hashes a password (argon2id), which under -race on a loaded machine
+		// can take seconds: this subtest checks answers, not their speed.
+		slow := &http.Client{Timeout: 60 * time.Second}
 		login := func(srv *server) reply {
-			r := send(hc, "POST", srv.url+"/v1/login", "", keyward.LoginInput{Name: user, Password: "wrong password"}, nil)
+			r := send(slow, "POST", srv.url+"/v1/login", "", keyward.LoginInput{Name: user, Password: "wrong password"}, nil)
 			r.kind = "login"
 			return r
 		}
