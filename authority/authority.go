@@ -551,22 +551,23 @@ func (u *usageRecorder) take() pending {
 	var p pending
 	for i := range u.shards {
 		s := &u.shards[i]
+		// Only maps swapped out under the lock are read after it: an empty map that stays
+		// in the shard is verifications' to write again, and is left alone (nil here).
+		var used map[int64]time.Time
+		var counts map[usageKey]int64
 		s.mu.Lock()
-		used, counts := s.used, s.counts
-		if len(used) == 0 && len(counts) == 0 {
-			s.mu.Unlock() // an idle shard keeps its empty maps
-			continue
+		if len(s.used) > 0 {
+			used, s.used = s.used, map[int64]time.Time{}
 		}
-		if len(used) > 0 {
-			s.used = map[int64]time.Time{}
-		}
-		if len(counts) > 0 {
-			s.counts = map[usageKey]int64{}
+		if len(s.counts) > 0 {
+			counts, s.counts = s.counts, map[usageKey]int64{}
 		}
 		s.mu.Unlock()
-		if p.used == nil && len(used) > 0 {
+		switch {
+		case used == nil:
+		case p.used == nil:
 			p.used = used // the first shard's map becomes the batch: one copy fewer
-		} else {
+		default:
 			for id, at := range used {
 				p.used[id] = at // every id lives in one shard: nothing to compare
 			}

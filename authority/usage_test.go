@@ -492,3 +492,52 @@ func TestUsagePrune(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageFlushWhileRecording: a shard with counts but no last use (a refusal only) is
+// flushed while verifications of its keys go on; the race detector holds the flush to reading
+// only the maps it swapped out, and every count arrives exactly once.
+func TestUsageFlushWhileRecording(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	store := &touchStore{}
+	u := newUsageRecorder(store, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now, time.Hour)
+	t.Cleanup(func() { u.close() })
+	const rounds = 2000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range rounds {
+			u.refused(7, t0, keyward.CodeExpired)
+			u.record(7, t0.Add(time.Duration(i)*time.Millisecond))
+		}
+	}()
+	for {
+		if err := u.flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+			if err := u.flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			var valid, expired int64
+			store.mu.Lock()
+			for _, batch := range store.counts {
+				for _, c := range batch {
+					switch c.Code {
+					case keyward.CodeValid:
+						valid += c.Count
+					case keyward.CodeExpired:
+						expired += c.Count
+					}
+				}
+			}
+			store.mu.Unlock()
+			if valid != rounds || expired != rounds {
+				t.Fatalf("counted %d VALID and %d EXPIRED, want %d of each", valid, expired, rounds)
+			}
+			return
+		default:
+		}
+	}
+}
