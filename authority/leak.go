@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -79,6 +80,11 @@ func (a *Authority) ReportLeaks(ctx context.Context, in LeakReport) (*keyward.Le
 		}
 		if !keyward.ValidText(f.Source) || len(f.Source) > MaxLeakSourceLen {
 			fe.add("source", "must be at most "+strconv.Itoa(MaxLeakSourceLen)+" bytes of UTF-8 without NUL")
+		}
+		// A paste's URL may carry the token itself: the audit trail records where, never what.
+		if f.Token != "" {
+			f.URL = strings.ReplaceAll(f.URL, f.Token, "[token]")
+			f.Source = strings.ReplaceAll(f.Source, f.Token, "[token]")
 		}
 		f.URL = cutText(f.URL, MaxLeakURLLen)
 	}

@@ -313,3 +313,18 @@ func TestReportLeaksDisablePolicy(t *testing.T) {
 		t.Fatalf("re-enabled key verifies %s", got)
 	}
 }
+
+// TestReportLeaksURLWithToken: a URL that carries the reported token is recorded without it.
+func TestReportLeaksURLWithToken(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c := f.create(t, keyward.CreateCredentialInput{Name: "in-url"})
+	in := authority.LeakReport{Found: []authority.LeakFound{{Token: c.Key, URL: "https://paste.example/raw?k=" + c.Key, Source: "paste"}}}
+	if _, err := f.a.ReportLeaks(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	evs := f.leakEvents(t)
+	if len(evs) != 1 || strings.Contains(evs[0].Detail["url"], c.Key) || evs[0].Detail["url"] != "https://paste.example/raw?k=[token]" {
+		t.Fatalf("events %+v, want one whose url has [token] in place of the key", evs)
+	}
+}

@@ -206,11 +206,7 @@ type credentialView struct {
 
 func (h *Handler) credential(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	p, err := h.authority.Project(ctx, r.PathValue("project"))
-	if err != nil {
-		return err
-	}
-	c, err := h.authority.Credential(ctx, p.Slug, r.PathValue("ref"))
+	p, c, err := h.projectCredential(r)
 	if err != nil {
 		return err
 	}
@@ -367,13 +363,18 @@ type revokeView struct {
 	C       *keyward.Credential
 }
 
-func (h *Handler) confirmRevoke(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	p, err := h.authority.Project(ctx, r.PathValue("project"))
+// projectCredential reads the project and the credential a credential page's path names.
+func (h *Handler) projectCredential(r *http.Request) (*keyward.Project, *keyward.Credential, error) {
+	p, err := h.authority.Project(r.Context(), r.PathValue("project"))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	c, err := h.authority.Credential(ctx, p.Slug, r.PathValue("ref"))
+	c, err := h.authority.Credential(r.Context(), p.Slug, r.PathValue("ref"))
+	return p, c, err
+}
+
+func (h *Handler) confirmRevoke(w http.ResponseWriter, r *http.Request) error {
+	p, c, err := h.projectCredential(r)
 	if err != nil {
 		return err
 	}
